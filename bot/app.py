@@ -1,0 +1,152 @@
+"""Wiring: build the clients, services, PTB Application and web server; start and stop them in order."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from contextlib import AsyncExitStack
+
+import httpx
+from aiohttp import web
+from telegram import BotCommand, BotCommandScopeAllGroupChats, BotCommandScopeAllPrivateChats, Update
+from telegram.constants import ParseMode
+from telegram.error import TelegramError
+from telegram.ext import Application, Defaults
+
+import handlers
+from bot import texts
+from bot.config import Settings
+from bot.context import SERVICES_KEY, Services
+from bot.crypto import Cipher, load_or_create_key
+from bot.flood import FloodControl
+from bot.google.oauth import GoogleOAuth
+from bot.google.picker import PickerClient
+from bot.linking import CallbackOutcome, LinkService
+from bot.pick_messages import NO_PREVIEW, PickMessages
+from bot.picking import PickService
+from bot.telegram_send import MediaSender
+from bot.web import build_web_app
+from storage.chat_settings import ChatSettingsRepository
+from storage.database import Database
+from storage.links import LinkRepository
+from storage.oauth_states import OAuthStateRepository
+from storage.picks import PickRepository
+
+log = logging.getLogger(__name__)
+
+GROUP_COMMANDS = ("pick", "settings", "cancel", "help")
+
+
+class StartupError(Exception):
+    """Start-up cannot continue; the message says why in one line."""
+
+
+def build_application(settings: Settings) -> Application:  # type: ignore[type-arg]
+    api = settings.telegram_api_url
+    return (
+        Application.builder()
+        .token(settings.telegram_bot_token)
+        .base_url(f"{api}/bot")
+        .base_file_url(f"{api}/file/bot")
+        .local_mode(settings.telegram_local_mode)
+        .defaults(Defaults(parse_mode=ParseMode.HTML, link_preview_options=NO_PREVIEW))
+        .concurrent_updates(True)
+        .read_timeout(30)
+        .write_timeout(30)
+        .media_write_timeout(600 if settings.telegram_local_mode else 120)
+        .get_updates_read_timeout(40)
+        .build()
+    )
+
+
+async def set_commands(application: Application) -> None:  # type: ignore[type-arg]
+    every = [BotCommand(name, description) for name, description in texts.COMMANDS]
+    await application.bot.set_my_commands(every, scope=BotCommandScopeAllPrivateChats())
+    await application.bot.set_my_commands(
+        [c for c in every if c.command in GROUP_COMMANDS], scope=BotCommandScopeAllGroupChats()
+    )
+
+
+async def run(settings: Settings) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+
+    async with AsyncExitStack() as stack:
+        db = Database(settings.database_path)
+        await db.open()
+        stack.push_async_callback(db.close)
+        cipher = Cipher(load_or_create_key(settings.encryption_key, settings.data_dir))
+
+        google_http = httpx.AsyncClient(
+            timeout=httpx.Timeout(60.0, connect=10.0), limits=httpx.Limits(max_connections=64)
+        )
+        stack.push_async_callback(google_http.aclose)
+        oauth = GoogleOAuth(
+            client_id=settings.google_client_id,
+            client_secret=settings.google_client_secret,
+            redirect_uri=settings.redirect_uri,
+            auth_url=settings.google_auth_url,
+            token_url=settings.google_token_url,
+            revoke_url=settings.google_revoke_url,
+            userinfo_url=settings.google_userinfo_url,
+        )
+        stack.push_async_callback(oauth.aclose)
+        links = LinkService(oauth, LinkRepository(db, cipher), OAuthStateRepository(db, cipher))
+        picker = PickerClient(settings.picker_api_url, google_http, links)
+
+        application = build_application(settings)
+        messages = PickMessages(application.bot)
+        flood = FloodControl(settings.telegram_private_rate, settings.telegram_group_rate_per_minute)
+        chat_settings = ChatSettingsRepository(db)
+        picks = PickService(
+            picker=picker,
+            links=links,
+            repo=PickRepository(db),
+            chat_settings=chat_settings,
+            messages=messages,
+            sender=MediaSender(application.bot, flood),
+            workdir=settings.data_dir / "tmp",
+            local_mode=settings.telegram_local_mode,
+            video_wait=settings.video_processing_timeout,
+        )
+        application.bot_data[SERVICES_KEY] = Services(settings, links, picks, chat_settings)
+        handlers.register(application)
+
+        try:
+            await application.initialize()
+        except TelegramError as exc:
+            raise StartupError(f"Cannot reach Telegram at {settings.telegram_api_url}: {exc}") from None
+        stack.push_async_callback(application.shutdown)
+        await set_commands(application)
+
+        async def on_outcome(outcome: CallbackOutcome) -> None:
+            await handlers.linking.notify_link_outcome(application.bot, outcome)
+
+        async def ready() -> bool:
+            return application.running and await db.ping()
+
+        runner = web.AppRunner(
+            build_web_app(links, on_outcome, lambda: application.bot.username, ready), access_log=None
+        )
+        await runner.setup()
+        stack.push_async_callback(runner.cleanup)
+        try:
+            await web.TCPSite(runner, settings.http_host, settings.http_port).start()
+        except OSError as exc:
+            raise StartupError(
+                f"Cannot listen on {settings.http_host}:{settings.http_port} (HTTP_HOST/HTTP_PORT): {exc.strerror}"
+            ) from None
+
+        await application.start()
+        stack.push_async_callback(application.stop)
+        assert application.updater is not None
+        await application.updater.start_polling(allowed_updates=Update.ALL_TYPES)
+        stack.push_async_callback(application.updater.stop)
+        await picks.resume()
+        stack.push_async_callback(picks.stop)
+        log.info("bot @%s is running; OAuth redirect URI %s", application.bot.username, settings.redirect_uri)
+        await stop.wait()
+        log.info("shutting down")

@@ -1,0 +1,170 @@
+"""Settings: read and validate the environment once, into one frozen object."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+GOOGLE_AUTH_URL = "https://accounts.google.com/o/oauth2/v2/auth"
+GOOGLE_TOKEN_URL = "https://oauth2.googleapis.com/token"
+GOOGLE_REVOKE_URL = "https://oauth2.googleapis.com/revoke"
+GOOGLE_USERINFO_URL = "https://openidconnect.googleapis.com/v1/userinfo"
+PICKER_API_URL = "https://photospicker.googleapis.com/v1"
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+class ConfigError(Exception):
+    """A setting is missing or malformed; the message names it and says what is expected."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    telegram_bot_token: str
+    telegram_api_url: str
+    telegram_local_mode: bool
+    telegram_private_rate: float
+    telegram_group_rate_per_minute: float
+    google_client_id: str
+    google_client_secret: str
+    public_url: str
+    http_host: str
+    http_port: int
+    database_path: Path
+    encryption_key: str | None
+    google_auth_url: str
+    google_token_url: str
+    google_revoke_url: str
+    google_userinfo_url: str
+    picker_api_url: str
+    log_level: str
+    video_processing_timeout: float
+
+    @property
+    def redirect_uri(self) -> str:
+        return f"{self.public_url}/oauth/callback"
+
+    @property
+    def data_dir(self) -> Path:
+        """Where the database, the generated key and temporary downloads live."""
+        return self.database_path.parent
+
+
+def load_dotenv(path: Path) -> dict[str, str]:
+    """Parse a simple KEY=VALUE .env file (comments, blank lines, optional quotes)."""
+    values: dict[str, str] = {}
+    if not path.is_file():
+        return values
+    for raw in path.read_text(encoding="utf-8").splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, _, value = line.partition("=")
+        key = key.strip().removeprefix("export ").strip()
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        values[key] = value
+    return values
+
+
+def _required(env: Mapping[str, str], name: str, what: str) -> str:
+    value = env.get(name, "").strip()
+    if not value:
+        raise ConfigError(f"{name} is required: {what}.")
+    return value
+
+
+def _url(env: Mapping[str, str], name: str, default: str) -> str:
+    value = env.get(name, "").strip() or default
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigError(f"{name} must be an http(s) URL, got {value!r}.")
+    return value.rstrip("/")
+
+
+def _number(env: Mapping[str, str], name: str, default: float, *, minimum: float) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, got {raw!r}.") from None
+    if value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum:g}, got {raw!r}.")
+    return value
+
+
+def _bool(env: Mapping[str, str], name: str) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if raw in ("", "0", "false", "no", "off"):
+        return False
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    raise ConfigError(f"{name} must be true or false, got {raw!r}.")
+
+
+def _database_path(env: Mapping[str, str]) -> Path:
+    raw = env.get("DATABASE_URL", "").strip() or "sqlite:///data/bot.sqlite3"
+    if not raw.startswith("sqlite:///") or raw == "sqlite:///":
+        raise ConfigError(
+            "DATABASE_URL must look like sqlite:///relative/path.sqlite3 or sqlite:////absolute/path.sqlite3, "
+            f"got {raw!r}."
+        )
+    return Path(raw.removeprefix("sqlite:///"))
+
+
+def _port(env: Mapping[str, str]) -> int:
+    raw = env.get("HTTP_PORT", "").strip() or "8080"
+    if not raw.isdigit() or not 0 < int(raw) < 65536:
+        raise ConfigError(f"HTTP_PORT must be a port number between 1 and 65535, got {raw!r}.")
+    return int(raw)
+
+
+def load_settings(env: Mapping[str, str] | None = None, dotenv: Path | None = None) -> Settings:
+    """Build Settings from the environment, with `.env` values filling in what the environment lacks."""
+    merged: dict[str, str] = load_dotenv(dotenv if dotenv is not None else Path(".env"))
+    merged.update(os.environ if env is None else env)
+
+    token = _required(merged, "TELEGRAM_BOT_TOKEN", "the bot token from @BotFather, like 123456:ABC-DEF")
+    if ":" not in token or not token.split(":", 1)[0].isdigit():
+        raise ConfigError("TELEGRAM_BOT_TOKEN must look like 123456:ABC-DEF (the token from @BotFather).")
+    log_level = (merged.get("LOG_LEVEL", "").strip() or "INFO").upper()
+    if log_level not in LOG_LEVELS:
+        raise ConfigError(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, got {log_level!r}.")
+    encryption_key = merged.get("ENCRYPTION_KEY", "").strip() or None
+    if encryption_key is not None:
+        from bot.crypto import is_valid_key
+
+        if not is_valid_key(encryption_key):
+            raise ConfigError(
+                "ENCRYPTION_KEY must be a Fernet key (32 url-safe base64-encoded bytes); "
+                "make one with: python -c 'from cryptography.fernet import Fernet; "
+                "print(Fernet.generate_key().decode())'."
+            )
+    return Settings(
+        telegram_bot_token=token,
+        telegram_api_url=_url(merged, "TELEGRAM_API_URL", "https://api.telegram.org"),
+        telegram_local_mode=_bool(merged, "TELEGRAM_LOCAL_MODE"),
+        telegram_private_rate=_number(merged, "TELEGRAM_PRIVATE_RATE", 1.0, minimum=0.01),
+        telegram_group_rate_per_minute=_number(merged, "TELEGRAM_GROUP_RATE_PER_MINUTE", 20.0, minimum=0.1),
+        google_client_id=_required(merged, "GOOGLE_CLIENT_ID", "the OAuth client ID from Google Cloud Console"),
+        google_client_secret=_required(
+            merged, "GOOGLE_CLIENT_SECRET", "the OAuth client secret from Google Cloud Console"
+        ),
+        public_url=_url(merged, "PUBLIC_URL", "http://localhost:8080"),
+        http_host=merged.get("HTTP_HOST", "").strip() or "0.0.0.0",
+        http_port=_port(merged),
+        database_path=_database_path(merged),
+        encryption_key=encryption_key,
+        google_auth_url=_url(merged, "GOOGLE_AUTH_URL", GOOGLE_AUTH_URL),
+        google_token_url=_url(merged, "GOOGLE_TOKEN_URL", GOOGLE_TOKEN_URL),
+        google_revoke_url=_url(merged, "GOOGLE_REVOKE_URL", GOOGLE_REVOKE_URL),
+        google_userinfo_url=_url(merged, "GOOGLE_USERINFO_URL", GOOGLE_USERINFO_URL),
+        picker_api_url=_url(merged, "PICKER_API_URL", PICKER_API_URL),
+        log_level=log_level,
+        video_processing_timeout=_number(merged, "VIDEO_PROCESSING_TIMEOUT", 600.0, minimum=0),
+    )

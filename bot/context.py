@@ -1,0 +1,28 @@
+"""The services handlers need, built once in bot/app.py and found through application.bot_data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from telegram.ext import ContextTypes
+
+from bot.config import Settings
+from bot.linking import LinkService
+from bot.picking import PickService
+from storage.chat_settings import ChatSettingsRepository
+
+SERVICES_KEY = "services"
+
+
+@dataclass(frozen=True)
+class Services:
+    settings: Settings
+    links: LinkService
+    picks: PickService
+    chat_settings: ChatSettingsRepository
+
+
+def services(context: ContextTypes.DEFAULT_TYPE) -> Services:
+    found = context.bot_data[SERVICES_KEY]
+    assert isinstance(found, Services)
+    return found

@@ -1,0 +1,393 @@
+"""Download → upload pipeline for one picked session.
+
+Downloads run a few at a time into temporary files and feed a small queue; the sender takes them in
+pick order, sends an album as soon as ten are ready, and records every item as sent (after Telegram
+confirmed it) or skipped with a reason. A restart continues with the items still pending.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from telegram.error import BadRequest, Forbidden, TelegramError
+
+from bot import texts
+from bot.google.errors import (
+    GoogleUnavailable,
+    LinkBroken,
+    MediaUnavailable,
+    NotLinked,
+    SessionGone,
+    TooLarge,
+)
+from bot.google.picker import PickedMediaItem, PickerClient
+from bot.pick_messages import PickMessages
+from bot.telegram_send import MediaSender, SendKind, Upload, file_id_of
+from storage.picks import PickItem, PickRepository, PickSession, SentItem
+
+log = logging.getLogger(__name__)
+
+PHOTO_RENDITION = "=w2560-h2560"  # Telegram shows photos at most 2560 px; bigger bytes would be wasted
+PHOTO_UPLOAD_LIMIT = 10_000_000
+UPLOAD_LIMIT = 50_000_000
+LOCAL_UPLOAD_LIMIT = 2_000_000_000
+ALBUM_SIZE = 10
+DOWNLOADS_IN_FLIGHT = 4
+QUEUE_AHEAD = 12
+BASE_URL_MAX_AGE = 50 * 60.0  # Google's baseUrls live 60 minutes; re-list well before
+PROGRESS_EVERY = 3.0
+
+
+@dataclass(frozen=True)
+class Plan:
+    suffix: str
+    kind: SendKind
+
+
+def plan_for(item: PickItem, originals: bool) -> Plan:
+    """Which rendition to fetch and how to send it."""
+    if item.kind == "VIDEO":
+        return Plan("=dv", "document" if originals else "video")
+    if originals:
+        return Plan("=d", "document")
+    w, h = item.width or 0, item.height or 0
+    if w and h and max(w, h) / min(w, h) > 20:
+        return Plan("=d", "document")  # Telegram refuses photos with an aspect ratio over 20
+    return Plan(PHOTO_RENDITION, "photo")
+
+
+@dataclass
+class Fetched:
+    item: PickItem
+    upload: Upload | None = None
+    size: int | None = None
+    reason: str | None = None
+    deferred: bool = False
+
+
+class ChatUnavailable(Exception):
+    """The chat refuses our messages (bot blocked or removed)."""
+
+
+class UrlBook:
+    """Fresh baseUrls for a session's items, re-listed when they get old or Google refuses one."""
+
+    def __init__(self, picker: PickerClient, session: PickSession) -> None:
+        self._picker = picker
+        self._session = session
+        self._items: dict[str, PickedMediaItem] = {}
+        self._listed_at = 0.0
+        self._lock = asyncio.Lock()
+
+    async def load(self, items: list[PickedMediaItem] | None = None) -> list[PickedMediaItem]:
+        async with self._lock:
+            return await self._list(items)
+
+    async def _list(self, items: list[PickedMediaItem] | None = None) -> list[PickedMediaItem]:
+        if items is None:
+            items = await self._picker.list_items(self._session.user_id, self._session.google_session_id)
+        self._items = {item.id: item for item in items}
+        self._listed_at = time.monotonic()
+        return items
+
+    async def get(self, media_id: str, *, stale: bool = False) -> PickedMediaItem | None:
+        """The item with a baseUrl young enough to use; `stale` forces a re-list (once per few seconds)."""
+        async with self._lock:
+            age = time.monotonic() - self._listed_at
+            if age > BASE_URL_MAX_AGE or (stale and age > 5.0):
+                await self._list()
+            return self._items.get(media_id)
+
+
+class Progress:
+    """The single status message, edited at most every few seconds."""
+
+    def __init__(self, messages: PickMessages, session: PickSession, total: int, done: int) -> None:
+        self._messages = messages
+        self._session = session
+        self.total = total
+        self.downloaded = done
+        self.sent = done
+        self._last_edit = 0.0
+
+    async def update(self, *, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._last_edit < PROGRESS_EVERY:
+            return
+        self._last_edit = now
+        if self.downloaded < self.total:
+            text = texts.PROGRESS_DOWNLOADING.format(done=self.downloaded, total=self.total)
+        else:
+            text = texts.PROGRESS_SENDING.format(done=self.sent, total=self.total)
+        await self._messages.edit(self._session.chat_id, self._session.status_message_id, text)
+
+
+class Delivery:
+    """Delivers one session's pending items; create one per run."""
+
+    def __init__(
+        self,
+        *,
+        session: PickSession,
+        picker: PickerClient,
+        repo: PickRepository,
+        sender: MediaSender,
+        messages: PickMessages,
+        workdir: Path,
+        upload_limit: int,
+        video_wait: float,
+    ) -> None:
+        self.session = session
+        self._picker = picker
+        self._repo = repo
+        self._sender = sender
+        self._messages = messages
+        self._workdir = workdir
+        self._upload_limit = upload_limit
+        self._video_wait = video_wait
+        self._urls = UrlBook(picker, session)
+        self._originals = session.delivery_mode == "originals"
+
+    async def run(self) -> None:
+        self._workdir.mkdir(parents=True, exist_ok=True)
+        try:
+            await self._run()
+        finally:
+            shutil.rmtree(self._workdir, ignore_errors=True)
+
+    async def _run(self) -> None:
+        session = self.session
+        try:
+            if session.status == "picked":
+                listed = await self._urls.load()
+                await self._repo.save_items(session.id, [_to_item(i, n) for n, i in enumerate(listed)])
+            items = await self._repo.items(session.id)
+            pending = [i for i in items if i.status == "pending"]
+            if pending:
+                if session.status != "picked":
+                    await self._urls.load()
+                await self._deliver(items, pending)
+        except (LinkBroken, NotLinked):
+            await self._skip_rest(texts.REASON_LINK_BROKEN)
+            await self._messages.say(session.chat_id, texts.DELIVERY_LINK_BROKEN)
+        except SessionGone:
+            await self._skip_rest(texts.REASON_SESSION_EXPIRED)
+        except GoogleUnavailable:
+            await self._skip_rest(texts.REASON_GOOGLE_DOWN)
+        except ChatUnavailable:
+            await self._skip_rest(texts.REASON_CHAT_GONE)
+        await self._finish()
+
+    async def _deliver(self, items: list[PickItem], pending: list[PickItem]) -> None:
+        done = len(items) - len(pending)
+        if self.session.status_message_id is None:
+            text = texts.PROGRESS_DOWNLOADING.format(done=done, total=len(items))
+            message_id = await self._messages.say(self.session.chat_id, text)
+            await self._repo.set_messages(self.session.id, status_message_id=message_id)
+            self.session = await self._must_get()
+        progress = Progress(self._messages, self.session, len(items), done)
+        deferred = await self._pipeline(pending, progress)
+        if deferred:
+            await self._wait_for_videos(deferred, progress)
+
+    async def _pipeline(self, pending: list[PickItem], progress: Progress) -> list[PickItem]:
+        """Fetch and send `pending` in order; returns the videos Google is still processing."""
+        queue: asyncio.Queue[asyncio.Task[Fetched] | None] = asyncio.Queue(QUEUE_AHEAD)
+        slots = asyncio.Semaphore(DOWNLOADS_IN_FLIGHT)
+
+        async def fetch(item: PickItem) -> Fetched:
+            async with slots:
+                fetched = await self._fetch(item)
+            progress.downloaded += 1
+            await progress.update()
+            return fetched
+
+        async def produce() -> None:
+            for item in pending:
+                await queue.put(asyncio.create_task(fetch(item)))
+            await queue.put(None)
+
+        producer = asyncio.create_task(produce())
+        deferred: list[PickItem] = []
+        batch: list[Fetched] = []
+        try:
+            while (task := await queue.get()) is not None:
+                fetched = await task
+                if fetched.deferred:
+                    deferred.append(fetched.item)
+                    continue
+                if fetched.upload is None:
+                    await self._skip(fetched)
+                    continue
+                if batch and (_album_group(batch[0]) != _album_group(fetched) or len(batch) == ALBUM_SIZE):
+                    await self._send(batch, progress)
+                    batch = []
+                batch.append(fetched)
+                if len(batch) == ALBUM_SIZE:
+                    await self._send(batch, progress)
+                    batch = []
+            if batch:
+                await self._send(batch, progress)
+        finally:
+            producer.cancel()
+            while not queue.empty():
+                leftover = queue.get_nowait()
+                if leftover is not None:
+                    leftover.cancel()
+        return deferred
+
+    async def _fetch(self, item: PickItem) -> Fetched:
+        plan = plan_for(item, self._originals)
+        media = await self._urls.get(item.media_id)
+        if media is None:
+            return Fetched(item, reason=texts.REASON_UNAVAILABLE)
+        if media.type == "VIDEO" and media.processing_status not in (None, "READY"):
+            return Fetched(item, deferred=True)
+        path = self._workdir / f"{item.position:05d}"
+        for attempt in range(2):
+            try:
+                size = await self._picker.download(
+                    self.session.user_id, media.base_url + plan.suffix, path, self._upload_limit
+                )
+            except TooLarge as exc:
+                path.unlink(missing_ok=True)
+                return Fetched(item, size=exc.size, reason=self._too_big())
+            except MediaUnavailable:
+                path.unlink(missing_ok=True)
+                refreshed = await self._urls.get(item.media_id, stale=True) if attempt == 0 else None
+                if refreshed is None:
+                    return Fetched(item, reason=texts.REASON_UNAVAILABLE)
+                media = refreshed
+                continue
+            except GoogleUnavailable:
+                path.unlink(missing_ok=True)
+                return Fetched(item, reason=texts.REASON_GOOGLE_DOWN)
+            kind = plan.kind
+            if kind == "photo" and size > PHOTO_UPLOAD_LIMIT:
+                kind = "document"
+            upload = Upload(item.position, path, item.filename, kind, item.width, item.height)
+            return Fetched(item, upload=upload, size=size)
+        return Fetched(item, reason=texts.REASON_UNAVAILABLE)
+
+    def _too_big(self) -> str:
+        return texts.REASON_TOO_BIG.format(limit=texts.file_size(self._upload_limit))
+
+    async def _send(self, batch: list[Fetched], progress: Progress) -> None:
+        uploads = [f.upload for f in batch if f.upload is not None]
+        try:
+            messages = await self._sender.send(self.session.chat_id, uploads)
+        except Forbidden as exc:
+            _remove(batch)
+            raise ChatUnavailable(exc.message) from None
+        except BadRequest as exc:
+            if len(batch) > 1:
+                # One bad item fails the whole album: send them one by one to find it.
+                for single in batch:
+                    await self._send([single], progress)
+                return
+            await self._send_single_fallback(batch[0], exc, progress)
+            return
+        except TelegramError as exc:
+            for fetched in batch:
+                fetched.reason = texts.REASON_REFUSED.format(error=str(exc))
+                await self._skip(fetched)
+            return
+        sent = [
+            SentItem(f.item.position, m.message_id, file_id_of(m)) for f, m in zip(batch, messages, strict=False)
+        ]
+        await self._repo.mark_sent(self.session.id, sent, {f.item.position: f.size or 0 for f in batch})
+        _remove(batch)
+        progress.sent += len(batch)
+        await progress.update()
+
+    async def _send_single_fallback(self, fetched: Fetched, error: BadRequest, progress: Progress) -> None:
+        """A photo Telegram will not take as a photo goes as a document; anything else is reported."""
+        if fetched.upload is not None and fetched.upload.kind == "photo":
+            as_document = Upload(
+                fetched.upload.position, fetched.upload.path, fetched.upload.filename, "document"
+            )
+            await self._send([Fetched(fetched.item, upload=as_document, size=fetched.size)], progress)
+            return
+        fetched.reason = texts.REASON_REFUSED.format(error=error.message)
+        await self._skip(fetched)
+
+    async def _skip(self, fetched: Fetched) -> None:
+        _remove([fetched])
+        await self._repo.mark_skipped(
+            self.session.id, fetched.item.position, fetched.reason or texts.REASON_UNAVAILABLE, fetched.size
+        )
+
+    async def _wait_for_videos(self, videos: list[PickItem], progress: Progress) -> None:
+        """Re-list until Google has processed the videos, within VIDEO_PROCESSING_TIMEOUT and expireTime."""
+        deadline = min(time.time() + self._video_wait, self.session.expire_time - 60)
+        waiting = videos
+        await self._messages.edit(
+            self.session.chat_id, self.session.status_message_id,
+            texts.PROGRESS_WAITING_VIDEOS.format(count=len(waiting)),
+        )
+        while waiting and time.time() < deadline:
+            await asyncio.sleep(max(1.0, min(self.session.poll_interval, 30.0)))
+            await self._urls.get(waiting[0].media_id, stale=True)
+            waiting = await self._pipeline(waiting, progress)
+        for item in waiting:
+            await self._skip(Fetched(item, reason=texts.REASON_PROCESSING))
+
+    async def _skip_rest(self, reason: str) -> None:
+        for item in await self._repo.items(self.session.id):
+            if item.status == "pending":
+                await self._repo.mark_skipped(self.session.id, item.position, reason)
+
+    async def _finish(self) -> None:
+        session = await self._must_get()
+        items = await self._repo.items(session.id)
+        skipped: dict[str, list[str]] = {}
+        for item in items:
+            if item.status == "skipped":
+                label = item.reason or texts.REASON_UNAVAILABLE
+                name = f"{item.filename} ({texts.file_size(item.size)})" if item.size else item.filename
+                skipped.setdefault(label, []).append(name)
+        sent = sum(1 for i in items if i.status == "sent")
+        text = texts.summary(len(items), sent, skipped) if items else texts.PICK_NOTHING_PICKED
+        await self._messages.delete(session.chat_id, session.status_message_id)
+        await self._messages.say(session.chat_id, text, pick_again=True)
+        await self._repo.set_status(session.id, "done")
+        await delete_at_google(self._picker, self._repo, session)
+
+    async def _must_get(self) -> PickSession:
+        session = await self._repo.get_session(self.session.id)
+        assert session is not None
+        return session
+
+
+async def delete_at_google(picker: PickerClient, repo: PickRepository, session: PickSession) -> None:
+    try:
+        await picker.delete_session(session.user_id, session.google_session_id)
+    except Exception as exc:
+        log.warning("could not delete Google session of pick %s yet: %s", session.id, type(exc).__name__)
+        return
+    await repo.mark_google_deleted(session.id)
+
+
+def _album_group(fetched: Fetched) -> str:
+    """Photos and videos share albums; documents only go with documents."""
+    assert fetched.upload is not None
+    return "document" if fetched.upload.kind == "document" else "media"
+
+
+def _remove(batch: list[Fetched]) -> None:
+    for fetched in batch:
+        if fetched.upload is not None:
+            fetched.upload.path.unlink(missing_ok=True)
+
+
+def _to_item(media: PickedMediaItem, position: int) -> PickItem:
+    return PickItem(
+        position=position, media_id=media.id, kind=media.type, filename=media.filename,
+        mime_type=media.mime_type, width=media.width, height=media.height,
+    )
+

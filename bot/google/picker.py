@@ -1,0 +1,253 @@
+"""Typed client for the Google Photos Picker API, and streaming media downloads."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+import httpx
+
+from bot.google.errors import (
+    GoogleError,
+    GoogleUnavailable,
+    LinkBroken,
+    MediaUnavailable,
+    SessionGone,
+    TooLarge,
+)
+from bot.google.retry import RETRYABLE_STATUSES, RetryPolicy
+
+log = logging.getLogger(__name__)
+
+CHUNK = 256 * 1024
+
+
+class TokenSource(Protocol):
+    async def access_token(self, user_id: int, *, refresh: bool = False) -> str: ...
+
+
+@dataclass(frozen=True)
+class PickingSession:
+    id: str
+    picker_uri: str
+    media_items_set: bool
+    poll_interval: float | None
+    timeout_in: float | None
+    expire_time: float
+
+
+@dataclass(frozen=True)
+class PickedMediaItem:
+    id: str
+    type: str
+    base_url: str
+    mime_type: str
+    filename: str
+    width: int | None
+    height: int | None
+    processing_status: str | None
+
+
+def parse_duration(value: object) -> float | None:
+    """A google.protobuf.Duration in JSON ("5s", "1799.5s") as seconds."""
+    if not isinstance(value, str) or not re.fullmatch(r"-?\d+(\.\d{1,9})?s", value):
+        return None
+    return float(value[:-1])
+
+
+def parse_timestamp(value: object) -> float | None:
+    """RFC 3339 UTC ("2025-01-01T12:00:00.123456789Z") as epoch seconds."""
+    if not isinstance(value, str):
+        return None
+    match = re.fullmatch(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)", value)
+    if match is None:
+        return None
+    fraction = (match.group(2) or "")[:7]
+    zone = "+00:00" if match.group(3) == "Z" else match.group(3)
+    return datetime.fromisoformat(match.group(1) + fraction + zone).timestamp()
+
+
+def _session(data: dict[str, Any]) -> PickingSession:
+    polling = data.get("pollingConfig") or {}
+    session_id, picker_uri = data.get("id"), data.get("pickerUri")
+    expire_time = parse_timestamp(data.get("expireTime"))
+    if not isinstance(session_id, str) or not isinstance(picker_uri, str) or expire_time is None:
+        raise GoogleError("malformed PickingSession from Google", 200, "malformed")
+    return PickingSession(
+        id=session_id,
+        picker_uri=picker_uri,
+        media_items_set=data.get("mediaItemsSet") is True,
+        poll_interval=parse_duration(polling.get("pollInterval")),
+        timeout_in=parse_duration(polling.get("timeoutIn")),
+        expire_time=expire_time,
+    )
+
+
+def _int(value: object) -> int | None:
+    try:
+        return int(value)  # type: ignore[call-overload, no-any-return]
+    except (TypeError, ValueError):
+        return None
+
+
+def _item(data: dict[str, Any]) -> PickedMediaItem | None:
+    """A picked item, or None when it lacks what we need to fetch it."""
+    media = data.get("mediaFile") or {}
+    meta = media.get("mediaFileMetadata") or {}
+    item_id, base_url = data.get("id"), media.get("baseUrl")
+    if not isinstance(item_id, str) or not isinstance(base_url, str):
+        return None
+    video = meta.get("videoMetadata") or {}
+    mime = str(media.get("mimeType") or "application/octet-stream")
+    kind = data.get("type")
+    if kind not in ("PHOTO", "VIDEO"):
+        kind = "VIDEO" if mime.startswith("video/") else "PHOTO"
+    return PickedMediaItem(
+        id=item_id,
+        type=str(kind),
+        base_url=base_url,
+        mime_type=mime,
+        filename=str(media.get("filename") or item_id),
+        width=_int(meta.get("width")),
+        height=_int(meta.get("height")),
+        processing_status=video.get("processingStatus") if kind == "VIDEO" else None,
+    )
+
+
+class PickerClient:
+    """Picker API calls with auth refresh on 401 and bounded backoff on 429/5xx/network errors."""
+
+    def __init__(
+        self, base_url: str, http: httpx.AsyncClient, tokens: TokenSource, retry: RetryPolicy | None = None
+    ) -> None:
+        self._base = base_url.rstrip("/")
+        self._http = http
+        self._tokens = tokens
+        self._retry = retry or RetryPolicy()
+
+    async def create_session(self, user_id: int, max_items: int | None) -> PickingSession:
+        body: dict[str, Any] = {}
+        if max_items is not None:
+            body["pickingConfig"] = {"maxItemCount": str(max_items)}
+        return _session(await self._call(user_id, "POST", "/sessions", json=body))
+
+    async def get_session(self, user_id: int, session_id: str) -> PickingSession:
+        return _session(await self._call(user_id, "GET", f"/sessions/{session_id}"))
+
+    async def delete_session(self, user_id: int, session_id: str) -> None:
+        """Delete at Google; an already-gone session counts as deleted."""
+        with contextlib.suppress(SessionGone):
+            await self._call(user_id, "DELETE", f"/sessions/{session_id}")
+
+    async def list_items(self, user_id: int, session_id: str) -> list[PickedMediaItem]:
+        """Every picked item, following nextPageToken (pages may be short or empty)."""
+        items: list[PickedMediaItem] = []
+        token: str | None = None
+        while True:
+            params = {"sessionId": session_id, "pageSize": "100"}
+            if token:
+                params["pageToken"] = token
+            page = await self._call(user_id, "GET", "/mediaItems", params=params)
+            for raw in page.get("mediaItems") or []:
+                item = _item(raw) if isinstance(raw, dict) else None
+                if item is None:
+                    log.warning("skipping a malformed media item in session %s", session_id)
+                    continue
+                items.append(item)
+            token = page.get("nextPageToken") or None
+            if token is None:
+                return items
+
+    async def download(self, user_id: int, url: str, dest: Path, limit: int) -> int:
+        """Stream `url` (a baseUrl with its suffix) into `dest`; returns the byte count.
+
+        Raises TooLarge without fetching the body when it would exceed `limit` bytes.
+        """
+        refreshed = False
+        for attempt in range(self._retry.attempts):
+            token = await self._tokens.access_token(user_id)
+            try:
+                async with self._http.stream("GET", url, headers={"Authorization": f"Bearer {token}"}) as response:
+                    if response.status_code == 401 and not refreshed:
+                        refreshed = True
+                        await self._tokens.access_token(user_id, refresh=True)
+                        continue
+                    if response.status_code in RETRYABLE_STATUSES:
+                        await self._backoff(attempt, response.headers.get("Retry-After"))
+                        continue
+                    if response.status_code != 200:
+                        raise MediaUnavailable(f"media answered {response.status_code}", response.status_code)
+                    expected = _int(response.headers.get("Content-Length"))
+                    if expected is not None and expected > limit:
+                        raise TooLarge(expected)
+                    size = await _write(response.aiter_bytes(CHUNK), dest, limit)
+                    if expected is not None and size != expected:
+                        raise httpx.RemoteProtocolError("body shorter than Content-Length")
+                    return size
+            except httpx.TransportError:
+                await self._backoff(attempt, None)
+        raise GoogleUnavailable("media download kept failing")
+
+    async def _call(self, user_id: int, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        refreshed = False
+        for attempt in range(self._retry.attempts):
+            token = await self._tokens.access_token(user_id)
+            try:
+                response = await self._http.request(
+                    method, self._base + path, headers={"Authorization": f"Bearer {token}"}, **kwargs
+                )
+            except httpx.TransportError:
+                await self._backoff(attempt, None)
+                continue
+            if response.status_code == 401 and not refreshed:
+                refreshed = True
+                await self._tokens.access_token(user_id, refresh=True)
+                continue
+            if response.status_code in RETRYABLE_STATUSES:
+                await self._backoff(attempt, response.headers.get("Retry-After"))
+                continue
+            return _json_or_raise(response)
+        raise GoogleUnavailable(f"{method} {path} kept failing")
+
+    async def _backoff(self, attempt: int, retry_after: str | None) -> None:
+        if attempt + 1 < self._retry.attempts:
+            await asyncio.sleep(self._retry.delay(attempt, retry_after))
+
+
+async def _write(chunks: AsyncIterator[bytes], dest: Path, limit: int) -> int:
+    size = 0
+    with dest.open("wb") as handle:
+        async for chunk in chunks:
+            size += len(chunk)
+            if size > limit:
+                raise TooLarge(size)
+            handle.write(chunk)
+    return size
+
+
+def _json_or_raise(response: httpx.Response) -> dict[str, Any]:
+    try:
+        data = response.json()
+    except ValueError:
+        data = {}
+    if not isinstance(data, dict):
+        data = {}
+    if response.status_code == 200:
+        return data
+    error = data.get("error")
+    if not isinstance(error, dict):
+        error = {}
+    reason = str(error.get("status") or "")
+    message = f"Google answered {response.status_code} {reason}".strip()
+    if response.status_code == 404:
+        raise SessionGone(message, 404, reason)
+    if response.status_code in (401, 403):
+        raise LinkBroken(message, response.status_code, reason)
+    raise GoogleError(message, response.status_code, reason)

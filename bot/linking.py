@@ -1,0 +1,127 @@
+"""Linking a Telegram user to a Google account, and keeping their access token fresh."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from bot.google.errors import GoogleUnavailable, LinkBroken, NotLinked
+from bot.google.oauth import PICKER_SCOPE, CodeExchangeFailed, GoogleOAuth, granted_scopes
+from storage.links import GoogleLink, LinkRepository
+from storage.oauth_states import OAuthStateRepository
+
+log = logging.getLogger(__name__)
+
+STATE_TTL = 600.0
+REFRESH_LEEWAY = 60.0
+# A forced refresh (after a 401) is skipped when another caller refreshed this recently.
+RECENT_REFRESH = 5.0
+
+CallbackKind = Literal["linked", "denied", "scope_missing", "exchange_failed", "bad_state", "expired_state"]
+UnlinkKind = Literal["not_linked", "revoked", "revoke_failed"]
+
+
+@dataclass(frozen=True)
+class CallbackOutcome:
+    kind: CallbackKind
+    user_id: int | None = None
+    chat_id: int | None = None
+    email: str | None = None
+
+
+class LinkService:
+    def __init__(self, oauth: GoogleOAuth, links: LinkRepository, states: OAuthStateRepository) -> None:
+        self._oauth = oauth
+        self._links = links
+        self._states = states
+        self._locks: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
+
+    async def start_link(self, user_id: int, chat_id: int) -> str:
+        """A consent URL bound to this user and chat by a fresh single-use state (256 bits)."""
+        state = secrets.token_urlsafe(32)
+        verifier = secrets.token_urlsafe(64)  # 86 chars of [A-Za-z0-9_-]: a valid PKCE verifier
+        await self._states.save_oauth_state(state, user_id, chat_id, verifier, time.time() + STATE_TTL)
+        return self._oauth.authorization_url(state, verifier)
+
+    async def complete_link(self, state: str | None, code: str | None, error: str | None) -> CallbackOutcome:
+        """Handle Google's redirect. The state is consumed whatever happens next."""
+        pending = await self._states.pop_oauth_state(state) if state else None
+        if pending is None:
+            return CallbackOutcome("bad_state")
+        user_id, chat_id = pending.user_id, pending.chat_id
+        if pending.expired:
+            return CallbackOutcome("expired_state", user_id, chat_id)
+        if error or not code:
+            return CallbackOutcome("denied", user_id, chat_id)
+        try:
+            token = await self._oauth.exchange_code(code, pending.code_verifier)
+            if PICKER_SCOPE not in granted_scopes(token):
+                await self._oauth.revoke(token["access_token"])
+                return CallbackOutcome("scope_missing", user_id, chat_id)
+            email = await self._oauth.email(token["access_token"])
+        except CodeExchangeFailed as exc:
+            log.warning("code exchange failed for user %s: %s", pending.user_id, exc)
+            return CallbackOutcome("exchange_failed", user_id, chat_id)
+        if not token.get("refresh_token"):
+            log.warning("Google returned no refresh token for user %s", pending.user_id)
+        token["refreshed_at"] = time.time()
+        await self._links.save_link(pending.user_id, email, token, " ".join(sorted(granted_scopes(token))))
+        log.info("user %s linked a Google account", pending.user_id)
+        return CallbackOutcome("linked", user_id, chat_id, email)
+
+    async def status(self, user_id: int) -> GoogleLink | None:
+        return await self._links.get_link(user_id)
+
+    async def unlink(self, user_id: int) -> UnlinkKind:
+        """Revoke at Google, then forget locally whatever Google said."""
+        link = await self._links.get_link(user_id)
+        if link is None:
+            return "not_linked"
+        token = link.token.get("refresh_token") or link.token.get("access_token")
+        revoked = bool(token) and await self._oauth.revoke(str(token))
+        await self._links.delete_link(user_id)
+        log.info("user %s unlinked (revoked at Google: %s)", user_id, revoked)
+        return "revoked" if revoked else "revoke_failed"
+
+    async def access_token(self, user_id: int, *, refresh: bool = False) -> str:
+        """A valid access token, refreshed ahead of expiry (or now, after a 401)."""
+        async with self._locks[user_id]:
+            link = await self._links.get_link(user_id)
+            if link is None:
+                raise NotLinked("no Google account linked")
+            if link.broken:
+                raise LinkBroken("the Google link is broken")
+            token = link.token
+            if self._needs_refresh(token, forced=refresh):
+                token = await self._refresh(user_id, token)
+            return str(token["access_token"])
+
+    @staticmethod
+    def _needs_refresh(token: dict[str, Any], *, forced: bool) -> bool:
+        if forced:
+            return time.time() - float(token.get("refreshed_at", 0)) > RECENT_REFRESH
+        return float(token.get("expires_at", 0)) - REFRESH_LEEWAY <= time.time()
+
+    async def _refresh(self, user_id: int, token: dict[str, Any]) -> dict[str, Any]:
+        refresh_token = token.get("refresh_token")
+        if not refresh_token:
+            await self._links.mark_broken(user_id)
+            raise LinkBroken("no refresh token")
+        try:
+            fresh = await self._oauth.refresh(str(refresh_token))
+        except LinkBroken:
+            await self._links.mark_broken(user_id)
+            log.warning("Google refused to refresh the token of user %s: link marked broken", user_id)
+            raise
+        except GoogleUnavailable:
+            log.warning("token refresh for user %s failed for now", user_id)
+            raise
+        fresh["refreshed_at"] = time.time()
+        await self._links.update_token(user_id, fresh)
+        log.info("refreshed the access token of user %s", user_id)
+        return fresh

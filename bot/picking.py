@@ -1,0 +1,233 @@
+"""The pick lifecycle: start (replacing a waiting pick), poll, cancel, time out, hand over to delivery."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shutil
+import time
+from collections.abc import Coroutine
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from bot import texts
+from bot.delivery import LOCAL_UPLOAD_LIMIT, UPLOAD_LIMIT, Delivery, delete_at_google
+from bot.google.errors import GoogleError, GoogleUnavailable, LinkBroken, NotLinked, SessionGone
+from bot.google.picker import PickerClient
+from bot.linking import LinkService
+from bot.pick_messages import PickMessages
+from bot.poller import Poller
+from bot.telegram_send import MediaSender
+from storage.chat_settings import ChatSettingsRepository
+from storage.picks import PickRepository, PickSession
+
+log = logging.getLogger(__name__)
+
+MAX_ITEMS = 2000
+DEFAULT_POLL_INTERVAL = 5.0
+DEFAULT_TIMEOUT = 1800.0
+
+
+class PickError(Exception):
+    """Starting a pick failed; the message is the sentence to show the user."""
+
+
+@dataclass(frozen=True)
+class CancelResult:
+    ok: bool
+    text: str
+
+
+class PickService:
+    def __init__(
+        self,
+        *,
+        picker: PickerClient,
+        links: LinkService,
+        repo: PickRepository,
+        chat_settings: ChatSettingsRepository,
+        messages: PickMessages,
+        sender: MediaSender,
+        workdir: Path,
+        local_mode: bool,
+        video_wait: float,
+    ) -> None:
+        self._picker = picker
+        self._links = links
+        self._repo = repo
+        self._chat_settings = chat_settings
+        self._messages = messages
+        self._sender = sender
+        self._workdir = workdir
+        self._upload_limit = LOCAL_UPLOAD_LIMIT if local_mode else UPLOAD_LIMIT
+        self._video_wait = video_wait
+        self.poller = Poller(self._poll_once)
+        self._deliveries: dict[int, asyncio.Task[None]] = {}
+        self._background: set[asyncio.Task[None]] = set()
+
+    # --- lifecycle ------------------------------------------------------------------------
+    async def resume(self) -> None:
+        """After a start: poll waiting sessions again, continue deliveries, finish Google clean-up."""
+        shutil.rmtree(self._workdir, ignore_errors=True)
+        self.poller.start()
+        now = time.time()
+        for session in await self._repo.sessions_with_status(["waiting"]):
+            last = session.last_polled_at or now
+            self.poller.schedule(session.id, max(0.0, last + session.poll_interval - now))
+        for session in await self._repo.sessions_with_status(["picked", "delivering"]):
+            self._start_delivery(session)
+        for session in await self._repo.sessions_to_delete_at_google():
+            self._spawn(delete_at_google(self._picker, self._repo, session))
+
+    async def stop(self) -> None:
+        await self.poller.stop()
+        tasks = [*self._deliveries.values(), *self._background]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    # --- user actions ---------------------------------------------------------------------
+    async def start(self, user_id: int, chat_id: int, max_items: int | None) -> PickSession:
+        """Create a Google picking session and show its prompt; raises PickError with a user sentence."""
+        link = await self._links.status(user_id)
+        if link is None:
+            raise PickError(texts.NOT_LINKED)
+        if link.broken:
+            raise PickError(texts.LINK_BROKEN)
+        try:
+            created = await self._picker.create_session(user_id, max_items)
+        except (LinkBroken, NotLinked):
+            raise PickError(texts.LINK_BROKEN) from None
+        except GoogleUnavailable:
+            raise PickError(texts.GOOGLE_DOWN) from None
+        except GoogleError as exc:
+            if exc.reason == "FAILED_PRECONDITION":
+                raise PickError(texts.GOOGLE_NO_PHOTOS) from None
+            if exc.status == 429:
+                raise PickError(texts.GOOGLE_TOO_MANY_SESSIONS) from None
+            raise PickError(texts.GOOGLE_DOWN) from None
+        previous = await self._repo.active_session(user_id, chat_id)
+        if previous is not None and previous.status == "waiting":
+            await self._end_waiting(previous, "cancelled", texts.PICK_REPLACED)
+        now = time.time()
+        interval = created.poll_interval or DEFAULT_POLL_INTERVAL
+        session = await self._repo.create_session(
+            google_session_id=created.id,
+            user_id=user_id,
+            chat_id=chat_id,
+            picker_uri=created.picker_uri,
+            delivery_mode=await self._chat_settings.get_delivery_mode(chat_id),
+            poll_interval=interval,
+            poll_deadline=min(now + (created.timeout_in or DEFAULT_TIMEOUT), created.expire_time),
+            expire_time=created.expire_time,
+        )
+        message_id = await self._messages.prompt(chat_id, session.id, created.picker_uri, link.email, max_items)
+        await self._repo.set_messages(session.id, prompt_message_id=message_id)
+        self.poller.schedule(session.id, interval)
+        log.info("pick %s started by user %s in chat %s", session.id, user_id, chat_id)
+        return session
+
+    async def session_for_button(self, session_id: int, user_id: int) -> PickSession | str:
+        """The waiting session a button refers to, or the sentence to answer the button with."""
+        session = await self._repo.get_session(session_id)
+        if session is None:
+            return texts.SESSION_OVER
+        if session.user_id != user_id:
+            return texts.SESSION_NOT_YOURS
+        if session.status != "waiting":
+            return texts.SESSION_OVER
+        return session
+
+    async def send_qr(self, session: PickSession) -> None:
+        await self._messages.qr(session.chat_id, session.picker_uri)
+
+    async def cancel(self, user_id: int, chat_id: int) -> CancelResult:
+        session = await self._repo.active_session(user_id, chat_id)
+        if session is None:
+            return CancelResult(False, texts.NOTHING_TO_CANCEL)
+        return await self.cancel_session(session)
+
+    async def cancel_session(self, session: PickSession) -> CancelResult:
+        if session.status != "waiting":
+            return CancelResult(False, texts.CANCEL_TOO_LATE)
+        ended = await self._end_waiting(session, "cancelled", texts.PICK_CANCELLED)
+        return CancelResult(ended, texts.PICK_CANCELLED if ended else texts.SESSION_OVER)
+
+    # --- polling --------------------------------------------------------------------------
+    async def _poll_once(self, session_id: int) -> float | None:
+        session = await self._repo.get_session(session_id)
+        if session is None or session.status != "waiting":
+            return None
+        now = time.time()
+        if now >= session.poll_deadline:
+            await self._end_waiting(session, "expired", texts.PICK_EXPIRED)
+            return None
+        try:
+            state = await self._picker.get_session(session.user_id, session.google_session_id)
+        except SessionGone:
+            await self._end_waiting(session, "expired", texts.PICK_EXPIRED)
+            return None
+        except (LinkBroken, NotLinked):
+            await self._end_waiting(session, "failed", texts.LINK_BROKEN)
+            return None
+        except GoogleError as exc:
+            log.warning("poll of pick %s failed (%s); trying again later", session.id, exc)
+            return min(session.poll_interval * 2, 60.0)
+        interval = state.poll_interval or session.poll_interval
+        await self._repo.record_poll(session.id, time.time(), interval)
+        if state.media_items_set:
+            if await self._repo.set_status(session.id, "picked", only_from=["waiting"]):
+                await self._messages.edit(session.chat_id, session.prompt_message_id, texts.PICK_PICKED)
+                picked = await self._repo.get_session(session.id)
+                assert picked is not None
+                self._start_delivery(picked)
+            return None
+        if state.timeout_in is not None and state.timeout_in <= 0:
+            await self._end_waiting(session, "expired", texts.PICK_EXPIRED)
+            return None
+        return interval
+
+    async def _end_waiting(
+        self, session: PickSession, status: Literal["expired", "cancelled", "failed"], text: str
+    ) -> bool:
+        """Stop a waiting session (expired, cancelled, replaced, failed) and delete it at Google."""
+        if not await self._repo.set_status(session.id, status, only_from=["waiting"]):
+            return False
+        self.poller.unschedule(session.id)
+        await self._messages.edit(session.chat_id, session.prompt_message_id, text, pick_again=True)
+        await delete_at_google(self._picker, self._repo, session)
+        log.info("pick %s %s", session.id, status)
+        return True
+
+    # --- delivery -------------------------------------------------------------------------
+    def _start_delivery(self, session: PickSession) -> None:
+        if session.id in self._deliveries:
+            return
+        delivery = Delivery(
+            session=session,
+            picker=self._picker,
+            repo=self._repo,
+            sender=self._sender,
+            messages=self._messages,
+            workdir=self._workdir / str(session.id),
+            upload_limit=self._upload_limit,
+            video_wait=self._video_wait,
+        )
+        task = asyncio.create_task(self._deliver(delivery), name=f"deliver-{session.id}")
+        self._deliveries[session.id] = task
+        task.add_done_callback(lambda _: self._deliveries.pop(session.id, None))
+
+    async def _deliver(self, delivery: Delivery) -> None:
+        try:
+            await delivery.run()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("delivery of pick %s failed", delivery.session.id)
+            await self._messages.say(delivery.session.chat_id, texts.UNEXPECTED)
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)

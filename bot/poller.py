@@ -1,0 +1,86 @@
+"""One scheduler for every waiting pick session: a heap of due times, one sleeping task.
+
+Each poll decides its successor: the callback returns the delay until the next poll (the
+session's pollInterval, counted from when the answer arrived, so Google never sees us poll
+faster than it asked), or None to stop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import heapq
+import itertools
+import logging
+from collections.abc import Awaitable, Callable
+
+log = logging.getLogger(__name__)
+
+PollOnce = Callable[[int], Awaitable[float | None]]
+
+
+class Poller:
+    def __init__(self, poll_once: PollOnce, concurrency: int = 64) -> None:
+        self._poll_once = poll_once
+        self._heap: list[tuple[float, int, int]] = []
+        self._due: dict[int, float] = {}
+        self._running: set[int] = set()
+        self._seq = itertools.count()
+        self._wake = asyncio.Event()
+        self._slots = asyncio.Semaphore(concurrency)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._loop_task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._loop_task = asyncio.create_task(self._run(), name="poller")
+
+    async def stop(self) -> None:
+        tasks = [t for t in (self._loop_task, *self._tasks) if t is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    def schedule(self, session_id: int, delay: float) -> None:
+        due = asyncio.get_running_loop().time() + max(0.0, delay)
+        self._due[session_id] = due
+        heapq.heappush(self._heap, (due, next(self._seq), session_id))
+        self._wake.set()
+
+    def unschedule(self, session_id: int) -> None:
+        self._due.pop(session_id, None)
+
+    @property
+    def scheduled(self) -> int:
+        return len(self._due)
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            self._wake.clear()
+            now = loop.time()
+            while self._heap and self._heap[0][0] <= now:
+                due, _, session_id = heapq.heappop(self._heap)
+                if self._due.get(session_id) != due or session_id in self._running:
+                    continue  # superseded or cancelled entry
+                del self._due[session_id]
+                self._running.add(session_id)
+                task = asyncio.create_task(self._poll(session_id), name=f"poll-{session_id}")
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+            timeout = self._heap[0][0] - now if self._heap else None
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout)
+
+    async def _poll(self, session_id: int) -> None:
+        delay: float | None = None
+        try:
+            async with self._slots:
+                delay = await self._poll_once(session_id)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("polling session %s failed", session_id)
+        finally:
+            self._running.discard(session_id)
+        if delay is not None and session_id not in self._due:
+            self.schedule(session_id, delay)

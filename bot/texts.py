@@ -1,0 +1,169 @@
+"""Every sentence the bot shows to people, in one place (HTML parse mode; escape what users supply)."""
+
+from __future__ import annotations
+
+from html import escape
+
+# --- commands menu -------------------------------------------------------------------------
+COMMANDS: tuple[tuple[str, str], ...] = (
+    ("pick", "Choose photos in Google Photos and get them here"),
+    ("settings", "Photos or original files for this chat"),
+    ("cancel", "Stop the current pick"),
+    ("status", "Which Google account is linked"),
+    ("link", "Link your Google account"),
+    ("unlink", "Disconnect your Google account"),
+    ("help", "How this bot works"),
+)
+
+# --- welcome and help ----------------------------------------------------------------------
+WELCOME = (
+    "👋 Hi {name}! I bring photos and videos from <b>Google Photos</b> into Telegram, in full quality.\n\n"
+    "First link your Google account — it takes a few seconds."
+)
+WELCOME_LINKED = (
+    "👋 Hi {name}! Your Google account <b>{email}</b> is linked.\n\nTap <b>Pick photos</b> or send /pick."
+)
+HELP = (
+    "<b>How it works</b>\n"
+    "1. /link — connect your Google account (once).\n"
+    "2. /pick — tap <b>Open Google Photos</b>, choose photos and videos, tap <b>Done</b>.\n"
+    "3. They arrive here as albums. /pick 20 limits a pick to 20 items.\n\n"
+    "/settings — photos (fast, Telegram-sized) or original files\n"
+    "/cancel — stop the current pick\n"
+    "/status — which account is linked · /unlink — disconnect\n\n"
+    "I only see the photos you pick, never your whole library."
+)
+
+# --- buttons -------------------------------------------------------------------------------
+BUTTON_LINK = "🔗 Link Google account"
+BUTTON_SIGN_IN = "Sign in with Google"
+BUTTON_TRY_AGAIN = "Try again"
+BUTTON_PICK = "📷 Pick photos"
+BUTTON_OPEN_PRIVATE = "Continue in private chat"
+
+# --- linking -------------------------------------------------------------------------------
+LINK_PROMPT = (
+    "Tap the button to sign in with Google and allow access to the photos you pick.\n"
+    "The link works once and expires in 10 minutes."
+)
+LINK_PROMPT_RELINK = "You are linked as <b>{email}</b>. Signing in again replaces that link.\n\n" + LINK_PROMPT
+LINK_IN_GROUP = "For your privacy, linking happens in our private chat. Tap below to continue there."
+LINKED = "✅ Linked to <b>{email}</b>. Send /pick to choose photos."
+LINK_DENIED = "Linking was cancelled, nothing was stored. Tap below whenever you want to try again."
+LINK_SCOPE_MISSING = (
+    "Google did not give me access to your photos (the Google Photos permission was unticked), "
+    "so nothing was linked. Try again and leave that box ticked."
+)
+LINK_EXCHANGE_FAILED = "Google did not accept the sign-in, so nothing was linked. Please try again."
+LINK_STATE_EXPIRED = "That sign-in link expired. Tap below for a new one."
+NOT_LINKED = "You haven't linked a Google account yet. Tap below to link one."
+LINK_BROKEN = "Google no longer accepts the access you gave earlier (it was revoked or expired). Please link again."
+STATUS_LINKED = "Linked to <b>{email}</b>."
+STATUS_BROKEN = "Your link to <b>{email}</b> stopped working (access was revoked or expired). Please link again."
+UNLINKED = "Disconnected <b>{email}</b> and revoked my access at Google. Your stored tokens are deleted."
+UNLINKED_REVOKE_FAILED = (
+    "Deleted your stored tokens for <b>{email}</b>, but Google did not confirm the revocation. "
+    "To be sure, remove the app at myaccount.google.com/permissions."
+)
+UNLINK_NOTHING = "No Google account is linked, so there is nothing to disconnect."
+
+# --- errors --------------------------------------------------------------------------------
+GOOGLE_DOWN = "Google isn't answering right now. Please try again in a minute."
+UNEXPECTED = "Sorry, something went wrong on my side. Please try again."
+
+# --- callback web page ---------------------------------------------------------------------
+PAGE_LINKED = ("Account linked", "Your Google account {email} is linked. You can go back to Telegram.")
+PAGE_DENIED = ("Linking cancelled", "Nothing was linked. You can try again from Telegram whenever you like.")
+PAGE_SCOPE_MISSING = (
+    "Photos permission missing",
+    "Google did not give access to your photos, so nothing was linked. Try again from Telegram and leave "
+    "the Google Photos box ticked.",
+)
+PAGE_EXCHANGE_FAILED = ("Google did not accept the sign-in", "Nothing was linked. Please try again from Telegram.")
+PAGE_BAD_STATE = (
+    "This link is not valid",
+    "It was already used, has expired, or was not made for you. Send /link in Telegram for a new one.",
+)
+PAGE_BUTTON = "Back to Telegram"
+
+
+def html(value: object) -> str:
+    return escape(str(value), quote=False)
+
+# --- picking -------------------------------------------------------------------------------
+PICK_USAGE = "Send /pick, or /pick N to allow at most N items (N from 1 to 2000)."
+PICK_PROMPT = (
+    "📷 Tap <b>Open Google Photos</b>, choose photos and videos, then tap <b>Done</b> — they will arrive here.\n"
+    "Use the Google account <b>{email}</b>.{limit}"
+)
+PICK_PROMPT_LIMIT = " Up to {count} items."
+BUTTON_OPEN_PHOTOS = "Open Google Photos"
+BUTTON_QR = "QR code"
+BUTTON_CANCEL = "Cancel"
+QR_CAPTION = "Scan this with your phone's camera to choose photos in Google Photos there."
+PICK_REPLACED = "This pick was replaced by a newer one."
+PICK_CANCELLED = "Pick cancelled. Send /pick whenever you want to start again."
+PICK_EXPIRED = "⌛ The Google Photos link expired before anything was picked. Send /pick to start again."
+PICK_PICKED = "👍 Got your selection. Fetching it now…"
+PICK_NOTHING_PICKED = "You tapped Done without choosing anything. Send /pick to try again."
+NOTHING_TO_CANCEL = "There is no pick waiting for you here."
+CANCEL_TOO_LATE = "Your photos are already on their way, so there is nothing to cancel."
+SESSION_NOT_YOURS = "Only the person who started this pick can use these buttons."
+SESSION_OVER = "This pick has already finished."
+GOOGLE_NO_PHOTOS = "This Google account has no Google Photos library, so there is nothing to pick from."
+GOOGLE_TOO_MANY_SESSIONS = "Google says there are too many open picks for your account. Please try again later."
+PROGRESS_DOWNLOADING = "⏳ Downloading {done} / {total}…"
+PROGRESS_SENDING = "📤 Sending {done} / {total}…"
+PROGRESS_WAITING_VIDEOS = "⏳ Waiting for Google to finish processing {count} video(s)…"
+SUMMARY_ALL = "✅ Delivered all {total}."
+SUMMARY_SOME = "✅ Delivered {sent} of {total}"
+SUMMARY_NONE = "⚠️ Delivered 0 of {total}"
+DELIVERY_LINK_BROKEN = "Google stopped accepting your access while I was fetching. Link again with /link."
+
+# Reasons an item was not delivered (shown grouped in the summary).
+REASON_TOO_BIG = "over {limit}"
+REASON_PROCESSING = "still processing at Google"
+REASON_UNAVAILABLE = "Google could not provide it"
+REASON_GOOGLE_DOWN = "Google was not answering"
+REASON_SESSION_EXPIRED = "the Google session expired first"
+REASON_REFUSED = "Telegram refused it ({error})"
+REASON_LINK_BROKEN = "Google access was revoked"
+REASON_CHAT_GONE = "this chat can no longer receive messages"
+
+
+def file_size(size: int) -> str:
+    if size >= 1_000_000_000:
+        return f"{size / 1e9:.1f} GB"
+    if size >= 1_000_000:
+        return f"{size / 1e6:.0f} MB"
+    return f"{max(1, round(size / 1e3))} kB"
+
+
+def summary(total: int, sent: int, skipped: dict[str, list[str]]) -> str:
+    """One summary line, then one line per reason with the files it applies to."""
+    if sent == total:
+        head = SUMMARY_ALL.format(total=total)
+    elif sent == 0:
+        head = SUMMARY_NONE.format(total=total)
+    else:
+        head = SUMMARY_SOME.format(sent=sent, total=total)
+    lines = [head]
+    for reason, names in skipped.items():
+        shown = ", ".join(html(n) for n in names[:5])
+        more = f" and {len(names) - 5} more" if len(names) > 5 else ""
+        lines.append(f"· {len(names)} {html(reason)}: {shown}{more}")
+    return "\n".join(lines)
+
+# --- settings ------------------------------------------------------------------------------
+SETTINGS = (
+    "<b>How should picks arrive in this chat?</b>\nNow: <b>{current}</b>\n\n"
+    "📷 Photos — fast, in albums, sized for Telegram.\n"
+    "📁 Original files — full quality, as files with their names."
+)
+SETTINGS_PHOTOS = "📷 Photos"
+SETTINGS_ORIGINALS = "📁 Original files"
+SETTINGS_NAMES = {"photos": "Photos", "originals": "Original files"}
+SETTINGS_SAVED = "Saved: {current}"
+SETTINGS_NOT_YOURS = "Only the person who opened these settings can change them."
+SETTINGS_ADMINS_ONLY = "Only group admins can change how photos arrive in this group."
+SETTINGS_EXPIRED = "These buttons are out of date. Send /settings again."

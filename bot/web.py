@@ -1,0 +1,108 @@
+"""The aiohttp server: Google's OAuth redirect lands here; /healthz for orchestrators."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from html import escape
+
+from aiohttp import web
+
+from bot import texts
+from bot.linking import CallbackOutcome, LinkService
+
+log = logging.getLogger(__name__)
+
+OutcomeListener = Callable[[CallbackOutcome], Awaitable[None]]
+Probe = Callable[[], Awaitable[bool]]
+
+MAX_PARAM_LENGTH = 2048
+
+_PAGES: dict[str, tuple[int, tuple[str, str], bool]] = {
+    "linked": (200, texts.PAGE_LINKED, True),
+    "denied": (200, texts.PAGE_DENIED, False),
+    "scope_missing": (200, texts.PAGE_SCOPE_MISSING, False),
+    "exchange_failed": (502, texts.PAGE_EXCHANGE_FAILED, False),
+    "bad_state": (400, texts.PAGE_BAD_STATE, False),
+    "expired_state": (400, texts.PAGE_BAD_STATE, False),
+}
+
+_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="referrer" content="no-referrer">
+<title>{title}</title>
+<style>
+body {{ font-family: system-ui, -apple-system, sans-serif; margin: 0; background: #f4f6f8; color: #1f2328; }}
+main {{ max-width: 28rem; margin: 12vh auto 0; padding: 2rem 1.5rem; background: #fff; border-radius: 16px;
+       box-shadow: 0 2px 12px rgba(0,0,0,.08); text-align: center; }}
+.icon {{ font-size: 3rem; }}
+h1 {{ font-size: 1.4rem; margin: .5rem 0; }}
+p {{ line-height: 1.5; }}
+a.button {{ display: block; margin-top: 1.5rem; padding: .9rem; border-radius: 10px; background: #2aabee;
+           color: #fff; text-decoration: none; font-weight: 600; font-size: 1.05rem; }}
+</style></head>
+<body><main>
+<div class="icon" aria-hidden="true">{icon}</div>
+<h1>{title}</h1>
+<p>{body}</p>
+<a class="button" href="{back}">{button}</a>
+</main></body></html>
+"""
+
+
+def render_page(outcome: CallbackOutcome, bot_username: str) -> web.Response:
+    status, (title, body), success = _PAGES[outcome.kind]
+    page = _PAGE.format(
+        title=escape(title),
+        body=escape(body.format(email=outcome.email or "")),
+        icon="✅" if success else "⚠️",
+        back=escape(f"https://t.me/{bot_username}"),
+        button=escape(texts.PAGE_BUTTON),
+    )
+    return web.Response(
+        status=status,
+        text=page,
+        content_type="text/html",
+        headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Frame-Options": "DENY"},
+    )
+
+
+def build_web_app(
+    links: LinkService,
+    on_outcome: OutcomeListener,
+    bot_username: Callable[[], str],
+    ready: Probe,
+) -> web.Application:
+    async def oauth_callback(request: web.Request) -> web.Response:
+        query = request.rel_url.query
+        state, code, error = query.get("state"), query.get("code"), query.get("error")
+        if any(v is not None and len(v) > MAX_PARAM_LENGTH for v in (state, code, error)):
+            state = None
+        outcome = await links.complete_link(state, code, error)
+        log.info("OAuth callback: %s (user %s)", outcome.kind, outcome.user_id)
+        if outcome.chat_id is not None:
+            try:
+                await on_outcome(outcome)
+            except Exception:
+                log.exception("could not tell user %s about the OAuth outcome", outcome.user_id)
+        return render_page(outcome, bot_username())
+
+    async def healthz(request: web.Request) -> web.Response:
+        ok = await ready()
+        return web.json_response({"status": "ok" if ok else "unavailable"}, status=200 if ok else 503)
+
+    app = web.Application(middlewares=[_log_requests])
+    app.router.add_get("/oauth/callback", oauth_callback)
+    app.router.add_get("/healthz", healthz)
+    return app
+
+
+@web.middleware
+async def _log_requests(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """Access log without query strings: the OAuth callback's query holds the one-time code."""
+    response = await handler(request)
+    log.debug("%s %s -> %s", request.method, request.path, response.status)
+    return response

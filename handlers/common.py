@@ -1,0 +1,34 @@
+"""Small helpers shared by the handlers: replying, standard keyboards, the deep link."""
+
+from __future__ import annotations
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, LinkPreviewOptions, Update
+from telegram.constants import ChatType
+from telegram.ext import ContextTypes, filters
+
+from bot import texts
+
+NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
+# New messages only: an edited "/pick" should not start a second pick.
+NEW_MESSAGES = filters.UpdateType.MESSAGE
+
+
+def is_private(update: Update) -> bool:
+    return update.effective_chat is not None and update.effective_chat.type == ChatType.PRIVATE
+
+
+def link_keyboard() -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup([[InlineKeyboardButton(texts.BUTTON_LINK, callback_data="link")]])
+
+
+def private_chat_keyboard(context: ContextTypes.DEFAULT_TYPE, payload: str) -> InlineKeyboardMarkup:
+    url = f"https://t.me/{context.bot.username}?start={payload}"
+    return InlineKeyboardMarkup([[InlineKeyboardButton(texts.BUTTON_OPEN_PRIVATE, url=url)]])
+
+
+async def reply(update: Update, text: str, markup: InlineKeyboardMarkup | None = None) -> None:
+    """Answer in the chat the update came from (works for commands and button presses)."""
+    chat = update.effective_chat
+    if chat is None:
+        return
+    await chat.send_message(text, reply_markup=markup, link_preview_options=NO_PREVIEW)

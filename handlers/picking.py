@@ -1,0 +1,88 @@
+"""/pick, /cancel and the pick's buttons (QR code, Cancel, Pick photos)."""
+
+from __future__ import annotations
+
+import re
+
+from telegram import Update
+from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ContextTypes
+
+from bot import texts
+from bot.context import services
+from bot.picking import MAX_ITEMS, PickError
+from handlers.common import NEW_MESSAGES, link_keyboard, reply
+
+PICK_BUTTON = re.compile(r"^pick:(qr|cancel):(\d{1,18})$")
+
+
+def parse_max_items(args: list[str]) -> int | str | None:
+    """None for no limit, the limit, or "usage" when the arguments make no sense."""
+    if not args:
+        return None
+    if len(args) == 1 and args[0].isdecimal() and len(args[0]) <= 4 and 1 <= int(args[0]) <= MAX_ITEMS:
+        return int(args[0])
+    return "usage"
+
+
+async def start_pick(update: Update, context: ContextTypes.DEFAULT_TYPE, max_items: int | None) -> None:
+    user, chat = update.effective_user, update.effective_chat
+    if user is None or chat is None:
+        return
+    try:
+        await services(context).picks.start(user.id, chat.id, max_items)
+    except PickError as exc:
+        markup = link_keyboard() if str(exc) in (texts.NOT_LINKED, texts.LINK_BROKEN) else None
+        await reply(update, str(exc), markup)
+
+
+async def pick_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    max_items = parse_max_items(context.args or [])
+    if max_items == "usage":
+        await reply(update, texts.PICK_USAGE)
+        return
+    await start_pick(update, context, max_items if isinstance(max_items, int) else None)
+
+
+async def pick_again_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    if update.callback_query is not None:
+        await update.callback_query.answer()
+    await start_pick(update, context, None)
+
+
+async def cancel_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    user, chat = update.effective_user, update.effective_chat
+    if user is None or chat is None:
+        return
+    result = await services(context).picks.cancel(user.id, chat.id)
+    if not result.ok:
+        await reply(update, result.text)
+    # On success the pick's own message now says it was cancelled.
+
+
+async def pick_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    query = update.callback_query
+    if query is None or query.data is None:
+        return
+    match = PICK_BUTTON.match(query.data)
+    if match is None:
+        await query.answer(texts.SESSION_OVER, show_alert=True)
+        return
+    action, session_id = match.group(1), int(match.group(2))
+    picks = services(context).picks
+    found = await picks.session_for_button(session_id, query.from_user.id)
+    if isinstance(found, str):
+        await query.answer(found, show_alert=True)
+        return
+    if action == "qr":
+        await query.answer()
+        await picks.send_qr(found)
+        return
+    result = await picks.cancel_session(found)
+    await query.answer(result.text if not result.ok else None, show_alert=not result.ok)
+
+
+def register(application: Application) -> None:  # type: ignore[type-arg]
+    application.add_handler(CommandHandler("pick", pick_command, filters=NEW_MESSAGES))
+    application.add_handler(CommandHandler("cancel", cancel_command, filters=NEW_MESSAGES))
+    application.add_handler(CallbackQueryHandler(pick_again_button, pattern=r"^pick:new$"))
+    application.add_handler(CallbackQueryHandler(pick_button, pattern=r"^pick:"))

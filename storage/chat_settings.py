@@ -1,0 +1,28 @@
+"""Per-chat preferences."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from storage.database import Database
+
+DeliveryMode = Literal["photos", "originals"]
+
+
+class ChatSettingsRepository:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def get_delivery_mode(self, chat_id: int) -> DeliveryMode:
+        async with self._db.conn.execute(
+            "SELECT delivery_mode FROM chat_settings WHERE chat_id = ?", (chat_id,)
+        ) as cursor:
+            row = await cursor.fetchone()
+        return "originals" if row is not None and row[0] == "originals" else "photos"
+
+    async def set_delivery_mode(self, chat_id: int, mode: DeliveryMode) -> None:
+        await self._db.conn.execute(
+            "INSERT INTO chat_settings (chat_id, delivery_mode) VALUES (?, ?)"
+            " ON CONFLICT (chat_id) DO UPDATE SET delivery_mode = excluded.delivery_mode",
+            (chat_id, mode),
+        )

@@ -1,0 +1,64 @@
+"""Numbered schema migrations. Append only: never edit one that has shipped."""
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: account links, OAuth states, chat settings, pick sessions and their items.
+    """
+    CREATE TABLE google_links (
+        user_id     INTEGER PRIMARY KEY,
+        email       TEXT NOT NULL,
+        token       BLOB NOT NULL,
+        scopes      TEXT NOT NULL,
+        status      TEXT NOT NULL CHECK (status IN ('active', 'broken')),
+        linked_at   REAL NOT NULL,
+        updated_at  REAL NOT NULL
+    );
+    CREATE TABLE oauth_states (
+        state_hash     TEXT PRIMARY KEY,
+        user_id        INTEGER NOT NULL,
+        chat_id        INTEGER NOT NULL,
+        code_verifier  BLOB NOT NULL,
+        expires_at     REAL NOT NULL
+    );
+    CREATE TABLE chat_settings (
+        chat_id        INTEGER PRIMARY KEY,
+        delivery_mode  TEXT NOT NULL CHECK (delivery_mode IN ('photos', 'originals'))
+    );
+    CREATE TABLE pick_sessions (
+        id                 INTEGER PRIMARY KEY AUTOINCREMENT,
+        google_session_id  TEXT NOT NULL UNIQUE,
+        user_id            INTEGER NOT NULL,
+        chat_id            INTEGER NOT NULL,
+        status             TEXT NOT NULL,
+        picker_uri         TEXT NOT NULL,
+        delivery_mode      TEXT NOT NULL,
+        poll_interval      REAL NOT NULL,
+        poll_deadline      REAL NOT NULL,
+        expire_time        REAL NOT NULL,
+        last_polled_at     REAL,
+        prompt_message_id  INTEGER,
+        status_message_id  INTEGER,
+        failure            TEXT,
+        google_deleted     INTEGER NOT NULL DEFAULT 0,
+        created_at         REAL NOT NULL,
+        updated_at         REAL NOT NULL
+    );
+    CREATE INDEX pick_sessions_status ON pick_sessions (status);
+    CREATE INDEX pick_sessions_owner ON pick_sessions (user_id, chat_id);
+    CREATE TABLE pick_items (
+        session_id  INTEGER NOT NULL REFERENCES pick_sessions (id) ON DELETE CASCADE,
+        position    INTEGER NOT NULL,
+        media_id    TEXT NOT NULL,
+        kind        TEXT NOT NULL,
+        filename    TEXT NOT NULL,
+        mime_type   TEXT NOT NULL,
+        width       INTEGER,
+        height      INTEGER,
+        status      TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'sent', 'skipped')),
+        reason      TEXT,
+        size        INTEGER,
+        message_id  INTEGER,
+        file_id     TEXT,
+        PRIMARY KEY (session_id, position)
+    );
+    """,
+)

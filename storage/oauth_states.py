@@ -1,0 +1,59 @@
+"""Pending OAuth authorisations: single-use `state` values bound to a user and chat.
+
+Only a SHA-256 of the state is stored, so a leaked database cannot complete anyone's flow.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass
+
+from bot.crypto import Cipher
+from storage.database import Database
+
+
+@dataclass(frozen=True)
+class OAuthState:
+    user_id: int
+    chat_id: int
+    code_verifier: str
+    expires_at: float
+
+    @property
+    def expired(self) -> bool:
+        return time.time() >= self.expires_at
+
+
+def _digest(state: str) -> str:
+    return hashlib.sha256(state.encode()).hexdigest()
+
+
+class OAuthStateRepository:
+    def __init__(self, db: Database, cipher: Cipher) -> None:
+        self._db = db
+        self._cipher = cipher
+
+    async def save_oauth_state(
+        self, state: str, user_id: int, chat_id: int, code_verifier: str, expires_at: float
+    ) -> None:
+        await self._db.conn.execute(
+            "DELETE FROM oauth_states WHERE expires_at < ? OR user_id = ?", (time.time(), user_id)
+        )
+        await self._db.conn.execute(
+            "INSERT INTO oauth_states (state_hash, user_id, chat_id, code_verifier, expires_at)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (_digest(state), user_id, chat_id, self._cipher.encrypt(code_verifier), expires_at),
+        )
+
+    async def pop_oauth_state(self, state: str) -> OAuthState | None:
+        """Remove and return the state (expired ones too, so the caller can say so); None if unknown."""
+        async with self._db.conn.execute(
+            "DELETE FROM oauth_states WHERE state_hash = ? RETURNING user_id, chat_id, code_verifier, expires_at",
+            (_digest(state),),
+        ) as cursor:
+            row = await cursor.fetchone()
+        if row is None:
+            return None
+        user_id, chat_id, verifier, expires_at = row
+        return OAuthState(user_id, chat_id, self._cipher.decrypt(verifier), expires_at)

@@ -1,0 +1,208 @@
+"""Pick sessions and their items: the persisted state machine behind every /pick.
+
+session: waiting → picked → delivering → done, or → expired | cancelled | failed
+item:    pending → sent | skipped(reason)
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from storage.database import Database
+
+SessionStatus = Literal["waiting", "picked", "delivering", "done", "expired", "cancelled", "failed"]
+ACTIVE_STATUSES: tuple[SessionStatus, ...] = ("waiting", "picked", "delivering")
+ItemStatus = Literal["pending", "sent", "skipped"]
+
+_SESSION_COLUMNS = (
+    "id, google_session_id, user_id, chat_id, status, picker_uri, delivery_mode, poll_interval,"
+    " poll_deadline, expire_time, last_polled_at, prompt_message_id, status_message_id, failure, google_deleted"
+)
+_ITEM_COLUMNS = "position, media_id, kind, filename, mime_type, width, height, status, reason, size"
+
+
+@dataclass(frozen=True)
+class PickSession:
+    id: int
+    google_session_id: str
+    user_id: int
+    chat_id: int
+    status: SessionStatus
+    picker_uri: str
+    delivery_mode: str
+    poll_interval: float
+    poll_deadline: float
+    expire_time: float
+    last_polled_at: float | None
+    prompt_message_id: int | None
+    status_message_id: int | None
+    failure: str | None
+    google_deleted: bool
+
+
+@dataclass(frozen=True)
+class PickItem:
+    position: int
+    media_id: str
+    kind: str
+    filename: str
+    mime_type: str
+    width: int | None
+    height: int | None
+    status: ItemStatus = "pending"
+    reason: str | None = None
+    size: int | None = None
+
+
+@dataclass(frozen=True)
+class SentItem:
+    position: int
+    message_id: int
+    file_id: str | None
+
+
+def _session(row: Sequence[object]) -> PickSession:
+    values = list(row)
+    values[-1] = bool(values[-1])
+    return PickSession(*values)  # type: ignore[arg-type]
+
+
+class PickRepository:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def create_session(
+        self,
+        *,
+        google_session_id: str,
+        user_id: int,
+        chat_id: int,
+        picker_uri: str,
+        delivery_mode: str,
+        poll_interval: float,
+        poll_deadline: float,
+        expire_time: float,
+    ) -> PickSession:
+        now = time.time()
+        async with self._db.conn.execute(
+            """INSERT INTO pick_sessions (google_session_id, user_id, chat_id, status, picker_uri, delivery_mode,
+                   poll_interval, poll_deadline, expire_time, last_polled_at, created_at, updated_at)
+               VALUES (?, ?, ?, 'waiting', ?, ?, ?, ?, ?, ?, ?, ?) RETURNING """
+            + _SESSION_COLUMNS,
+            (
+                google_session_id, user_id, chat_id, picker_uri, delivery_mode,
+                poll_interval, poll_deadline, expire_time, now, now, now,
+            ),
+        ) as cursor:
+            row = await cursor.fetchone()
+        assert row is not None
+        return _session(row)
+
+    async def get_session(self, session_id: int) -> PickSession | None:
+        async with self._db.conn.execute(
+            f"SELECT {_SESSION_COLUMNS} FROM pick_sessions WHERE id = ?", (session_id,)
+        ) as cursor:
+            row = await cursor.fetchone()
+        return _session(row) if row else None
+
+    async def active_session(self, user_id: int, chat_id: int) -> PickSession | None:
+        async with self._db.conn.execute(
+            f"SELECT {_SESSION_COLUMNS} FROM pick_sessions WHERE user_id = ? AND chat_id = ?"
+            " AND status IN ('waiting', 'picked', 'delivering') ORDER BY id DESC LIMIT 1",
+            (user_id, chat_id),
+        ) as cursor:
+            row = await cursor.fetchone()
+        return _session(row) if row else None
+
+    async def sessions_with_status(self, statuses: Iterable[SessionStatus]) -> list[PickSession]:
+        wanted = tuple(statuses)
+        marks = ", ".join("?" for _ in wanted)
+        async with self._db.conn.execute(
+            f"SELECT {_SESSION_COLUMNS} FROM pick_sessions WHERE status IN ({marks}) ORDER BY id", wanted
+        ) as cursor:
+            return [_session(row) async for row in cursor]
+
+    async def sessions_to_delete_at_google(self) -> list[PickSession]:
+        """Finished sessions whose Google side has not been deleted yet (a crash came in between)."""
+        async with self._db.conn.execute(
+            f"SELECT {_SESSION_COLUMNS} FROM pick_sessions WHERE google_deleted = 0"
+            " AND status NOT IN ('waiting', 'picked', 'delivering') ORDER BY id"
+        ) as cursor:
+            return [_session(row) async for row in cursor]
+
+    async def set_status(
+        self, session_id: int, status: SessionStatus, *, failure: str | None = None,
+        only_from: Iterable[SessionStatus] | None = None,
+    ) -> bool:
+        """Move a session to `status`; with `only_from`, only if it is currently in one of those."""
+        sql = "UPDATE pick_sessions SET status = ?, failure = COALESCE(?, failure), updated_at = ? WHERE id = ?"
+        params: list[object] = [status, failure, time.time(), session_id]
+        if only_from is not None:
+            allowed = tuple(only_from)
+            sql += f" AND status IN ({', '.join('?' for _ in allowed)})"
+            params.extend(allowed)
+        async with self._db.conn.execute(sql, params) as cursor:
+            return cursor.rowcount == 1
+
+    async def record_poll(self, session_id: int, polled_at: float, poll_interval: float) -> None:
+        await self._db.conn.execute(
+            "UPDATE pick_sessions SET last_polled_at = ?, poll_interval = ?, updated_at = ? WHERE id = ?",
+            (polled_at, poll_interval, time.time(), session_id),
+        )
+
+    async def set_messages(
+        self, session_id: int, *, prompt_message_id: int | None = None, status_message_id: int | None = None
+    ) -> None:
+        await self._db.conn.execute(
+            "UPDATE pick_sessions SET prompt_message_id = COALESCE(?, prompt_message_id),"
+            " status_message_id = COALESCE(?, status_message_id) WHERE id = ?",
+            (prompt_message_id, status_message_id, session_id),
+        )
+
+    async def mark_google_deleted(self, session_id: int) -> None:
+        await self._db.conn.execute("UPDATE pick_sessions SET google_deleted = 1 WHERE id = ?", (session_id,))
+
+    async def save_items(self, session_id: int, items: Sequence[PickItem]) -> None:
+        """Store the listed items and move the session to `delivering`, atomically."""
+        conn = self._db.conn
+        await conn.execute("BEGIN")
+        try:
+            await conn.executemany(
+                f"INSERT OR IGNORE INTO pick_items (session_id, {_ITEM_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?,"
+                " 'pending', NULL, NULL)",
+                [
+                    (session_id, i.position, i.media_id, i.kind, i.filename, i.mime_type, i.width, i.height)
+                    for i in items
+                ],
+            )
+            await conn.execute(
+                "UPDATE pick_sessions SET status = 'delivering', updated_at = ? WHERE id = ?",
+                (time.time(), session_id),
+            )
+            await conn.execute("COMMIT")
+        except BaseException:
+            await conn.execute("ROLLBACK")
+            raise
+
+    async def items(self, session_id: int) -> list[PickItem]:
+        async with self._db.conn.execute(
+            f"SELECT {_ITEM_COLUMNS} FROM pick_items WHERE session_id = ? ORDER BY position", (session_id,)
+        ) as cursor:
+            return [PickItem(*row) async for row in cursor]
+
+    async def mark_sent(self, session_id: int, sent: Sequence[SentItem], sizes: dict[int, int]) -> None:
+        await self._db.conn.executemany(
+            "UPDATE pick_items SET status = 'sent', message_id = ?, file_id = ?, size = ?"
+            " WHERE session_id = ? AND position = ? AND status = 'pending'",
+            [(s.message_id, s.file_id, sizes.get(s.position), session_id, s.position) for s in sent],
+        )
+
+    async def mark_skipped(self, session_id: int, position: int, reason: str, size: int | None = None) -> None:
+        await self._db.conn.execute(
+            "UPDATE pick_items SET status = 'skipped', reason = ?, size = ?"
+            " WHERE session_id = ? AND position = ? AND status = 'pending'",
+            (reason, size, session_id, position),
+        )
