@@ -297,9 +297,7 @@ class Delivery:
                 fetched.reason = texts.REASON_REFUSED.format(error=str(exc))
                 await self._skip(fetched)
             return
-        sent = [
-            SentItem(f.item.position, m.message_id, file_id_of(m)) for f, m in zip(batch, messages, strict=False)
-        ]
+        sent = [SentItem(f.item.position, m.message_id, file_id_of(m)) for f, m in zip(batch, messages, strict=False)]
         await self._repo.mark_sent(self.session.id, sent, {f.item.position: f.size or 0 for f in batch})
         _remove(batch)
         progress.sent += len(batch)
@@ -308,9 +306,7 @@ class Delivery:
     async def _send_single_fallback(self, fetched: Fetched, error: BadRequest, progress: Progress) -> None:
         """A photo Telegram will not take as a photo goes as a document; anything else is reported."""
         if fetched.upload is not None and fetched.upload.kind == "photo":
-            as_document = Upload(
-                fetched.upload.position, fetched.upload.path, fetched.upload.filename, "document"
-            )
+            as_document = Upload(fetched.upload.position, fetched.upload.path, fetched.upload.filename, "document")
             await self._send([Fetched(fetched.item, upload=as_document, size=fetched.size)], progress)
             return
         fetched.reason = texts.REASON_REFUSED.format(error=error.message)
@@ -327,7 +323,8 @@ class Delivery:
         deadline = min(time.time() + self._video_wait, self.session.expire_time - 60)
         waiting = videos
         await self._messages.edit(
-            self.session.chat_id, self.session.status_message_id,
+            self.session.chat_id,
+            self.session.status_message_id,
             texts.PROGRESS_WAITING_VIDEOS.format(count=len(waiting)),
         )
         while waiting and time.time() < deadline:
@@ -387,7 +384,11 @@ def _remove(batch: list[Fetched]) -> None:
 
 def _to_item(media: PickedMediaItem, position: int) -> PickItem:
     return PickItem(
-        position=position, media_id=media.id, kind=media.type, filename=media.filename,
-        mime_type=media.mime_type, width=media.width, height=media.height,
+        position=position,
+        media_id=media.id,
+        kind=media.type,
+        filename=media.filename,
+        mime_type=media.mime_type,
+        width=media.width,
+        height=media.height,
     )
-

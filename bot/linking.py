@@ -19,8 +19,6 @@ log = logging.getLogger(__name__)
 
 STATE_TTL = 600.0
 REFRESH_LEEWAY = 60.0
-# A forced refresh (after a 401) is skipped when another caller refreshed this recently.
-RECENT_REFRESH = 5.0
 
 CallbackKind = Literal["linked", "denied", "scope_missing", "exchange_failed", "bad_state", "expired_state"]
 UnlinkKind = Literal["not_linked", "revoked", "revoke_failed"]
@@ -69,7 +67,6 @@ class LinkService:
             return CallbackOutcome("exchange_failed", user_id, chat_id)
         if not token.get("refresh_token"):
             log.warning("Google returned no refresh token for user %s", pending.user_id)
-        token["refreshed_at"] = time.time()
         await self._links.save_link(pending.user_id, email, token, " ".join(sorted(granted_scopes(token))))
         log.info("user %s linked a Google account", pending.user_id)
         return CallbackOutcome("linked", user_id, chat_id, email)
@@ -88,8 +85,12 @@ class LinkService:
         log.info("user %s unlinked (revoked at Google: %s)", user_id, revoked)
         return "revoked" if revoked else "revoke_failed"
 
-    async def access_token(self, user_id: int, *, refresh: bool = False) -> str:
-        """A valid access token, refreshed ahead of expiry (or now, after a 401)."""
+    async def access_token(self, user_id: int, *, rejected: str | None = None) -> str:
+        """A valid access token, refreshed ahead of expiry, or when Google just rejected `rejected`.
+
+        Concurrent callers that all saw the same 401 cause one refresh: the others find the
+        stored token already differs from the one that was rejected.
+        """
         async with self._locks[user_id]:
             link = await self._links.get_link(user_id)
             if link is None:
@@ -97,14 +98,12 @@ class LinkService:
             if link.broken:
                 raise LinkBroken("the Google link is broken")
             token = link.token
-            if self._needs_refresh(token, forced=refresh):
+            if token.get("access_token") == rejected or self._expiring(token):
                 token = await self._refresh(user_id, token)
             return str(token["access_token"])
 
     @staticmethod
-    def _needs_refresh(token: dict[str, Any], *, forced: bool) -> bool:
-        if forced:
-            return time.time() - float(token.get("refreshed_at", 0)) > RECENT_REFRESH
+    def _expiring(token: dict[str, Any]) -> bool:
         return float(token.get("expires_at", 0)) - REFRESH_LEEWAY <= time.time()
 
     async def _refresh(self, user_id: int, token: dict[str, Any]) -> dict[str, Any]:
@@ -121,7 +120,6 @@ class LinkService:
         except GoogleUnavailable:
             log.warning("token refresh for user %s failed for now", user_id)
             raise
-        fresh["refreshed_at"] = time.time()
         await self._links.update_token(user_id, fresh)
         log.info("refreshed the access token of user %s", user_id)
         return fresh

@@ -64,7 +64,9 @@ class PickMessages:
     async def say(self, chat_id: int, text: str, *, pick_again: bool = False) -> int | None:
         try:
             message = await self._bot.send_message(
-                chat_id, text, reply_markup=pick_again_keyboard() if pick_again else None,
+                chat_id,
+                text,
+                reply_markup=pick_again_keyboard() if pick_again else None,
                 link_preview_options=NO_PREVIEW,
             )
         except (BadRequest, Forbidden) as exc:
@@ -78,8 +80,11 @@ class PickMessages:
             return
         try:
             await self._bot.edit_message_text(
-                text, chat_id=chat_id, message_id=message_id,
-                reply_markup=pick_again_keyboard() if pick_again else None, link_preview_options=NO_PREVIEW,
+                text,
+                chat_id=chat_id,
+                message_id=message_id,
+                reply_markup=pick_again_keyboard() if pick_again else None,
+                link_preview_options=NO_PREVIEW,
             )
         except BadRequest as exc:
             if "not modified" not in exc.message.lower():

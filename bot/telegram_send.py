@@ -86,6 +86,7 @@ class MediaSender:
 
     async def _send_once(self, chat_id: int, uploads: list[Upload], caption: str | None) -> list[Message]:
         with ExitStack() as files:
+
             def attach(upload: Upload, in_album: bool) -> InputFile:
                 handle = files.enter_context(upload.path.open("rb"))
                 return InputFile(handle, filename=upload.filename, attach=in_album, read_file_handle=False)
@@ -97,8 +98,12 @@ class MediaSender:
                 if upload.kind == "video":
                     return [
                         await self._bot.send_video(
-                            chat_id, attach(upload, False), caption=caption, width=upload.width,
-                            height=upload.height, supports_streaming=True,
+                            chat_id,
+                            attach(upload, False),
+                            caption=caption,
+                            width=upload.width,
+                            height=upload.height,
+                            supports_streaming=True,
                         )
                     ]
                 return [await self._bot.send_document(chat_id, attach(upload, False), caption=caption)]
@@ -110,8 +115,11 @@ class MediaSender:
                 elif upload.kind == "video":
                     media.append(
                         InputMediaVideo(
-                            attach(upload, True), caption=item_caption, width=upload.width,
-                            height=upload.height, supports_streaming=True,
+                            attach(upload, True),
+                            caption=item_caption,
+                            width=upload.width,
+                            height=upload.height,
+                            supports_streaming=True,
                         )
                     )
                 else:

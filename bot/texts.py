@@ -20,9 +20,7 @@ WELCOME = (
     "👋 Hi {name}! I bring photos and videos from <b>Google Photos</b> into Telegram, in full quality.\n\n"
     "First link your Google account — it takes a few seconds."
 )
-WELCOME_LINKED = (
-    "👋 Hi {name}! Your Google account <b>{email}</b> is linked.\n\nTap <b>Pick photos</b> or send /pick."
-)
+WELCOME_LINKED = "👋 Hi {name}! Your Google account <b>{email}</b> is linked.\n\nTap <b>Pick photos</b> or send /pick."
 HELP = (
     "<b>How it works</b>\n"
     "1. /link — connect your Google account (once).\n"
@@ -90,6 +88,7 @@ PAGE_BUTTON = "Back to Telegram"
 def html(value: object) -> str:
     return escape(str(value), quote=False)
 
+
 # --- picking -------------------------------------------------------------------------------
 PICK_USAGE = "Send /pick, or /pick N to allow at most N items (N from 1 to 2000)."
 PICK_PROMPT = (
@@ -153,6 +152,7 @@ def summary(total: int, sent: int, skipped: dict[str, list[str]]) -> str:
         more = f" and {len(names) - 5} more" if len(names) > 5 else ""
         lines.append(f"· {len(names)} {html(reason)}: {shown}{more}")
     return "\n".join(lines)
+
 
 # --- settings ------------------------------------------------------------------------------
 SETTINGS = (

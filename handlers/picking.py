@@ -19,7 +19,7 @@ def parse_max_items(args: list[str]) -> int | str | None:
     """None for no limit, the limit, or "usage" when the arguments make no sense."""
     if not args:
         return None
-    if len(args) == 1 and args[0].isdecimal() and len(args[0]) <= 4 and 1 <= int(args[0]) <= MAX_ITEMS:
+    if len(args) == 1 and re.fullmatch(r"[0-9]{1,4}", args[0]) and 1 <= int(args[0]) <= MAX_ITEMS:
         return int(args[0])
     return "usage"
 

@@ -93,8 +93,17 @@ class PickRepository:
                VALUES (?, ?, ?, 'waiting', ?, ?, ?, ?, ?, ?, ?, ?) RETURNING """
             + _SESSION_COLUMNS,
             (
-                google_session_id, user_id, chat_id, picker_uri, delivery_mode,
-                poll_interval, poll_deadline, expire_time, now, now, now,
+                google_session_id,
+                user_id,
+                chat_id,
+                picker_uri,
+                delivery_mode,
+                poll_interval,
+                poll_deadline,
+                expire_time,
+                now,
+                now,
+                now,
             ),
         ) as cursor:
             row = await cursor.fetchone()
@@ -134,7 +143,11 @@ class PickRepository:
             return [_session(row) async for row in cursor]
 
     async def set_status(
-        self, session_id: int, status: SessionStatus, *, failure: str | None = None,
+        self,
+        session_id: int,
+        status: SessionStatus,
+        *,
+        failure: str | None = None,
         only_from: Iterable[SessionStatus] | None = None,
     ) -> bool:
         """Move a session to `status`; with `only_from`, only if it is currently in one of those."""

@@ -90,8 +90,8 @@ class GoogleOAuth:
 
     async def email(self, access_token: str) -> str:
         try:
-            response = await self._client.get(
-                self._userinfo_url, headers={"Authorization": f"Bearer {access_token}"}, withhold_token=True
+            response = await self._client.request(
+                "GET", self._userinfo_url, headers={"Authorization": f"Bearer {access_token}"}, withhold_token=True
             )
             response.raise_for_status()
             email = response.json().get("email")

@@ -30,7 +30,7 @@ CHUNK = 256 * 1024
 
 
 class TokenSource(Protocol):
-    async def access_token(self, user_id: int, *, refresh: bool = False) -> str: ...
+    async def access_token(self, user_id: int, *, rejected: str | None = None) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -177,7 +177,7 @@ class PickerClient:
                 async with self._http.stream("GET", url, headers={"Authorization": f"Bearer {token}"}) as response:
                     if response.status_code == 401 and not refreshed:
                         refreshed = True
-                        await self._tokens.access_token(user_id, refresh=True)
+                        await self._tokens.access_token(user_id, rejected=token)
                         continue
                     if response.status_code in RETRYABLE_STATUSES:
                         await self._backoff(attempt, response.headers.get("Retry-After"))
@@ -208,7 +208,7 @@ class PickerClient:
                 continue
             if response.status_code == 401 and not refreshed:
                 refreshed = True
-                await self._tokens.access_token(user_id, refresh=True)
+                await self._tokens.access_token(user_id, rejected=token)
                 continue
             if response.status_code in RETRYABLE_STATUSES:
                 await self._backoff(attempt, response.headers.get("Retry-After"))

@@ -1,0 +1,91 @@
+"""Fixtures: both emulators on free ports, and the real bot process pointed at them."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.emulators.google import GoogleEmulator
+from tests.emulators.telegram import TelegramEmulator
+from tests.harness import CLIENT_ID, CLIENT_SECRET, ENCRYPTION_KEY, TOKEN, BotProcess, Person, bot_env
+
+BOT_USERNAME = "photos_test_bot"
+SPEC = Path(__file__).resolve().parents[3] / "shared" / "reference" / "telegram" / "api.json"
+
+
+def spec_problems(calls: list[Any], spec: dict[str, Any]) -> list[str]:
+    """Every call against the Bot API spec: the method exists, parameters are known, required ones present."""
+    problems = []
+    for call in calls:
+        method = spec["methods"].get(call.method)
+        if method is None:
+            problems.append(f"{call.method}: no such Bot API method")
+            continue
+        fields = {f["name"]: f for f in method.get("fields", [])}
+        sent = set(call.params) | set(getattr(call, "param_names", ()))
+        problems += [f"{call.method}: unknown parameter {name}" for name in sent - set(fields) if name in call.params]
+        problems += [
+            f"{call.method}: missing required {name}"
+            for name, f in fields.items()
+            if f["required"] and name not in call.params
+        ]
+    return problems
+
+
+@pytest.fixture
+async def tg() -> AsyncIterator[TelegramEmulator]:
+    emulator = TelegramEmulator(token=TOKEN, bot_username=BOT_USERNAME)
+    await emulator.start()
+    yield emulator
+    await emulator.stop()
+    emulator.assert_no_violations()
+    if SPEC.exists():
+        problems = spec_problems(emulator.calls, json.loads(SPEC.read_text()))
+        assert not problems, problems
+
+
+@pytest.fixture
+async def google() -> AsyncIterator[GoogleEmulator]:
+    emulator = GoogleEmulator(client_id=CLIENT_ID, client_secret=CLIENT_SECRET)
+    emulator.poll_interval = 0.2
+    await emulator.start()
+    yield emulator
+    await emulator.stop()
+    emulator.assert_no_violations()
+
+
+@pytest.fixture
+def make_bot(tmp_path: Path, tg: TelegramEmulator, google: GoogleEmulator) -> Callable[..., BotProcess]:
+    def make(**overrides: str) -> BotProcess:
+        env = bot_env(tmp_path, tg, google, ENCRYPTION_KEY=ENCRYPTION_KEY, **overrides)
+        google.redirect_uris.add(env["PUBLIC_URL"] + "/oauth/callback")
+        return BotProcess(env=env, workdir=tmp_path, tg=tg)
+
+    return make
+
+
+@pytest.fixture
+async def bot(make_bot: Callable[..., BotProcess]) -> AsyncIterator[BotProcess]:
+    process = make_bot()
+    await process.start()
+    yield process
+    if process.proc is not None:
+        code = await process.stop()
+        assert code == 0, process.logs()[-3000:]
+    assert "Traceback" not in process.logs(), process.logs()[-5000:]
+
+
+@pytest.fixture
+def alice(tg: TelegramEmulator, google: GoogleEmulator) -> Person:
+    tg.add_user(111, "Alice", username="alice")
+    return Person(tg, google, 111, "Alice", "alice@example.com")
+
+
+@pytest.fixture
+def bob(tg: TelegramEmulator, google: GoogleEmulator) -> Person:
+    tg.add_user(222, "Bob", username="bob")
+    return Person(tg, google, 222, "Bob", "bob@example.com")

@@ -1,0 +1,594 @@
+"""Tests of the Telegram Bot API emulator, driven by a real python-telegram-bot ``Bot`` over HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import io
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+from aiohttp import web
+from PIL import Image
+from telegram import (
+    Bot,
+    BotCommand,
+    BotCommandScopeAllPrivateChats,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    InputFile,
+    InputMediaDocument,
+    InputMediaPhoto,
+    InputMediaVideo,
+    KeyboardButton,
+    KeyboardButtonRequestChat,
+    LinkPreviewOptions,
+    ReplyKeyboardMarkup,
+)
+from telegram.error import BadRequest, ChatMigrated, Conflict, EndPointNotFound, Forbidden, NetworkError, RetryAfter
+
+from tests.emulators.telegram import NOT_MODIFIED, TelegramEmulator
+
+pytestmark = pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")
+
+TOKEN = "123456:TEST"
+ALICE, BOB = 111, 222
+GROUP = -1001
+
+
+def jpeg(width: int, height: int) -> bytes:
+    """A real JPEG made with Pillow."""
+    buf = io.BytesIO()
+    Image.new("RGB", (width, height), (200, 30, 90)).save(buf, "JPEG")
+    return buf.getvalue()
+
+
+def jpeg_claiming(width: int, height: int) -> bytes:
+    """A tiny JPEG whose SOF header claims ``width`` × ``height`` (avoids encoding huge images)."""
+    data = bytearray(jpeg(8, 8))
+    sof = data.index(b"\xff\xc0")
+    data[sof + 5 : sof + 9] = height.to_bytes(2, "big") + width.to_bytes(2, "big")
+    return bytes(data)
+
+
+def jpeg_with_comments(width: int, height: int, padding_segments: int) -> bytes:
+    """A JPEG with big COM segments right after SOI, so the SOF header lies beyond Pillow's head."""
+    data = jpeg(width, height)
+    comment = b"\xff\xfe" + (0xFFFF).to_bytes(2, "big") + bytes(0xFFFF - 2)
+    return data[:2] + comment * padding_segments + data[2:]
+
+
+@pytest.fixture
+async def tg() -> AsyncIterator[TelegramEmulator]:
+    emulator = TelegramEmulator(token=TOKEN, bot_username="photos_test_bot")
+    await emulator.start()
+    emulator.add_user(ALICE, "Alice", username="alice")
+    emulator.add_user(BOB, "Bob")
+    try:
+        yield emulator
+    finally:
+        await emulator.stop()
+
+
+@pytest.fixture
+async def bot(tg: TelegramEmulator) -> AsyncIterator[Bot]:
+    async with Bot(TOKEN, base_url=f"{tg.url}/bot", base_file_url=f"{tg.url}/file/bot") as client:
+        yield client
+
+
+@pytest.fixture
+def started(tg: TelegramEmulator) -> TelegramEmulator:
+    """Alice has opened the private chat with the bot."""
+    tg.send_text(ALICE, "/start")
+    tg.pending_updates.clear()
+    return tg
+
+
+async def test_get_me(tg: TelegramEmulator, bot: Bot) -> None:
+    me = await bot.get_me()
+    assert (me.id, me.username, me.is_bot) == (123456, "photos_test_bot", True)
+    assert me.can_join_groups and not me.can_read_all_group_messages and not me.supports_inline_queries
+    assert tg.calls_of("getMe")[0].status == 200
+    tg.assert_no_violations()
+
+
+async def test_long_polling_receives_injected_command(tg: TelegramEmulator, bot: Bot) -> None:
+    poll = asyncio.create_task(bot.get_updates(timeout=5))
+    await tg.wait_for(lambda: tg.polling)
+    assert tg.calls_of("getUpdates")[-1].status == 0  # recorded while held open
+    sent = tg.send_text(ALICE, "/start abc")
+    updates = await poll
+    assert [u.update_id for u in updates] == [1000]
+    message = updates[0].message
+    assert message is not None and message.text == "/start abc" and message.chat.type == "private"
+    assert message.from_user is not None and message.from_user.username == "alice"
+    assert [(e.type, e.offset, e.length) for e in message.entities] == [("bot_command", 0, 6)]
+    assert sent["message_id"] == message.message_id
+    # Unconfirmed updates are delivered again; offset confirms them.
+    assert [u.update_id for u in await bot.get_updates()] == [1000]
+    assert await bot.get_updates(offset=1001) == ()
+    assert tg.pending_updates == []
+    tg.send_text(ALICE, "/help@photos_test_bot")
+    (update,) = await bot.get_updates(offset=1001, timeout=1)
+    assert update.message is not None and update.message.entities[0].length == len("/help@photos_test_bot")
+    tg.assert_no_violations()
+
+
+async def test_allowed_updates_are_sticky(started: TelegramEmulator, bot: Bot) -> None:
+    tg = started
+    sent = await bot.send_message(ALICE, "menu", reply_markup=InlineKeyboardMarkup(
+        [[InlineKeyboardButton("A", callback_data="a")]]))
+    assert await bot.get_updates(allowed_updates=["callback_query"]) == ()
+    tg.send_text(ALICE, "dropped: not an allowed update type")
+    tg.press_button(ALICE, ALICE, sent.message_id, "a")
+    (update,) = await bot.get_updates()
+    assert update.callback_query is not None
+    await bot.get_updates(offset=update.update_id + 1, allowed_updates=[])  # empty list: back to the default
+    tg.send_text(ALICE, "kept")
+    assert [u.message.text for u in await bot.get_updates() if u.message] == ["kept"]
+    tg.assert_no_violations()
+
+
+async def test_second_long_poll_terminates_the_first(tg: TelegramEmulator, bot: Bot) -> None:
+    first = asyncio.create_task(bot.get_updates(timeout=5))
+    await tg.wait_for(lambda: tg.polling)
+    async with Bot(TOKEN, base_url=f"{tg.url}/bot") as other_instance:
+        second = asyncio.create_task(other_instance.get_updates(timeout=5))
+        with pytest.raises(Conflict, match="terminated by other getUpdates request"):
+            await first
+        await tg.wait_for(lambda: tg.polling)
+        tg.send_text(ALICE, "hello")
+        assert len(await second) == 1
+
+
+async def test_send_message_with_keyboard_and_callback(started: TelegramEmulator, bot: Bot) -> None:
+    tg = started
+    markup = InlineKeyboardMarkup(
+        [[InlineKeyboardButton("Pick", callback_data="pick:1"), InlineKeyboardButton("Open", url="https://x.y/")]]
+    )
+    sent = await bot.send_message(
+        ALICE, "<b>Hi</b> &amp; welcome", parse_mode="HTML", reply_markup=markup,
+        link_preview_options=LinkPreviewOptions(is_disabled=True),
+    )
+    assert sent.text == "Hi & welcome"
+    assert [(e.type, e.offset, e.length) for e in sent.entities] == [("bold", 0, 2)]
+    assert sent.reply_markup == markup
+    rec = await tg.wait_for_message(ALICE)
+    assert rec.kind == "text" and rec.text == "Hi & welcome" and rec.source_text == "<b>Hi</b> &amp; welcome"
+    assert rec.parse_mode == "HTML" and rec.link_preview_options == {"is_disabled": True}
+    assert rec.reply_markup == markup.to_dict()
+
+    query_id = tg.press_button(ALICE, ALICE, sent.message_id, "pick:1")
+    (update,) = await bot.get_updates()
+    assert update.callback_query is not None and update.callback_query.id == query_id
+    assert update.callback_query.data == "pick:1"
+    assert update.callback_query.message is not None
+    assert update.callback_query.message.message_id == sent.message_id
+    assert await bot.answer_callback_query(query_id, text="Done")
+    assert tg.answered_callbacks[query_id]["text"] == "Done"
+    with pytest.raises(BadRequest, match="Query is too old"):
+        await bot.answer_callback_query(query_id)
+    with pytest.raises(ValueError, match="no inline button"):
+        tg.press_button(ALICE, ALICE, sent.message_id, "nope")
+    tg.assert_no_violations()
+
+
+async def test_reply_keyboard_with_request_chat(started: TelegramEmulator, bot: Bot) -> None:
+    button = KeyboardButton("Choose a group", request_chat=KeyboardButtonRequestChat(7, chat_is_channel=False))
+    await bot.send_message(ALICE, "Where to?", reply_markup=ReplyKeyboardMarkup([[button]], one_time_keyboard=True))
+    rec = started.messages(ALICE)[-1]
+    assert rec.reply_markup is not None
+    assert rec.reply_markup["keyboard"][0][0]["request_chat"] == {"request_id": 7, "chat_is_channel": False}
+    started.assert_no_violations()
+
+
+async def test_text_validations(started: TelegramEmulator, bot: Bot) -> None:
+    with pytest.raises(BadRequest, match="Message is too long"):
+        await bot.send_message(ALICE, "x" * 4097)
+    await bot.send_message(ALICE, "é" * 4096)
+    with pytest.raises(BadRequest, match="Message text is empty"):
+        await bot.send_message(ALICE, "<b></b>", parse_mode="HTML")
+    with pytest.raises(BadRequest, match='unsupported start tag "" at byte offset 2'):
+        await bot.send_message(ALICE, "a < b", parse_mode="HTML")
+    with pytest.raises(BadRequest, match="character '\\.' is reserved"):
+        await bot.send_message(ALICE, "Done.", parse_mode="MarkdownV2")
+    too_long_data = InlineKeyboardMarkup([[InlineKeyboardButton("x", callback_data="d" * 65)]])
+    with pytest.raises(BadRequest, match="Button_data_invalid"):
+        await bot.send_message(ALICE, "hi", reply_markup=too_long_data)
+    with pytest.raises(BadRequest, match="text buttons are unallowed"):
+        await bot.send_message(ALICE, "hi", reply_markup=InlineKeyboardMarkup([[InlineKeyboardButton("x")]]))
+    with pytest.raises(BadRequest, match="Message caption is too long"):
+        await bot.send_photo(ALICE, jpeg(10, 10), caption="c" * 1025)
+    assert len(started.messages(ALICE)) == 1
+    started.assert_no_violations()
+
+
+async def test_edit_delete_and_not_modified(started: TelegramEmulator, bot: Bot) -> None:
+    tg = started
+    keyboard = InlineKeyboardMarkup([[InlineKeyboardButton("Go", callback_data="go")]])
+    sent = await bot.send_message(ALICE, "Step 1", reply_markup=keyboard)
+    with pytest.raises(BadRequest) as not_modified:
+        await bot.edit_message_text("Step 1", ALICE, sent.message_id, reply_markup=keyboard)
+    assert str(not_modified.value).lower() == NOT_MODIFIED.removeprefix("Bad Request: ").lower()
+    edited = await bot.edit_message_text("Step 2", ALICE, sent.message_id)
+    assert not isinstance(edited, bool) and edited.text == "Step 2" and edited.edit_date is not None
+    rec = tg.message(ALICE, sent.message_id)
+    assert rec.text == "Step 2" and rec.reply_markup is None  # keyboard dropped: not passed with the edit
+    assert [e["text"] for e in rec.edits] == ["Step 1"]
+    await bot.edit_message_reply_markup(ALICE, sent.message_id, reply_markup=keyboard)
+    with pytest.raises(BadRequest, match="Message is not modified"):
+        await bot.edit_message_reply_markup(ALICE, sent.message_id, reply_markup=keyboard)
+    with pytest.raises(BadRequest, match="Message to edit not found"):
+        await bot.edit_message_text("x", ALICE, 999)
+    assert await bot.delete_message(ALICE, sent.message_id)
+    assert tg.messages(ALICE) == [] and rec.deleted
+    with pytest.raises(BadRequest, match="Message to delete not found"):
+        await bot.delete_message(ALICE, sent.message_id)
+    tg.assert_no_violations()
+
+
+async def test_media_uploads_are_hashed_and_reusable(started: TelegramEmulator, bot: Bot) -> None:
+    tg = started
+    photo_bytes, video_bytes, doc_bytes = jpeg(640, 480), b"\x00\x00\x00\x18ftypmp42" + bytes(5000), b"%PDF-1.4"
+    photo = await bot.send_photo(ALICE, photo_bytes, caption="<i>Sunset</i>", parse_mode="HTML")
+    assert [(p.width, p.height) for p in photo.photo] == [(90, 68), (320, 240), (640, 480)]
+    assert photo.caption == "Sunset" and photo.caption_entities[0].type == "italic"
+    upload = tg.calls_of("sendPhoto")[0].files["photo"]
+    assert (upload.size, upload.sha256) == (len(photo_bytes), hashlib.sha256(photo_bytes).hexdigest())
+    rec = tg.messages(ALICE)[-1]
+    assert rec.kind == "photo" and rec.file is not None and rec.file.sha256 == upload.sha256
+    assert (rec.file.width, rec.file.height, rec.file.file_id) == (640, 480, photo.photo[-1].file_id)
+
+    video = await bot.send_video(ALICE, video_bytes, filename="clip.mp4", width=1920, height=1080, duration=3)
+    assert video.video is not None and (video.video.width, video.video.height) == (1920, 1080)
+    assert tg.messages(ALICE)[-1].file.duration == 3  # type: ignore[union-attr]
+    assert video.video.file_name == "clip.mp4" and video.video.mime_type == "video/mp4"
+    assert video.video.file_size == len(video_bytes)
+    document = await bot.send_document(ALICE, doc_bytes, filename="a.pdf")
+    assert document.document is not None and document.document.file_name == "a.pdf"
+
+    again = await bot.send_photo(ALICE, photo.photo[-1].file_id)
+    assert again.photo[-1].file_id == photo.photo[-1].file_id
+    assert tg.messages(ALICE)[-1].file is rec.file and tg.calls_of("sendPhoto")[-1].files == {}
+    assert (await bot.send_video(ALICE, video.video.file_id)).video == video.video
+    with pytest.raises(BadRequest, match="Type of file mismatch"):
+        await bot.send_document(ALICE, photo.photo[-1].file_id)
+    with pytest.raises(BadRequest, match="Wrong file identifier/http url specified"):
+        await bot.send_photo(ALICE, "AgACAgIAAxkBAAIunknown")
+    tg.assert_no_violations()
+
+
+async def test_media_group_mixing_photos_and_videos(started: TelegramEmulator, bot: Bot) -> None:
+    tg = started
+    media: list[InputMediaPhoto | InputMediaVideo] = [
+        InputMediaPhoto(jpeg(100, 80), caption="First"),
+        InputMediaVideo(b"video-bytes", filename="v.mp4", width=640, height=360, duration=2),
+        InputMediaPhoto(jpeg(80, 100)),
+    ]
+    messages = await bot.send_media_group(ALICE, media)
+    assert len(messages) == 3 and len({m.media_group_id for m in messages}) == 1
+    assert messages[0].caption == "First" and messages[1].video is not None and messages[2].photo
+    call = tg.calls_of("sendMediaGroup")[0]
+    assert [item["media"].startswith("attach://") for item in call.params["media"]] == [True] * 3
+    assert sorted(info.size for info in call.files.values()) == sorted(
+        [len(jpeg(100, 80)), len(b"video-bytes"), len(jpeg(80, 100))]
+    )
+    assert [r.kind for r in tg.messages(ALICE)] == ["photo", "video", "photo"]
+
+    with pytest.raises(BadRequest, match="Media_invalid"):
+        await bot.send_media_group(ALICE, [InputMediaPhoto(jpeg(10, 10)), InputMediaDocument(b"doc", filename="d")])
+    reuse = [InputMediaPhoto(messages[0].photo[-1].file_id), InputMediaPhoto("AgACAgIAAxkBAAIbogus")]
+    with pytest.raises(BadRequest, match='Failed to send message #2 with the error message "wrong file identifier'):
+        await bot.send_media_group(ALICE, reuse)
+    assert len(tg.messages(ALICE)) == 3
+    tg.assert_no_violations()
+
+
+async def test_photo_limits(started: TelegramEmulator, bot: Bot, tmp_path: Path) -> None:
+    tg = started
+    with pytest.raises(BadRequest, match="Photo_invalid_dimensions"):
+        await bot.send_photo(ALICE, jpeg(30, 700))  # ratio > 20
+    with pytest.raises(BadRequest, match="Photo_invalid_dimensions"):
+        await bot.send_photo(ALICE, jpeg_claiming(6000, 4001))  # width + height > 10000
+    with pytest.raises(BadRequest, match="Image_process_failed"):
+        await bot.send_photo(ALICE, b"definitely not an image", filename="x.jpg")
+    big = tmp_path / "big.jpg"
+    big.write_bytes(jpeg(64, 48))
+    with big.open("r+b") as fh:
+        fh.truncate(10_000_001)
+    with big.open("rb") as fh, pytest.raises(BadRequest, match="File is too big"):
+        await bot.send_photo(ALICE, InputFile(fh, filename="big.jpg", read_file_handle=False))
+    # SOF beyond the first 64 KB (COM segments first) is still found by the streaming scan.
+    padded = jpeg_with_comments(300, 200, padding_segments=3)
+    sent = await bot.send_photo(ALICE, padded)
+    assert (sent.photo[-1].width, sent.photo[-1].height) == (300, 200)
+    assert tg.messages(ALICE)[-1].file.size == len(padded)  # type: ignore[union-attr]
+    sent_as_document = await bot.send_document(ALICE, jpeg(30, 700), filename="long.jpg")
+    assert sent_as_document.document is not None
+    tg.assert_no_violations()
+
+
+async def test_upload_over_50_mb_gets_413_unless_local_mode(tmp_path: Path) -> None:
+    big = tmp_path / "video.mp4"
+    with big.open("wb") as fh:
+        fh.truncate(50_000_001)  # sparse file: streamed by PTB and the emulator, never held in memory
+    for local_mode in (False, True):
+        tg = TelegramEmulator(TOKEN, local_mode=local_mode)
+        await tg.start()
+        tg.add_user(ALICE, "Alice")
+        tg.send_text(ALICE, "/start")
+        try:
+            async with Bot(TOKEN, base_url=f"{tg.url}/bot") as bot:
+                with big.open("rb") as fh:
+                    upload = InputFile(fh, filename="video.mp4", read_file_handle=False)
+                    if local_mode:
+                        sent = await bot.send_video(ALICE, upload)
+                        assert sent.video is not None and sent.video.file_size == 50_000_001
+                    else:
+                        with pytest.raises(NetworkError, match="Request Entity Too Large"):
+                            await bot.send_video(ALICE, upload)
+                        assert tg.messages(ALICE) == []
+            assert tg.calls_of("sendVideo")[0].files["video"].size == 50_000_001
+            tg.assert_no_violations()
+        finally:
+            await tg.stop()
+
+
+async def test_fail_next_and_latency(started: TelegramEmulator, bot: Bot) -> None:
+    tg = started
+    tg.fail_next("sendMessage", retry_after=7)
+    with pytest.raises(RetryAfter) as flood:
+        await bot.send_message(ALICE, "hi")
+    assert "7" in flood.value.message
+    assert tg.calls_of("sendMessage")[0].response["parameters"] == {"retry_after": 7}
+    tg.fail_next("sendMessage", times=2)
+    for _ in range(2):
+        with pytest.raises(NetworkError, match="Internal Server Error"):
+            await bot.send_message(ALICE, "hi")
+    tg.fail_next("getChat", status=400, description="Bad Request: chat not found")
+    with pytest.raises(BadRequest, match="Chat not found"):
+        await bot.get_chat(ALICE)
+    tg.set_latency("sendMessage", 0.05)
+    await bot.send_message(ALICE, "slow but fine")
+    assert [r.text for r in tg.messages(ALICE)] == ["slow but fine"]
+    tg.assert_no_violations()
+
+
+async def test_flood_control_single_sends_and_albums(tg: TelegramEmulator, bot: Bot) -> None:
+    tg.add_group(GROUP, "Family", members={ALICE: "creator", BOB: "member"})
+    tg.set_flood_limits(group_per_minute=3)
+    album = [InputMediaPhoto(jpeg(20, 20)) for _ in range(4)]
+    with pytest.raises(BadRequest) as rejected:
+        await bot.send_media_group(GROUP, album)
+    assert "failed to send message #4 with the error message \"too many requests: retry after 60\"" in str(
+        rejected.value
+    ).lower()
+    assert tg.messages(GROUP) == []  # atomic: nothing of the album was sent
+    await bot.send_media_group(GROUP, album[:2])
+    await bot.send_message(GROUP, "third")
+    with pytest.raises(RetryAfter):
+        await bot.send_message(GROUP, "fourth")
+    await bot.edit_message_text("edits don't count", GROUP, tg.messages(GROUP)[-1].message_id)
+    assert tg.calls_of("sendMessage")[-1].response["error_code"] == 429
+    tg.assert_no_violations()
+
+
+async def test_forbidden_and_unknown_chats(tg: TelegramEmulator, bot: Bot) -> None:
+    tg.send_text(ALICE, "/start")
+    tg.block_bot(ALICE)
+    with pytest.raises(Forbidden, match="bot was blocked by the user"):
+        await bot.send_message(ALICE, "hi")
+    updates = await bot.get_updates()
+    member = updates[-1].my_chat_member
+    assert member is not None and member.new_chat_member.status == "kicked"
+    with pytest.raises(Forbidden, match="bot can't initiate conversation with a user"):
+        await bot.send_message(BOB, "hi")
+    with pytest.raises(BadRequest, match="Chat not found"):
+        await bot.send_message(999, "hi")
+    tg.send_text(ALICE, "/start")  # writing again unblocks
+    await bot.send_message(ALICE, "welcome back")
+    tg.assert_no_violations()
+
+
+async def test_groups_privacy_membership_and_migration(tg: TelegramEmulator, bot: Bot) -> None:
+    tg.add_group(-55, "Old group", type="group", members={ALICE: "creator", BOB: "member"}, added_by=ALICE)
+    tg.send_text(BOB, "just chatting", chat_id=-55)  # privacy mode: not delivered
+    tg.send_text(BOB, "/link@photos_test_bot", chat_id=-55)
+    tg.send_text(BOB, "/link@other_bot", chat_id=-55)
+    updates = await bot.get_updates()
+    assert updates[0].my_chat_member is not None and updates[0].my_chat_member.new_chat_member.status == "member"
+    assert [u.message.text for u in updates[1:] if u.message] == ["/link@photos_test_bot"]
+    admins = await bot.get_chat_administrators(-55)
+    assert [a.user.id for a in admins] == [ALICE]
+    assert (await bot.get_chat_member(-55, BOB)).status == "member"
+    assert (await bot.get_chat_member(-55, tg.bot_id)).status == "member"
+    chat = await bot.get_chat(-55)
+    assert chat.title == "Old group" and chat.type == "group"
+
+    tg.migrate_group(-55, GROUP)
+    with pytest.raises(ChatMigrated) as migrated:
+        await bot.send_message(-55, "hi")
+    assert migrated.value.new_chat_id == GROUP
+    await bot.send_message(GROUP, "hi supergroup")
+    tg.set_bot_status(GROUP, "restricted", can_send_messages=True)
+    with pytest.raises(BadRequest, match="Not enough rights to send photos"):
+        await bot.send_photo(GROUP, jpeg(10, 10))
+    tg.set_bot_status(GROUP, "kicked")
+    with pytest.raises(Forbidden, match="bot was kicked from the supergroup chat"):
+        await bot.send_message(GROUP, "hi")
+    tg.assert_no_violations()
+
+
+async def test_copy_and_forward(started: TelegramEmulator, bot: Bot) -> None:
+    tg = started
+    tg.add_group(GROUP, "Family", members={ALICE: "member"})
+    photo = await bot.send_photo(ALICE, jpeg(50, 40), caption="orig")
+    copied = await bot.copy_message(GROUP, ALICE, photo.message_id, caption="copy")
+    rec = tg.message(GROUP, copied.message_id)
+    assert rec.kind == "photo" and rec.caption == "copy" and rec.file is tg.message(ALICE, photo.message_id).file
+    forwarded = await bot.forward_message(GROUP, ALICE, photo.message_id)
+    assert forwarded.forward_origin is not None and forwarded.caption == "orig"
+    album = await bot.send_media_group(ALICE, [InputMediaPhoto(jpeg(9, 9)), InputMediaPhoto(jpeg(8, 8))])
+    ids = await bot.copy_messages(GROUP, ALICE, [m.message_id for m in album])
+    copies = [tg.message(GROUP, i.message_id) for i in ids]
+    assert len({c.media_group_id for c in copies}) == 1 and copies[0].media_group_id is not None
+    with pytest.raises(BadRequest, match="Message to copy not found"):
+        await bot.copy_message(GROUP, ALICE, 999)
+    tg.assert_no_violations()
+
+
+async def test_commands_and_chat_actions(started: TelegramEmulator, bot: Bot) -> None:
+    tg = started
+    await bot.set_my_commands([BotCommand("start", "Start"), BotCommand("pick", "Pick photos")])
+    await bot.set_my_commands([BotCommand("help", "Help")], scope=BotCommandScopeAllPrivateChats(), language_code="de")
+    assert [c["command"] for c in tg.commands["default"]] == ["start", "pick"]
+    assert tg.commands[json.dumps({"type": "all_private_chats"}, sort_keys=True) + ":de"] == [
+        {"command": "help", "description": "Help"}
+    ]
+    assert [c.command for c in await bot.get_my_commands()] == ["start", "pick"]
+    with pytest.raises(BadRequest, match="Bot_command_invalid"):
+        await bot.set_my_commands([BotCommand("Bad-Name", "x")])
+    assert await bot.delete_my_commands()
+    assert "default" not in tg.commands
+    assert await bot.send_chat_action(ALICE, "upload_photo")
+    tg.assert_no_violations()
+
+
+async def test_webhook_delivery_and_conflict(tg: TelegramEmulator, bot: Bot) -> None:
+    received: list[tuple[str | None, dict[str, object]]] = []
+
+    async def hook(request: web.Request) -> web.Response:
+        received.append((request.headers.get("X-Telegram-Bot-Api-Secret-Token"), await request.json()))
+        return web.Response()
+
+    app = web.Application()
+    app.router.add_post("/hook", hook)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    try:
+        url = f"http://127.0.0.1:{runner.addresses[0][1]}/hook"
+        assert await bot.set_webhook(url, secret_token="s3cret")
+        with pytest.raises(Conflict, match="can't use getUpdates method while webhook is active"):
+            await bot.get_updates()
+        tg.send_text(ALICE, "/start")
+        await tg.wait_for(lambda: received or None)
+        assert received[0][0] == "s3cret" and received[0][1]["message"]["text"] == "/start"  # type: ignore[index]
+        await tg.wait_for(lambda: not tg.pending_updates)
+        info = await bot.get_webhook_info()
+        assert info.url == url and info.pending_update_count == 0
+        assert await bot.delete_webhook()
+        tg.send_text(ALICE, "polling again")
+        assert [u.message.text for u in await bot.get_updates() if u.message] == ["polling again"]
+    finally:
+        await runner.cleanup()
+    tg.assert_no_violations()
+
+
+async def test_send_by_url_and_local_path(tmp_path: Path) -> None:
+    photo = jpeg(120, 90)
+
+    async def serve(request: web.Request) -> web.Response:
+        if request.match_info["name"] == "p.jpg":
+            return web.Response(body=photo, content_type="image/jpeg")
+        return web.Response(status=404)
+
+    app = web.Application()
+    app.router.add_get("/{name}", serve)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    tg = TelegramEmulator(TOKEN, local_mode=True)
+    await tg.start()
+    tg.add_user(ALICE, "Alice")
+    tg.send_text(ALICE, "/start")
+    try:
+        async with Bot(TOKEN, base_url=f"{tg.url}/bot", local_mode=True) as bot:
+            base = f"http://127.0.0.1:{runner.addresses[0][1]}"
+            await bot.send_photo(ALICE, f"{base}/p.jpg")
+            assert tg.messages(ALICE)[-1].file.sha256 == hashlib.sha256(photo).hexdigest()  # type: ignore[union-attr]
+            with pytest.raises(BadRequest, match="Failed to get http url content"):
+                await bot.send_photo(ALICE, f"{base}/missing.jpg")
+            clip = tmp_path / "clip.mp4"
+            clip.write_bytes(b"local video")
+            await bot.send_video(ALICE, clip)  # local mode: PTB sends a file:// URI, the server reads the disk
+            assert str(tg.calls_of("sendVideo")[0].params["video"]).startswith("file://")
+            assert tg.messages(ALICE)[-1].file.size == len(b"local video")  # type: ignore[union-attr]
+            tg.local_mode = False  # a bot configured for a local server, talking to the cloud
+            with pytest.raises(BadRequest, match="Wrong file identifier"):
+                await bot.send_video(ALICE, clip)
+        tg.assert_no_violations()
+    finally:
+        await tg.stop()
+        await runner.cleanup()
+
+
+async def test_webhook_retries_failed_deliveries(tg: TelegramEmulator, bot: Bot) -> None:
+    statuses = [500, 200]
+
+    async def hook(request: web.Request) -> web.Response:
+        return web.Response(status=statuses.pop(0) if len(statuses) > 1 else statuses[0])
+
+    app = web.Application()
+    app.router.add_post("/hook", hook)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    try:
+        await bot.set_webhook(f"http://127.0.0.1:{runner.addresses[0][1]}/hook")
+        tg.send_text(ALICE, "/start")
+        await tg.wait_for(lambda: not tg.pending_updates)
+        info = await bot.get_webhook_info()
+        assert info.last_error_message == "Wrong response from the webhook: 500 Internal Server Error"
+        assert info.pending_update_count == 0
+    finally:
+        await runner.cleanup()
+    tg.assert_no_violations()
+
+
+async def test_protocol_violations_are_recorded(started: TelegramEmulator, bot: Bot) -> None:
+    tg = started
+    with pytest.raises(EndPointNotFound):
+        await bot.do_api_request("noSuchMethod")
+    assert tg.violations == ["noSuchMethod: unknown method"]
+    assert tg.calls[-1].status == 404 and tg.calls[-1].response["description"] == "Not Found"
+    tg.violations.clear()
+
+    await bot.send_message(ALICE, "hi", api_kwargs={"bogus_flag": True})
+    assert tg.violations == ["sendMessage: unknown parameter 'bogus_flag'"]
+    with pytest.raises(AssertionError, match="bogus_flag"):
+        tg.assert_no_violations()
+    tg.violations.clear()
+
+    async with aiohttp.ClientSession() as http:
+        async with http.post(f"{tg.url}/bot{TOKEN}/sendMessage", data={"chat_id": str(ALICE)}) as resp:
+            assert resp.status == 400
+            assert await resp.json() == {"ok": False, "error_code": 400,
+                                         "description": "Bad Request: message text is empty"}
+        body = {"chat_id": ALICE, "text": "json body", "reply_markup": {"inline_keyboard": [[{"text": "x"}]]}}
+        async with http.post(f"{tg.url}/bot{TOKEN}/sendMessage", json=body) as resp:
+            assert resp.status == 400 and "Text buttons are unallowed" in (await resp.json())["description"]
+        async with http.get(f"{tg.url}/bot{TOKEN}/sendMessage", params={"chat_id": ALICE, "text": "query"}) as resp:
+            assert resp.status == 200 and (await resp.json())["result"]["text"] == "query"
+        async with http.get(f"{tg.url}/bot{TOKEN}/sendMessage", params={"chat_id": "x1", "text": "t",
+                                                                        "message_thread_id": "abc"}) as resp:
+            assert resp.status == 400
+        async with http.get(f"{tg.url}/bot999:WRONG/getMe") as resp:
+            assert resp.status == 401
+    assert tg.violations == [
+        "sendMessage: missing required parameter 'text'",
+        "sendMessage: parameter 'message_thread_id' must be an Integer: 'abc'",
+        "getMe: request with a wrong bot token",
+    ]
+    assert tg.calls[-1].response["description"] == "Unauthorized"
+
+
+async def test_wait_for_timeout_lists_recent_calls(started: TelegramEmulator, bot: Bot) -> None:
+    await bot.send_message(ALICE, "one")
+    first = await started.wait_for_message(ALICE)
+    assert first.text == "one"
+    with pytest.raises(TimeoutError, match="sendMessage -> 200"):
+        await started.wait_for_message(ALICE, timeout=0.05)  # "one" was already returned

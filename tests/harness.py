@@ -1,0 +1,178 @@
+"""Runs the real bot (`python -m bot`) as a subprocess against the emulators, and drives it like a person."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+
+from tests.emulators.google import GoogleEmulator
+from tests.emulators.telegram import TelegramEmulator
+
+ROOT = Path(__file__).resolve().parent.parent
+TOKEN = "123456789:TEST-token_secret-value"
+CLIENT_ID = "test-client.apps.googleusercontent.com"
+CLIENT_SECRET = "test-client-secret-value"
+ENCRYPTION_KEY = "u6X0m5XvKJ9Zg0wq5Y2lRr1b1dDk0m2tQm8Yy9eQf3E="
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def bot_env(workdir: Path, tg: TelegramEmulator, google: GoogleEmulator, **overrides: str) -> dict[str, str]:
+    port = free_port()
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "PYTHONPATH": str(ROOT),
+        "PYTHONUNBUFFERED": "1",
+        "TELEGRAM_BOT_TOKEN": TOKEN,
+        "TELEGRAM_API_URL": tg.url,
+        "GOOGLE_CLIENT_ID": CLIENT_ID,
+        "GOOGLE_CLIENT_SECRET": CLIENT_SECRET,
+        "PUBLIC_URL": f"http://127.0.0.1:{port}",
+        "HTTP_HOST": "127.0.0.1",
+        "HTTP_PORT": str(port),
+        "DATABASE_URL": f"sqlite:///{workdir / 'data' / 'bot.sqlite3'}",
+        "GOOGLE_AUTH_URL": google.auth_url,
+        "GOOGLE_TOKEN_URL": google.token_url,
+        "GOOGLE_REVOKE_URL": google.revoke_url,
+        "GOOGLE_USERINFO_URL": google.userinfo_url,
+        "PICKER_API_URL": google.picker_api_url,
+        "LOG_LEVEL": "DEBUG",
+        # Tests exercise flood handling explicitly; elsewhere the bot may send as fast as the emulator lets it.
+        "TELEGRAM_PRIVATE_RATE": "1000",
+        "TELEGRAM_GROUP_RATE_PER_MINUTE": "60000",
+    }
+    env.update(overrides)
+    return env
+
+
+@dataclass
+class BotProcess:
+    """The bot as users run it. Its combined output goes to a log file the tests can read."""
+
+    env: dict[str, str]
+    workdir: Path
+    tg: TelegramEmulator
+    proc: asyncio.subprocess.Process | None = None
+    runs: int = 0
+    log_paths: list[Path] = field(default_factory=list)
+
+    @property
+    def base_url(self) -> str:
+        return self.env["PUBLIC_URL"]
+
+    async def start(self, timeout: float = 20.0) -> None:  # noqa: ASYNC109
+        self.runs += 1
+        log_path = self.workdir / f"bot-{self.runs}.log"
+        self.log_paths.append(log_path)
+        polls_before = len(self.tg.calls_of("getUpdates"))
+        with log_path.open("wb") as out:
+            self.proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "bot", cwd=self.workdir, env=self.env, stdout=out, stderr=out
+            )
+        # Ready when it serves /healthz and has started long polling.
+        await self.tg.wait_for(lambda: len(self.tg.calls_of("getUpdates")) > polls_before or None, timeout)
+        async with httpx.AsyncClient() as client:
+            response = await client.get(f"{self.base_url}/healthz")
+            assert response.status_code == 200, response.text
+
+    async def stop(self) -> int:
+        """SIGTERM, as a process manager would; returns the exit code."""
+        assert self.proc is not None
+        if self.proc.returncode is None:
+            self.proc.send_signal(signal.SIGTERM)
+        code = await asyncio.wait_for(self.proc.wait(), 20)
+        self.proc = None
+        return code
+
+    async def kill(self) -> None:
+        """SIGKILL: a crash, no chance to clean up."""
+        assert self.proc is not None
+        self.proc.kill()
+        await self.proc.wait()
+        self.proc = None
+
+    async def restart(self) -> None:
+        await self.kill()
+        await self.start()
+
+    def logs(self) -> str:
+        return "\n".join(p.read_text(errors="replace") for p in self.log_paths if p.exists())
+
+
+@dataclass
+class Person:
+    """A Telegram user with a Google account, acting through the emulators."""
+
+    tg: TelegramEmulator
+    google: GoogleEmulator
+    user_id: int
+    name: str
+    email: str
+
+    async def say(self, text: str, chat_id: int | None = None) -> None:
+        self.tg.send_text(self.user_id, text, chat_id=chat_id)
+
+    async def reply_to(
+        self, text: str, predicate: Callable[[Any], bool] | None = None, chat_id: int | None = None
+    ) -> Any:
+        """Send `text` and wait for the bot's next message in that chat (matching `predicate`)."""
+        chat = chat_id if chat_id is not None else self.user_id
+        seen = len(self.tg.messages(chat))
+        await self.say(text, chat_id)
+        return await self.tg.wait_for(
+            lambda: next((m for m in self.tg.messages(chat)[seen:] if predicate is None or predicate(m)), None)
+        )
+
+    async def press(self, message: Any, data: str, chat_id: int | None = None) -> str:
+        chat = chat_id if chat_id is not None else self.user_id
+        return self.tg.press_button(self.user_id, chat, message.message_id, data)
+
+    async def open_url(self, url: str) -> httpx.Response:
+        """Follow a link the way a browser would (Google's consent redirects back to the bot)."""
+        async with httpx.AsyncClient(follow_redirects=True, timeout=30) as client:
+            return await client.get(url)
+
+    async def link(self) -> httpx.Response:
+        """/link, tap Sign in, consent at Google; returns the callback page."""
+        self.google.consent.email = self.email
+        prompt = await self.reply_to("/link", lambda m: url_button(m) is not None)
+        url = url_button(prompt)
+        assert url is not None
+        return await self.open_url(url)
+
+
+def buttons(message: Any) -> list[dict[str, Any]]:
+    markup = message.reply_markup or {}
+    return [b for row in markup.get("inline_keyboard", []) for b in row]
+
+
+def url_button(message: Any, text: str | None = None) -> str | None:
+    for button in buttons(message):
+        if "url" in button and (text is None or button["text"] == text):
+            return str(button["url"])
+    return None
+
+
+def callback_data(message: Any, text: str) -> str:
+    for button in buttons(message):
+        if button["text"].endswith(text) and "callback_data" in button:
+            return str(button["callback_data"])
+    raise AssertionError(f"no button {text!r} in {buttons(message)}")
+
+
+def query_of(url: str) -> dict[str, str]:
+    return {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}

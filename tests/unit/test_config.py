@@ -1,0 +1,81 @@
+"""Settings: defaults, .env loading, and one clear line for every bad value."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.config import ConfigError, load_settings
+
+BASE = {
+    "TELEGRAM_BOT_TOKEN": "123:abc",
+    "GOOGLE_CLIENT_ID": "cid",
+    "GOOGLE_CLIENT_SECRET": "secret",
+}
+
+
+def test_defaults(tmp_path: Path) -> None:
+    settings = load_settings(BASE, dotenv=tmp_path / "none")
+    assert settings.telegram_api_url == "https://api.telegram.org"
+    assert settings.redirect_uri == "http://localhost:8080/oauth/callback"
+    assert settings.database_path == Path("data/bot.sqlite3")
+    assert settings.picker_api_url == "https://photospicker.googleapis.com/v1"
+    assert (settings.http_host, settings.http_port, settings.log_level) == ("0.0.0.0", 8080, "INFO")
+    assert settings.encryption_key is None and not settings.telegram_local_mode
+
+
+def test_absolute_database_path_has_four_slashes(tmp_path: Path) -> None:
+    settings = load_settings({**BASE, "DATABASE_URL": "sqlite:////var/lib/bot/db.sqlite3"}, dotenv=tmp_path / "x")
+    assert settings.database_path == Path("/var/lib/bot/db.sqlite3")
+
+
+def test_dotenv_fills_in_and_environment_wins(tmp_path: Path) -> None:
+    dotenv = tmp_path / ".env"
+    dotenv.write_text('# comment\nTELEGRAM_BOT_TOKEN="9:from-file"\nGOOGLE_CLIENT_ID=file-id\nHTTP_PORT=9000\n')
+    settings = load_settings({"GOOGLE_CLIENT_ID": "env-id", "GOOGLE_CLIENT_SECRET": "s"}, dotenv=dotenv)
+    assert settings.telegram_bot_token == "9:from-file"
+    assert settings.google_client_id == "env-id"
+    assert settings.http_port == 9000
+
+
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        ({"TELEGRAM_BOT_TOKEN": ""}, "TELEGRAM_BOT_TOKEN"),
+        ({"TELEGRAM_BOT_TOKEN": "not-a-token"}, "TELEGRAM_BOT_TOKEN"),
+        ({"GOOGLE_CLIENT_SECRET": " "}, "GOOGLE_CLIENT_SECRET"),
+        ({"HTTP_PORT": "eighty"}, "HTTP_PORT"),
+        ({"HTTP_PORT": "70000"}, "HTTP_PORT"),
+        ({"PUBLIC_URL": "bot.example.com"}, "PUBLIC_URL"),
+        ({"DATABASE_URL": "postgres://x"}, "DATABASE_URL"),
+        ({"ENCRYPTION_KEY": "short"}, "ENCRYPTION_KEY"),
+        ({"LOG_LEVEL": "LOUD"}, "LOG_LEVEL"),
+        ({"TELEGRAM_LOCAL_MODE": "maybe"}, "TELEGRAM_LOCAL_MODE"),
+        ({"TELEGRAM_PRIVATE_RATE": "0"}, "TELEGRAM_PRIVATE_RATE"),
+        ({"PICKER_API_URL": "ftp://x"}, "PICKER_API_URL"),
+    ],
+)
+def test_bad_values_name_the_variable(tmp_path: Path, change: dict[str, str], named: str) -> None:
+    with pytest.raises(ConfigError, match=named):
+        load_settings({**BASE, **change}, dotenv=tmp_path / "none")
+
+
+def test_missing_variable_stops_start_up_with_one_line(tmp_path: Path) -> None:
+    root = Path(__file__).resolve().parents[2]
+    result = subprocess.run(
+        [sys.executable, "-m", "bot"],
+        cwd=tmp_path,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(root), "GOOGLE_CLIENT_ID": "x", "GOOGLE_CLIENT_SECRET": "y"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "TELEGRAM_BOT_TOKEN is required" in lines[0]
+    assert "Traceback" not in result.stderr

@@ -1,0 +1,93 @@
+"""The single poll scheduler: order, intervals, cancellation, many sessions."""
+
+from __future__ import annotations
+
+import asyncio
+
+from bot.poller import Poller
+
+
+async def test_polls_each_session_at_its_own_interval_until_told_to_stop() -> None:
+    loop = asyncio.get_running_loop()
+    seen: dict[int, list[float]] = {1: [], 2: []}
+    done = asyncio.Event()
+
+    async def poll(session_id: int) -> float | None:
+        seen[session_id].append(loop.time())
+        if len(seen[1]) >= 4 and len(seen[2]) >= 2:
+            done.set()
+        if len(seen[session_id]) >= (4 if session_id == 1 else 2):
+            return None
+        return 0.02 if session_id == 1 else 0.05
+
+    poller = Poller(poll)
+    poller.start()
+    poller.schedule(1, 0)
+    poller.schedule(2, 0)
+    await asyncio.wait_for(done.wait(), 5)
+    await poller.stop()
+    gaps1 = [b - a for a, b in zip(seen[1], seen[1][1:], strict=False)]
+    assert len(seen[1]) == 4 and all(gap >= 0.02 for gap in gaps1)
+    assert len(seen[2]) == 2 and seen[2][1] - seen[2][0] >= 0.05
+    assert poller.scheduled == 0
+
+
+async def test_unscheduled_session_is_not_polled() -> None:
+    polled: list[int] = []
+    second = asyncio.Event()
+
+    async def poll(session_id: int) -> float | None:
+        polled.append(session_id)
+        if session_id == 2:
+            second.set()
+        return None
+
+    poller = Poller(poll)
+    poller.start()
+    poller.schedule(1, 0.05)
+    poller.unschedule(1)
+    poller.schedule(2, 0.1)
+    await asyncio.wait_for(second.wait(), 5)
+    await poller.stop()
+    assert polled == [2]
+
+
+async def test_a_failing_poll_does_not_stop_the_others() -> None:
+    polled: list[int] = []
+    ok = asyncio.Event()
+
+    async def poll(session_id: int) -> float | None:
+        polled.append(session_id)
+        if session_id == 1:
+            raise RuntimeError("boom")
+        ok.set()
+        return None
+
+    poller = Poller(poll)
+    poller.start()
+    poller.schedule(1, 0)
+    poller.schedule(2, 0.01)
+    await asyncio.wait_for(ok.wait(), 5)
+    await poller.stop()
+    assert sorted(polled) == [1, 2]
+
+
+async def test_thousands_of_sessions_share_one_scheduler() -> None:
+    count = 2000
+    polls = 0
+    finished = asyncio.Event()
+
+    async def poll(session_id: int) -> float | None:
+        nonlocal polls
+        polls += 1
+        if polls == count * 2:
+            finished.set()
+        return 0.05 if polls <= count else None
+
+    poller = Poller(poll)
+    poller.start()
+    for session_id in range(count):
+        poller.schedule(session_id, 0)
+    await asyncio.wait_for(finished.wait(), 20)
+    await poller.stop()
+    assert polls == count * 2

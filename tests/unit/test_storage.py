@@ -1,0 +1,96 @@
+"""Storage: migrations, permissions, encryption at rest, single-use states."""
+
+from __future__ import annotations
+
+import sqlite3
+import stat
+import time
+from pathlib import Path
+
+from cryptography.fernet import Fernet
+
+from bot.crypto import Cipher, load_or_create_key
+from storage.database import Database
+from storage.links import LinkRepository
+from storage.migrations import MIGRATIONS
+from storage.oauth_states import OAuthStateRepository
+from storage.picks import PickItem, PickRepository
+
+
+async def test_fresh_database_is_private_and_migrated(tmp_path: Path) -> None:
+    db = Database(tmp_path / "sub" / "bot.sqlite3")
+    await db.open()
+    assert await db.schema_version() == len(MIGRATIONS)
+    assert stat.S_IMODE((tmp_path / "sub" / "bot.sqlite3").stat().st_mode) == 0o600
+    assert await db.ping()
+    await db.close()
+
+
+async def test_existing_database_upgrades_in_place(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite3"
+    with sqlite3.connect(path) as raw:
+        raw.executescript(MIGRATIONS[0])
+        raw.execute("PRAGMA user_version = 1")
+        raw.execute("INSERT INTO chat_settings VALUES (5, 'originals')")
+    db = Database(path)
+    await db.open()
+    assert await db.schema_version() == len(MIGRATIONS)
+    async with db.conn.execute("SELECT delivery_mode FROM chat_settings WHERE chat_id = 5") as cursor:
+        assert await cursor.fetchone() == ("originals",)
+    await db.close()
+
+
+async def test_tokens_are_encrypted_at_rest(tmp_path: Path) -> None:
+    db = Database(tmp_path / "bot.sqlite3")
+    await db.open()
+    links = LinkRepository(db, Cipher(Fernet.generate_key().decode()))
+    await links.save_link(7, "a@example.com", {"access_token": "ya29.SECRET", "refresh_token": "1//REFRESH"}, "s")
+    await db.close()
+    raw = b"".join(p.read_bytes() for p in tmp_path.iterdir())
+    assert b"ya29.SECRET" not in raw and b"1//REFRESH" not in raw
+
+
+async def test_oauth_state_is_single_use(tmp_path: Path) -> None:
+    db = Database(tmp_path / "bot.sqlite3")
+    await db.open()
+    states = OAuthStateRepository(db, Cipher(Fernet.generate_key().decode()))
+    await states.save_oauth_state("s" * 43, 1, 2, "verifier", time.time() + 600)
+    found = await states.pop_oauth_state("s" * 43)
+    assert found is not None and (found.user_id, found.chat_id, found.code_verifier) == (1, 2, "verifier")
+    assert await states.pop_oauth_state("s" * 43) is None
+    await states.save_oauth_state("old", 1, 2, "v", time.time() - 1)
+    expired = await states.pop_oauth_state("old")
+    assert expired is not None and expired.expired
+    await db.close()
+
+
+async def test_items_are_marked_once(tmp_path: Path) -> None:
+    db = Database(tmp_path / "bot.sqlite3")
+    await db.open()
+    picks = PickRepository(db)
+    session = await picks.create_session(
+        google_session_id="g",
+        user_id=1,
+        chat_id=1,
+        picker_uri="u",
+        delivery_mode="photos",
+        poll_interval=5,
+        poll_deadline=time.time() + 60,
+        expire_time=time.time() + 60,
+    )
+    await picks.save_items(session.id, [PickItem(0, "a", "PHOTO", "a.jpg", "image/jpeg", 1, 1)])
+    await picks.save_items(session.id, [PickItem(0, "a", "PHOTO", "a.jpg", "image/jpeg", 1, 1)])
+    assert len(await picks.items(session.id)) == 1
+    await picks.mark_skipped(session.id, 0, "reason")
+    from storage.picks import SentItem
+
+    await picks.mark_sent(session.id, [SentItem(0, 10, "f")], {})
+    assert (await picks.items(session.id))[0].status == "skipped"
+    await db.close()
+
+
+def test_generated_key_is_kept_with_mode_0600(tmp_path: Path) -> None:
+    key = load_or_create_key(None, tmp_path)
+    assert stat.S_IMODE((tmp_path / "encryption.key").stat().st_mode) == 0o600
+    assert load_or_create_key(None, tmp_path) == key
+    assert load_or_create_key("configured", tmp_path) == "configured"
