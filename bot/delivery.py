@@ -95,6 +95,10 @@ class UrlBook:
         self._listed_at = time.monotonic()
         return items
 
+    async def relist(self) -> None:
+        async with self._lock:
+            await self._list()
+
     async def get(self, media_id: str, *, stale: bool = False) -> PickedMediaItem | None:
         """The item with a baseUrl young enough to use; `stale` forces a re-list (once per few seconds)."""
         async with self._lock:
@@ -328,8 +332,8 @@ class Delivery:
             texts.PROGRESS_WAITING_VIDEOS.format(count=len(waiting)),
         )
         while waiting and time.time() < deadline:
-            await asyncio.sleep(max(1.0, min(self.session.poll_interval, 30.0)))
-            await self._urls.get(waiting[0].media_id, stale=True)
+            await asyncio.sleep(min(max(self.session.poll_interval, 0.5), 30.0))
+            await self._urls.relist()
             waiting = await self._pipeline(waiting, progress)
         for item in waiting:
             await self._skip(Fetched(item, reason=texts.REASON_PROCESSING))

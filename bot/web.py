@@ -33,9 +33,15 @@ _PAGE = """<!doctype html>
 <meta name="referrer" content="no-referrer">
 <title>{title}</title>
 <style>
-body {{ font-family: system-ui, -apple-system, sans-serif; margin: 0; background: #f4f6f8; color: #1f2328; }}
+body {{ font-family: system-ui, -apple-system, sans-serif; margin: 0; padding: 0 1rem; background: #f4f6f8;
+       color: #1f2328; }}
 main {{ max-width: 28rem; margin: 12vh auto 0; padding: 2rem 1.5rem; background: #fff; border-radius: 16px;
        box-shadow: 0 2px 12px rgba(0,0,0,.08); text-align: center; }}
+@media (prefers-color-scheme: dark) {{
+  body {{ background: #0e1621; color: #e9eef3; }}
+  main {{ background: #17212b; box-shadow: none; }}
+}}
+a.button:focus-visible {{ outline: 3px solid #1b7fc0; outline-offset: 3px; }}
 .icon {{ font-size: 3rem; }}
 h1 {{ font-size: 1.4rem; margin: .5rem 0; }}
 p {{ line-height: 1.5; }}

@@ -22,7 +22,7 @@ from bot.google.errors import (
     SessionGone,
     TooLarge,
 )
-from bot.google.retry import RETRYABLE_STATUSES, RetryPolicy
+from bot.google.retry import RETRYABLE_STATUSES, RetryPolicy, parse_retry_after
 
 log = logging.getLogger(__name__)
 
@@ -131,6 +131,9 @@ class PickerClient:
         self._http = http
         self._tokens = tokens
         self._retry = retry or RetryPolicy()
+        # Retry-After speaks for the whole project's quota, not one request: every request to that
+        # kind of endpoint ("api" or "media") waits until it has passed.
+        self._not_before: dict[str, float] = {"api": 0.0, "media": 0.0}
 
     async def create_session(self, user_id: int, max_items: int | None) -> PickingSession:
         body: dict[str, Any] = {}
@@ -173,6 +176,7 @@ class PickerClient:
         refreshed = False
         for attempt in range(self._retry.attempts):
             token = await self._tokens.access_token(user_id)
+            await self._respect_retry_after("media")
             try:
                 async with self._http.stream("GET", url, headers={"Authorization": f"Bearer {token}"}) as response:
                     if response.status_code == 401 and not refreshed:
@@ -180,7 +184,7 @@ class PickerClient:
                         await self._tokens.access_token(user_id, rejected=token)
                         continue
                     if response.status_code in RETRYABLE_STATUSES:
-                        await self._backoff(attempt, response.headers.get("Retry-After"))
+                        await self._backoff(attempt, response.headers.get("Retry-After"), "media")
                         continue
                     if response.status_code != 200:
                         raise MediaUnavailable(f"media answered {response.status_code}", response.status_code)
@@ -199,6 +203,7 @@ class PickerClient:
         refreshed = False
         for attempt in range(self._retry.attempts):
             token = await self._tokens.access_token(user_id)
+            await self._respect_retry_after("api")
             try:
                 response = await self._http.request(
                     method, self._base + path, headers={"Authorization": f"Bearer {token}"}, **kwargs
@@ -211,14 +216,25 @@ class PickerClient:
                 await self._tokens.access_token(user_id, rejected=token)
                 continue
             if response.status_code in RETRYABLE_STATUSES:
-                await self._backoff(attempt, response.headers.get("Retry-After"))
+                await self._backoff(attempt, response.headers.get("Retry-After"), "api")
                 continue
             return _json_or_raise(response)
         raise GoogleUnavailable(f"{method} {path} kept failing")
 
-    async def _backoff(self, attempt: int, retry_after: str | None) -> None:
-        if attempt + 1 < self._retry.attempts:
-            await asyncio.sleep(self._retry.delay(attempt, retry_after))
+    async def _backoff(self, attempt: int, retry_after: str | None, kind: str = "api") -> None:
+        if attempt + 1 >= self._retry.attempts:
+            return
+        if parse_retry_after(retry_after) is not None:
+            loop = asyncio.get_running_loop()
+            wait_until = loop.time() + self._retry.delay(attempt, retry_after)
+            self._not_before[kind] = max(self._not_before[kind], wait_until)
+            return
+        await asyncio.sleep(self._retry.delay(attempt, None))
+
+    async def _respect_retry_after(self, kind: str) -> None:
+        wait = self._not_before[kind] - asyncio.get_running_loop().time()
+        if wait > 0:
+            await asyncio.sleep(wait)
 
 
 async def _write(chunks: AsyncIterator[bytes], dest: Path, limit: int) -> int:

@@ -380,8 +380,18 @@ class _Described:
 
 @dataclass(frozen=True)
 class _Limit:
-    capacity: int
-    period: float
+    """A token bucket's shape: holds up to ``capacity`` messages, refills ``rate`` messages per second."""
+
+    capacity: float
+    rate: float
+
+
+@dataclass
+class _Bucket:
+    """A token bucket's state: ``tokens`` as of ``stamp`` (time.monotonic())."""
+
+    tokens: float
+    stamp: float
 
 
 # --------------------------------------------------------------------------------------------------
@@ -702,13 +712,14 @@ def _attach_refs(value: object) -> set[str]:
     return set()
 
 
-def _flood_limit(rate: float | None, period: float) -> _Limit | None:
+def _flood_limit(rate: float | None, period: float, burst: float) -> _Limit | None:
     if rate is None:
         return None
     if rate <= 0:
         raise ValueError("flood limits must be positive")
-    capacity = max(1, int(rate))
-    return _Limit(capacity, period * capacity / rate)
+    if burst < 1:
+        raise ValueError("flood bursts must be at least 1 message")
+    return _Limit(float(burst), rate / period)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -757,7 +768,7 @@ class TelegramEmulator:
         self._faults: dict[str, deque[ApiError]] = {}
         self._latency: dict[str | None, float] = {}
         self._limits: dict[str, _Limit | None] = {}
-        self._send_log: dict[int | None, deque[float]] = {}
+        self._buckets: dict[int | None, _Bucket] = {}  # chat id (None: overall) -> state
         self._waiters: list[asyncio.Future[None]] = []
         self._closing = False
         self._runner: web.AppRunner | None = None
@@ -967,18 +978,42 @@ class TelegramEmulator:
         group_per_minute: float | None = None,
         *,
         overall_per_second: float | None = None,
+        private_burst: int = 10,
+        group_burst: int = 20,
     ) -> None:
-        """Enable flood control (sliding windows; None disables a limit). Only sends count.
+        """Enable flood control: a token bucket per chat plus one for all chats (None disables a limit).
 
-        A rate r per period P allows max(1, int(r)) messages in any window of P·max(1, int(r))/r seconds.
-        Each album item counts as one message.
+        - a private chat holds up to ``private_burst`` messages and refills ``private_per_second``/s;
+        - a group, supergroup or channel holds ``group_burst`` and refills ``group_per_minute``/60 per s;
+        - overall (all chats together) holds ``max(1, overall_per_second)`` and refills at that rate.
+
+        Buckets start full; calling this again resets them. Only sends count (edits, deletes, answers
+        don't); each album item (and each copied message of ``copyMessages``) counts as one message, and a
+        send must find its tokens in every bucket that applies at once. A send that lacks tokens is
+        answered 429 ``retry_after`` = ceil(seconds until enough tokens) and consumes nothing; an album is
+        refused whole with the 400 "failed to send message #K" form (see ``_flood_overflow``).
+
+        The bot's own pacer mirrors this model: ``bot/flood.py`` ``FloodControl`` keeps a bucket of
+        capacity 10 (one album) refilling at TELEGRAM_PRIVATE_RATE/s per private chat, capacity
+        max(10, per-minute) refilling per-minute/60 per s per group, and an overall bucket of
+        ``overall_per_second``. With equal rates and the default bursts (group_per_minute=20) the pacer's
+        buckets fit inside the emulator's, so a paced bot should never see a 429; to mirror other group
+        rates exactly pass ``group_burst=max(10, group_per_minute)``.
         """
+        # CHOICE: Telegram documents only "about 1 message/s per chat (short bursts tolerated, then 429)",
+        # "≤ 20 messages/min per group" and "~30/s overall" (TELEGRAM_NOTES.md §2), not the algorithm.
+        # A token bucket is the simplest model that tolerates bursts (a 10-item album into a private chat)
+        # and then enforces the average rate. Burst sizes are guesses: 10 for private chats (one full
+        # album, what bots do routinely), 20 for groups (the whole per-minute budget), and the per-second
+        # rate itself overall. A refused send consumes nothing (Telegram does not document whether refused
+        # requests count against the budget).
         self._limits = {
-            "private": _flood_limit(private_per_second, 1.0),
-            "group": _flood_limit(group_per_minute, 60.0),
-            "overall": _flood_limit(overall_per_second, 1.0),
+            "private": _flood_limit(private_per_second, 1.0, private_burst),
+            "group": _flood_limit(group_per_minute, 60.0, group_burst),
+            "overall": (_flood_limit(overall_per_second, 1.0, max(1.0, overall_per_second))
+                        if overall_per_second is not None else None),
         }
-        self._send_log.clear()
+        self._buckets.clear()
 
     def fail_next(
         self,
@@ -1526,39 +1561,45 @@ class TelegramEmulator:
 
     # ---------------------------------------------------------------- flood control
 
-    def _flood_windows(self, chat: EmuChat) -> list[tuple[_Limit, deque[float]]]:
-        windows: list[tuple[_Limit, deque[float]]] = []
-        per_chat = self._limits.get("private" if chat.type == "private" else "group")
-        if per_chat:
-            windows.append((per_chat, self._send_log.setdefault(chat.id, deque())))
-        overall = self._limits.get("overall")
-        if overall:
-            windows.append((overall, self._send_log.setdefault(None, deque())))
-        return windows
+    def _flood_buckets(self, chat: EmuChat) -> list[tuple[_Limit, _Bucket]]:
+        """The buckets a send to ``chat`` draws on, refilled up to now (a new bucket starts full)."""
+        now = time.monotonic()
+        buckets: list[tuple[_Limit, _Bucket]] = []
+        keys = (("private" if chat.type == "private" else "group", chat.id), ("overall", None))
+        for name, key in keys:
+            limit = self._limits.get(name)
+            if limit is None:
+                continue
+            bucket = self._buckets.setdefault(key, _Bucket(limit.capacity, now))
+            bucket.tokens = min(limit.capacity, bucket.tokens + (now - bucket.stamp) * limit.rate)
+            bucket.stamp = now
+            buckets.append((limit, bucket))
+        return buckets
 
     def _flood_overflow(self, chat: EmuChat, count: int) -> tuple[int, int] | None:
-        """(1-based index of the first message over budget, retry_after seconds), or None if all fit."""
-        now = time.monotonic()
+        """(1-based index of the first message over budget, retry_after seconds), or None if all fit.
+
+        retry_after is ceil(seconds until ``count`` tokens are in the bucket), at least 1, the worst over
+        the buckets that apply. CHOICE: ``count`` above a bucket's capacity can never pass; its wait is
+        capped at one full refill of that bucket (capacity/rate) -- the longest any send can usefully wait.
+        """
         worst: tuple[int, int] | None = None
-        for limit, log in self._flood_windows(chat):
-            while log and log[0] <= now - limit.period:
-                log.popleft()
-            free = limit.capacity - len(log)
-            if count <= free:
+        for limit, bucket in self._flood_buckets(chat):
+            if bucket.tokens >= count:
                 continue
-            expire = min(count - free, len(log))
-            wait = log[expire - 1] + limit.period - now if expire else limit.period
-            index, retry = max(free, 0) + 1, max(1, math.ceil(wait))
+            wait = min(count - bucket.tokens, limit.capacity) / limit.rate
+            index = min(count, max(0, math.floor(bucket.tokens)) + 1)
+            retry = max(1, math.ceil(wait))
             worst = (min(index, worst[0]), max(retry, worst[1])) if worst else (index, retry)
         return worst
 
     def _flood_take(self, chat: EmuChat, count: int = 1) -> None:
+        """Spend ``count`` tokens from every bucket that applies, or answer 429 and spend nothing."""
         overflow = self._flood_overflow(chat, count)
         if overflow:
             raise ApiError(429, f"Too Many Requests: retry after {overflow[1]}", {"retry_after": overflow[1]})
-        now = time.monotonic()
-        for _, log in self._flood_windows(chat):
-            log.extend([now] * count)
+        for _, bucket in self._flood_buckets(chat):
+            bucket.tokens -= count
 
     # ---------------------------------------------------------------- files
 
@@ -1881,8 +1922,11 @@ class TelegramEmulator:
             except ApiError as exc:
                 inner = exc.description.removeprefix("Bad Request: ")
                 raise _bad(f'failed to send message #{index} with the error message "{inner}"') from exc
-        # CHOICE: an album over the flood budget is rejected as a whole (nothing is sent), answered with the
-        # 400 form seen from Telegram (rubenlagus/TelegramBots#1520); real Telegram may have sent a prefix.
+        # CHOICE: an album over the flood budget (not all N items' tokens available at once, or N above the
+        # burst) is rejected as a whole (nothing is sent, no tokens spent), answered with the 400 form seen
+        # from Telegram (rubenlagus/TelegramBots#1520): #K is the first item without a token and
+        # "retry after N" the wait until all items' tokens are there (capped, see _flood_overflow); real
+        # Telegram may have sent a prefix.
         overflow = self._flood_overflow(chat, len(items))
         if overflow:
             raise _bad(f'failed to send message #{overflow[0]} with the error message '

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import hashlib
 import io
 import json
@@ -359,20 +360,103 @@ async def test_fail_next_and_latency(started: TelegramEmulator, bot: Bot) -> Non
 
 async def test_flood_control_single_sends_and_albums(tg: TelegramEmulator, bot: Bot) -> None:
     tg.add_group(GROUP, "Family", members={ALICE: "creator", BOB: "member"})
-    tg.set_flood_limits(group_per_minute=3)
+    tg.set_flood_limits(group_per_minute=3, group_burst=3)
     album = [InputMediaPhoto(jpeg(20, 20)) for _ in range(4)]
-    with pytest.raises(BadRequest) as rejected:
+    with pytest.raises(BadRequest) as rejected:  # 4 items > burst 3: can never pass
         await bot.send_media_group(GROUP, album)
-    assert "failed to send message #4 with the error message \"too many requests: retry after 60\"" in str(
+    # 1 token short at 3/min -> 20 s
+    assert "failed to send message #4 with the error message \"too many requests: retry after 20\"" in str(
         rejected.value
     ).lower()
-    assert tg.messages(GROUP) == []  # atomic: nothing of the album was sent
+    assert tg.messages(GROUP) == []  # atomic: nothing of the album was sent, no tokens spent
     await bot.send_media_group(GROUP, album[:2])
     await bot.send_message(GROUP, "third")
-    with pytest.raises(RetryAfter):
+    with pytest.raises(RetryAfter) as flood:
         await bot.send_message(GROUP, "fourth")
+    assert flood.value.retry_after in (20, dt.timedelta(seconds=20))
     await bot.edit_message_text("edits don't count", GROUP, tg.messages(GROUP)[-1].message_id)
     assert tg.calls_of("sendMessage")[-1].response["error_code"] == 429
+    tg.assert_no_violations()
+
+
+def retry_seconds(error: RetryAfter) -> float:
+    """PTB's ``retry_after`` is an int or a timedelta depending on its version and settings."""
+    value = error.retry_after
+    return value.total_seconds() if isinstance(value, dt.timedelta) else float(value)
+
+
+async def test_flood_private_burst_then_refill(started: TelegramEmulator, bot: Bot) -> None:
+    tg = started
+    tg.set_flood_limits(private_per_second=1, group_per_minute=20)
+    sent = await bot.send_media_group(ALICE, [InputMediaPhoto(jpeg(20, 20)) for _ in range(10)])
+    assert len(sent) == 10  # a full album fits the private burst
+    with pytest.raises(RetryAfter) as flood:
+        await bot.send_message(ALICE, "too soon")
+    wait = retry_seconds(flood.value)
+    assert wait >= 1
+    assert tg.calls_of("sendMessage")[-1].response["parameters"] == {"retry_after": int(wait)}
+    with pytest.raises(BadRequest, match=r"(?i)failed to send message #1 .*retry after 2"):  # 2 tokens: ~2 s away
+        await bot.send_media_group(ALICE, [InputMediaPhoto(jpeg(20, 20)) for _ in range(2)])
+    assert len(tg.messages(ALICE)) == 10  # just the album: refused sends sent nothing
+    await asyncio.sleep(wait)
+    await bot.send_message(ALICE, "after the wait")
+    assert tg.messages(ALICE)[-1].text == "after the wait"
+    tg.assert_no_violations()
+
+
+async def test_flood_private_album_above_burst(started: TelegramEmulator, bot: Bot) -> None:
+    tg = started
+    tg.set_flood_limits(private_per_second=1, private_burst=4)
+    with pytest.raises(BadRequest, match=r"(?i)failed to send message #5 .*retry after 1"):
+        await bot.send_media_group(ALICE, [InputMediaPhoto(jpeg(20, 20)) for _ in range(5)])
+    await bot.send_media_group(ALICE, [InputMediaPhoto(jpeg(20, 20)) for _ in range(4)])  # nothing was spent
+    with pytest.raises(BadRequest, match=r"(?i)failed to send message #1 .*retry after 4"):  # capped: full refill
+        await bot.send_media_group(ALICE, [InputMediaPhoto(jpeg(20, 20)) for _ in range(5)])
+    with pytest.raises(ValueError, match="at least 1"):
+        tg.set_flood_limits(private_per_second=1, private_burst=0)
+    tg.assert_no_violations()
+
+
+async def test_flood_group_burst_then_refill(tg: TelegramEmulator, bot: Bot) -> None:
+    tg.add_group(GROUP, "Family", members={ALICE: "creator", BOB: "member"})
+    tg.set_flood_limits(group_per_minute=20)
+    for _ in range(2):
+        await bot.send_media_group(GROUP, [InputMediaPhoto(jpeg(20, 20)) for _ in range(10)])
+    with pytest.raises(RetryAfter) as flood:
+        await bot.send_message(GROUP, "21st")
+    assert retry_seconds(flood.value) == 3  # 20/min refills one message every 3 s
+    assert len(tg.messages(GROUP)) == 20
+    # A fast group rate to watch the refill: burst 20, then 2 messages/s.
+    tg.set_flood_limits(group_per_minute=120)
+    for _ in range(2):
+        await bot.send_media_group(GROUP, [InputMediaPhoto(jpeg(20, 20)) for _ in range(10)])
+    with pytest.raises(RetryAfter) as flood:
+        await bot.send_message(GROUP, "over")
+    assert retry_seconds(flood.value) == 1
+    await asyncio.sleep(0.6)  # refills one token
+    await bot.send_message(GROUP, "refilled")
+    tg.assert_no_violations()
+
+
+async def test_flood_overall_limit(started: TelegramEmulator, bot: Bot) -> None:
+    tg = started
+    tg.add_group(GROUP, "Family", members={ALICE: "creator", BOB: "member"})
+    tg.set_flood_limits(overall_per_second=2)  # no per-chat limits: only the total counts (burst 2, 2/s)
+    await bot.send_media_group(GROUP, [InputMediaPhoto(jpeg(20, 20)) for _ in range(2)])
+    with pytest.raises(RetryAfter) as flood:
+        await bot.send_message(ALICE, "another chat, same bot")
+    assert retry_seconds(flood.value) == 1
+    with pytest.raises(BadRequest, match=r"(?i)failed to send message #1 .*retry after 1"):
+        await bot.send_media_group(GROUP, [InputMediaPhoto(jpeg(20, 20)) for _ in range(2)])
+    await asyncio.sleep(0.6)  # 2/s: one token back
+    await bot.send_message(ALICE, "later")
+    assert [r.text for r in tg.messages(ALICE)] == ["later"]
+    # Per-chat and overall buckets both apply; the stricter one answers.
+    tg.set_flood_limits(private_per_second=1, private_burst=2, overall_per_second=10)
+    await bot.send_media_group(ALICE, [InputMediaPhoto(jpeg(20, 20)) for _ in range(2)])
+    with pytest.raises(RetryAfter):
+        await bot.send_message(ALICE, "private bucket empty")
+    await bot.send_message(GROUP, "other chats still fine")
     tg.assert_no_violations()
 
 

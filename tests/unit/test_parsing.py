@@ -102,3 +102,23 @@ def test_retry_policy() -> None:
     assert all(0 <= policy.delay(n) <= min(30, 0.5 * 2**n) for n in range(8))
     assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0
     assert parse_retry_after("soon") is None
+
+
+def test_qr_code_encodes_the_plain_picker_uri() -> None:
+    import io
+
+    import qrcode
+    from PIL import Image
+
+    from bot.pick_messages import autoclose_uri, qr_png
+
+    uri = "https://photos.google.com/picker/abc"
+    png = qr_png(uri)
+    assert Image.open(io.BytesIO(png)).format == "PNG"
+    expected = qrcode.QRCode(border=2, box_size=8)
+    expected.add_data(uri)
+    expected.make(fit=True)
+    image = Image.open(io.BytesIO(png)).convert("1")
+    modules = expected.modules_count + 4
+    assert image.size == (modules * 8, modules * 8)  # the QR of exactly this URI (no /autoclose suffix)
+    assert autoclose_uri(uri) == uri + "/autoclose"

@@ -1,0 +1,230 @@
+"""The OAuth callback pages as a person sees them on a phone: headless Chromium, the real bot, real redirects.
+
+The browser taps through the bot's "Sign in with Google" link itself; the Google emulator consents at once
+and redirects to the bot's /oauth/callback, so the page is reached exactly the way a user reaches it.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Literal
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from playwright.async_api import Page, Request, Response, async_playwright, expect
+
+from tests.emulators.google import GoogleEmulator
+from tests.emulators.telegram import TelegramEmulator
+from tests.harness import CLIENT_SECRET, TOKEN, BotProcess, Person, url_button
+
+CHROMIUM = Path("/usr/bin/chromium")
+if not CHROMIUM.exists():
+    pytest.skip(
+        f"Chromium is not installed at {CHROMIUM} (apt-get install chromium); browser page tests skipped",
+        allow_module_level=True,
+    )
+
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+WIDTH, HEIGHT, SCALE = 390, 844, 3  # an iPhone 12–15 sized screen, in CSS pixels
+MIN_TAP_HEIGHT = 40  # CSS px; Apple asks for 44 pt, Material for 48 dp — below 40 is hard to hit
+BACK_URL = "https://t.me/photos_test_bot"
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture
+async def phone() -> AsyncIterator[Page]:
+    """A fresh tab in headless Chromium emulating a phone (touch, mobile viewport, 3x pixels)."""
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            context = await browser.new_context(
+                viewport={"width": WIDTH, "height": HEIGHT},
+                device_scale_factor=SCALE,
+                is_mobile=True,
+                has_touch=True,
+                locale="en-US",
+            )
+            context.set_default_timeout(10_000)
+            yield await context.new_page()
+        finally:
+            await browser.close()
+
+
+async def tap_sign_in(person: Person, page: Page) -> Response:
+    """/link in Telegram, then open the "Sign in with Google" button's URL in the browser; the landing response."""
+    person.google.consent.email = person.email
+    prompt = await person.reply_to("/link", lambda m: url_button(m, "Sign in with Google") is not None)
+    consent_url = url_button(prompt, "Sign in with Google")
+    assert consent_url is not None and consent_url.startswith(person.google.auth_url)
+    response = await page.goto(consent_url, wait_until="load")
+    assert response is not None
+    # The browser got there by following Google's redirect, not by being pointed at the callback.
+    hops: list[Request] = []
+    request: Request | None = response.request.redirected_from
+    while request is not None:
+        hops.append(request)
+        request = request.redirected_from
+    assert [h.url for h in hops] == [consent_url]
+    return response
+
+
+def callback_params(page: Page, bot: BotProcess) -> dict[str, str]:
+    """The query of the callback URL the browser is on (it holds the one-time state and code)."""
+    assert page.url.startswith(bot.base_url + "/oauth/callback?"), page.url
+    return {k: v[0] for k, v in parse_qs(urlsplit(page.url).query).items()}
+
+
+async def assert_looks_right_on_a_phone(
+    page: Page,
+    response: Response,
+    *,
+    status: int,
+    heading: str,
+    secrets: list[str],
+    screenshot: Path,
+) -> None:
+    """What a person sees: the heading, a big visible way back to Telegram, no sideways scrolling, no secrets."""
+    assert response.status == status
+    assert response.headers["content-type"].startswith("text/html")
+
+    await expect(page.get_by_role("heading", level=1)).to_have_text(heading)
+
+    back = page.get_by_role("link", name="Back to Telegram")
+    await expect(back).to_be_visible()
+    await expect(back).to_have_attribute("href", BACK_URL)
+    box = await back.bounding_box()
+    assert box is not None
+    assert box["height"] >= MIN_TAP_HEIGHT, box
+    # On the first screen, without scrolling in any direction.
+    assert box["x"] >= 0 and box["x"] + box["width"] <= WIDTH, box
+    assert box["y"] >= 0 and box["y"] + box["height"] <= HEIGHT, box
+
+    scroll_width, inner_width = await page.evaluate("() => [document.documentElement.scrollWidth, window.innerWidth]")
+    assert inner_width == WIDTH  # the page declares a mobile viewport (else Chromium lays it out 980px wide)
+    assert scroll_width <= inner_width
+
+    text = await page.locator("body").inner_text()
+    source = await page.content()
+    for secret in secrets:
+        assert secret, "empty secret would match anything"
+        assert secret not in text and secret not in source, f"page shows a secret: {secret[:12]}…"
+
+    await page.screenshot(path=screenshot, full_page=True)
+    png = screenshot.read_bytes()
+    assert png.startswith(PNG_SIGNATURE) and len(png) > 1000
+    width, height = struct.unpack(">II", png[16:24])  # IHDR: the image size in device pixels
+    assert width == WIDTH * SCALE and height >= HEIGHT * SCALE
+
+
+def known_secrets(google: GoogleEmulator, params: dict[str, str]) -> list[str]:
+    values = [params[k] for k in ("state", "code") if k in params]
+    return [*values, *google.issued_secrets(), TOKEN, CLIENT_SECRET]
+
+
+async def test_success_page_on_a_phone(
+    bot: BotProcess, alice: Person, tg: TelegramEmulator, google: GoogleEmulator, phone: Page, tmp_path: Path
+) -> None:
+    requested: list[str] = []
+    phone.on("request", lambda r: requested.append(r.url))
+
+    response = await tap_sign_in(alice, phone)
+    params = callback_params(phone, bot)
+    assert {"state", "code"} <= params.keys()
+    await assert_looks_right_on_a_phone(
+        phone,
+        response,
+        status=200,
+        heading="Account linked",
+        secrets=known_secrets(google, params),
+        screenshot=tmp_path / "linked.png",
+    )
+    await expect(phone.locator("main")).to_contain_text("alice@example.com")
+    await tg.wait_for_message(alice.user_id, lambda m: "Linked to" in (m.text or ""))
+    # Self-contained: nothing was fetched from anywhere but the two local servers.
+    assert requested and all(urlsplit(url).hostname == "127.0.0.1" for url in requested), requested
+
+
+@pytest.mark.parametrize(
+    ("decision", "ticked", "heading", "message"),
+    [
+        pytest.param("deny", None, "Linking cancelled", "cancelled", id="access_denied"),
+        pytest.param("allow", ["openid", "email"], "Photos permission missing", "unticked", id="scope_missing"),
+    ],
+)
+async def test_failure_page_on_a_phone(
+    bot: BotProcess,
+    alice: Person,
+    tg: TelegramEmulator,
+    google: GoogleEmulator,
+    phone: Page,
+    tmp_path: Path,
+    decision: Literal["allow", "deny"],
+    ticked: list[str] | None,
+    heading: str,
+    message: str,
+) -> None:
+    google.consent.decision = decision
+    google.consent.granted_scopes = ticked
+
+    response = await tap_sign_in(alice, phone)
+    params = callback_params(phone, bot)
+    if decision == "deny":
+        assert params.get("error") == "access_denied" and "code" not in params
+    await assert_looks_right_on_a_phone(
+        phone,
+        response,
+        status=200,
+        heading=heading,
+        secrets=known_secrets(google, params),
+        screenshot=tmp_path / f"{heading.lower().replace(' ', '-')}.png",
+    )
+    await expect(phone.locator("main")).not_to_contain_text("alice@example.com")
+    await tg.wait_for_message(alice.user_id, lambda m: message in (m.text or ""))
+
+
+async def test_reloaded_success_page_says_link_not_valid(
+    bot: BotProcess, alice: Person, tg: TelegramEmulator, google: GoogleEmulator, phone: Page, tmp_path: Path
+) -> None:
+    """Reloading the success page replays the used state: refused, and the page says so."""
+    first = await tap_sign_in(alice, phone)
+    assert first.status == 200
+    params = callback_params(phone, bot)
+    await tg.wait_for_message(alice.user_id, lambda m: "Linked to" in (m.text or ""))
+
+    again = await phone.reload(wait_until="load")
+    assert again is not None
+    await assert_looks_right_on_a_phone(
+        phone,
+        again,
+        status=400,
+        heading="This link is not valid",
+        secrets=known_secrets(google, params),
+        screenshot=tmp_path / "reused.png",
+    )
+    await expect(phone.locator("main")).not_to_contain_text("alice@example.com")
+    assert "alice@example.com" in (await alice.reply_to("/status")).text  # the first link still stands
+
+
+async def test_forged_state_page(bot: BotProcess, google: GoogleEmulator, phone: Page, tmp_path: Path) -> None:
+    state, code = "forged-state-Zx81qT0v", "4/0Aforged-code-Kd93jW"
+    response = await phone.goto(f"{bot.base_url}/oauth/callback?state={state}&code={code}", wait_until="load")
+    assert response is not None
+    await assert_looks_right_on_a_phone(
+        phone,
+        response,
+        status=400,
+        heading="This link is not valid",
+        secrets=known_secrets(google, {"state": state, "code": code}),
+        screenshot=tmp_path / "forged.png",
+    )

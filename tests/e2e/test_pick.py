@@ -1,0 +1,301 @@
+"""/pick → Picker session → poll → delivery, end to end through the real bot process."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from tests.e2e.picking import (
+    RENDITION,
+    assert_delivered_in_order,
+    link,
+    media,
+    start_pick,
+    temp_files,
+    wait_items_sent,
+    wait_summary,
+)
+from tests.emulators.google import GoogleEmulator
+from tests.emulators.telegram import TelegramEmulator
+from tests.harness import BotProcess, Person, callback_data, url_button
+
+
+async def test_one_photo(bot: BotProcess, alice: Person, tg: TelegramEmulator, google: GoogleEmulator) -> None:
+    photo = google.add_photo(alice.email, filename="IMG_0001.JPG")
+    await link(alice)
+    prompt, session = await start_pick(alice)
+    assert url_button(prompt, "Open Google Photos") == session.picker_uri + "/autoclose"
+    assert [b["text"] for row in prompt.reply_markup["inline_keyboard"] for b in row] == [
+        "Open Google Photos", "QR code", "Cancel",
+    ]
+    assert prompt.link_preview_options == {"is_disabled": True}
+    assert "alice@example.com" in prompt.text
+
+    google.pick(session.id, [photo])
+    summary = await wait_summary(tg, alice.user_id)
+    assert summary.text == "✅ Delivered all 1."
+    [message] = media(tg, alice.user_id)
+    assert message.kind == "photo"
+    assert_delivered_in_order(tg, google, alice.user_id, [(photo, RENDITION)])
+    await google.wait_for(lambda: session.deleted)
+    assert all(r.had_bearer for r in google.requests if r.endpoint == "media")
+    assert not [m for m in tg.messages(alice.user_id) if "Downloading" in (m.text or "")]  # status message removed
+    assert temp_files(bot) == []
+
+
+async def test_qr_code_button(bot: BotProcess, alice: Person, tg: TelegramEmulator, google: GoogleEmulator) -> None:
+    await link(alice)
+    prompt, session = await start_pick(alice)
+    await alice.press(prompt, callback_data(prompt, "QR code"))
+    qr = await tg.wait_for_message(alice.user_id, lambda m: m.kind == "photo")
+    assert "Scan" in (qr.caption or "")
+    assert qr.file is not None and qr.file.width is not None and qr.file.width >= 200
+    assert qr.file.width == qr.file.height
+    assert session.picker_uri.startswith(google.url)  # what the QR encodes is pinned by the unit test
+
+
+async def test_25_mixed_items_in_three_albums_in_order(
+    bot: BotProcess, alice: Person, tg: TelegramEmulator, google: GoogleEmulator
+) -> None:
+    items = [
+        google.add_video(alice.email, size=300_000) if n % 5 == 4 else google.add_photo(alice.email)
+        for n in range(25)
+    ]
+    await link(alice)
+    _, session = await start_pick(alice)
+    google.pick(session.id, items)
+    summary = await wait_summary(tg, alice.user_id)
+    assert summary.text == "✅ Delivered all 25."
+    albums = [len(call.params["media"]) for call in tg.calls_of("sendMediaGroup") if call.status == 200]
+    assert albums == [10, 10, 5]
+    expected = [(item, "=dv" if item.type == "VIDEO" else RENDITION) for item in items]
+    assert_delivered_in_order(tg, google, alice.user_id, expected)
+    assert [m.kind for m in media(tg, alice.user_id)] == ["video" if i.type == "VIDEO" else "photo" for i in items]
+    assert temp_files(bot) == []
+
+
+async def test_video_still_processing_is_delivered_once_ready(
+    bot: BotProcess, alice: Person, tg: TelegramEmulator, google: GoogleEmulator
+) -> None:
+    photo = google.add_photo(alice.email)
+    video = google.add_video(alice.email, size=200_000, ready_after_lists=3)
+    await link(alice)
+    _, session = await start_pick(alice)
+    google.pick(session.id, [video, photo])
+    summary = await wait_summary(tg, alice.user_id)
+    assert summary.text == "✅ Delivered all 2."
+    assert_delivered_in_order(tg, google, alice.user_id, [(photo, RENDITION), (video, "=dv")])
+
+
+async def test_video_that_never_finishes_processing_is_reported(
+    make_bot: Callable[..., BotProcess], alice: Person, tg: TelegramEmulator, google: GoogleEmulator
+) -> None:
+    bot = make_bot(VIDEO_PROCESSING_TIMEOUT="1")
+    await bot.start()
+    video = google.add_video(alice.email, filename="late.mp4", size=200_000, ready_after_lists=10_000)
+    await link(alice)
+    _, session = await start_pick(alice)
+    google.pick(session.id, [video])
+    summary = await wait_summary(tg, alice.user_id)
+    assert summary.text == "⚠️ Delivered 0 of 1\n· 1 still processing at Google: late.mp4"
+    await bot.stop()
+
+
+async def test_files_over_the_limits(
+    bot: BotProcess, alice: Person, tg: TelegramEmulator, google: GoogleEmulator
+) -> None:
+    small = google.add_photo(alice.email, filename="small.jpg")
+    # A huge photo whose Telegram-sized rendition is still over 10 MB goes as a document.
+    huge = google.add_photo(alice.email, filename="huge.jpg", width=8000, height=6000, size=110_000_000)
+    big_video = google.add_video(alice.email, filename="big.mp4", size=60_000_000)
+    await link(alice)
+    _, session = await start_pick(alice)
+    google.pick(session.id, [small, huge, big_video])
+    summary = await wait_summary(tg, alice.user_id)
+    assert summary.text == "✅ Delivered 2 of 3\n· 1 over 50 MB: big.mp4 (60 MB)"
+    assert [m.kind for m in media(tg, alice.user_id)] == ["photo", "document"]
+    assert_delivered_in_order(tg, google, alice.user_id, [(small, RENDITION), (huge, RENDITION)])
+    assert not [s for s in google.served if s.item_id == big_video.id]  # not downloaded for nothing
+
+
+async def test_local_bot_api_server_takes_big_videos(
+    make_bot: Callable[..., BotProcess], alice: Person, tg: TelegramEmulator, google: GoogleEmulator
+) -> None:
+    tg.local_mode = True
+    bot = make_bot(TELEGRAM_LOCAL_MODE="true")
+    await bot.start()
+    big_video = google.add_video(alice.email, filename="big.mp4", size=60_000_000)
+    await link(alice)
+    _, session = await start_pick(alice)
+    google.pick(session.id, [big_video])
+    assert (await wait_summary(tg, alice.user_id)).text == "✅ Delivered all 1."
+    assert_delivered_in_order(tg, google, alice.user_id, [(big_video, "=dv")])
+    await bot.stop()
+
+
+async def test_pick_arguments(bot: BotProcess, alice: Person, tg: TelegramEmulator, google: GoogleEmulator) -> None:
+    await link(alice)
+    for bad in ("/pick abc", "/pick 0", "/pick 5000", "/pick 1 2", "/pick -3"):
+        answer = await alice.reply_to(bad)
+        assert answer.text == "Send /pick, or /pick N to allow at most N items (N from 1 to 2000).", bad
+    assert google.sessions == {}
+    _, session = await start_pick(alice, "/pick 3")
+    assert session.max_item_count == 3
+    creates = [r for r in google.requests if r.endpoint == "sessions.create"]
+    assert len(creates) == 1
+
+
+async def test_unlinked_user_is_offered_linking(bot: BotProcess, alice: Person, google: GoogleEmulator) -> None:
+    answer = await alice.reply_to("/pick")
+    assert "haven't linked" in answer.text
+    assert callback_data(answer, "Link Google account") == "link"
+    assert google.sessions == {}
+
+
+async def test_session_time_out(bot: BotProcess, alice: Person, tg: TelegramEmulator, google: GoogleEmulator) -> None:
+    google.session_timeout = 1.0
+    await link(alice)
+    prompt, session = await start_pick(alice)
+    await tg.wait_for(lambda: "expired" in (tg.message(alice.user_id, prompt.message_id).text or ""))
+    expired = tg.message(alice.user_id, prompt.message_id)
+    assert callback_data(expired, "Pick photos") == "pick:new"  # one tap to start again
+    await google.wait_for(lambda: session.deleted)
+
+
+async def test_cancel_button_and_command(
+    bot: BotProcess, alice: Person, tg: TelegramEmulator, google: GoogleEmulator
+) -> None:
+    await link(alice)
+    prompt, session = await start_pick(alice)
+    await alice.press(prompt, callback_data(prompt, "Cancel"))
+    await tg.wait_for(lambda: "cancelled" in (tg.message(alice.user_id, prompt.message_id).text or ""))
+    await google.wait_for(lambda: session.deleted)
+
+    prompt2, session2 = await start_pick(alice)
+    await alice.say("/cancel")
+    await tg.wait_for(lambda: "cancelled" in (tg.message(alice.user_id, prompt2.message_id).text or ""))
+    await google.wait_for(lambda: session2.deleted)
+    assert "no pick waiting" in (await alice.reply_to("/cancel")).text
+    assert tg.message(alice.user_id, prompt.message_id).reply_markup is None or "pick:cancel" not in str(
+        tg.message(alice.user_id, prompt.message_id).reply_markup
+    )  # the finished prompt has no Cancel button left to press
+    deleted_at = max(r.time for r in google.requests if r.endpoint == "sessions.delete")
+    assert not [r for r in google.requests if r.endpoint == "sessions.get" and r.time > deleted_at]
+
+
+async def test_new_pick_replaces_the_waiting_one(
+    bot: BotProcess, alice: Person, tg: TelegramEmulator, google: GoogleEmulator
+) -> None:
+    photo = google.add_photo(alice.email)
+    await link(alice)
+    first_prompt, first = await start_pick(alice)
+    _, second = await start_pick(alice)
+    await google.wait_for(lambda: first.deleted)
+    assert "replaced" in (tg.message(alice.user_id, first_prompt.message_id).text or "")
+    google.pick(second.id, [photo])
+    assert (await wait_summary(tg, alice.user_id)).text == "✅ Delivered all 1."
+
+
+async def test_restart_while_waiting_and_mid_delivery(
+    make_bot: Callable[..., BotProcess], alice: Person, tg: TelegramEmulator, google: GoogleEmulator
+) -> None:
+    # Real per-chat pacing (1 message/s): after the first album the bot waits for its flood budget,
+    # which is where we pull the plug.
+    bot = make_bot(TELEGRAM_PRIVATE_RATE="1")
+    await bot.start()
+    items = [google.add_photo(alice.email) for _ in range(25)]
+    await link(alice)
+    _, session = await start_pick(alice)
+    await google.wait_for(lambda: len(session.polls) >= 2)
+    await bot.kill()
+    await bot.start()  # polling resumes where it was
+    google.pick(session.id, items)
+    await wait_items_sent(bot, 10)
+    await bot.kill()
+    bot.env["TELEGRAM_PRIVATE_RATE"] = "1000"
+    await bot.start()  # delivery continues with the items not yet sent
+    summary = await wait_summary(tg, alice.user_id)
+    assert summary.text == "✅ Delivered all 25."
+    assert_delivered_in_order(tg, google, alice.user_id, [(item, RENDITION) for item in items])
+    await google.wait_for(lambda: session.deleted)
+    assert temp_files(bot) == []
+    await bot.stop()
+
+
+async def test_token_expiring_between_polls(
+    bot: BotProcess, alice: Person, tg: TelegramEmulator, google: GoogleEmulator
+) -> None:
+    photo = google.add_photo(alice.email)
+    await link(alice)
+    _, session = await start_pick(alice)
+    await google.wait_for(lambda: len(session.polls) >= 1)
+    google.expire_access_tokens()
+    polls = len(session.polls)
+    await google.wait_for(lambda: len(session.polls) > polls)
+    google.pick(session.id, [photo])
+    assert (await wait_summary(tg, alice.user_id)).text == "✅ Delivered all 1."
+    assert len([r for r in google.requests if r.endpoint == "token"]) == 2  # exchange + one refresh
+
+
+async def test_google_429_and_5xx_bursts(
+    bot: BotProcess, alice: Person, tg: TelegramEmulator, google: GoogleEmulator
+) -> None:
+    items = [google.add_photo(alice.email) for _ in range(3)]
+    await link(alice)
+    google.fail_next("sessions.create", status=503)
+    _, session = await start_pick(alice)
+    google.fail_next("sessions.get", status=429, times=2, retry_after=1)
+    await google.wait_for(lambda: len(session.polls) >= 1)
+    google.fail_next("mediaItems.list", status=500)
+    google.fail_next("media", status=503, times=2)
+    google.fail_next("media", status=429, retry_after=1)
+    google.pick(session.id, items)
+    assert (await wait_summary(tg, alice.user_id)).text == "✅ Delivered all 3."
+    assert_delivered_in_order(tg, google, alice.user_id, [(item, RENDITION) for item in items])
+
+
+async def test_telegram_429_storm(bot: BotProcess, alice: Person, tg: TelegramEmulator, google: GoogleEmulator) -> None:
+    items = [google.add_photo(alice.email) for _ in range(11)]
+    await link(alice)
+    _, session = await start_pick(alice)
+    tg.fail_next("sendMediaGroup", retry_after=1, times=2)
+    tg.fail_next(
+        "sendMediaGroup",
+        status=400,
+        description='Bad Request: failed to send message #1 with the error message "Too Many Requests: retry after 1"',
+    )
+    tg.fail_next("sendPhoto", retry_after=1)
+    google.pick(session.id, items)
+    assert (await wait_summary(tg, alice.user_id)).text == "✅ Delivered all 11."
+    assert_delivered_in_order(tg, google, alice.user_id, [(item, RENDITION) for item in items])
+
+
+async def test_original_files_setting(
+    bot: BotProcess, alice: Person, tg: TelegramEmulator, google: GoogleEmulator
+) -> None:
+    photo = google.add_photo(alice.email, filename="IMG_2024.HEIC", mime_type="image/heic")
+    video = google.add_video(alice.email, filename="clip.mp4", size=500_000)
+    await link(alice)
+    menu = await alice.reply_to("/settings")
+    assert "Now: <b>Photos</b>" in (menu.source_text or "")
+    await alice.press(menu, callback_data(menu, "Original files"))
+    await tg.wait_for(lambda: "Now: Original files" in (tg.message(alice.user_id, menu.message_id).text or ""))
+    _, session = await start_pick(alice)
+    google.pick(session.id, [photo, video])
+    assert (await wait_summary(tg, alice.user_id)).text == "✅ Delivered all 2."
+    delivered = media(tg, alice.user_id)
+    assert [m.kind for m in delivered] == ["document", "document"]
+    assert [m.file.filename for m in delivered if m.file] == ["IMG_2024.HEIC", "clip.mp4"]
+    assert_delivered_in_order(tg, google, alice.user_id, [(photo, "=d"), (video, "=dv")])
+
+
+async def test_group_settings_are_for_admins_and_the_opener(
+    bot: BotProcess, alice: Person, bob: Person, tg: TelegramEmulator
+) -> None:
+    tg.add_group(-100777, "Family", members={alice.user_id: "administrator", bob.user_id: "member"})
+    refused = await bob.reply_to("/settings", chat_id=-100777)
+    assert "Only group admins" in refused.text
+    menu = await alice.reply_to("/settings", chat_id=-100777)
+    query = await bob.press(menu, callback_data(menu, "Original files"), chat_id=-100777)
+    await tg.wait_for(lambda: query in tg.answered_callbacks)
+    assert "Only the person who opened" in tg.answered_callbacks[query]["text"]
+    assert "Now: Photos" in (tg.message(-100777, menu.message_id).text or "")
