@@ -44,6 +44,7 @@ class StartupError(Exception):
 
 def build_application(settings: Settings) -> Application:  # type: ignore[type-arg]
     api = settings.telegram_api_url
+    flood = FloodControl(settings.telegram_private_rate, settings.telegram_group_rate_per_minute)
     return (
         Application.builder()
         .token(settings.telegram_bot_token)
@@ -51,6 +52,7 @@ def build_application(settings: Settings) -> Application:  # type: ignore[type-a
         .base_file_url(f"{api}/file/bot")
         .local_mode(settings.telegram_local_mode)
         .defaults(Defaults(parse_mode=ParseMode.HTML, link_preview_options=NO_PREVIEW))
+        .rate_limiter(flood)
         .concurrent_updates(True)
         .read_timeout(30)
         .write_timeout(30)
@@ -99,7 +101,6 @@ async def run(settings: Settings) -> None:
 
         application = build_application(settings)
         messages = PickMessages(application.bot)
-        flood = FloodControl(settings.telegram_private_rate, settings.telegram_group_rate_per_minute)
         chat_settings = ChatSettingsRepository(db)
         picks = PickService(
             picker=picker,
@@ -107,7 +108,7 @@ async def run(settings: Settings) -> None:
             repo=PickRepository(db),
             chat_settings=chat_settings,
             messages=messages,
-            sender=MediaSender(application.bot, flood),
+            sender=MediaSender(application.bot),
             workdir=settings.data_dir / "tmp",
             local_mode=settings.telegram_local_mode,
             video_wait=settings.video_processing_timeout,

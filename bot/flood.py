@@ -1,13 +1,34 @@
-"""Proactive pacing under Telegram's flood limits (≈1 msg/s per private chat, 20/min per group, 30/s overall).
+"""Staying under Telegram's flood limits for every message the bot sends, and waiting out 429s.
 
-A token bucket per chat whose capacity is one full album, so an album goes out at once and the chat's
-budget then refills at the allowed rate. PTB's AIORateLimiter does not cover the per-private-chat limit.
+A python-telegram-bot rate limiter (so it sees every request): a token bucket per chat whose
+capacity is one full album, so an album goes out at once and the chat's budget then refills at
+the allowed rate (≈1 message/s in a private chat, 20/min in a group or channel), plus one bucket
+for the whole bot (30/s). PTB's own AIORateLimiter does not cover the private-chat limit and
+pauses every chat on one 429; here only the chat that got the 429 waits.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import re
 import time
+from collections.abc import Callable, Coroutine
+from datetime import timedelta
+from typing import Any
+
+from telegram.error import BadRequest, RetryAfter
+from telegram.ext import BaseRateLimiter
+
+log = logging.getLogger(__name__)
+
+SEND_METHODS = frozenset(
+    {"sendMessage", "sendPhoto", "sendVideo", "sendDocument", "sendMediaGroup", "copyMessage", "copyMessages",
+     "forwardMessage", "forwardMessages", "sendAnimation", "sendAudio", "sendVoice", "sendSticker"}
+)
+ALBUM = 10
+MAX_FLOOD_RETRIES = 8
+FLOOD_IN_TEXT = re.compile(r"retry after (\d+)", re.IGNORECASE)
 
 
 class TokenBucket:
@@ -19,7 +40,7 @@ class TokenBucket:
         self._lock = asyncio.Lock()
 
     async def take(self, count: float) -> None:
-        """Wait until `count` tokens are available, then spend them (FIFO among waiters)."""
+        """Wait until `count` tokens are available, then spend them (first come, first served)."""
         count = min(count, self.capacity)
         async with self._lock:
             while True:
@@ -31,36 +52,102 @@ class TokenBucket:
                     return
                 await asyncio.sleep((count - self._tokens) / self.rate)
 
+    def no_credit_since(self, moment: float) -> None:
+        """Telegram counts a message when it has received it, not when we started uploading it:
+        take back the refill earned while the request was in flight."""
+        now = time.monotonic()
+        self._tokens = min(self.capacity, self._tokens + (now - self._stamp) * self.rate)
+        self._tokens -= (now - moment) * self.rate
+        self._stamp = now
+
     def penalise(self, seconds: float) -> None:
-        """Telegram said retry_after: nothing more for this chat until then."""
+        """Telegram said retry_after: nothing more through this bucket until then."""
         self._tokens = min(self._tokens, -seconds * self.rate)
         self._stamp = time.monotonic()
 
 
-class FloodControl:
-    ALBUM = 10
+def flood_wait(exc: Exception) -> float | None:
+    """Seconds Telegram asked us to wait: RetryAfter, or the text of a 400 for a partly failed album."""
+    if isinstance(exc, RetryAfter):
+        wait = exc.retry_after
+        return wait.total_seconds() if isinstance(wait, timedelta) else float(wait)
+    if isinstance(exc, BadRequest):
+        match = FLOOD_IN_TEXT.search(exc.message)
+        if match:
+            return float(match.group(1))
+    return None
 
+
+def _messages_in(endpoint: str, data: dict[str, Any]) -> int:
+    if endpoint == "sendMediaGroup":
+        return len(data.get("media") or ()) or 1
+    if endpoint in ("copyMessages", "forwardMessages"):
+        return len(data.get("message_ids") or ()) or 1
+    return 1
+
+
+def _chat_id(data: dict[str, Any]) -> int | None:
+    try:
+        return int(data["chat_id"])
+    except (KeyError, TypeError, ValueError):
+        return None  # @channelusername: no per-chat bucket, the overall one still applies
+
+
+class FloodControl(BaseRateLimiter[None]):
     def __init__(self, private_per_second: float, group_per_minute: float, overall_per_second: float = 30.0):
         self._private_rate = private_per_second
         self._group_rate = group_per_minute / 60.0
-        self._group_capacity = max(float(self.ALBUM), group_per_minute)
+        self._group_capacity = max(float(ALBUM), group_per_minute)
         self._overall = TokenBucket(overall_per_second, overall_per_second)
         self._chats: dict[int, TokenBucket] = {}
+
+    async def initialize(self) -> None:
+        pass
+
+    async def shutdown(self) -> None:
+        pass
 
     def _bucket(self, chat_id: int) -> TokenBucket:
         bucket = self._chats.get(chat_id)
         if bucket is None:
             # Private chats have positive ids; groups and channels negative ones.
             if chat_id > 0:
-                bucket = TokenBucket(self._private_rate, float(self.ALBUM))
+                bucket = TokenBucket(self._private_rate, float(ALBUM))
             else:
                 bucket = TokenBucket(self._group_rate, self._group_capacity)
             self._chats[chat_id] = bucket
         return bucket
 
-    async def before_send(self, chat_id: int, messages: int) -> None:
-        await self._bucket(chat_id).take(messages)
-        await self._overall.take(messages)
-
-    def retry_after(self, chat_id: int, seconds: float) -> None:
-        self._bucket(chat_id).penalise(seconds)
+    async def process_request(
+        self,
+        callback: Callable[..., Coroutine[Any, Any, bool | dict[str, Any] | list[dict[str, Any]]]],
+        args: Any,
+        kwargs: dict[str, Any],
+        endpoint: str,
+        data: dict[str, Any],
+        rate_limit_args: None,
+    ) -> bool | dict[str, Any] | list[dict[str, Any]]:
+        chat_id = _chat_id(data)
+        is_send = endpoint in SEND_METHODS
+        buckets = [self._overall] if chat_id is None else [self._bucket(chat_id), self._overall]
+        for attempt in range(MAX_FLOOD_RETRIES + 1):
+            if is_send:
+                for bucket in buckets:
+                    await bucket.take(_messages_in(endpoint, data))
+            started = time.monotonic()
+            try:
+                return await callback(*args, **kwargs)
+            except (RetryAfter, BadRequest) as exc:
+                wait = flood_wait(exc)
+                if wait is None or attempt == MAX_FLOOD_RETRIES:
+                    raise
+                log.info("flood control on %s in chat %s: waiting %.0f s", endpoint, chat_id, wait)
+                if chat_id is not None:
+                    self._bucket(chat_id).penalise(wait)
+                if not is_send or chat_id is None:
+                    await asyncio.sleep(wait)
+            finally:
+                if is_send:
+                    for bucket in buckets:
+                        bucket.no_credit_since(started)
+        raise AssertionError("unreachable")

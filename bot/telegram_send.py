@@ -1,26 +1,20 @@
-"""Uploading media to Telegram: photos, videos, documents and albums, paced and retried on flood control."""
+"""Uploading media to Telegram: photos, videos, documents and albums (flood pacing lives in bot/flood.py)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import re
 from contextlib import ExitStack
 from dataclasses import dataclass
-from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 
 from telegram import Bot, InputFile, InputMediaDocument, InputMediaPhoto, InputMediaVideo, Message
-from telegram.error import BadRequest, NetworkError, RetryAfter, TimedOut
-
-from bot.flood import FloodControl
+from telegram.error import BadRequest, NetworkError
 
 log = logging.getLogger(__name__)
 
 SendKind = Literal["photo", "video", "document"]
-FLOOD_IN_TEXT = re.compile(r"retry after (\d+)", re.IGNORECASE)
-MAX_FLOOD_RETRIES = 8
 MAX_NETWORK_RETRIES = 3
 
 
@@ -34,18 +28,6 @@ class Upload:
     height: int | None = None
 
 
-def flood_wait(exc: Exception) -> float | None:
-    """Seconds Telegram asked us to wait: RetryAfter, or the text of a 400 for a partly failed album."""
-    if isinstance(exc, RetryAfter):
-        wait = exc.retry_after
-        return wait.total_seconds() if isinstance(wait, timedelta) else float(wait)
-    if isinstance(exc, BadRequest):
-        match = FLOOD_IN_TEXT.search(exc.message)
-        if match:
-            return float(match.group(1))
-    return None
-
-
 def file_id_of(message: Message) -> str | None:
     if message.photo:
         return message.photo[-1].file_id
@@ -57,32 +39,23 @@ def file_id_of(message: Message) -> str | None:
 
 
 class MediaSender:
-    def __init__(self, bot: Bot, flood: FloodControl) -> None:
+    def __init__(self, bot: Bot) -> None:
         self._bot = bot
-        self._flood = flood
 
     async def send(self, chat_id: int, uploads: list[Upload], caption: str | None = None) -> list[Message]:
-        """Send one item or an album (2–10), waiting out flood control. Other errors propagate."""
-        network_failures = 0
-        for _ in range(MAX_FLOOD_RETRIES):
-            await self._flood.before_send(chat_id, len(uploads))
+        """Send one item or an album (2–10). Flood waits happen in the rate limiter; other errors propagate."""
+        for attempt in range(1, MAX_NETWORK_RETRIES + 2):
             try:
                 return await self._send_once(chat_id, uploads, caption)
-            except (RetryAfter, BadRequest) as exc:
-                wait = flood_wait(exc)
-                if wait is None:
-                    raise
-                log.info("flood control in chat %s: waiting %.0f s", chat_id, wait)
-                self._flood.retry_after(chat_id, wait)
-                await asyncio.sleep(wait)
-            except (TimedOut, NetworkError) as exc:
-                # 5xx or a cut connection: the upload most likely did not land; try again a few times.
-                network_failures += 1
-                if network_failures > MAX_NETWORK_RETRIES:
+            except BadRequest:
+                raise
+            except NetworkError as exc:
+                # 5xx, a timeout or a cut connection: the upload most likely did not land; try again.
+                if attempt > MAX_NETWORK_RETRIES:
                     raise
                 log.info("Telegram network error in chat %s (%s), retrying", chat_id, type(exc).__name__)
-                await asyncio.sleep(min(2.0**network_failures, 10.0))
-        raise RetryAfter(0)
+                await asyncio.sleep(min(2.0**attempt, 10.0))
+        raise AssertionError("unreachable")
 
     async def _send_once(self, chat_id: int, uploads: list[Upload], caption: str | None) -> list[Message]:
         with ExitStack() as files:

@@ -299,3 +299,21 @@ async def test_group_settings_are_for_admins_and_the_opener(
     await tg.wait_for(lambda: query in tg.answered_callbacks)
     assert "Only the person who opened" in tg.answered_callbacks[query]["text"]
     assert "Now: Photos" in (tg.message(-100777, menu.message_id).text or "")
+
+
+async def test_stays_under_the_private_chat_flood_limit(
+    make_bot: Callable[..., BotProcess], alice: Person, tg: TelegramEmulator, google: GoogleEmulator
+) -> None:
+    """With Telegram's limits enforced, the bot paces itself: no 429 at all, yet everything arrives."""
+    tg.set_flood_limits(private_per_second=5, overall_per_second=30)
+    bot = make_bot(TELEGRAM_PRIVATE_RATE="5")
+    await bot.start()
+    items = [google.add_photo(alice.email) for _ in range(25)]
+    await link(alice)
+    _, session = await start_pick(alice)
+    google.pick(session.id, items)
+    assert (await wait_summary(tg, alice.user_id)).text == "✅ Delivered all 25."
+    assert_delivered_in_order(tg, google, alice.user_id, [(item, RENDITION) for item in items])
+    refused = [c for c in tg.calls if c.status == 429 or "retry after" in str(c.response).lower()]
+    assert refused == []
+    await bot.stop()

@@ -6,8 +6,7 @@ import asyncio
 
 from telegram.error import BadRequest, RetryAfter
 
-from bot.flood import FloodControl, TokenBucket
-from bot.telegram_send import flood_wait
+from bot.flood import TokenBucket, flood_wait
 
 
 async def test_bucket_lets_an_album_through_then_paces() -> None:
@@ -20,16 +19,13 @@ async def test_bucket_lets_an_album_through_then_paces() -> None:
     assert loop.time() - start >= 0.045
 
 
-async def test_penalty_blocks_the_chat_for_retry_after() -> None:
+async def test_penalty_blocks_the_bucket_for_retry_after() -> None:
     loop = asyncio.get_running_loop()
-    flood = FloodControl(private_per_second=1000, group_per_minute=60000)
-    flood.retry_after(42, 0.1)
+    bucket = TokenBucket(rate=1000.0, capacity=10.0)
+    bucket.penalise(0.1)
     start = loop.time()
-    await flood.before_send(42, 1)
+    await bucket.take(1)
     assert loop.time() - start >= 0.09
-    start = loop.time()
-    await flood.before_send(43, 1)  # another chat is not held up
-    assert loop.time() - start < 0.05
 
 
 def test_flood_wait_reads_retry_after_and_the_album_400_text() -> None:
