@@ -317,3 +317,51 @@ async def test_stays_under_the_private_chat_flood_limit(
     refused = [c for c in tg.calls if c.status == 429 or "retry after" in str(c.response).lower()]
     assert refused == []
     await bot.stop()
+
+
+async def test_telegram_refusals_are_reported_not_swallowed(
+    bot: BotProcess, alice: Person, tg: TelegramEmulator, google: GoogleEmulator
+) -> None:
+    first = google.add_photo(alice.email, filename="first.jpg")
+    second = google.add_photo(alice.email, filename="second.jpg")
+    await link(alice)
+    _, session = await start_pick(alice)
+    tg.fail_next("sendMediaGroup", status=400, description="Bad Request: PHOTO_INVALID_DIMENSIONS")
+    tg.fail_next("sendPhoto", status=400, description="Bad Request: IMAGE_PROCESS_FAILED")
+    tg.fail_next("sendDocument", status=400, description="Bad Request: file is too big")
+    google.pick(session.id, [first, second])
+    summary = await wait_summary(tg, alice.user_id)
+    # The album failed as a whole, so each went alone; the first then failed as a photo and as a file.
+    assert summary.text.startswith("✅ Delivered 1 of 2\n· 1 Telegram refused it (File is too big): first.jpg (")
+    assert_delivered_in_order(tg, google, alice.user_id, [(second, RENDITION)])
+
+
+async def test_access_revoked_while_waiting(
+    bot: BotProcess, alice: Person, tg: TelegramEmulator, google: GoogleEmulator
+) -> None:
+    await link(alice)
+    prompt, session = await start_pick(alice)
+    google.revoke_grant(alice.email)
+    google.expire_access_tokens()
+    await tg.wait_for(lambda: "link again" in (tg.message(alice.user_id, prompt.message_id).text or "").lower())
+    assert "stopped working" in (await alice.reply_to("/status")).text
+
+
+async def test_two_users_pick_at_the_same_time(
+    bot: BotProcess, alice: Person, bob: Person, tg: TelegramEmulator, google: GoogleEmulator
+) -> None:
+    google.sparse_pages = True  # Google may return empty pages that still carry a nextPageToken
+    alice_items = [google.add_photo(alice.email) for _ in range(12)]
+    bob_items = [google.add_video(bob.email, size=400_000) for _ in range(3)] + [google.add_photo(bob.email)]
+    await link(alice)
+    await link(bob)
+    _, alice_session = await start_pick(alice)
+    _, bob_session = await start_pick(bob)
+    google.pick(alice_session.id, alice_items)
+    google.pick(bob_session.id, bob_items)
+    assert (await wait_summary(tg, alice.user_id)).text == "✅ Delivered all 12."
+    assert (await wait_summary(tg, bob.user_id)).text == "✅ Delivered all 4."
+    assert_delivered_in_order(tg, google, alice.user_id, [(item, RENDITION) for item in alice_items])
+    expected_bob = [(item, "=dv" if item.type == "VIDEO" else RENDITION) for item in bob_items]
+    assert_delivered_in_order(tg, google, bob.user_id, expected_bob)
+    assert len([r for r in google.requests if r.endpoint == "mediaItems.list"]) > 2  # pages were followed
