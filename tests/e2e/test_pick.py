@@ -332,7 +332,7 @@ async def test_telegram_refusals_are_reported_not_swallowed(
     google.pick(session.id, [first, second])
     summary = await wait_summary(tg, alice.user_id)
     # The album failed as a whole, so each went alone; the first then failed as a photo and as a file.
-    assert summary.text.startswith("✅ Delivered 1 of 2\n· 1 Telegram refused it (File is too big): first.jpg (")
+    assert (summary.text or "").startswith("✅ Delivered 1 of 2\n· 1 Telegram refused it (File is too big): first.jpg (")
     assert_delivered_in_order(tg, google, alice.user_id, [(second, RENDITION)])
 
 
@@ -340,7 +340,7 @@ async def test_access_revoked_while_waiting(
     bot: BotProcess, alice: Person, tg: TelegramEmulator, google: GoogleEmulator
 ) -> None:
     await link(alice)
-    prompt, session = await start_pick(alice)
+    prompt, _ = await start_pick(alice)
     google.revoke_grant(alice.email)
     google.expire_access_tokens()
     await tg.wait_for(lambda: "link again" in (tg.message(alice.user_id, prompt.message_id).text or "").lower())
