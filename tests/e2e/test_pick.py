@@ -332,7 +332,8 @@ async def test_telegram_refusals_are_reported_not_swallowed(
     google.pick(session.id, [first, second])
     summary = await wait_summary(tg, alice.user_id)
     # The album failed as a whole, so each went alone; the first then failed as a photo and as a file.
-    assert (summary.text or "").startswith("✅ Delivered 1 of 2\n· 1 Telegram refused it (File is too big): first.jpg (")
+    expected = "✅ Delivered 1 of 2\n· 1 Telegram refused it (File is too big): first.jpg ("
+    assert (summary.text or "").startswith(expected)
     assert_delivered_in_order(tg, google, alice.user_id, [(second, RENDITION)])
 
 
