@@ -25,17 +25,21 @@ from bot.google.picker import PickerClient
 from bot.linking import CallbackOutcome, LinkService
 from bot.pick_messages import NO_PREVIEW, PickMessages
 from bot.picking import PickService
+from bot.sharing import SharingService
 from bot.telegram_send import MediaSender
 from bot.web import build_web_app
+from storage.chat_intents import ChatIntentRepository
 from storage.chat_settings import ChatSettingsRepository
 from storage.database import Database
+from storage.destinations import DestinationRepository
 from storage.links import LinkRepository
+from storage.migration import migrate_chat
 from storage.oauth_states import OAuthStateRepository
 from storage.picks import PickRepository
 
 log = logging.getLogger(__name__)
 
-GROUP_COMMANDS = ("pick", "settings", "cancel", "help")
+GROUP_COMMANDS = ("pick", "settings", "cancel", "help")  # /forward, /link etc. only make sense privately
 
 
 class StartupError(Exception):
@@ -102,18 +106,35 @@ async def run(settings: Settings) -> None:
         application = build_application(settings)
         messages = PickMessages(application.bot)
         chat_settings = ChatSettingsRepository(db)
+        pick_repo = PickRepository(db)
+
+        async def on_migrated(old: int, new: int) -> None:
+            await migrate_chat(db, old, new)
+
         picks = PickService(
             picker=picker,
             links=links,
-            repo=PickRepository(db),
+            repo=pick_repo,
             chat_settings=chat_settings,
             messages=messages,
             sender=MediaSender(application.bot),
+            bot=application.bot,
+            on_migrated=on_migrated,
             workdir=settings.data_dir / "tmp",
             local_mode=settings.telegram_local_mode,
             video_wait=settings.video_processing_timeout,
         )
-        application.bot_data[SERVICES_KEY] = Services(settings, links, picks, chat_settings)
+        sharing = SharingService(
+            bot=application.bot,
+            db=db,
+            picks=picks,
+            pick_repo=pick_repo,
+            links=links,
+            intents=ChatIntentRepository(db),
+            destinations=DestinationRepository(db),
+            messages=messages,
+        )
+        application.bot_data[SERVICES_KEY] = Services(settings, links, picks, sharing, chat_settings)
         handlers.register(application)
 
         try:
@@ -124,7 +145,7 @@ async def run(settings: Settings) -> None:
         await set_commands(application)
 
         async def on_outcome(outcome: CallbackOutcome) -> None:
-            await handlers.linking.notify_link_outcome(application.bot, outcome)
+            await handlers.linking.notify_link_outcome(application.bot, sharing, outcome)
 
         async def ready() -> bool:
             return application.running and await db.ping()

@@ -9,6 +9,7 @@ from telegram.ext import ContextTypes
 from bot.config import Settings
 from bot.linking import LinkService
 from bot.picking import PickService
+from bot.sharing import SharingService
 from storage.chat_settings import ChatSettingsRepository
 
 SERVICES_KEY = "services"
@@ -19,6 +20,7 @@ class Services:
     settings: Settings
     links: LinkService
     picks: PickService
+    sharing: SharingService
     chat_settings: ChatSettingsRepository
 
 

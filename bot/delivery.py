@@ -11,12 +11,15 @@ import asyncio
 import logging
 import shutil
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from telegram.error import BadRequest, Forbidden, TelegramError
+from telegram import Bot, Message
+from telegram.error import BadRequest, ChatMigrated, Forbidden, TelegramError
 
 from bot import texts
+from bot.chat_rights import posting_problem
 from bot.google.errors import (
     GoogleUnavailable,
     LinkBroken,
@@ -31,6 +34,8 @@ from bot.telegram_send import MediaSender, SendKind, Upload, file_id_of
 from storage.picks import PickItem, PickRepository, PickSession, SentItem
 
 log = logging.getLogger(__name__)
+
+ChatMigratedListener = Callable[[int, int], Awaitable[None]]
 
 PHOTO_RENDITION = "=w2560-h2560"  # Telegram shows photos at most 2560 px; bigger bytes would be wasted
 PHOTO_UPLOAD_LIMIT = 10_000_000
@@ -108,27 +113,17 @@ class UrlBook:
             return self._items.get(media_id)
 
 
+@dataclass
 class Progress:
-    """The single status message, edited at most every few seconds."""
+    total: int
+    downloaded: int
+    sent: int
+    last_edit: float = 0.0
 
-    def __init__(self, messages: PickMessages, session: PickSession, total: int, done: int) -> None:
-        self._messages = messages
-        self._session = session
-        self.total = total
-        self.downloaded = done
-        self.sent = done
-        self._last_edit = 0.0
-
-    async def update(self, *, force: bool = False) -> None:
-        now = time.monotonic()
-        if not force and now - self._last_edit < PROGRESS_EVERY:
-            return
-        self._last_edit = now
+    def text(self) -> str:
         if self.downloaded < self.total:
-            text = texts.PROGRESS_DOWNLOADING.format(done=self.downloaded, total=self.total)
-        else:
-            text = texts.PROGRESS_SENDING.format(done=self.sent, total=self.total)
-        await self._messages.edit(self._session.chat_id, self._session.status_message_id, text)
+            return texts.PROGRESS_DOWNLOADING.format(done=self.downloaded, total=self.total)
+        return texts.PROGRESS_SENDING.format(done=self.sent, total=self.total)
 
 
 class Delivery:
@@ -142,11 +137,16 @@ class Delivery:
         repo: PickRepository,
         sender: MediaSender,
         messages: PickMessages,
+        bot: Bot,
+        on_migrated: ChatMigratedListener,
         workdir: Path,
         upload_limit: int,
         video_wait: float,
     ) -> None:
         self.session = session
+        self._bot = bot
+        self._on_migrated = on_migrated
+        self._posted: Message | None = None  # the first message posted into a forwarding destination
         self._picker = picker
         self._repo = repo
         self._sender = sender
@@ -175,10 +175,11 @@ class Delivery:
             if pending:
                 if session.status != "picked":
                     await self._urls.load()
+                await self._check_target()
                 await self._deliver(items, pending)
         except (LinkBroken, NotLinked):
             await self._skip_rest(texts.REASON_LINK_BROKEN)
-            await self._messages.say(session.chat_id, texts.DELIVERY_LINK_BROKEN)
+            await self._messages.say(session.prompt_chat_id, texts.DELIVERY_LINK_BROKEN)
         except SessionGone:
             await self._skip_rest(texts.REASON_SESSION_EXPIRED)
         except GoogleUnavailable:
@@ -187,14 +188,48 @@ class Delivery:
             await self._skip_rest(texts.REASON_CHAT_GONE)
         await self._finish()
 
+    async def _check_target(self) -> None:
+        """Rights are checked again now: a destination that can no longer take the photos is replaced
+        by the picker's private chat, so nothing is lost."""
+        session = self.session
+        if session.target_chat_id == session.prompt_chat_id:
+            return
+        if await posting_problem(self._bot, session.target_chat_id, session.user_id) is not None:
+            await self._fall_back_to_private()
+
+    async def _fall_back_to_private(self) -> None:
+        session = self.session
+        log.info("pick %s: chat %s no longer takes posts; delivering privately", session.id, session.target_chat_id)
+        await self._messages.delete(session.report_chat_id, session.status_message_id)
+        await self._repo.redirect(session.id, session.prompt_chat_id, session.prompt_chat_id)
+        self.session = await self._must_get()
+        await self._messages.say(session.prompt_chat_id, texts.TARGET_LOST)
+
+    @property
+    def _caption(self) -> str | None:
+        """Who shared them, on the first item posted into a group."""
+        session = self.session
+        if session.shared_by is None or session.target_chat_id == session.prompt_chat_id or self._captioned:
+            return None
+        return str(texts.SHARED_BY.format(name=texts.html(session.shared_by)))
+
+    async def _report(self, progress: Progress, *, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - progress.last_edit < PROGRESS_EVERY:
+            return
+        progress.last_edit = now
+        await self._messages.edit(self.session.report_chat_id, self.session.status_message_id, progress.text())
+
     async def _deliver(self, items: list[PickItem], pending: list[PickItem]) -> None:
         done = len(items) - len(pending)
+        self._captioned = done > 0
+        progress = Progress(len(items), done, done)
         if self.session.status_message_id is None:
-            text = texts.PROGRESS_DOWNLOADING.format(done=done, total=len(items))
-            message_id = await self._messages.say(self.session.chat_id, text)
+            message_id = await self._messages.say(self.session.report_chat_id, progress.text())
             await self._repo.set_messages(self.session.id, status_message_id=message_id)
             self.session = await self._must_get()
-        progress = Progress(self._messages, self.session, len(items), done)
+        else:
+            await self._report(progress, force=True)
         deferred = await self._pipeline(pending, progress)
         if deferred:
             await self._wait_for_videos(deferred, progress)
@@ -208,7 +243,7 @@ class Delivery:
             async with slots:
                 fetched = await self._fetch(item)
             progress.downloaded += 1
-            await progress.update()
+            await self._report(progress)
             return fetched
 
         async def produce() -> None:
@@ -283,12 +318,27 @@ class Delivery:
 
     async def _send(self, batch: list[Fetched], progress: Progress) -> None:
         uploads = [f.upload for f in batch if f.upload is not None]
+        session = self.session
+        private = session.target_chat_id == session.prompt_chat_id
         try:
-            messages = await self._sender.send(self.session.chat_id, uploads)
+            messages = await self._sender.send(session.target_chat_id, uploads, self._caption)
+        except ChatMigrated as exc:
+            await self._on_migrated(session.target_chat_id, exc.new_chat_id)
+            self.session = await self._must_get()
+            await self._send(batch, progress)
+            return
         except Forbidden as exc:
-            _remove(batch)
-            raise ChatUnavailable(exc.message) from None
+            if private:
+                _remove(batch)
+                raise ChatUnavailable(exc.message) from None
+            await self._fall_back_to_private()
+            await self._send(batch, progress)
+            return
         except BadRequest as exc:
+            if not private and _lost_the_chat(exc):
+                await self._fall_back_to_private()
+                await self._send(batch, progress)
+                return
             if len(batch) > 1:
                 # One bad item fails the whole album: send them one by one to find it.
                 for single in batch:
@@ -304,8 +354,11 @@ class Delivery:
         sent = [SentItem(f.item.position, m.message_id, file_id_of(m)) for f, m in zip(batch, messages, strict=False)]
         await self._repo.mark_sent(self.session.id, sent, {f.item.position: f.size or 0 for f in batch})
         _remove(batch)
+        self._captioned = True
+        if self._posted is None and session.target_chat_id != session.report_chat_id and messages:
+            self._posted = messages[0]
         progress.sent += len(batch)
-        await progress.update()
+        await self._report(progress)
 
     async def _send_single_fallback(self, fetched: Fetched, error: BadRequest, progress: Progress) -> None:
         """A photo Telegram will not take as a photo goes as a document; anything else is reported."""
@@ -327,7 +380,7 @@ class Delivery:
         deadline = min(time.time() + self._video_wait, self.session.expire_time - 60)
         waiting = videos
         await self._messages.edit(
-            self.session.chat_id,
+            self.session.report_chat_id,
             self.session.status_message_id,
             texts.PROGRESS_WAITING_VIDEOS.format(count=len(waiting)),
         )
@@ -354,8 +407,10 @@ class Delivery:
                 skipped.setdefault(label, []).append(name)
         sent = sum(1 for i in items if i.status == "sent")
         text = texts.summary(len(items), sent, skipped) if items else texts.PICK_NOTHING_PICKED
-        await self._messages.delete(session.chat_id, session.status_message_id)
-        await self._messages.say(session.chat_id, text, pick_again=True)
+        if self._posted is not None:
+            text += "\n" + texts.posted_in(self._posted.chat.title or "", self._posted.link)
+        await self._messages.delete(session.report_chat_id, session.status_message_id)
+        await self._messages.say(session.report_chat_id, text, pick_again=True)
         await self._repo.set_status(session.id, "done")
         await delete_at_google(self._picker, self._repo, session)
 
@@ -372,6 +427,16 @@ async def delete_at_google(picker: PickerClient, repo: PickRepository, session: 
         log.warning("could not delete Google session of pick %s yet: %s", session.id, type(exc).__name__)
         return
     await repo.mark_google_deleted(session.id)
+
+
+def _lost_the_chat(error: BadRequest) -> bool:
+    """Telegram's ways of saying the bot may no longer post in a group or channel."""
+    text = error.message.lower()
+    return any(
+        marker in text
+        for marker in ("chat not found", "not enough rights", "have no rights", "chat_write_forbidden",
+                       "need administrator rights", "chat_admin_required")
+    )
 
 
 def _album_group(fetched: Fetched) -> str:

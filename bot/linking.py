@@ -30,6 +30,7 @@ class CallbackOutcome:
     user_id: int | None = None
     chat_id: int | None = None
     email: str | None = None
+    then_pick_chat_id: int | None = None
 
 
 class LinkService:
@@ -39,11 +40,13 @@ class LinkService:
         self._states = states
         self._locks: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
 
-    async def start_link(self, user_id: int, chat_id: int) -> str:
+    async def start_link(self, user_id: int, chat_id: int, then_pick_chat_id: int | None = None) -> str:
         """A consent URL bound to this user and chat by a fresh single-use state (256 bits)."""
         state = secrets.token_urlsafe(32)
         verifier = secrets.token_urlsafe(64)  # 86 chars of [A-Za-z0-9_-]: a valid PKCE verifier
-        await self._states.save_oauth_state(state, user_id, chat_id, verifier, time.time() + STATE_TTL)
+        await self._states.save_oauth_state(
+            state, user_id, chat_id, verifier, time.time() + STATE_TTL, then_pick_chat_id
+        )
         return self._oauth.authorization_url(state, verifier)
 
     async def complete_link(self, state: str | None, code: str | None, error: str | None) -> CallbackOutcome:
@@ -69,7 +72,7 @@ class LinkService:
             log.warning("Google returned no refresh token for user %s", pending.user_id)
         await self._links.save_link(pending.user_id, email, token, " ".join(sorted(granted_scopes(token))))
         log.info("user %s linked a Google account", pending.user_id)
-        return CallbackOutcome("linked", user_id, chat_id, email)
+        return CallbackOutcome("linked", user_id, chat_id, email, pending.then_pick_chat_id)
 
     async def status(self, user_id: int) -> GoogleLink | None:
         return await self._links.get_link(user_id)

@@ -58,6 +58,20 @@ class PickMessages:
         )
         return message.message_id
 
+    async def notice(self, chat_id: int, session_id: int, name: str) -> int | None:
+        """The group's line while a member chooses, with a Cancel only they may use."""
+        keyboard = InlineKeyboardMarkup(
+            [[InlineKeyboardButton(texts.BUTTON_CANCEL, callback_data=f"pick:cancel:{session_id}")]]
+        )
+        try:
+            message = await self._bot.send_message(
+                chat_id, texts.GROUP_CHOOSING.format(name=texts.html(name)), reply_markup=keyboard
+            )
+        except (BadRequest, Forbidden) as exc:
+            log.warning("could not post the pick notice in chat %s: %s", chat_id, exc.message)
+            return None
+        return message.message_id
+
     async def qr(self, chat_id: int, picker_uri: str) -> None:
         await self._bot.send_photo(chat_id, qr_png(picker_uri), caption=texts.QR_CAPTION)
 

@@ -11,8 +11,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from telegram import Bot
+from telegram.error import Forbidden
+
 from bot import texts
-from bot.delivery import LOCAL_UPLOAD_LIMIT, UPLOAD_LIMIT, Delivery, delete_at_google
+from bot.delivery import LOCAL_UPLOAD_LIMIT, UPLOAD_LIMIT, ChatMigratedListener, Delivery, delete_at_google
 from bot.google.errors import GoogleError, GoogleUnavailable, LinkBroken, NotLinked, SessionGone
 from bot.google.picker import PickerClient
 from bot.linking import LinkService
@@ -20,7 +23,7 @@ from bot.pick_messages import PickMessages
 from bot.poller import Poller
 from bot.telegram_send import MediaSender
 from storage.chat_settings import ChatSettingsRepository
-from storage.picks import PickRepository, PickSession
+from storage.picks import PickRepository, PickSession, Route
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +34,10 @@ DEFAULT_TIMEOUT = 1800.0
 
 class PickError(Exception):
     """Starting a pick failed; the message is the sentence to show the user."""
+
+
+class PromptUndeliverable(Exception):
+    """The picker's private chat refuses our messages (they never started the bot, or blocked it)."""
 
 
 @dataclass(frozen=True)
@@ -49,6 +56,8 @@ class PickService:
         chat_settings: ChatSettingsRepository,
         messages: PickMessages,
         sender: MediaSender,
+        bot: Bot,
+        on_migrated: ChatMigratedListener,
         workdir: Path,
         local_mode: bool,
         video_wait: float,
@@ -59,6 +68,8 @@ class PickService:
         self._chat_settings = chat_settings
         self._messages = messages
         self._sender = sender
+        self._bot = bot
+        self._on_migrated = on_migrated
         self._workdir = workdir
         self._upload_limit = LOCAL_UPLOAD_LIMIT if local_mode else UPLOAD_LIMIT
         self._video_wait = video_wait
@@ -88,8 +99,11 @@ class PickService:
         await asyncio.gather(*tasks, return_exceptions=True)
 
     # --- user actions ---------------------------------------------------------------------
-    async def start(self, user_id: int, chat_id: int, max_items: int | None) -> PickSession:
-        """Create a Google picking session and show its prompt; raises PickError with a user sentence."""
+    async def start(self, user_id: int, route: Route, max_items: int | None) -> PickSession:
+        """Create a Google picking session and show its prompt in the picker's private chat.
+
+        Raises PickError with a sentence for the user, or PromptUndeliverable (nothing is left behind).
+        """
         link = await self._links.status(user_id)
         if link is None:
             raise PickError(texts.NOT_LINKED)
@@ -107,7 +121,7 @@ class PickService:
             if exc.status == 429:
                 raise PickError(texts.GOOGLE_TOO_MANY_SESSIONS) from None
             raise PickError(texts.GOOGLE_DOWN) from None
-        previous = await self._repo.active_session(user_id, chat_id)
+        previous = await self._repo.active_session(user_id, route.chat_id)
         if previous is not None and previous.status == "waiting":
             await self._end_waiting(previous, "cancelled", texts.PICK_REPLACED)
         now = time.time()
@@ -115,17 +129,26 @@ class PickService:
         session = await self._repo.create_session(
             google_session_id=created.id,
             user_id=user_id,
-            chat_id=chat_id,
+            route=route,
             picker_uri=created.picker_uri,
-            delivery_mode=await self._chat_settings.get_delivery_mode(chat_id),
+            delivery_mode=await self._chat_settings.get_delivery_mode(route.target_chat_id),
             poll_interval=interval,
             poll_deadline=min(now + (created.timeout_in or DEFAULT_TIMEOUT), created.expire_time),
             expire_time=created.expire_time,
         )
-        message_id = await self._messages.prompt(chat_id, session.id, created.picker_uri, link.email, max_items)
+        try:
+            message_id = await self._messages.prompt(
+                route.prompt_chat_id, session.id, created.picker_uri, link.email, max_items
+            )
+        except Forbidden:
+            await self._end_waiting(session, "cancelled", None)
+            raise PromptUndeliverable from None
         await self._repo.set_messages(session.id, prompt_message_id=message_id)
+        if route.shared_by is not None and route.chat_id != route.prompt_chat_id:
+            notice = await self._messages.notice(route.chat_id, session.id, route.shared_by)
+            await self._repo.set_messages(session.id, notice_message_id=notice)
         self.poller.schedule(session.id, interval)
-        log.info("pick %s started by user %s in chat %s", session.id, user_id, chat_id)
+        log.info("pick %s started by user %s in chat %s", session.id, user_id, route.chat_id)
         return session
 
     async def session_for_button(self, session_id: int, user_id: int) -> PickSession | str:
@@ -140,7 +163,7 @@ class PickService:
         return session
 
     async def send_qr(self, session: PickSession) -> None:
-        await self._messages.qr(session.chat_id, session.picker_uri)
+        await self._messages.qr(session.prompt_chat_id, session.picker_uri)
 
     async def cancel(self, user_id: int, chat_id: int) -> CancelResult:
         session = await self._repo.active_session(user_id, chat_id)
@@ -153,6 +176,10 @@ class PickService:
             return CancelResult(False, texts.CANCEL_TOO_LATE)
         ended = await self._end_waiting(session, "cancelled", texts.PICK_CANCELLED)
         return CancelResult(ended, texts.PICK_CANCELLED if ended else texts.SESSION_OVER)
+
+    async def end(self, session: PickSession, text: str | None) -> bool:
+        """End a waiting pick for an outside reason (its chat is gone, its owner blocked the bot)."""
+        return await self._end_waiting(session, "cancelled", text)
 
     # --- polling --------------------------------------------------------------------------
     async def _poll_once(self, session_id: int) -> float | None:
@@ -178,7 +205,10 @@ class PickService:
         await self._repo.record_poll(session.id, time.time(), interval)
         if state.media_items_set:
             if await self._repo.set_status(session.id, "picked", only_from=["waiting"]):
-                await self._messages.edit(session.chat_id, session.prompt_message_id, texts.PICK_PICKED)
+                await self._messages.edit(session.prompt_chat_id, session.prompt_message_id, texts.PICK_PICKED)
+                if session.notice_message_id is not None:
+                    # The group's "choosing photos…" line becomes the delivery's progress message.
+                    await self._repo.set_messages(session.id, status_message_id=session.notice_message_id)
                 picked = await self._repo.get_session(session.id)
                 assert picked is not None
                 self._start_delivery(picked)
@@ -189,13 +219,18 @@ class PickService:
         return interval
 
     async def _end_waiting(
-        self, session: PickSession, status: Literal["expired", "cancelled", "failed"], text: str
+        self, session: PickSession, status: Literal["expired", "cancelled", "failed"], text: str | None
     ) -> bool:
-        """Stop a waiting session (expired, cancelled, replaced, failed) and delete it at Google."""
+        """Stop a waiting session (expired, cancelled, replaced, failed) and delete it at Google.
+
+        `text` replaces the prompt (None: leave the chat alone); a group's notice line is removed.
+        """
         if not await self._repo.set_status(session.id, status, only_from=["waiting"]):
             return False
         self.poller.unschedule(session.id)
-        await self._messages.edit(session.chat_id, session.prompt_message_id, text, pick_again=True)
+        if text is not None:
+            await self._messages.edit(session.prompt_chat_id, session.prompt_message_id, text, pick_again=True)
+        await self._messages.delete(session.chat_id, session.notice_message_id)
         await delete_at_google(self._picker, self._repo, session)
         log.info("pick %s %s", session.id, status)
         return True
@@ -210,6 +245,8 @@ class PickService:
             repo=self._repo,
             sender=self._sender,
             messages=self._messages,
+            bot=self._bot,
+            on_migrated=self._on_migrated,
             workdir=self._workdir / str(session.id),
             upload_limit=self._upload_limit,
             video_wait=self._video_wait,

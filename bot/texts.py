@@ -8,6 +8,7 @@ from html import escape
 COMMANDS: tuple[tuple[str, str], ...] = (
     ("pick", "Choose photos in Google Photos and get them here"),
     ("settings", "Photos or original files for this chat"),
+    ("forward", "Send your picks to a group or channel"),
     ("cancel", "Stop the current pick"),
     ("status", "Which Google account is linked"),
     ("link", "Link your Google account"),
@@ -90,6 +91,7 @@ def html(value: object) -> str:
 
 
 # --- picking -------------------------------------------------------------------------------
+GROUP_CHOOSING = "📷 {name} is choosing photos for this group…"
 PICK_USAGE = "Send /pick, or /pick N to allow at most N items (N from 1 to 2000)."
 PICK_PROMPT = (
     "📷 Tap <b>Open Google Photos</b>, choose photos and videos, then tap <b>Done</b> — they will arrive here.\n"
@@ -117,6 +119,11 @@ PROGRESS_WAITING_VIDEOS = "⏳ Waiting for Google to finish processing {count} v
 SUMMARY_ALL = "✅ Delivered all {total}."
 SUMMARY_SOME = "✅ Delivered {sent} of {total}"
 SUMMARY_NONE = "⚠️ Delivered 0 of {total}"
+SHARED_BY = "📷 Shared by {name}"
+TARGET_LOST = (
+    "I can no longer post in the chat these photos were meant for (I was removed, or lost the right to post). "
+    "Sending them here instead."
+)
 DELIVERY_LINK_BROKEN = "Google stopped accepting your access while I was fetching. Link again with /link."
 
 # Reasons an item was not delivered (shown grouped in the summary).
@@ -136,6 +143,11 @@ def file_size(size: int) -> str:
     if size >= 1_000_000:
         return f"{size / 1e6:.0f} MB"
     return f"{max(1, round(size / 1e3))} kB"
+
+
+def posted_in(title: str, link: str | None) -> str:
+    where = f"<b>{html(title)}</b>" if title else "the chosen chat"
+    return f"Posted in {where}: {html(link)}" if link else f"Posted in {where}."
 
 
 def summary(total: int, sent: int, skipped: dict[str, list[str]]) -> str:
@@ -167,3 +179,34 @@ SETTINGS_SAVED = "Saved: {current}"
 SETTINGS_NOT_YOURS = "Only the person who opened these settings can change them."
 SETTINGS_ADMINS_ONLY = "Only group admins can change how photos arrive in this group."
 SETTINGS_EXPIRED = "These buttons are out of date. Send /settings again."
+
+# --- groups --------------------------------------------------------------------------------
+GROUP_LINK_FIRST = "{name}, link your Google account in our private chat first — then your pick comes here."
+GROUP_START_PRIVATELY = "{name}, open our private chat to choose photos — they will arrive in this group."
+GROUP_PICK_FAILED = "{name}: {error}"
+BUTTON_CONTINUE_PICK = "📷 Pick photos for {title}"
+LINKED_CONTINUE = "✅ Linked to <b>{email}</b>. Tap below to choose photos for <b>{title}</b>."
+CLAIM_NOT_YOURS = "This button was made for someone else. Send /pick in the group to get your own."
+CLAIM_EXPIRED = "That link has expired or was already used. Send /pick in the group again."
+PICK_CHAT_GONE = "This pick was stopped: I was removed from <b>{title}</b>, where the photos were meant to go."
+
+# --- forwarding ----------------------------------------------------------------------------
+FORWARD_HOW = (
+    "Choose a group or channel and picks you make here will be posted there. "
+    "For a channel, I need to be an administrator who can post."
+)
+FORWARD_CURRENT = "Picks you make here go to <b>{title}</b>."
+BUTTON_CHOOSE_GROUP = "Choose a group"
+BUTTON_CHOOSE_CHANNEL = "Choose a channel"
+BUTTON_STOP_FORWARDING = "Stop forwarding"
+FORWARD_SET = "✅ From now on, picks you make here go to <b>{title}</b>. /forward off stops that."
+FORWARD_OFF = "Forwarding stopped: picks you make here arrive here."
+FORWARD_NONE = "Forwarding is already off: picks arrive here."
+FORWARD_PRIVATE_ONLY = "Forwarding is set up in our private chat."
+FORWARD_GONE = "I was removed from <b>{title}</b>, so your picks now arrive here instead."
+FORWARD_REFUSED = {
+    "chat_gone": "I can't see that chat. Add me to it first, then choose it again.",
+    "bot_cannot_post": "I'm not allowed to post there. In a channel, make me an administrator who can post.",
+    "user_not_member": "You are not a member of that chat, so I can't post there for you.",
+    "user_not_admin": "Only channel administrators who can post may send photos there.",
+}

@@ -21,9 +21,12 @@ def link_keyboard() -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup([[InlineKeyboardButton(texts.BUTTON_LINK, callback_data="link")]])
 
 
+def url_keyboard(text: str, url: str) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup([[InlineKeyboardButton(text, url=url)]])
+
+
 def private_chat_keyboard(context: ContextTypes.DEFAULT_TYPE, payload: str) -> InlineKeyboardMarkup:
-    url = f"https://t.me/{context.bot.username}?start={payload}"
-    return InlineKeyboardMarkup([[InlineKeyboardButton(texts.BUTTON_OPEN_PRIVATE, url=url)]])
+    return url_keyboard(texts.BUTTON_OPEN_PRIVATE, f"https://t.me/{context.bot.username}?start={payload}")
 
 
 async def reply(update: Update, text: str, markup: InlineKeyboardMarkup | None = None) -> None:

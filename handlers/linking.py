@@ -8,6 +8,7 @@ from telegram.ext import Application, CallbackQueryHandler, CommandHandler, Cont
 from bot import texts
 from bot.context import services
 from bot.linking import CallbackOutcome
+from bot.sharing import SharingService
 from handlers.common import NEW_MESSAGES, NO_PREVIEW, is_private, link_keyboard, private_chat_keyboard, reply
 
 
@@ -76,11 +77,18 @@ _OUTCOME_TEXTS = {
 }
 
 
-async def notify_link_outcome(bot: Bot, outcome: CallbackOutcome) -> None:
-    """Tell the user in Telegram how the Google sign-in ended."""
-    if outcome.chat_id is None:
+async def notify_link_outcome(bot: Bot, sharing: SharingService, outcome: CallbackOutcome) -> None:
+    """Tell the user in Telegram how the Google sign-in ended (and offer to continue a group's pick)."""
+    if outcome.chat_id is None or outcome.user_id is None:
         return
-    if outcome.kind == "linked":
+    if outcome.kind == "linked" and outcome.then_pick_chat_id is not None:
+        group = await bot.get_chat(outcome.then_pick_chat_id)
+        title = texts.html(group.title or "")
+        token = await sharing.continue_token(outcome.user_id, outcome.then_pick_chat_id)
+        text = texts.LINKED_CONTINUE.format(email=texts.html(outcome.email), title=title)
+        label = texts.BUTTON_CONTINUE_PICK.format(title=group.title or "")
+        keyboard = InlineKeyboardMarkup([[InlineKeyboardButton(label, callback_data=f"go:{token}")]])
+    elif outcome.kind == "linked":
         text = texts.LINKED.format(email=texts.html(outcome.email))
         keyboard = InlineKeyboardMarkup([[InlineKeyboardButton(texts.BUTTON_PICK, callback_data="pick:new")]])
     elif outcome.kind in _OUTCOME_TEXTS:

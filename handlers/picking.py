@@ -9,8 +9,8 @@ from telegram.ext import Application, CallbackQueryHandler, CommandHandler, Cont
 
 from bot import texts
 from bot.context import services
-from bot.picking import MAX_ITEMS, PickError
-from handlers.common import NEW_MESSAGES, link_keyboard, reply
+from bot.picking import MAX_ITEMS, PickError, PromptUndeliverable
+from handlers.common import NEW_MESSAGES, is_private, link_keyboard, reply, url_keyboard
 
 PICK_BUTTON = re.compile(r"^pick:(qr|cancel):(\d{1,18})$")
 
@@ -28,11 +28,31 @@ async def start_pick(update: Update, context: ContextTypes.DEFAULT_TYPE, max_ite
     user, chat = update.effective_user, update.effective_chat
     if user is None or chat is None:
         return
+    found = services(context)
+    if not is_private(update):
+        await start_group_pick(update, context, max_items)
+        return
     try:
-        await services(context).picks.start(user.id, chat.id, max_items)
+        await found.picks.start(user.id, await found.sharing.private_route(user.id), max_items)
     except PickError as exc:
         markup = link_keyboard() if str(exc) in (texts.NOT_LINKED, texts.LINK_BROKEN) else None
         await reply(update, str(exc), markup)
+    except PromptUndeliverable:
+        pass  # the user blocked the bot between sending /pick and our answer: nobody to tell
+
+
+async def start_group_pick(update: Update, context: ContextTypes.DEFAULT_TYPE, max_items: int | None) -> None:
+    """In a group the Google Photos button goes to the member privately; the group sees one line."""
+    user, chat = update.effective_user, update.effective_chat
+    assert user is not None and chat is not None
+    name = texts.html(user.first_name)
+    outcome = await services(context).sharing.pick_in_group(user.id, user.first_name, chat.id, max_items)
+    if outcome.kind == "link_first" and outcome.url:
+        await reply(update, texts.GROUP_LINK_FIRST.format(name=name), url_keyboard(texts.BUTTON_LINK, outcome.url))
+    elif outcome.kind == "start_privately" and outcome.url:
+        await reply(update, texts.GROUP_START_PRIVATELY.format(name=name), url_keyboard(texts.BUTTON_PICK, outcome.url))
+    elif outcome.kind == "failed":
+        await reply(update, texts.GROUP_PICK_FAILED.format(name=name, error=outcome.text))
 
 
 async def pick_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

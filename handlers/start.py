@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
-from telegram.ext import Application, CommandHandler, ContextTypes
+from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ContextTypes
 
 from bot import texts
 from bot.context import services
-from handlers.common import NEW_MESSAGES, link_keyboard, reply
+from bot.sharing import PAYLOAD_PREFIX
+from handlers.common import NEW_MESSAGES, is_private, link_keyboard, reply, url_keyboard
 from handlers.linking import send_link_prompt
 
 
@@ -18,6 +19,9 @@ async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if context.args == ["link"]:
         await send_link_prompt(update, context)
         return
+    if context.args and context.args[0].startswith(PAYLOAD_PREFIX) and is_private(update):
+        await claim(update, context, context.args[0].removeprefix(PAYLOAD_PREFIX))
+        return
     link = await services(context).links.status(user.id)
     name = texts.html(user.first_name)
     if link is not None and not link.broken:
@@ -27,6 +31,30 @@ async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await reply(update, texts.WELCOME.format(name=name), link_keyboard())
 
 
+async def claim(update: Update, context: ContextTypes.DEFAULT_TYPE, token: str) -> None:
+    """A deep link or "continue" button for a group pick; only its member, once, within 10 minutes."""
+    user = update.effective_user
+    assert user is not None
+    outcome = await services(context).sharing.claim(token, user.id, user.first_name)
+    if outcome.kind == "link" and outcome.url:
+        await reply(update, texts.LINK_PROMPT, url_keyboard(texts.BUTTON_SIGN_IN, outcome.url))
+    elif outcome.kind == "not_yours":
+        await reply(update, texts.CLAIM_NOT_YOURS)
+    elif outcome.kind == "expired":
+        await reply(update, texts.CLAIM_EXPIRED)
+    elif outcome.kind == "failed" and outcome.text:
+        relink = outcome.text in (texts.NOT_LINKED, texts.LINK_BROKEN)
+        await reply(update, outcome.text, link_keyboard() if relink else None)
+
+
+async def continue_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    query = update.callback_query
+    if query is None or query.data is None:
+        return
+    await query.answer()
+    await claim(update, context, query.data.removeprefix("go:"))
+
+
 async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await reply(update, texts.HELP)
 
@@ -34,3 +62,4 @@ async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
 def register(application: Application) -> None:  # type: ignore[type-arg]
     application.add_handler(CommandHandler("start", start, filters=NEW_MESSAGES))
     application.add_handler(CommandHandler("help", help_command, filters=NEW_MESSAGES))
+    application.add_handler(CallbackQueryHandler(continue_button, pattern=r"^go:"))

@@ -61,4 +61,30 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (session_id, position)
     );
     """,
+    # 2: groups and channels. A pick may be asked for in one chat (chat_id), prompted in the picker's
+    # private chat, delivered to another (a group, or a forwarding destination) and reported in a
+    # fourth; deep-link intents; forwarding destinations; "pick for this group once linked".
+    """
+    ALTER TABLE pick_sessions ADD COLUMN prompt_chat_id INTEGER;
+    ALTER TABLE pick_sessions ADD COLUMN target_chat_id INTEGER;
+    ALTER TABLE pick_sessions ADD COLUMN report_chat_id INTEGER;
+    ALTER TABLE pick_sessions ADD COLUMN notice_message_id INTEGER;
+    ALTER TABLE pick_sessions ADD COLUMN shared_by TEXT;
+    UPDATE pick_sessions SET prompt_chat_id = chat_id, target_chat_id = chat_id, report_chat_id = chat_id;
+    CREATE INDEX pick_sessions_target ON pick_sessions (target_chat_id);
+    CREATE TABLE chat_intents (
+        token_hash  TEXT PRIMARY KEY,
+        user_id     INTEGER NOT NULL,
+        chat_id     INTEGER NOT NULL,
+        expires_at  REAL NOT NULL
+    );
+    CREATE TABLE destinations (
+        user_id     INTEGER PRIMARY KEY,
+        chat_id     INTEGER NOT NULL,
+        title       TEXT NOT NULL,
+        is_channel  INTEGER NOT NULL
+    );
+    CREATE INDEX destinations_chat ON destinations (chat_id);
+    ALTER TABLE oauth_states ADD COLUMN then_pick_chat_id INTEGER;
+    """,
 )

@@ -19,6 +19,7 @@ class OAuthState:
     chat_id: int
     code_verifier: str
     expires_at: float
+    then_pick_chat_id: int | None = None  # linked from a group's /pick: offer to continue it
 
     @property
     def expired(self) -> bool:
@@ -35,7 +36,13 @@ class OAuthStateRepository:
         self._cipher = cipher
 
     async def save_oauth_state(
-        self, state: str, user_id: int, chat_id: int, code_verifier: str, expires_at: float
+        self,
+        state: str,
+        user_id: int,
+        chat_id: int,
+        code_verifier: str,
+        expires_at: float,
+        then_pick_chat_id: int | None = None,
     ) -> None:
         await self._db.conn.execute(
             "DELETE FROM oauth_states WHERE expires_at < ? OR user_id = ?", (time.time(), user_id)
@@ -48,11 +55,12 @@ class OAuthStateRepository:
     async def pop_oauth_state(self, state: str) -> OAuthState | None:
         """Remove and return the state (expired ones too, so the caller can say so); None if unknown."""
         async with self._db.conn.execute(
-            "DELETE FROM oauth_states WHERE state_hash = ? RETURNING user_id, chat_id, code_verifier, expires_at",
+            "DELETE FROM oauth_states WHERE state_hash = ?"
+            " RETURNING user_id, chat_id, code_verifier, expires_at, then_pick_chat_id",
             (_digest(state),),
         ) as cursor:
             row = await cursor.fetchone()
         if row is None:
             return None
-        user_id, chat_id, verifier, expires_at = row
-        return OAuthState(user_id, chat_id, self._cipher.decrypt(verifier), expires_at)
+        user_id, chat_id, verifier, expires_at, then_pick_chat_id = row
+        return OAuthState(user_id, chat_id, self._cipher.decrypt(verifier), expires_at, then_pick_chat_id)

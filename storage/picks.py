@@ -19,7 +19,8 @@ ItemStatus = Literal["pending", "sent", "skipped"]
 
 _SESSION_COLUMNS = (
     "id, google_session_id, user_id, chat_id, status, picker_uri, delivery_mode, poll_interval,"
-    " poll_deadline, expire_time, last_polled_at, prompt_message_id, status_message_id, failure, google_deleted"
+    " poll_deadline, expire_time, last_polled_at, prompt_message_id, status_message_id, failure, google_deleted,"
+    " prompt_chat_id, target_chat_id, report_chat_id, notice_message_id, shared_by"
 )
 _ITEM_COLUMNS = "position, media_id, kind, filename, mime_type, width, height, status, reason, size"
 
@@ -41,6 +42,22 @@ class PickSession:
     status_message_id: int | None
     failure: str | None
     google_deleted: bool
+    prompt_chat_id: int  # the picker's private chat: the Google Photos button lives there
+    target_chat_id: int  # where the photos go
+    report_chat_id: int  # where progress and the summary go
+    notice_message_id: int | None  # "Alice is choosing photos…" in a group
+    shared_by: str | None  # caption on a group delivery
+
+
+@dataclass(frozen=True)
+class Route:
+    """Where a pick is asked for, prompted, delivered and reported."""
+
+    chat_id: int
+    prompt_chat_id: int
+    target_chat_id: int
+    report_chat_id: int
+    shared_by: str | None = None
 
 
 @dataclass(frozen=True)
@@ -66,7 +83,7 @@ class SentItem:
 
 def _session(row: Sequence[object]) -> PickSession:
     values = list(row)
-    values[-1] = bool(values[-1])
+    values[14] = bool(values[14])  # google_deleted
     return PickSession(*values)  # type: ignore[arg-type]
 
 
@@ -79,7 +96,7 @@ class PickRepository:
         *,
         google_session_id: str,
         user_id: int,
-        chat_id: int,
+        route: Route,
         picker_uri: str,
         delivery_mode: str,
         poll_interval: float,
@@ -89,13 +106,14 @@ class PickRepository:
         now = time.time()
         async with self._db.conn.execute(
             """INSERT INTO pick_sessions (google_session_id, user_id, chat_id, status, picker_uri, delivery_mode,
-                   poll_interval, poll_deadline, expire_time, last_polled_at, created_at, updated_at)
-               VALUES (?, ?, ?, 'waiting', ?, ?, ?, ?, ?, ?, ?, ?) RETURNING """
+                   poll_interval, poll_deadline, expire_time, last_polled_at, created_at, updated_at,
+                   prompt_chat_id, target_chat_id, report_chat_id, shared_by)
+               VALUES (?, ?, ?, 'waiting', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING """
             + _SESSION_COLUMNS,
             (
                 google_session_id,
                 user_id,
-                chat_id,
+                route.chat_id,
                 picker_uri,
                 delivery_mode,
                 poll_interval,
@@ -104,6 +122,10 @@ class PickRepository:
                 now,
                 now,
                 now,
+                route.prompt_chat_id,
+                route.target_chat_id,
+                route.report_chat_id,
+                route.shared_by,
             ),
         ) as cursor:
             row = await cursor.fetchone()
@@ -167,13 +189,43 @@ class PickRepository:
         )
 
     async def set_messages(
-        self, session_id: int, *, prompt_message_id: int | None = None, status_message_id: int | None = None
+        self,
+        session_id: int,
+        *,
+        prompt_message_id: int | None = None,
+        status_message_id: int | None = None,
+        notice_message_id: int | None = None,
     ) -> None:
         await self._db.conn.execute(
             "UPDATE pick_sessions SET prompt_message_id = COALESCE(?, prompt_message_id),"
-            " status_message_id = COALESCE(?, status_message_id) WHERE id = ?",
-            (prompt_message_id, status_message_id, session_id),
+            " status_message_id = COALESCE(?, status_message_id),"
+            " notice_message_id = COALESCE(?, notice_message_id) WHERE id = ?",
+            (prompt_message_id, status_message_id, notice_message_id, session_id),
         )
+
+    async def redirect(self, session_id: int, target_chat_id: int, report_chat_id: int) -> None:
+        """Deliver the rest somewhere else (the destination can no longer take it)."""
+        await self._db.conn.execute(
+            "UPDATE pick_sessions SET target_chat_id = ?, report_chat_id = ?, updated_at = ? WHERE id = ?",
+            (target_chat_id, report_chat_id, time.time(), session_id),
+        )
+
+    async def active_sessions_involving(self, chat_id: int) -> list[PickSession]:
+        """Waiting or delivering sessions asked for in, or delivering to, this chat."""
+        async with self._db.conn.execute(
+            f"SELECT {_SESSION_COLUMNS} FROM pick_sessions WHERE status IN ('waiting', 'picked', 'delivering')"
+            " AND (chat_id = ? OR target_chat_id = ? OR report_chat_id = ?) ORDER BY id",
+            (chat_id, chat_id, chat_id),
+        ) as cursor:
+            return [_session(row) async for row in cursor]
+
+    async def active_sessions_of(self, user_id: int) -> list[PickSession]:
+        async with self._db.conn.execute(
+            f"SELECT {_SESSION_COLUMNS} FROM pick_sessions WHERE status IN ('waiting', 'picked', 'delivering')"
+            " AND user_id = ? ORDER BY id",
+            (user_id,),
+        ) as cursor:
+            return [_session(row) async for row in cursor]
 
     async def mark_google_deleted(self, session_id: int) -> None:
         await self._db.conn.execute("UPDATE pick_sessions SET google_deleted = 1 WHERE id = ?", (session_id,))

@@ -14,7 +14,7 @@ from storage.database import Database
 from storage.links import LinkRepository
 from storage.migrations import MIGRATIONS
 from storage.oauth_states import OAuthStateRepository
-from storage.picks import PickItem, PickRepository
+from storage.picks import PickItem, PickRepository, Route
 
 
 async def test_fresh_database_is_private_and_migrated(tmp_path: Path) -> None:
@@ -71,7 +71,7 @@ async def test_items_are_marked_once(tmp_path: Path) -> None:
     session = await picks.create_session(
         google_session_id="g",
         user_id=1,
-        chat_id=1,
+        route=Route(1, 1, 1, 1),
         picker_uri="u",
         delivery_mode="photos",
         poll_interval=5,

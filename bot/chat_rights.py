@@ -1,0 +1,49 @@
+"""Who may post where: checked with getChatMember when a destination is chosen and again at delivery."""
+
+from __future__ import annotations
+
+import logging
+from typing import Literal
+
+from telegram import Bot, ChatMember, ChatMemberAdministrator, ChatMemberOwner, ChatMemberRestricted
+from telegram.constants import ChatMemberStatus, ChatType
+from telegram.error import BadRequest, Forbidden
+
+log = logging.getLogger(__name__)
+
+Problem = Literal["chat_gone", "bot_cannot_post", "user_not_member", "user_not_admin"]
+
+
+def _in_chat(member: ChatMember) -> bool:
+    if isinstance(member, ChatMemberRestricted):
+        return member.is_member
+    return member.status in (ChatMemberStatus.OWNER, ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.MEMBER)
+
+
+def _may_post(member: ChatMember, is_channel: bool) -> bool:
+    """Channels: the owner, or an administrator allowed to post. Groups: anyone in it allowed to send media."""
+    if isinstance(member, ChatMemberOwner):
+        return True
+    if is_channel:
+        return isinstance(member, ChatMemberAdministrator) and bool(member.can_post_messages)
+    if isinstance(member, ChatMemberRestricted):
+        return member.is_member and member.can_send_messages and member.can_send_photos
+    return _in_chat(member)
+
+
+async def posting_problem(bot: Bot, chat_id: int, user_id: int) -> Problem | None:
+    """Why the bot should not post into `chat_id` for `user_id` right now, or None when it may."""
+    try:
+        is_channel = (await bot.get_chat(chat_id)).type == ChatType.CHANNEL
+        me = await bot.get_chat_member(chat_id, bot.id)
+        user = await bot.get_chat_member(chat_id, user_id)
+    except (BadRequest, Forbidden) as exc:
+        log.info("cannot check rights in chat %s: %s", chat_id, exc.message)
+        return "chat_gone"
+    if not _may_post(me, is_channel):
+        return "bot_cannot_post"
+    if is_channel and not _may_post(user, is_channel=True):
+        return "user_not_admin"
+    if not _in_chat(user):
+        return "user_not_member"
+    return None

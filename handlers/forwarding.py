@@ -1,0 +1,90 @@
+"""/forward: choose a group or channel with Telegram's chat picker; picks made here then go there."""
+
+from __future__ import annotations
+
+from telegram import (
+    ChatAdministratorRights,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    KeyboardButton,
+    KeyboardButtonRequestChat,
+    ReplyKeyboardMarkup,
+    ReplyKeyboardRemove,
+    Update,
+)
+from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ContextTypes, MessageHandler, filters
+
+from bot import texts
+from bot.context import services
+from handlers.common import NEW_MESSAGES, is_private, reply
+
+REQUEST_GROUP = 1
+REQUEST_CHANNEL = 2
+
+
+def _post_rights() -> ChatAdministratorRights:
+    """Only the right to post: what a channel must grant the bot (and its administrator must have)."""
+    return ChatAdministratorRights(**{**ChatAdministratorRights.no_rights().to_dict(), "can_post_messages": True})
+
+
+def chooser_keyboard() -> ReplyKeyboardMarkup:
+    group = KeyboardButton(
+        texts.BUTTON_CHOOSE_GROUP,
+        request_chat=KeyboardButtonRequestChat(REQUEST_GROUP, chat_is_channel=False, bot_is_member=True),
+    )
+    channel = KeyboardButton(
+        texts.BUTTON_CHOOSE_CHANNEL,
+        request_chat=KeyboardButtonRequestChat(
+            REQUEST_CHANNEL,
+            chat_is_channel=True,
+            user_administrator_rights=_post_rights(),
+            bot_administrator_rights=_post_rights(),
+        ),
+    )
+    return ReplyKeyboardMarkup([[group, channel]], resize_keyboard=True, one_time_keyboard=True)
+
+
+async def forward_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    user = update.effective_user
+    if user is None:
+        return
+    if not is_private(update):
+        await reply(update, texts.FORWARD_PRIVATE_ONLY)
+        return
+    sharing = services(context).sharing
+    if context.args == ["off"]:
+        stopped = await sharing.stop_forwarding(user.id)
+        await reply(update, texts.FORWARD_OFF if stopped else texts.FORWARD_NONE)
+        return
+    current = await sharing.destination(user.id)
+    if current is not None:
+        stop = InlineKeyboardMarkup([[InlineKeyboardButton(texts.BUTTON_STOP_FORWARDING, callback_data="fwd:off")]])
+        await reply(update, texts.FORWARD_CURRENT.format(title=texts.html(current.title)), stop)
+    chat = update.effective_chat
+    assert chat is not None
+    await chat.send_message(texts.FORWARD_HOW, reply_markup=chooser_keyboard())
+
+
+async def chat_shared(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    message, user = update.effective_message, update.effective_user
+    if message is None or user is None or message.chat_shared is None:
+        return
+    if message.chat_shared.request_id not in (REQUEST_GROUP, REQUEST_CHANNEL):
+        return
+    answer = await services(context).sharing.choose_destination(user.id, message.chat_shared.chat_id)
+    await message.reply_text(answer, reply_markup=ReplyKeyboardRemove())
+
+
+async def stop_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    query = update.callback_query
+    if query is None:
+        return
+    stopped = await services(context).sharing.stop_forwarding(query.from_user.id)
+    await query.answer()
+    await query.edit_message_text(texts.FORWARD_OFF if stopped else texts.FORWARD_NONE)
+
+
+def register(application: Application) -> None:  # type: ignore[type-arg]
+    application.add_handler(CommandHandler("forward", forward_command, filters=NEW_MESSAGES))
+    application.add_handler(MessageHandler(filters.StatusUpdate.CHAT_SHARED & filters.ChatType.PRIVATE, chat_shared))
+    application.add_handler(CallbackQueryHandler(stop_button, pattern=r"^fwd:off$"))

@@ -1,0 +1,33 @@
+"""Chat lifecycle: the bot removed from a chat, blocked by a user, a group upgraded to a supergroup."""
+
+from __future__ import annotations
+
+from telegram import Update
+from telegram.constants import ChatMemberStatus, ChatType
+from telegram.ext import Application, ChatMemberHandler, ContextTypes, MessageHandler, filters
+
+from bot.context import services
+
+GONE = (ChatMemberStatus.LEFT, ChatMemberStatus.BANNED)
+
+
+async def my_chat_member(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    change, chat = update.my_chat_member, update.effective_chat
+    if change is None or chat is None or change.new_chat_member.status not in GONE:
+        return
+    sharing = services(context).sharing
+    if chat.type == ChatType.PRIVATE:
+        await sharing.user_blocked(chat.id)
+    else:
+        await sharing.bot_left(chat.id, chat.title or "")
+
+
+async def migrated(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    message = update.effective_message
+    if message is not None and message.migrate_to_chat_id:
+        await services(context).sharing.chat_migrated(message.chat.id, message.migrate_to_chat_id)
+
+
+def register(application: Application) -> None:  # type: ignore[type-arg]
+    application.add_handler(ChatMemberHandler(my_chat_member, ChatMemberHandler.MY_CHAT_MEMBER))
+    application.add_handler(MessageHandler(filters.StatusUpdate.MIGRATE, migrated))

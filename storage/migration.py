@@ -1,0 +1,27 @@
+"""A group became a supergroup: its chat id changed, and every stored reference follows."""
+
+from __future__ import annotations
+
+from storage.database import Database
+
+_UPDATES = (
+    "UPDATE pick_sessions SET chat_id = :new WHERE chat_id = :old",
+    "UPDATE pick_sessions SET target_chat_id = :new WHERE target_chat_id = :old",
+    "UPDATE pick_sessions SET report_chat_id = :new WHERE report_chat_id = :old",
+    "UPDATE chat_intents SET chat_id = :new WHERE chat_id = :old",
+    "UPDATE destinations SET chat_id = :new WHERE chat_id = :old",
+    "UPDATE OR REPLACE chat_settings SET chat_id = :new WHERE chat_id = :old",
+    "UPDATE oauth_states SET then_pick_chat_id = :new WHERE then_pick_chat_id = :old",
+)
+
+
+async def migrate_chat(db: Database, old: int, new: int) -> None:
+    conn = db.conn
+    await conn.execute("BEGIN")
+    try:
+        for sql in _UPDATES:
+            await conn.execute(sql, {"old": old, "new": new})
+        await conn.execute("COMMIT")
+    except BaseException:
+        await conn.execute("ROLLBACK")
+        raise
