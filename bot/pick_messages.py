@@ -7,7 +7,7 @@ import logging
 
 import qrcode
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, LinkPreviewOptions
-from telegram.error import BadRequest, Forbidden, TelegramError
+from telegram.error import BadRequest, TelegramError
 
 from bot import texts
 
@@ -67,8 +67,8 @@ class PickMessages:
             message = await self._bot.send_message(
                 chat_id, texts.GROUP_CHOOSING.format(name=texts.html(name)), reply_markup=keyboard
             )
-        except (BadRequest, Forbidden) as exc:
-            log.warning("could not post the pick notice in chat %s: %s", chat_id, exc.message)
+        except TelegramError as exc:
+            log.warning("could not post the pick notice in chat %s: %s", chat_id, exc)
             return None
         return message.message_id
 
@@ -83,8 +83,8 @@ class PickMessages:
                 reply_markup=pick_again_keyboard() if pick_again else None,
                 link_preview_options=NO_PREVIEW,
             )
-        except (BadRequest, Forbidden) as exc:
-            log.warning("could not message chat %s: %s", chat_id, exc.message)
+        except TelegramError as exc:
+            log.warning("could not message chat %s: %s", chat_id, exc)
             return None
         return message.message_id
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from storage.database import Database
 
+# Message ids are per chat: those of the old group mean nothing (or another message!) in the new one.
 _UPDATES = (
-    "UPDATE pick_sessions SET chat_id = :new WHERE chat_id = :old",
+    "UPDATE pick_sessions SET chat_id = :new, notice_message_id = NULL WHERE chat_id = :old",
     "UPDATE pick_sessions SET target_chat_id = :new WHERE target_chat_id = :old",
-    "UPDATE pick_sessions SET report_chat_id = :new WHERE report_chat_id = :old",
+    "UPDATE pick_sessions SET report_chat_id = :new, status_message_id = NULL WHERE report_chat_id = :old",
     "UPDATE chat_intents SET chat_id = :new WHERE chat_id = :old",
     "UPDATE destinations SET chat_id = :new WHERE chat_id = :old",
     "UPDATE OR REPLACE chat_settings SET chat_id = :new WHERE chat_id = :old",

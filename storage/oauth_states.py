@@ -48,8 +48,9 @@ class OAuthStateRepository:
             "DELETE FROM oauth_states WHERE expires_at < ? OR user_id = ?", (time.time(), user_id)
         )
         await self._db.conn.execute(
-            "INSERT INTO oauth_states (state_hash, user_id, chat_id, code_verifier, expires_at) VALUES (?, ?, ?, ?, ?)",
-            (_digest(state), user_id, chat_id, self._cipher.encrypt(code_verifier), expires_at),
+            "INSERT INTO oauth_states (state_hash, user_id, chat_id, code_verifier, expires_at, then_pick_chat_id)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (_digest(state), user_id, chat_id, self._cipher.encrypt(code_verifier), expires_at, then_pick_chat_id),
         )
 
     async def pop_oauth_state(self, state: str) -> OAuthState | None:

@@ -767,6 +767,8 @@ class TelegramEmulator:
         self._callback_queries: dict[str, JSON] = {}
         self._faults: dict[str, deque[ApiError]] = {}
         self._latency: dict[str | None, float] = {}
+        self._upload_bandwidth: float | None = None  # bytes/s through the bot's shared uplink (None: unlimited)
+        self._uplink_free_at = 0.0  # time.monotonic() when the uplink has sent everything queued so far
         self._limits: dict[str, _Limit | None] = {}
         self._buckets: dict[int | None, _Bucket] = {}  # chat id (None: overall) -> state
         self._waiters: list[asyncio.Future[None]] = []
@@ -944,13 +946,17 @@ class TelegramEmulator:
             self._enqueue({"message": message})
         return message
 
-    def press_button(self, user_id: int, chat_id: int, message_id: int, data: str) -> str:
-        """The user presses the inline button carrying ``data``; returns the callback query id."""
+    def press_button(self, user_id: int, chat_id: int, message_id: int, data: str, *, forged: bool = False) -> str:
+        """The user presses the inline button carrying ``data``; returns the callback query id.
+
+        ``forged``: send ``data`` although no such button exists (a modified client; Telegram passes
+        any callback_data of up to 64 bytes through), to test that the bot refuses it.
+        """
         rec = self._messages.get(chat_id, {}).get(message_id)
         if rec is None or rec.deleted or not rec.from_bot:
             raise ValueError(f"no bot message {message_id} in chat {chat_id}")
         rows = (rec.reply_markup or {}).get("inline_keyboard", [])
-        if not any(b.get("callback_data") == data for row in rows for b in row):
+        if not forged and not any(b.get("callback_data") == data for row in rows for b in row):
             raise ValueError(f"message {message_id} has no inline button with callback_data {data!r}")
         chat = self.chats[chat_id]
         if chat_id != user_id and chat.members.get(user_id) not in _PRESENT_STATUSES:
@@ -962,6 +968,18 @@ class TelegramEmulator:
         self._callback_queries[query_id] = query
         self._enqueue({"callback_query": query})
         return query_id
+
+    def share_chat(self, user_id: int, request_id: int, chat_id: int) -> JSON:
+        """The user picks ``chat_id`` with a KeyboardButtonRequestChat button: a ``chat_shared`` service message."""
+        if chat_id not in self.chats:
+            raise ValueError(f"unknown chat {chat_id}")
+        rec = self._new_message(
+            self.chats[user_id], "service", from_bot=False, sender_id=user_id,
+            service={"chat_shared": {"request_id": request_id, "chat_id": chat_id}},
+        )
+        message = self._message_dict(rec)
+        self._enqueue({"message": message})
+        return message
 
     def inject_update(self, update: JSON) -> JSON:
         """Enqueue a raw update (``update_id`` is assigned); returns it.
@@ -1048,6 +1066,28 @@ class TelegramEmulator:
     def set_latency(self, method: str | None, seconds: float) -> None:
         """Delay answers to ``method`` (None: every method without its own latency)."""
         self._latency[method] = seconds
+
+    def set_upload_bandwidth(self, bytes_per_second: float | None) -> None:
+        """Cap uploaded file bytes at ``bytes_per_second`` for all requests together (None: no cap).
+
+        Models the bot's uplink: concurrent uploads share it (chunks are served first come, first
+        served), so N parallel uploads take as long as one upload of their total size. Only file parts of
+        multipart bodies are paced; the per-request latency (:meth:`set_latency`) comes on top.
+        """
+        if bytes_per_second is not None and bytes_per_second <= 0:
+            raise ValueError("upload bandwidth must be positive")
+        self._upload_bandwidth = bytes_per_second
+        self._uplink_free_at = 0.0
+
+    async def _pace_upload(self, size: int) -> None:
+        """Wait until ``size`` more bytes have crossed the shared uplink."""
+        bandwidth = self._upload_bandwidth
+        if not bandwidth:
+            return
+        now = time.monotonic()
+        # A token bucket holding 50 ms of bandwidth: time spent reading a chunk is not lost to the pace.
+        self._uplink_free_at = max(now - 0.05, self._uplink_free_at) + size / bandwidth
+        await asyncio.sleep(max(0.0, self._uplink_free_at - now))
 
     # ---------------------------------------------------------------- control API: inspection
 
@@ -1170,6 +1210,7 @@ class TelegramEmulator:
                 sink = _Sink()
                 while chunk := await part.read_chunk(CHUNK):
                     sink.feed(chunk)
+                    await self._pace_upload(len(chunk))
                 files[name] = sink.info(part.filename, part.headers.get(aiohttp.hdrs.CONTENT_TYPE))
         elif request.content_type == "application/json":
             try:

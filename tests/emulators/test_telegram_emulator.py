@@ -358,6 +358,26 @@ async def test_fail_next_and_latency(started: TelegramEmulator, bot: Bot) -> Non
     tg.assert_no_violations()
 
 
+async def test_upload_bandwidth_is_shared_by_concurrent_uploads(started: TelegramEmulator, bot: Bot) -> None:
+    tg = started
+    body = b"\0" * 200_000
+    tg.set_upload_bandwidth(1_000_000)  # 1 MB/s for everything together
+    loop = asyncio.get_running_loop()
+    began = loop.time()
+    await asyncio.gather(
+        *(bot.send_document(ALICE, InputFile(body, filename=f"f{n}.bin")) for n in range(3))
+    )
+    assert 0.55 <= loop.time() - began < 2.0  # 600 kB through 1 MB/s, not 200 kB three times in parallel
+    tg.set_upload_bandwidth(None)
+    began = loop.time()
+    await bot.send_document(ALICE, InputFile(body, filename="fast.bin"))
+    assert loop.time() - began < 0.5
+    with pytest.raises(ValueError):
+        tg.set_upload_bandwidth(0)
+    assert len(tg.messages(ALICE)) == 4
+    tg.assert_no_violations()
+
+
 async def test_flood_control_single_sends_and_albums(tg: TelegramEmulator, bot: Bot) -> None:
     tg.add_group(GROUP, "Family", members={ALICE: "creator", BOB: "member"})
     tg.set_flood_limits(group_per_minute=3, group_burst=3)
