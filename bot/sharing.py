@@ -89,6 +89,8 @@ class SharingService:
         await self._intents.pop_intent(token)
         if intent.expired:
             return Outcome("expired")
+        if await posting_problem(self._bot, intent.chat_id, user_id) is not None:
+            return Outcome("failed", text=texts.CLAIM_NOT_IN_GROUP)
         link = await self._links.status(user_id)
         if link is None or link.broken:
             url = await self._links.start_link(user_id, user_id, then_pick_chat_id=intent.chat_id)

@@ -267,3 +267,17 @@ async def test_menus_per_scope(bot: BotProcess, tg: TelegramEmulator) -> None:
     group = {c["command"] for c in tg.commands[tg.scope_key({"type": "all_group_chats"})]}
     assert private == {"pick", "settings", "forward", "cancel", "status", "link", "unlink", "help"}
     assert group == {"pick", "settings", "cancel", "help"}
+
+
+async def test_a_deep_link_is_refused_once_its_member_left_the_group(
+    bot: BotProcess, alice: Person, bob: Person, tg: TelegramEmulator, google: GoogleEmulator
+) -> None:
+    group = family(tg, alice, bob)
+    await link(bob)
+    tg.block_bot(bob.user_id, notify=False)
+    payload = deep_link_payload(await bob.reply_to(f"/pick@{BOT}", chat_id=group))
+    del tg.chats[group].members[bob.user_id]  # Bob leaves the group before opening the link
+    sessions = len(google.sessions)
+    answer = await bob.reply_to(f"/start {payload}")
+    assert "no longer in that group" in (answer.text or "")
+    assert len(google.sessions) == sessions and "choosing" not in str([m.text for m in tg.messages(group)])
