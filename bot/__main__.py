@@ -19,6 +19,7 @@ def main() -> None:
     setup_logging(
         settings.log_level,
         [settings.telegram_bot_token, settings.google_client_secret, settings.encryption_key or ""],
+        settings.log_format,
     )
     try:
         asyncio.run(run(settings))

@@ -9,6 +9,7 @@ from contextlib import AsyncExitStack
 
 import httpx
 from aiohttp import web
+from prometheus_client import CollectorRegistry
 from telegram import BotCommand, BotCommandScopeAllGroupChats, BotCommandScopeAllPrivateChats, Update
 from telegram.constants import ParseMode
 from telegram.error import TelegramError
@@ -22,12 +23,16 @@ from bot.crypto import Cipher, load_or_create_key
 from bot.flood import FloodControl
 from bot.google.oauth import GoogleOAuth
 from bot.google.picker import PickerClient
+from bot.health import Readiness, TelegramCheck
 from bot.linking import CallbackOutcome, LinkService
+from bot.logs import mask
+from bot.metrics import Metrics, RequestMetrics
 from bot.pick_messages import NO_PREVIEW, PickMessages
 from bot.picking import PickService
 from bot.sharing import SharingService
 from bot.telegram_send import MediaSender
 from bot.web import build_web_app
+from bot.webhook import load_or_create_secret, update_receiver
 from storage.chat_intents import ChatIntentRepository
 from storage.chat_settings import ChatSettingsRepository
 from storage.database import Database
@@ -36,6 +41,7 @@ from storage.links import LinkRepository
 from storage.migration import migrate_chat
 from storage.oauth_states import OAuthStateRepository
 from storage.picks import PickRepository
+from storage.stats import StatsRepository
 
 log = logging.getLogger(__name__)
 
@@ -46,11 +52,14 @@ class StartupError(Exception):
     """Start-up cannot continue; the message says why in one line."""
 
 
-def build_application(settings: Settings) -> Application:  # type: ignore[type-arg]
+def build_application(settings: Settings, metrics: RequestMetrics) -> Application:  # type: ignore[type-arg]
     api = settings.telegram_api_url
-    flood = FloodControl(settings.telegram_private_rate, settings.telegram_group_rate_per_minute)
+    flood = FloodControl(settings.telegram_private_rate, settings.telegram_group_rate_per_minute, metrics)
+    builder = Application.builder()
+    if settings.telegram_webhook_url:
+        builder.updater(None)  # updates arrive on our web server instead of through getUpdates
     return (
-        Application.builder()
+        builder
         .token(settings.telegram_bot_token)
         .base_url(f"{api}/bot")
         .base_file_url(f"{api}/file/bot")
@@ -74,6 +83,15 @@ async def set_commands(application: Application) -> None:  # type: ignore[type-a
     )
 
 
+async def register_webhook(application: Application, url: str, secret: str) -> None:  # type: ignore[type-arg]
+    """Ask Telegram to POST every kind of update to `url`; the webhook stays set across restarts."""
+    try:
+        await application.bot.set_webhook(url, allowed_updates=Update.ALL_TYPES, secret_token=secret)
+    except TelegramError as exc:
+        raise StartupError(f"Telegram refused the webhook URL {url} (TELEGRAM_WEBHOOK_URL): {exc}") from None
+    log.info("receiving updates by webhook at %s", url)
+
+
 async def run(settings: Settings) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -85,6 +103,10 @@ async def run(settings: Settings) -> None:
         await db.open()
         stack.push_async_callback(db.close)
         cipher = Cipher(load_or_create_key(settings.encryption_key, settings.data_dir))
+        stats = StatsRepository(db)
+        metrics = Metrics(CollectorRegistry(), stats)
+        lag_watch = asyncio.create_task(metrics.watch_event_loop())
+        stack.callback(lag_watch.cancel)
 
         google_http = httpx.AsyncClient(
             timeout=httpx.Timeout(60.0, connect=10.0), limits=httpx.Limits(max_connections=64)
@@ -98,12 +120,13 @@ async def run(settings: Settings) -> None:
             token_url=settings.google_token_url,
             revoke_url=settings.google_revoke_url,
             userinfo_url=settings.google_userinfo_url,
+            metrics=metrics.google,
         )
         stack.push_async_callback(oauth.aclose)
         links = LinkService(oauth, LinkRepository(db, cipher), OAuthStateRepository(db, cipher))
-        picker = PickerClient(settings.picker_api_url, google_http, links)
+        picker = PickerClient(settings.picker_api_url, google_http, links, metrics.google)
 
-        application = build_application(settings)
+        application = build_application(settings, metrics.telegram)
         messages = PickMessages(application.bot)
         chat_settings = ChatSettingsRepository(db)
         pick_repo = PickRepository(db)
@@ -134,7 +157,7 @@ async def run(settings: Settings) -> None:
             destinations=DestinationRepository(db),
             messages=messages,
         )
-        application.bot_data[SERVICES_KEY] = Services(settings, links, picks, sharing, chat_settings)
+        application.bot_data[SERVICES_KEY] = Services(settings, links, picks, sharing, chat_settings, stats)
         handlers.register(application)
 
         try:
@@ -150,9 +173,23 @@ async def run(settings: Settings) -> None:
         async def ready() -> bool:
             return application.running and await db.ping()
 
-        runner = web.AppRunner(
-            build_web_app(links, on_outcome, lambda: application.bot.username, ready), access_log=None
+        webhook_url, webhook_secret, receiver = settings.telegram_webhook_url, "", None
+        if webhook_url:
+            webhook_secret = load_or_create_secret(settings.telegram_webhook_secret, settings.data_dir)
+            mask(webhook_secret)
+            receiver = update_receiver(
+                webhook_secret, application.bot, application.update_queue, lambda: application.running
+            )
+        web_app = build_web_app(
+            links,
+            on_outcome,
+            lambda: application.bot.username,
+            ready,
+            readiness=Readiness({"database": db.ping, "telegram": TelegramCheck(application.bot)}),
+            metrics=metrics.exposition,
+            telegram_webhook=receiver,
         )
+        runner = web.AppRunner(web_app, access_log=None)
         await runner.setup()
         stack.push_async_callback(runner.cleanup)
         try:
@@ -164,9 +201,12 @@ async def run(settings: Settings) -> None:
 
         await application.start()
         stack.push_async_callback(application.stop)
-        assert application.updater is not None
-        await application.updater.start_polling(allowed_updates=Update.ALL_TYPES)
-        stack.push_async_callback(application.updater.stop)
+        if webhook_url:
+            await register_webhook(application, webhook_url, webhook_secret)
+        else:
+            assert application.updater is not None
+            await application.updater.start_polling(allowed_updates=Update.ALL_TYPES)
+            stack.push_async_callback(application.updater.stop)
         await picks.resume()
         stack.push_async_callback(picks.stop)
         log.info("bot @%s is running; OAuth redirect URI %s", application.bot.username, settings.redirect_uri)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +15,8 @@ GOOGLE_REVOKE_URL = "https://oauth2.googleapis.com/revoke"
 GOOGLE_USERINFO_URL = "https://openidconnect.googleapis.com/v1/userinfo"
 PICKER_API_URL = "https://photospicker.googleapis.com/v1"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+LOG_FORMATS = ("text", "json")
+WEBHOOK_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")  # what Telegram accepts as secret_token
 
 
 class ConfigError(Exception):
@@ -41,6 +44,10 @@ class Settings:
     picker_api_url: str
     log_level: str
     video_processing_timeout: float
+    telegram_webhook_url: str | None
+    telegram_webhook_secret: str | None
+    log_format: str
+    admin_user_ids: frozenset[int]
 
     @property
     def redirect_uri(self) -> str:
@@ -107,6 +114,32 @@ def _bool(env: Mapping[str, str], name: str) -> bool:
     raise ConfigError(f"{name} must be true or false, got {raw!r}.")
 
 
+def _optional_url(env: Mapping[str, str], name: str) -> str | None:
+    return _url(env, name, "") if env.get(name, "").strip() else None
+
+
+def _webhook_secret(env: Mapping[str, str]) -> str | None:
+    value = env.get("TELEGRAM_WEBHOOK_SECRET", "").strip()
+    if value and not WEBHOOK_SECRET.fullmatch(value):
+        raise ConfigError("TELEGRAM_WEBHOOK_SECRET must be 1-256 characters of A-Z, a-z, 0-9, _ and -.")
+    return value or None
+
+
+def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
+    value = env.get(name, "").strip().lower() or choices[0]
+    if value not in choices:
+        raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {value!r}.")
+    return value
+
+
+def _user_ids(env: Mapping[str, str], name: str) -> frozenset[int]:
+    raw = env.get(name, "").strip()
+    parts = [part.strip() for part in raw.split(",")] if raw else []
+    if not all(part.isascii() and part.isdigit() for part in parts):
+        raise ConfigError(f"{name} must be Telegram user ids separated by commas, like 12345,67890; got {raw!r}.")
+    return frozenset(int(part) for part in parts)
+
+
 def _database_path(env: Mapping[str, str]) -> Path:
     raw = env.get("DATABASE_URL", "").strip() or "sqlite:///data/bot.sqlite3"
     if not raw.startswith("sqlite:///") or raw == "sqlite:///":
@@ -167,4 +200,8 @@ def load_settings(env: Mapping[str, str] | None = None, dotenv: Path | None = No
         picker_api_url=_url(merged, "PICKER_API_URL", PICKER_API_URL),
         log_level=log_level,
         video_processing_timeout=_number(merged, "VIDEO_PROCESSING_TIMEOUT", 600.0, minimum=0),
+        telegram_webhook_url=_optional_url(merged, "TELEGRAM_WEBHOOK_URL"),
+        telegram_webhook_secret=_webhook_secret(merged),
+        log_format=_choice(merged, "LOG_FORMAT", LOG_FORMATS),
+        admin_user_ids=_user_ids(merged, "ADMIN_USER_IDS"),
     )

@@ -11,6 +11,7 @@ from bot.linking import LinkService
 from bot.picking import PickService
 from bot.sharing import SharingService
 from storage.chat_settings import ChatSettingsRepository
+from storage.stats import StatsRepository
 
 SERVICES_KEY = "services"
 
@@ -22,6 +23,7 @@ class Services:
     picks: PickService
     sharing: SharingService
     chat_settings: ChatSettingsRepository
+    stats: StatsRepository
 
 
 def services(context: ContextTypes.DEFAULT_TYPE) -> Services:

@@ -16,10 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from telegram import Bot, Message
-from telegram.error import BadRequest, ChatMigrated, Forbidden, TelegramError
+from telegram.error import BadRequest, ChatMigrated, Forbidden, TelegramError, TimedOut
 
 from bot import texts
 from bot.chat_rights import posting_problem
+from bot.flood import BEFORE_SEND
 from bot.google.errors import (
     GoogleUnavailable,
     LinkBroken,
@@ -171,6 +172,9 @@ class Delivery:
                 listed = await self._urls.load()
                 await self._repo.save_items(session.id, [_to_item(i, n) for n, i in enumerate(listed)])
             items = await self._repo.items(session.id)
+            if any(item.in_doubt for item in items):
+                await self._report_in_doubt(items)
+                items = await self._repo.items(session.id)
             pending = [i for i in items if i.status == "pending"]
             if pending:
                 if session.status != "picked":
@@ -316,12 +320,45 @@ class Delivery:
     def _too_big(self) -> str:
         return texts.REASON_TOO_BIG.format(limit=texts.file_size(self._upload_limit))
 
-    async def _send(self, batch: list[Fetched], progress: Progress) -> None:
+    async def _report_in_doubt(self, items: list[PickItem]) -> None:
+        """Items whose upload was under way when the bot stopped may have arrived: Telegram cannot be
+        asked, so they are reported rather than risked twice."""
+        for item in items:
+            if item.in_doubt:
+                log.warning("pick %s: item %s was being uploaded at a restart; reporting it", self.session.id,
+                            item.position)
+                await self._repo.mark_skipped(self.session.id, item.position, texts.REASON_IN_DOUBT)
+
+    async def _upload(self, batch: list[Fetched]) -> list[Message]:
+        """One send, recording the moment the items are handed to Telegram; a definite refusal clears it."""
+        session = self.session
+        positions = [f.item.position for f in batch]
+
+        async def handed_over() -> None:
+            await self._repo.mark_sending(session.id, positions, True)
+
         uploads = [f.upload for f in batch if f.upload is not None]
+        hook = BEFORE_SEND.set(handed_over)
+        try:
+            return await self._sender.send(session.target_chat_id, uploads, self._caption)
+        except TimedOut:
+            raise  # no answer: the items stay in doubt
+        except TelegramError:
+            await self._repo.mark_sending(session.id, positions, False)
+            raise
+        finally:
+            BEFORE_SEND.reset(hook)
+
+    async def _send(self, batch: list[Fetched], progress: Progress) -> None:
         session = self.session
         private = session.target_chat_id == session.prompt_chat_id
         try:
-            messages = await self._sender.send(session.target_chat_id, uploads, self._caption)
+            messages = await self._upload(batch)
+        except TimedOut:
+            for fetched in batch:
+                fetched.reason = texts.REASON_UNCONFIRMED
+                await self._skip(fetched)
+            return
         except ChatMigrated as exc:
             await self._on_migrated(session.target_chat_id, exc.new_chat_id)
             self.session = await self._must_get()

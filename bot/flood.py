@@ -13,12 +13,15 @@ import asyncio
 import logging
 import re
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
+from contextvars import ContextVar
 from datetime import timedelta
 from typing import Any
 
 from telegram.error import BadRequest, RetryAfter
 from telegram.ext import BaseRateLimiter
+
+from bot.metrics import RequestMetrics
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +31,10 @@ SEND_METHODS = frozenset(
 )
 ALBUM = 10
 MAX_FLOOD_RETRIES = 8
+
+# Called right before a send actually goes to Telegram (after any flood wait). Delivery sets it to
+# record "handed over": only from that moment can a crash leave an item in doubt.
+BEFORE_SEND: ContextVar[Callable[[], Awaitable[None]] | None] = ContextVar("before_send", default=None)
 FLOOD_IN_TEXT = re.compile(r"retry after (\d+)", re.IGNORECASE)
 
 
@@ -94,7 +101,16 @@ def _chat_id(data: dict[str, Any]) -> int | None:
 
 
 class FloodControl(BaseRateLimiter[None]):
-    def __init__(self, private_per_second: float, group_per_minute: float, overall_per_second: float = 30.0):
+    """Also times every Bot API request (each attempt) into `metrics`, by method."""
+
+    def __init__(
+        self,
+        private_per_second: float,
+        group_per_minute: float,
+        metrics: RequestMetrics,
+        overall_per_second: float = 30.0,
+    ):
+        self._metrics = metrics
         self._private_rate = private_per_second
         self._group_rate = group_per_minute / 60.0
         self._group_capacity = max(float(ALBUM), group_per_minute)
@@ -134,9 +150,13 @@ class FloodControl(BaseRateLimiter[None]):
             if is_send:
                 for bucket in buckets:
                     await bucket.take(_messages_in(endpoint, data))
+            hook = BEFORE_SEND.get() if is_send else None
+            if hook is not None:
+                await hook()
             started = time.monotonic()
             try:
-                return await callback(*args, **kwargs)
+                async with self._metrics.timed(endpoint):
+                    return await callback(*args, **kwargs)
             except (RetryAfter, BadRequest) as exc:
                 wait = flood_wait(exc)
                 if wait is None or attempt == MAX_FLOOD_RETRIES:

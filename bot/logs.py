@@ -1,10 +1,12 @@
-"""Logging set-up: one line per event, secrets masked, chatty library loggers quietened."""
+"""Logging set-up: one line (text or JSON) per event, secrets masked, chatty library loggers quietened."""
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from collections.abc import Iterable
+from datetime import UTC, datetime
 
 # URLs of the Bot API carry the token; OAuth redirects carry codes. Mask both shapes wherever they appear.
 _PATTERNS = (
@@ -16,23 +18,71 @@ _PATTERNS = (
 class RedactingFormatter(logging.Formatter):
     def __init__(self, fmt: str, secrets: Iterable[str]) -> None:
         super().__init__(fmt)
-        self._secrets = [s for s in secrets if s and len(s) >= 6]
+        self._secrets: list[str] = []
+        for secret in secrets:
+            self.add_secret(secret)
 
     def format(self, record: logging.LogRecord) -> str:
-        text = super().format(record)
+        return self.redact(super().format(record))
+
+    def add_secret(self, secret: str) -> None:
+        if secret and len(secret) >= 6:
+            self._secrets.append(secret)
+
+    def redact(self, text: str) -> str:
         for secret in self._secrets:
             text = text.replace(secret, "***")
         text = _PATTERNS[0].sub("bot***", text)
         return _PATTERNS[1].sub(lambda m: f"{m.group(1)}=***", text)
 
 
-def setup_logging(level: str, secrets: Iterable[str]) -> None:
+# Ids handed to a log call with extra={...} become fields of the JSON line.
+CONTEXT_FIELDS = ("user_id", "chat_id", "session_id")
+
+
+class JsonFormatter(RedactingFormatter):
+    """One JSON object per line: time, level, logger, message, the context ids given, any traceback."""
+
+    def __init__(self, secrets: Iterable[str]) -> None:
+        super().__init__("%(message)s", secrets)
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, object] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": self.redact(record.getMessage()),
+        }
+        for name in CONTEXT_FIELDS:
+            value = getattr(record, name, None)
+            if value is not None:
+                entry[name] = value if isinstance(value, int) else self.redact(str(value))
+        if record.exc_info:
+            entry["exception"] = self.redact(self.formatException(record.exc_info))
+        if record.stack_info:
+            entry["stack"] = self.redact(self.formatStack(record.stack_info))
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def setup_logging(level: str, secrets: Iterable[str], log_format: str = "text") -> None:
     handler = logging.StreamHandler()
-    handler.setFormatter(RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s", secrets))
+    if log_format == "json":
+        handler.setFormatter(JsonFormatter(secrets))
+    else:
+        handler.setFormatter(RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s", secrets))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    logging.captureWarnings(True)  # warnings become log lines too, in the same format
     # httpx logs every request URL at INFO (the Bot API URL holds the token); aiohttp's access log
     # prints query strings (the OAuth callback's code). Neither is needed at INFO.
-    for name in ("httpx", "httpcore", "aiohttp.access", "apscheduler"):
+    # aiosqlite logs every statement with its parameters at DEBUG (ciphertexts, ids): too much even there.
+    for name in ("httpx", "httpcore", "aiohttp.access", "apscheduler", "aiosqlite"):
         logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def mask(secret: str) -> None:
+    """Mask one more secret in every log line from now on (one made after logging was set up)."""
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler.formatter, RedactingFormatter):
+            handler.formatter.add_secret(secret)

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Literal
 
 from telegram import Bot, InputFile, InputMediaDocument, InputMediaPhoto, InputMediaVideo, Message
-from telegram.error import BadRequest, NetworkError
+from telegram.error import BadRequest, NetworkError, TimedOut
 
 log = logging.getLogger(__name__)
 
@@ -47,10 +47,10 @@ class MediaSender:
         for attempt in range(1, MAX_NETWORK_RETRIES + 2):
             try:
                 return await self._send_once(chat_id, uploads, caption)
-            except BadRequest:
-                raise
+            except (BadRequest, TimedOut):
+                raise  # a refusal, or no answer at all (it may have arrived: never sent twice)
             except NetworkError as exc:
-                # 5xx, a timeout or a cut connection: the upload most likely did not land; try again.
+                # Telegram answered 5xx or the connection failed before an answer: it did not land; try again.
                 if attempt > MAX_NETWORK_RETRIES:
                     raise
                 log.info("Telegram network error in chat %s (%s), retrying", chat_id, type(exc).__name__)

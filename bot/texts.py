@@ -133,6 +133,8 @@ REASON_UNAVAILABLE = "Google could not provide it"
 REASON_GOOGLE_DOWN = "Google was not answering"
 REASON_SESSION_EXPIRED = "the Google session expired first"
 REASON_REFUSED = "Telegram refused it ({error})"
+REASON_IN_DOUBT = "interrupted by a restart mid-upload (it may have arrived above)"
+REASON_UNCONFIRMED = "Telegram did not confirm it in time (it may have arrived above)"
 REASON_LINK_BROKEN = "Google access was revoked"
 REASON_CHAT_GONE = "this chat can no longer receive messages"
 
@@ -187,6 +189,7 @@ GROUP_PICK_FAILED = "{name}: {error}"
 BUTTON_CONTINUE_PICK = "📷 Pick photos for {title}"
 LINKED_CONTINUE = "✅ Linked to <b>{email}</b>. Tap below to choose photos for <b>{title}</b>."
 CLAIM_NOT_YOURS = "This button was made for someone else. Send /pick in the group to get your own."
+CLAIM_NOT_IN_GROUP = "You are no longer in that group (or I can't post there), so I won't start a pick for it."
 CLAIM_EXPIRED = "That link has expired or was already used. Send /pick in the group again."
 PICK_CHAT_GONE = "This pick was stopped: I was removed from <b>{title}</b>, where the photos were meant to go."
 
@@ -210,3 +213,12 @@ FORWARD_REFUSED = {
     "user_not_member": "You are not a member of that chat, so I can't post there for you.",
     "user_not_admin": "Only channel administrators who can post may send photos there.",
 }
+
+# --- admin ---------------------------------------------------------------------------------
+ADMIN_STATS = (
+    "<b>Bot statistics</b>\n"
+    "Users: {users}\n"
+    "Google links: {links_active} active, {links_broken} broken\n"
+    "Picks under way: {active_sessions}\n"
+    "Delivered today (UTC): {delivered_today}"
+)

@@ -1,4 +1,5 @@
-"""The aiohttp server: Google's OAuth redirect lands here; /healthz for orchestrators."""
+"""The aiohttp server: Google's OAuth redirect; /healthz, /readyz and /metrics for operators; Telegram's
+webhook in webhook mode."""
 
 from __future__ import annotations
 
@@ -7,14 +8,19 @@ from collections.abc import Awaitable, Callable
 from html import escape
 
 from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from bot import texts
 from bot.linking import CallbackOutcome, LinkService
+from bot.webhook import WEBHOOK_PATH
 
 log = logging.getLogger(__name__)
 
 OutcomeListener = Callable[[CallbackOutcome], Awaitable[None]]
 Probe = Callable[[], Awaitable[bool]]
+Checks = Callable[[], Awaitable[dict[str, bool]]]
+Exposition = Callable[[], Awaitable[bytes]]
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 MAX_PARAM_LENGTH = 2048
 
@@ -79,6 +85,10 @@ def build_web_app(
     on_outcome: OutcomeListener,
     bot_username: Callable[[], str],
     ready: Probe,
+    *,
+    readiness: Checks,
+    metrics: Exposition,
+    telegram_webhook: Handler | None = None,
 ) -> web.Application:
     async def oauth_callback(request: web.Request) -> web.Response:
         query = request.rel_url.query
@@ -86,7 +96,12 @@ def build_web_app(
         if any(v is not None and len(v) > MAX_PARAM_LENGTH for v in (state, code, error)):
             state = None
         outcome = await links.complete_link(state, code, error)
-        log.info("OAuth callback: %s (user %s)", outcome.kind, outcome.user_id)
+        log.info(
+            "OAuth callback: %s (user %s)",
+            outcome.kind,
+            outcome.user_id,
+            extra={"user_id": outcome.user_id, "chat_id": outcome.chat_id},
+        )
         if outcome.chat_id is not None:
             try:
                 await on_outcome(outcome)
@@ -98,9 +113,25 @@ def build_web_app(
         ok = await ready()
         return web.json_response({"status": "ok" if ok else "unavailable"}, status=200 if ok else 503)
 
+    async def readyz(request: web.Request) -> web.Response:
+        results = await readiness()
+        failing = sorted(name for name, ok in results.items() if not ok)
+        body = {
+            "status": "unavailable" if failing else "ready",
+            "checks": {name: "ok" if ok else "failing" for name, ok in results.items()},
+        }
+        return web.json_response(body, status=503 if failing else 200)
+
+    async def prometheus(request: web.Request) -> web.Response:
+        return web.Response(body=await metrics(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
     app = web.Application(middlewares=[_log_requests])
     app.router.add_get("/oauth/callback", oauth_callback)
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", prometheus)
+    if telegram_webhook is not None:
+        app.router.add_post(WEBHOOK_PATH, telegram_webhook)
     return app
 
 

@@ -8,7 +8,7 @@ from telegram import Update
 from telegram.ext import Application, ContextTypes
 
 from bot import texts
-from handlers import forwarding, lifecycle, linking, picking, settings, start
+from handlers import admin, forwarding, lifecycle, linking, picking, settings, start
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +28,6 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 
 def register(application: Application) -> None:  # type: ignore[type-arg]
-    for module in (start, linking, picking, settings, forwarding, lifecycle):
+    for module in (start, linking, picking, settings, forwarding, lifecycle, admin):
         module.register(application)
     application.add_error_handler(on_error)

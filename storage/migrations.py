@@ -87,4 +87,9 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX destinations_chat ON destinations (chat_id);
     ALTER TABLE oauth_states ADD COLUMN then_pick_chat_id INTEGER;
     """,
+    # 3: an item whose upload was handed to Telegram but not yet confirmed: after a crash it may or
+    # may not have arrived, so it is reported rather than sent twice.
+    """
+    ALTER TABLE pick_items ADD COLUMN sending_since REAL;
+    """,
 )

@@ -22,7 +22,7 @@ _SESSION_COLUMNS = (
     " poll_deadline, expire_time, last_polled_at, prompt_message_id, status_message_id, failure, google_deleted,"
     " prompt_chat_id, target_chat_id, report_chat_id, notice_message_id, shared_by"
 )
-_ITEM_COLUMNS = "position, media_id, kind, filename, mime_type, width, height, status, reason, size"
+_ITEM_COLUMNS = "position, media_id, kind, filename, mime_type, width, height, status, reason, size, sending_since"
 
 
 @dataclass(frozen=True)
@@ -72,6 +72,12 @@ class PickItem:
     status: ItemStatus = "pending"
     reason: str | None = None
     size: int | None = None
+    sending_since: float | None = None  # handed to Telegram, not confirmed yet
+
+    @property
+    def in_doubt(self) -> bool:
+        """Pending, yet its upload was under way when the bot stopped: it may have arrived."""
+        return self.status == "pending" and self.sending_since is not None
 
 
 @dataclass(frozen=True)
@@ -237,7 +243,7 @@ class PickRepository:
         try:
             await conn.executemany(
                 f"INSERT OR IGNORE INTO pick_items (session_id, {_ITEM_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?,"
-                " 'pending', NULL, NULL)",
+                " 'pending', NULL, NULL, NULL)",
                 [
                     (session_id, i.position, i.media_id, i.kind, i.filename, i.mime_type, i.width, i.height)
                     for i in items
@@ -258,9 +264,17 @@ class PickRepository:
         ) as cursor:
             return [PickItem(*row) async for row in cursor]
 
+    async def mark_sending(self, session_id: int, positions: Sequence[int], sending: bool) -> None:
+        """Flag items as handed to Telegram (set just before the request goes out), or clear the flag
+        when Telegram answered with an error (then they certainly did not arrive)."""
+        await self._db.conn.executemany(
+            "UPDATE pick_items SET sending_since = ? WHERE session_id = ? AND position = ? AND status = 'pending'",
+            [(time.time() if sending else None, session_id, position) for position in positions],
+        )
+
     async def mark_sent(self, session_id: int, sent: Sequence[SentItem], sizes: dict[int, int]) -> None:
         await self._db.conn.executemany(
-            "UPDATE pick_items SET status = 'sent', message_id = ?, file_id = ?, size = ?"
+            "UPDATE pick_items SET status = 'sent', sending_since = NULL, message_id = ?, file_id = ?, size = ?"
             " WHERE session_id = ? AND position = ? AND status = 'pending'",
             [(s.message_id, s.file_id, sizes.get(s.position), session_id, s.position) for s in sent],
         )

@@ -59,6 +59,14 @@ def bot_env(workdir: Path, tg: TelegramEmulator, google: GoogleEmulator, **overr
     return env
 
 
+class BotExited(Exception):
+    """The bot process ended while starting up; `code` is its exit status."""
+
+    def __init__(self, code: int, logs: str) -> None:
+        super().__init__(f"the bot exited with {code} while starting:\n{logs[-3000:]}")
+        self.code = code
+
+
 @dataclass
 class BotProcess:
     """The bot as users run it. Its combined output goes to a log file the tests can read."""
@@ -74,17 +82,34 @@ class BotProcess:
     def base_url(self) -> str:
         return self.env["PUBLIC_URL"]
 
+    @property
+    def webhook_mode(self) -> bool:
+        return bool(self.env.get("TELEGRAM_WEBHOOK_URL"))
+
     async def start(self, timeout: float = 20.0) -> None:  # noqa: ASYNC109
         self.runs += 1
         log_path = self.workdir / f"bot-{self.runs}.log"
         self.log_paths.append(log_path)
-        polls_before = len(self.tg.calls_of("getUpdates"))
+        # Ready when it serves /healthz and receives updates: long polling started, or the webhook is set.
+        method = "setWebhook" if self.webhook_mode else "getUpdates"
+        before = len(self.tg.calls_of(method))
         with log_path.open("wb") as out:
             self.proc = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "bot", cwd=self.workdir, env=self.env, stdout=out, stderr=out
             )
-        # Ready when it serves /healthz and has started long polling.
-        await self.tg.wait_for(lambda: len(self.tg.calls_of("getUpdates")) > polls_before or None, timeout)
+
+        def receiving() -> bool:
+            calls = self.tg.calls_of(method)[before:]  # a long poll is recorded while still open
+            return any(call.status == 200 for call in calls) if self.webhook_mode else bool(calls)
+
+        ready = asyncio.ensure_future(self.tg.wait_for(receiving, timeout))
+        exited = asyncio.ensure_future(self.proc.wait())
+        await asyncio.wait({ready, exited}, return_when=asyncio.FIRST_COMPLETED)
+        if not ready.done():
+            ready.cancel()
+            raise BotExited(exited.result(), self.logs())
+        exited.cancel()
+        ready.result()  # a TimeoutError if it never started receiving
         async with httpx.AsyncClient() as client:
             response = await client.get(f"{self.base_url}/healthz")
             assert response.status_code == 200, response.text

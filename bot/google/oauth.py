@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from authlib.integrations.base_client.errors import OAuthError
 from authlib.integrations.httpx_client import AsyncOAuth2Client
 
 from bot.google.errors import GoogleUnavailable, LinkBroken
+
+if TYPE_CHECKING:
+    from bot.metrics import RequestMetrics
 
 PICKER_SCOPE = "https://www.googleapis.com/auth/photospicker.mediaitems.readonly"
 SCOPES = ("openid", "email", PICKER_SCOPE)
@@ -32,8 +35,10 @@ class GoogleOAuth:
         token_url: str,
         revoke_url: str,
         userinfo_url: str,
+        metrics: RequestMetrics,
         timeout: float = 20.0,
     ) -> None:
+        self._metrics = metrics
         self._auth_url = auth_url
         self._token_url = token_url
         self._revoke_url = revoke_url
@@ -59,9 +64,10 @@ class GoogleOAuth:
 
     async def exchange_code(self, code: str, code_verifier: str) -> dict[str, Any]:
         try:
-            token = await self._client.fetch_token(
-                self._token_url, grant_type="authorization_code", code=code, code_verifier=code_verifier
-            )
+            async with self._metrics.timed("oauth.exchange"):
+                token = await self._client.fetch_token(
+                    self._token_url, grant_type="authorization_code", code=code, code_verifier=code_verifier
+                )
         except (OAuthError, httpx.HTTPError, ValueError) as exc:
             raise CodeExchangeFailed(type(exc).__name__) from None
         return _with_expiry(dict(token))
@@ -69,7 +75,8 @@ class GoogleOAuth:
     async def refresh(self, refresh_token: str) -> dict[str, Any]:
         """A fresh access token; raises LinkBroken on invalid_grant, GoogleUnavailable otherwise."""
         try:
-            token = await self._client.refresh_token(self._token_url, refresh_token=refresh_token)
+            async with self._metrics.timed("oauth.refresh"):
+                token = await self._client.refresh_token(self._token_url, refresh_token=refresh_token)
         except OAuthError as exc:
             if exc.error in ("invalid_grant", "unauthorized_client", "invalid_client"):
                 raise LinkBroken(f"refresh refused: {exc.error}") from None
@@ -83,16 +90,20 @@ class GoogleOAuth:
     async def revoke(self, token: str) -> bool:
         """Revoke the grant at Google; False when Google could not confirm it."""
         try:
-            response = await self._client.revoke_token(self._revoke_url, token=token)
+            async with self._metrics.timed("oauth.revoke") as timing:
+                response = await self._client.revoke_token(self._revoke_url, token=token)
+                timing.status(response.status_code)
         except (OAuthError, httpx.HTTPError):
             return False
         return bool(response.status_code == 200)
 
     async def email(self, access_token: str) -> str:
         try:
-            response = await self._client.request(
-                "GET", self._userinfo_url, headers={"Authorization": f"Bearer {access_token}"}, withhold_token=True
-            )
+            async with self._metrics.timed("oauth.userinfo") as timing:
+                response = await self._client.request(
+                    "GET", self._userinfo_url, headers={"Authorization": f"Bearer {access_token}"}, withhold_token=True
+                )
+                timing.status(response.status_code)
             response.raise_for_status()
             email = response.json().get("email")
         except (httpx.HTTPError, ValueError) as exc:

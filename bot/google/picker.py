@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import httpx
 
@@ -24,9 +24,19 @@ from bot.google.errors import (
 )
 from bot.google.retry import RETRYABLE_STATUSES, RetryPolicy, parse_retry_after
 
+if TYPE_CHECKING:
+    from bot.metrics import RequestMetrics
+
 log = logging.getLogger(__name__)
 
 CHUNK = 256 * 1024
+# Metric names of the Picker API calls, by HTTP method and first path segment.
+_ENDPOINTS = {
+    ("POST", "sessions"): "sessions.create",
+    ("GET", "sessions"): "sessions.get",
+    ("DELETE", "sessions"): "sessions.delete",
+    ("GET", "mediaItems"): "mediaItems.list",
+}
 
 
 class TokenSource(Protocol):
@@ -125,11 +135,17 @@ class PickerClient:
     """Picker API calls with auth refresh on 401 and bounded backoff on 429/5xx/network errors."""
 
     def __init__(
-        self, base_url: str, http: httpx.AsyncClient, tokens: TokenSource, retry: RetryPolicy | None = None
+        self,
+        base_url: str,
+        http: httpx.AsyncClient,
+        tokens: TokenSource,
+        metrics: RequestMetrics,
+        retry: RetryPolicy | None = None,
     ) -> None:
         self._base = base_url.rstrip("/")
         self._http = http
         self._tokens = tokens
+        self._metrics = metrics
         self._retry = retry or RetryPolicy()
         # Retry-After speaks for the whole project's quota, not one request: every request to that
         # kind of endpoint ("api" or "media") waits until it has passed.
@@ -178,7 +194,11 @@ class PickerClient:
             token = await self._tokens.access_token(user_id)
             await self._respect_retry_after("media")
             try:
-                async with self._http.stream("GET", url, headers={"Authorization": f"Bearer {token}"}) as response:
+                async with (
+                    self._metrics.timed("media") as timing,
+                    self._http.stream("GET", url, headers={"Authorization": f"Bearer {token}"}) as response,
+                ):
+                    timing.status(response.status_code)
                     if response.status_code == 401 and not refreshed:
                         refreshed = True
                         await self._tokens.access_token(user_id, rejected=token)
@@ -201,13 +221,16 @@ class PickerClient:
 
     async def _call(self, user_id: int, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
         refreshed = False
+        endpoint = _ENDPOINTS.get((method, path.split("/")[1]), "other")
         for attempt in range(self._retry.attempts):
             token = await self._tokens.access_token(user_id)
             await self._respect_retry_after("api")
             try:
-                response = await self._http.request(
-                    method, self._base + path, headers={"Authorization": f"Bearer {token}"}, **kwargs
-                )
+                async with self._metrics.timed(endpoint) as timing:
+                    response = await self._http.request(
+                        method, self._base + path, headers={"Authorization": f"Bearer {token}"}, **kwargs
+                    )
+                    timing.status(response.status_code)
             except httpx.TransportError:
                 await self._backoff(attempt, None)
                 continue

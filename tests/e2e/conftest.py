@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import AsyncIterator, Callable
 from functools import cache
 from pathlib import Path
@@ -10,12 +11,17 @@ from typing import Any
 
 import pytest
 
+from bot.webhook import WEBHOOK_PATH
 from tests.emulators.google import GoogleEmulator
 from tests.emulators.telegram import TelegramEmulator
 from tests.harness import CLIENT_ID, CLIENT_SECRET, ENCRYPTION_KEY, TOKEN, BotProcess, Person, bot_env
 
 BOT_USERNAME = "photos_test_bot"
 SPEC = Path(__file__).resolve().parents[3] / "shared" / "reference" / "telegram" / "api.json"
+# E2E_MODE=webhook runs every end-to-end test with the bot receiving updates by webhook instead of polling.
+E2E_MODE = os.environ.get("E2E_MODE", "polling")
+if E2E_MODE not in ("polling", "webhook"):
+    raise ValueError(f"E2E_MODE must be polling or webhook, got {E2E_MODE!r}")
 
 
 @cache
@@ -67,9 +73,19 @@ async def google() -> AsyncIterator[GoogleEmulator]:
 
 
 @pytest.fixture
-def make_bot(tmp_path: Path, tg: TelegramEmulator, google: GoogleEmulator) -> Callable[..., BotProcess]:
+def e2e_mode() -> str:
+    """How the bot receives updates: "polling" or "webhook" (a test module may override this fixture)."""
+    return E2E_MODE
+
+
+@pytest.fixture
+def make_bot(
+    tmp_path: Path, tg: TelegramEmulator, google: GoogleEmulator, e2e_mode: str
+) -> Callable[..., BotProcess]:
     def make(**overrides: str) -> BotProcess:
         env = bot_env(tmp_path, tg, google, ENCRYPTION_KEY=ENCRYPTION_KEY, **overrides)
+        if e2e_mode == "webhook" and "TELEGRAM_WEBHOOK_URL" not in overrides:
+            env["TELEGRAM_WEBHOOK_URL"] = env["PUBLIC_URL"] + WEBHOOK_PATH
         google.redirect_uris.add(env["PUBLIC_URL"] + "/oauth/callback")
         return BotProcess(env=env, workdir=tmp_path, tg=tg)
 

@@ -366,3 +366,28 @@ async def test_two_users_pick_at_the_same_time(
     expected_bob = [(item, "=dv" if item.type == "VIDEO" else RENDITION) for item in bob_items]
     assert_delivered_in_order(tg, google, bob.user_id, expected_bob)
     assert len([r for r in google.requests if r.endpoint == "mediaItems.list"]) > 2  # pages were followed
+
+
+async def test_killed_mid_upload_reports_instead_of_sending_twice(
+    make_bot: Callable[..., BotProcess], alice: Person, tg: TelegramEmulator, google: GoogleEmulator
+) -> None:
+    """An album handed to Telegram when the bot dies may or may not have arrived; Telegram can't be
+    asked. So after the restart it is reported, never sent a second time."""
+    bot = make_bot()
+    await bot.start()
+    items = [google.add_photo(alice.email) for _ in range(10)]
+    await link(alice)
+    _, session = await start_pick(alice)
+    tg.set_latency("sendMediaGroup", 2.0)  # the upload is in Telegram's hands for a while
+    google.pick(session.id, items)
+    await tg.wait_for(lambda: any(c.method == "sendMediaGroup" for c in tg.calls))
+    await bot.kill()
+    tg.set_latency("sendMediaGroup", 0.0)
+    await bot.start()
+    summary = await wait_summary(tg, alice.user_id)
+    assert (summary.text or "").startswith("⚠️ Delivered 0 of 10\n· 10 interrupted by a restart mid-upload")
+    # Telegram did take that album in the end: it is there exactly once.
+    await tg.wait_for(lambda: len(media(tg, alice.user_id)) == 10 or None)
+    assert_delivered_in_order(tg, google, alice.user_id, [(item, RENDITION) for item in items])
+    assert len(tg.calls_of("sendMediaGroup")) == 1
+    await bot.stop()

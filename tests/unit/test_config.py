@@ -25,6 +25,26 @@ def test_defaults(tmp_path: Path) -> None:
     assert settings.picker_api_url == "https://photospicker.googleapis.com/v1"
     assert (settings.http_host, settings.http_port, settings.log_level) == ("0.0.0.0", 8080, "INFO")
     assert settings.encryption_key is None and not settings.telegram_local_mode
+    assert settings.telegram_webhook_url is None and settings.telegram_webhook_secret is None
+    assert settings.log_format == "text" and settings.admin_user_ids == frozenset()
+
+
+def test_operations_settings(tmp_path: Path) -> None:
+    settings = load_settings(
+        {
+            **BASE,
+            "TELEGRAM_WEBHOOK_URL": "https://bot.example.com/telegram/webhook/",
+            "TELEGRAM_WEBHOOK_SECRET": "A-z_09",
+            "LOG_FORMAT": "JSON",
+            "ADMIN_USER_IDS": " 12345, 67890 ,5",
+        },
+        dotenv=tmp_path / "none",
+    )
+    assert settings.telegram_webhook_url == "https://bot.example.com/telegram/webhook"
+    assert settings.telegram_webhook_secret == "A-z_09"
+    assert settings.log_format == "json"
+    assert settings.admin_user_ids == {12345, 67890, 5}
+    assert load_settings({**BASE, "TELEGRAM_WEBHOOK_URL": " "}, dotenv=tmp_path / "none").telegram_webhook_url is None
 
 
 def test_absolute_database_path_has_four_slashes(tmp_path: Path) -> None:
@@ -56,11 +76,34 @@ def test_dotenv_fills_in_and_environment_wins(tmp_path: Path) -> None:
         ({"TELEGRAM_LOCAL_MODE": "maybe"}, "TELEGRAM_LOCAL_MODE"),
         ({"TELEGRAM_PRIVATE_RATE": "0"}, "TELEGRAM_PRIVATE_RATE"),
         ({"PICKER_API_URL": "ftp://x"}, "PICKER_API_URL"),
+        ({"TELEGRAM_WEBHOOK_URL": "bot.example.com/hook"}, "TELEGRAM_WEBHOOK_URL"),
+        ({"TELEGRAM_WEBHOOK_SECRET": "has spaces"}, "TELEGRAM_WEBHOOK_SECRET"),
+        ({"TELEGRAM_WEBHOOK_SECRET": "x" * 257}, "TELEGRAM_WEBHOOK_SECRET"),
+        ({"TELEGRAM_WEBHOOK_SECRET": "päss"}, "TELEGRAM_WEBHOOK_SECRET"),
+        ({"LOG_FORMAT": "xml"}, "LOG_FORMAT"),
+        ({"ADMIN_USER_IDS": "12,abc"}, "ADMIN_USER_IDS"),
+        ({"ADMIN_USER_IDS": "12;34"}, "ADMIN_USER_IDS"),
+        ({"ADMIN_USER_IDS": "-5"}, "ADMIN_USER_IDS"),
+        ({"ADMIN_USER_IDS": "1,,2"}, "ADMIN_USER_IDS"),
+        ({"ADMIN_USER_IDS": "١٢"}, "ADMIN_USER_IDS"),
     ],
 )
 def test_bad_values_name_the_variable(tmp_path: Path, change: dict[str, str], named: str) -> None:
     with pytest.raises(ConfigError, match=named):
         load_settings({**BASE, **change}, dotenv=tmp_path / "none")
+
+
+def test_malformed_admin_ids_stop_start_up_with_one_line(tmp_path: Path) -> None:
+    root = Path(__file__).resolve().parents[2]
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(root), **BASE, "ADMIN_USER_IDS": "alice"}
+    result = subprocess.run(
+        [sys.executable, "-m", "bot"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "Configuration error: ADMIN_USER_IDS must be Telegram user ids separated by commas, like 12345,67890; "
+        "got 'alice'."
+    ]
 
 
 def test_missing_variable_stops_start_up_with_one_line(tmp_path: Path) -> None:

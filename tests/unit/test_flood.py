@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 
+from prometheus_client import CollectorRegistry
 from telegram.error import BadRequest, RetryAfter
 
-from bot.flood import TokenBucket, flood_wait
+from bot.flood import FloodControl, TokenBucket, flood_wait
+from bot.metrics import RequestMetrics
 
 
 async def test_bucket_lets_an_album_through_then_paces() -> None:
@@ -33,3 +35,60 @@ def test_flood_wait_reads_retry_after_and_the_album_400_text() -> None:
     album = BadRequest('Failed to send message #1 with the error message "Too Many Requests: retry after 8"')
     assert flood_wait(album) == 8
     assert flood_wait(BadRequest("Chat not found")) is None
+
+
+async def _ok() -> bool:
+    return True
+
+
+def _flood(private_per_second: float, group_per_minute: float) -> FloodControl:
+    return FloodControl(private_per_second, group_per_minute, RequestMetrics(CollectorRegistry(), "telegram", "method"))
+
+
+async def test_group_and_private_chats_have_their_own_budgets() -> None:
+    flood = _flood(private_per_second=0.1, group_per_minute=6)  # buckets of 10, refilling slowly
+    for chat in (42, -100):
+        for _ in range(10):
+            await flood.process_request(_ok, (), {}, "sendMessage", {"chat_id": chat}, None)
+    # An eleventh message waits for its chat's budget (10 s here): it does not go out now...
+    blocked = asyncio.ensure_future(flood.process_request(_ok, (), {}, "sendMessage", {"chat_id": 42}, None))
+    await asyncio.sleep(0.2)
+    assert not blocked.done()
+    blocked.cancel()
+    # ...while edits, which Telegram does not count as messages, are not held up.
+    assert await asyncio.wait_for(
+        flood.process_request(_ok, (), {}, "editMessageText", {"chat_id": 42}, None), 1
+    )
+
+
+async def test_retry_after_is_waited_out_and_the_send_retried() -> None:
+    flood = _flood(private_per_second=1000, group_per_minute=60000)
+    calls = 0
+
+    async def flaky() -> bool:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise RetryAfter(1)
+        if calls == 2:
+            raise BadRequest('Failed to send message #2 with the error message "Too Many Requests: retry after 1"')
+        return True
+
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    assert await flood.process_request(flaky, (), {}, "sendMediaGroup", {"chat_id": 7, "media": [1, 2]}, None)
+    assert calls == 3 and loop.time() - start >= 2
+
+
+async def test_other_errors_are_not_retried() -> None:
+    flood = _flood(private_per_second=1000, group_per_minute=60000)
+
+    async def refused() -> bool:
+        raise BadRequest("Chat not found")
+
+    try:
+        await flood.process_request(refused, (), {}, "sendMessage", {"chat_id": 7}, None)
+    except BadRequest as exc:
+        assert exc.message == "Chat not found"
+    else:
+        raise AssertionError("the error was swallowed")

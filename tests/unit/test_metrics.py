@@ -1,0 +1,127 @@
+"""Metrics: request timing, failure reasons as labels, and the counts read from the database."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+
+from bot import texts
+from bot.metrics import Metrics, RequestMetrics, failure_reason
+from storage.database import Database
+from storage.stats import StatsRepository
+
+DAY = 86_400.0
+
+
+def sample(registry_text: str, name: str, **labels: str) -> float | None:
+    for family in text_string_to_metric_families(registry_text):
+        for s in family.samples:
+            if s.name == name and s.labels == labels:
+                return float(s.value)
+    return None
+
+
+def test_stored_reasons_become_short_labels() -> None:
+    assert failure_reason(texts.REASON_TOO_BIG.format(limit="50 MB")) == "too_big"
+    assert failure_reason(texts.REASON_REFUSED.format(error="Bad Request: wrong type")) == "telegram_refused"
+    assert failure_reason(texts.REASON_PROCESSING) == "still_processing"
+    assert failure_reason(texts.REASON_CHAT_GONE) == "chat_gone"
+    assert failure_reason("something new") == "other"
+
+
+async def test_timing_records_status_errors_and_exceptions_without_an_answer() -> None:
+    registry = CollectorRegistry()
+    google = RequestMetrics(registry, "google", "endpoint")
+    async with google.timed("sessions.get") as timing:
+        timing.status(200)
+    async with google.timed("sessions.get") as timing:
+        timing.status(503)
+    with pytest.raises(httpx.ConnectError):
+        async with google.timed("media"):
+            raise httpx.ConnectError("refused")
+    with pytest.raises(ValueError):  # raised after an answer came: our verdict, not a failed request
+        async with google.timed("media") as timing:
+            timing.status(200)
+            await asyncio.sleep(0.3)  # reading the body is not the service's latency
+            raise ValueError("too large")
+    text = generate_latest(registry).decode()
+    assert sample(text, "bot_google_request_duration_seconds_count", endpoint="sessions.get") == 2
+    assert sample(text, "bot_google_request_duration_seconds_count", endpoint="media") == 2
+    assert sample(text, "bot_google_request_errors_total", endpoint="sessions.get", error="503") == 1
+    assert sample(text, "bot_google_request_errors_total", endpoint="media", error="ConnectError") == 1
+    assert sample(text, "bot_google_request_errors_total", endpoint="media", error="ValueError") is None
+    assert sample(text, "bot_google_request_duration_seconds_bucket", endpoint="media", le="0.25") == 2
+
+
+async def test_counts_come_from_the_database_at_scrape_time(tmp_path: Path) -> None:
+    db = Database(tmp_path / "bot.sqlite3")
+    await db.open()
+    now = time.time()
+    conn = db.conn
+    for user_id, status in ((1, "active"), (2, "broken")):
+        await conn.execute(
+            "INSERT INTO google_links (user_id, email, token, scopes, status, linked_at, updated_at)"
+            " VALUES (?, 'x@example.com', x'00', 's', ?, ?, ?)",
+            (user_id, status, now, now),
+        )
+    sessions = ((1, 1, "done", now), (2, 3, "done", now - DAY), (3, 1, "waiting", now), (4, 3, "delivering", now))
+    for session_id, user_id, status, updated_at in sessions:
+        await conn.execute(
+            "INSERT INTO pick_sessions (id, google_session_id, user_id, chat_id, status, picker_uri, delivery_mode,"
+            " poll_interval, poll_deadline, expire_time, created_at, updated_at)"
+            " VALUES (?, ?, ?, ?, ?, 'u', 'photos', 5, 0, 0, ?, ?)",
+            (session_id, f"g{session_id}", user_id, user_id, status, updated_at, updated_at),
+        )
+    too_big = texts.REASON_TOO_BIG.format(limit="50 MB")
+    refused = texts.REASON_REFUSED.format(error="Bad Request: x")
+    items = ((1, "sent", None), (1, "sent", None), (1, "skipped", too_big), (1, "skipped", refused),
+             (2, "sent", None), (2, "skipped", too_big), (4, "pending", None))
+    for position, (session_id, status, reason) in enumerate(items):
+        await conn.execute(
+            "INSERT INTO pick_items (session_id, position, media_id, kind, filename, mime_type, status, reason)"
+            " VALUES (?, ?, 'm', 'PHOTO', 'f.jpg', 'image/jpeg', ?, ?)",
+            (session_id, position, status, reason),
+        )
+
+    stats = StatsRepository(db)
+    overview = await stats.overview(since=now - 3600)
+    assert (overview.users, overview.links_active, overview.links_broken) == (3, 1, 1)
+    assert (overview.active_sessions, overview.delivered_today) == (2, 2)
+
+    metrics = Metrics(CollectorRegistry(), stats)
+    text = (await metrics.exposition()).decode()
+    assert sample(text, "bot_pick_sessions_active", status="waiting") == 1
+    assert sample(text, "bot_pick_sessions_active", status="picked") == 0
+    assert sample(text, "bot_items_delivered_total") == 3
+    assert sample(text, "bot_items_failed_total", reason="too_big") == 2
+    assert sample(text, "bot_items_failed_total", reason="telegram_refused") == 1
+    await conn.execute("UPDATE pick_sessions SET status = 'done' WHERE id = 3")
+    text = (await metrics.exposition()).decode()
+    assert sample(text, "bot_pick_sessions_active", status="waiting") == 0
+    await db.close()
+
+
+async def test_event_loop_lag_is_measured(tmp_path: Path) -> None:
+    db = Database(tmp_path / "bot.sqlite3")
+    await db.open()
+    metrics = Metrics(CollectorRegistry(), StatsRepository(db))
+    watch = asyncio.create_task(metrics.watch_event_loop())
+    await asyncio.sleep(0)  # the watcher starts its first round
+    time.sleep(0.3)  # block the loop, as a slow synchronous call would: that round wakes 0.2 s late
+
+    async def late_rounds() -> float:
+        text = (await metrics.exposition()).decode()
+        within = sample(text, "bot_event_loop_lag_seconds_bucket", le="0.1") or 0
+        return (sample(text, "bot_event_loop_lag_seconds_count") or 0) - within
+
+    async with asyncio.timeout(5):
+        while not await late_rounds():  # noqa: ASYNC110  (the watcher records on its own schedule)
+            await asyncio.sleep(0.01)
+    watch.cancel()
+    await db.close()
