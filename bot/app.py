@@ -28,7 +28,7 @@ from bot.linking import CallbackOutcome, LinkService
 from bot.logs import mask
 from bot.metrics import Metrics, RequestMetrics
 from bot.pick_messages import NO_PREVIEW, PickMessages
-from bot.picking import PickService
+from bot.picking import PickLimits, PickService
 from bot.sharing import SharingService
 from bot.telegram_send import MediaSender
 from bot.web import build_web_app
@@ -146,6 +146,7 @@ async def run(settings: Settings) -> None:
             workdir=settings.data_dir / "tmp",
             local_mode=settings.telegram_local_mode,
             video_wait=settings.video_processing_timeout,
+            limits=PickLimits(settings.max_active_picks, settings.picks_per_hour, settings.max_items_per_pick),
         )
         sharing = SharingService(
             bot=application.bot,
@@ -201,6 +202,8 @@ async def run(settings: Settings) -> None:
 
         await application.start()
         stack.push_async_callback(application.stop)
+        # Shutdown runs these in reverse: updates stop first, then picks wind down, then the app.
+        stack.push_async_callback(picks.stop)
         if webhook_url:
             await register_webhook(application, webhook_url, webhook_secret)
         else:
@@ -208,7 +211,6 @@ async def run(settings: Settings) -> None:
             await application.updater.start_polling(allowed_updates=Update.ALL_TYPES)
             stack.push_async_callback(application.updater.stop)
         await picks.resume()
-        stack.push_async_callback(picks.stop)
         log.info("bot @%s is running; OAuth redirect URI %s", application.bot.username, settings.redirect_uri)
         await stop.wait()
         log.info("shutting down")

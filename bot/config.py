@@ -44,6 +44,9 @@ class Settings:
     picker_api_url: str
     log_level: str
     video_processing_timeout: float
+    max_active_picks: int
+    picks_per_hour: int
+    max_items_per_pick: int
     telegram_webhook_url: str | None
     telegram_webhook_secret: str | None
     log_format: str
@@ -103,6 +106,15 @@ def _number(env: Mapping[str, str], name: str, default: float, *, minimum: float
     if value < minimum:
         raise ConfigError(f"{name} must be at least {minimum:g}, got {raw!r}.")
     return value
+
+
+def _whole(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or not low <= int(raw) <= high:
+        raise ConfigError(f"{name} must be a whole number from {low} to {high}, got {raw!r}.")
+    return int(raw)
 
 
 def _bool(env: Mapping[str, str], name: str) -> bool:
@@ -200,6 +212,9 @@ def load_settings(env: Mapping[str, str] | None = None, dotenv: Path | None = No
         picker_api_url=_url(merged, "PICKER_API_URL", PICKER_API_URL),
         log_level=log_level,
         video_processing_timeout=_number(merged, "VIDEO_PROCESSING_TIMEOUT", 600.0, minimum=0),
+        max_active_picks=_whole(merged, "MAX_ACTIVE_PICKS", 3, 1, 100),
+        picks_per_hour=_whole(merged, "PICKS_PER_HOUR", 20, 1, 10_000),
+        max_items_per_pick=_whole(merged, "MAX_ITEMS_PER_PICK", 2000, 1, 2000),
         telegram_webhook_url=_optional_url(merged, "TELEGRAM_WEBHOOK_URL"),
         telegram_webhook_secret=_webhook_secret(merged),
         log_format=_choice(merged, "LOG_FORMAT", LOG_FORMATS),

@@ -76,6 +76,10 @@ class Fetched:
     deferred: bool = False
 
 
+class Stopping(Exception):
+    """The bot is shutting down: stop between uploads; what is not sent stays pending."""
+
+
 class ChatUnavailable(Exception):
     """The chat refuses our messages (bot blocked or removed)."""
 
@@ -143,8 +147,12 @@ class Delivery:
         workdir: Path,
         upload_limit: int,
         video_wait: float,
+        max_items: int,
+        stopping: asyncio.Event,
     ) -> None:
         self.session = session
+        self._max_items = max_items
+        self._stopping = stopping
         self._bot = bot
         self._on_migrated = on_migrated
         self._posted: Message | None = None  # the first message posted into a forwarding destination
@@ -170,6 +178,9 @@ class Delivery:
         try:
             if session.status == "picked":
                 listed = await self._urls.load()
+                if len(listed) > self._max_items:
+                    await self._refuse_oversized(len(listed))
+                    return
                 await self._repo.save_items(session.id, [_to_item(i, n) for n, i in enumerate(listed)])
             items = await self._repo.items(session.id)
             if any(item.in_doubt for item in items):
@@ -190,7 +201,18 @@ class Delivery:
             await self._skip_rest(texts.REASON_GOOGLE_DOWN)
         except ChatUnavailable:
             await self._skip_rest(texts.REASON_CHAT_GONE)
+        except Stopping:
+            log.info("pick %s: stopped for shutdown; the rest is delivered after the restart", session.id)
+            return
         await self._finish()
+
+    async def _refuse_oversized(self, count: int) -> None:
+        """More items than one pick may hold (Google should have capped it): nothing is downloaded."""
+        session = self.session
+        text = texts.PICK_TOO_BIG.format(count=count, limit=self._max_items)
+        await self._messages.say(session.report_chat_id, text, pick_again=True)
+        await self._repo.set_status(session.id, "done", failure="too many items")
+        await delete_at_google(self._picker, self._repo, session)
 
     async def _check_target(self) -> None:
         """Rights are checked again now: a destination that can no longer take the photos is replaced
@@ -350,6 +372,8 @@ class Delivery:
             BEFORE_SEND.reset(hook)
 
     async def _send(self, batch: list[Fetched], progress: Progress) -> None:
+        if self._stopping.is_set():
+            raise Stopping
         session = self.session
         private = session.target_chat_id == session.prompt_chat_id
         try:

@@ -27,7 +27,16 @@ from storage.picks import PickRepository, PickSession, Route
 
 log = logging.getLogger(__name__)
 
-MAX_ITEMS = 2000
+STOP_GRACE = 15.0  # on shutdown, how long an upload under way may take to finish
+
+
+@dataclass(frozen=True)
+class PickLimits:
+    """Per-user abuse limits (settings MAX_ACTIVE_PICKS, PICKS_PER_HOUR, MAX_ITEMS_PER_PICK)."""
+
+    max_active: int = 3
+    per_hour: int = 20
+    max_items: int = 2000
 DEFAULT_POLL_INTERVAL = 5.0
 DEFAULT_TIMEOUT = 1800.0
 
@@ -61,6 +70,7 @@ class PickService:
         workdir: Path,
         local_mode: bool,
         video_wait: float,
+        limits: PickLimits,
     ) -> None:
         self._picker = picker
         self._links = links
@@ -73,6 +83,8 @@ class PickService:
         self._workdir = workdir
         self._upload_limit = LOCAL_UPLOAD_LIMIT if local_mode else UPLOAD_LIMIT
         self._video_wait = video_wait
+        self.limits = limits
+        self._stopping = asyncio.Event()
         self.poller = Poller(self._poll_once)
         self._deliveries: dict[int, asyncio.Task[None]] = {}
         self._background: set[asyncio.Task[None]] = set()
@@ -91,8 +103,14 @@ class PickService:
         for session in await self._repo.sessions_to_delete_at_google():
             self._spawn(delete_at_google(self._picker, self._repo, session))
 
-    async def stop(self) -> None:
+    async def stop(self, grace: float = STOP_GRACE) -> None:
+        """Stop polling; let deliveries finish the upload under way (they stop before the next one,
+        everything not yet sent stays pending for the restart), then cancel whatever is left."""
+        self._stopping.set()
         await self.poller.stop()
+        deliveries = list(self._deliveries.values())
+        if deliveries:
+            await asyncio.wait(deliveries, timeout=grace)
         tasks = [*self._deliveries.values(), *self._background]
         for task in tasks:
             task.cancel()
@@ -109,8 +127,9 @@ class PickService:
             raise PickError(texts.NOT_LINKED)
         if link.broken:
             raise PickError(texts.LINK_BROKEN)
+        await self._check_limits(user_id, route.chat_id)
         try:
-            created = await self._picker.create_session(user_id, max_items)
+            created = await self._picker.create_session(user_id, max_items or self.limits.max_items)
         except (LinkBroken, NotLinked):
             raise PickError(texts.LINK_BROKEN) from None
         except GoogleUnavailable:
@@ -150,6 +169,15 @@ class PickService:
         self.poller.schedule(session.id, interval)
         log.info("pick %s started by user %s in chat %s", session.id, user_id, route.chat_id)
         return session
+
+    async def _check_limits(self, user_id: int, chat_id: int) -> None:
+        """Refuse a pick beyond the user's limits, before anything is created at Google."""
+        active = [s for s in await self._repo.active_sessions_of(user_id)
+                  if not (s.chat_id == chat_id and s.status == "waiting")]  # that one would be replaced
+        if len(active) >= self.limits.max_active:
+            raise PickError(texts.TOO_MANY_ACTIVE.format(count=len(active)))
+        if await self._repo.count_started_since(user_id, time.time() - 3600) >= self.limits.per_hour:
+            raise PickError(texts.TOO_MANY_PICKS.format(count=self.limits.per_hour))
 
     async def session_for_button(self, session_id: int, user_id: int) -> PickSession | str:
         """The waiting session a button refers to, or the sentence to answer the button with."""
@@ -250,6 +278,8 @@ class PickService:
             workdir=self._workdir / str(session.id),
             upload_limit=self._upload_limit,
             video_wait=self._video_wait,
+            max_items=self.limits.max_items,
+            stopping=self._stopping,
         )
         task = asyncio.create_task(self._deliver(delivery), name=f"deliver-{session.id}")
         self._deliveries[session.id] = task

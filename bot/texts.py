@@ -92,7 +92,13 @@ def html(value: object) -> str:
 
 # --- picking -------------------------------------------------------------------------------
 GROUP_CHOOSING = "📷 {name} is choosing photos for this group…"
-PICK_USAGE = "Send /pick, or /pick N to allow at most N items (N from 1 to 2000)."
+PICK_USAGE = "Send /pick, or /pick N to allow at most N items (N from 1 to {max})."
+TOO_MANY_ACTIVE = "Too many of your picks are under way ({count}). Let them finish (or /cancel one) and try again."
+TOO_MANY_PICKS = "That's {count} picks within an hour, the most I take. Please try again a little later."
+PICK_TOO_BIG = (
+    "You picked {count} items, more than the {limit} I take in one pick, so I didn't fetch any. "
+    "Please pick fewer and try again."
+)
 PICK_PROMPT = (
     "📷 Tap <b>Open Google Photos</b>, choose photos and videos, then tap <b>Done</b> — they will arrive here.\n"
     "Use the Google account <b>{email}</b>.{limit}"

@@ -9,17 +9,17 @@ from telegram.ext import Application, CallbackQueryHandler, CommandHandler, Cont
 
 from bot import texts
 from bot.context import services
-from bot.picking import MAX_ITEMS, PickError, PromptUndeliverable
+from bot.picking import PickError, PromptUndeliverable
 from handlers.common import NEW_MESSAGES, is_private, link_keyboard, reply, url_keyboard
 
 PICK_BUTTON = re.compile(r"^pick:(qr|cancel):(\d{1,18})$")
 
 
-def parse_max_items(args: list[str]) -> int | str | None:
+def parse_max_items(args: list[str], most: int) -> int | str | None:
     """None for no limit, the limit, or "usage" when the arguments make no sense."""
     if not args:
         return None
-    if len(args) == 1 and re.fullmatch(r"[0-9]{1,4}", args[0]) and 1 <= int(args[0]) <= MAX_ITEMS:
+    if len(args) == 1 and re.fullmatch(r"[0-9]{1,4}", args[0]) and 1 <= int(args[0]) <= most:
         return int(args[0])
     return "usage"
 
@@ -56,9 +56,10 @@ async def start_group_pick(update: Update, context: ContextTypes.DEFAULT_TYPE, m
 
 
 async def pick_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    max_items = parse_max_items(context.args or [])
+    most = services(context).picks.limits.max_items
+    max_items = parse_max_items(context.args or [], most)
     if max_items == "usage":
-        await reply(update, texts.PICK_USAGE)
+        await reply(update, texts.PICK_USAGE.format(max=most))
         return
     await start_pick(update, context, max_items if isinstance(max_items, int) else None)
 

@@ -225,6 +225,13 @@ class PickRepository:
         ) as cursor:
             return [_session(row) async for row in cursor]
 
+    async def count_started_since(self, user_id: int, since: float) -> int:
+        async with self._db.conn.execute(
+            "SELECT count(*) FROM pick_sessions WHERE user_id = ? AND created_at >= ?", (user_id, since)
+        ) as cursor:
+            row = await cursor.fetchone()
+        return int(row[0]) if row else 0
+
     async def active_sessions_of(self, user_id: int) -> list[PickSession]:
         async with self._db.conn.execute(
             f"SELECT {_SESSION_COLUMNS} FROM pick_sessions WHERE status IN ('waiting', 'picked', 'delivering')"

@@ -391,3 +391,61 @@ async def test_killed_mid_upload_reports_instead_of_sending_twice(
     assert_delivered_in_order(tg, google, alice.user_id, [(item, RENDITION) for item in items])
     assert len(tg.calls_of("sendMediaGroup")) == 1
     await bot.stop()
+
+
+async def test_abuse_limits(
+    make_bot: Callable[..., BotProcess], alice: Person, tg: TelegramEmulator, google: GoogleEmulator
+) -> None:
+    bot = make_bot(MAX_ACTIVE_PICKS="1", PICKS_PER_HOUR="3", MAX_ITEMS_PER_PICK="3")
+    await bot.start()
+    tg.add_group(-100900, "Family", members={alice.user_id: "member"})
+    await link(alice)
+    assert "from 1 to 3" in ((await alice.reply_to("/pick 4")).text or "")
+    _, first = await start_pick(alice, "/pick 2")
+    assert first.max_item_count == 2
+    refused = await alice.reply_to("/pick@photos_test_bot", chat_id=-100900)
+    assert "Too many of your picks are under way (1)" in (refused.text or "")
+    _, second = await start_pick(alice)  # replacing the waiting pick in the same chat is fine
+    assert second.max_item_count == 3  # the per-pick limit is always passed on to Google
+    _, _third = await start_pick(alice)
+    refused = await alice.reply_to("/pick")
+    assert "3 picks within an hour" in (refused.text or "")
+    assert len(google.sessions) == 3
+    await bot.stop()
+
+
+async def test_an_oversized_pick_is_refused_before_any_download(
+    make_bot: Callable[..., BotProcess], alice: Person, tg: TelegramEmulator, google: GoogleEmulator
+) -> None:
+    bot = make_bot(MAX_ITEMS_PER_PICK="3")
+    await bot.start()
+    items = [google.add_photo(alice.email) for _ in range(5)]
+    await link(alice)
+    _, session = await start_pick(alice)
+    session.max_item_count = 5  # Google ignoring the requested maxItemCount
+    google.pick(session.id, items)
+    refusal = await tg.wait_for_message(alice.user_id, lambda m: "more than the 3" in (m.text or ""))
+    assert "5 items" in (refusal.text or "")
+    await google.wait_for(lambda: session.deleted)
+    assert not [r for r in google.requests if r.endpoint == "media"]
+    assert media(tg, alice.user_id) == []
+    await bot.stop()
+
+
+async def test_sigterm_mid_delivery_finishes_the_upload_and_the_restart_continues(
+    make_bot: Callable[..., BotProcess], alice: Person, tg: TelegramEmulator, google: GoogleEmulator
+) -> None:
+    bot = make_bot(TELEGRAM_PRIVATE_RATE="5")
+    await bot.start()
+    items = [google.add_photo(alice.email) for _ in range(25)]
+    await link(alice)
+    _, session = await start_pick(alice)
+    google.pick(session.id, items)
+    await wait_items_sent(bot, 10)
+    assert await bot.stop() == 0  # graceful: stops between uploads
+    assert temp_files(bot) == []
+    await bot.start()
+    summary = await wait_summary(tg, alice.user_id)
+    assert summary.text == "✅ Delivered all 25."
+    assert_delivered_in_order(tg, google, alice.user_id, [(item, RENDITION) for item in items])
+    await bot.stop()

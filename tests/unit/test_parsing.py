@@ -84,7 +84,7 @@ def test_plans() -> None:
     ],
 )
 def test_pick_arguments(args: list[str], expected: object) -> None:
-    assert parse_max_items(args) == expected
+    assert parse_max_items(args, 2000) == expected
 
 
 def test_summary_groups_reasons() -> None:
