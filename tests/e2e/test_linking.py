@@ -7,6 +7,7 @@ from pathlib import Path
 
 import httpx
 
+from tests.e2e.picking import link
 from tests.emulators.google import GoogleEmulator
 from tests.emulators.telegram import TelegramEmulator
 from tests.harness import (
@@ -144,8 +145,7 @@ async def test_bad_states_are_refused_and_change_nothing(
 async def test_expired_access_token_is_refreshed(
     bot: BotProcess, alice: Person, tg: TelegramEmulator, google: GoogleEmulator
 ) -> None:
-    await alice.link()
-    await tg.wait_for_message(alice.user_id, lambda m: "Linked to" in (m.text or ""))
+    await link(alice)
     google.expire_access_tokens()
     prompt = await alice.reply_to("/pick", lambda m: "Open Google Photos" in str(m.reply_markup))
     assert prompt is not None
@@ -156,8 +156,7 @@ async def test_expired_access_token_is_refreshed(
 async def test_revoked_grant_asks_to_link_again(
     bot: BotProcess, alice: Person, tg: TelegramEmulator, google: GoogleEmulator
 ) -> None:
-    await alice.link()
-    await tg.wait_for_message(alice.user_id, lambda m: "Linked to" in (m.text or ""))
+    await link(alice)
     google.revoke_grant(alice.email)
     google.expire_access_tokens()
     answer = await alice.reply_to("/pick")
@@ -169,8 +168,7 @@ async def test_revoked_grant_asks_to_link_again(
 async def test_unlink_revokes_and_forgets(
     bot: BotProcess, alice: Person, tg: TelegramEmulator, google: GoogleEmulator
 ) -> None:
-    await alice.link()
-    await tg.wait_for_message(alice.user_id, lambda m: "Linked to" in (m.text or ""))
+    await link(alice)
     answer = await alice.reply_to("/unlink")
     assert "revoked" in answer.text
     assert [r.status for r in google.requests if r.endpoint == "revoke"] == [200]
@@ -181,8 +179,7 @@ async def test_unlink_revokes_and_forgets(
 async def test_unlink_when_google_does_not_answer(
     bot: BotProcess, alice: Person, tg: TelegramEmulator, google: GoogleEmulator
 ) -> None:
-    await alice.link()
-    await tg.wait_for_message(alice.user_id, lambda m: "Linked to" in (m.text or ""))
+    await link(alice)
     google.fail_next("revoke", status=503)
     answer = await alice.reply_to("/unlink")
     assert "did not confirm" in answer.text
@@ -192,8 +189,7 @@ async def test_unlink_when_google_does_not_answer(
 async def test_logs_hold_no_secrets(
     bot: BotProcess, alice: Person, tg: TelegramEmulator, google: GoogleEmulator
 ) -> None:
-    await alice.link()
-    await tg.wait_for_message(alice.user_id, lambda m: "Linked to" in (m.text or ""))
+    await link(alice)
     google.expire_access_tokens()
     await alice.reply_to("/pick", lambda m: "Open Google Photos" in str(m.reply_markup))
     await alice.reply_to("/unlink")
