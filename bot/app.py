@@ -102,7 +102,9 @@ async def run(settings: Settings) -> None:
         db = Database(settings.database_path)
         await db.open()
         stack.push_async_callback(db.close)
-        cipher = Cipher(load_or_create_key(settings.encryption_key, settings.data_dir))
+        key = load_or_create_key(settings.encryption_key, settings.data_dir)
+        mask(key)  # a generated key was not known when logging was set up
+        cipher = Cipher(key)
         stats = StatsRepository(db)
         metrics = Metrics(CollectorRegistry(), stats)
         lag_watch = asyncio.create_task(metrics.watch_event_loop())

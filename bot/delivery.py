@@ -16,12 +16,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from telegram import Bot, Message
-from telegram.error import BadRequest, ChatMigrated, Forbidden, TelegramError, TimedOut
+from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, TelegramError, TimedOut
 
 from bot import texts
 from bot.chat_rights import posting_problem
 from bot.flood import BEFORE_SEND
 from bot.google.errors import (
+    GoogleError,
     GoogleUnavailable,
     LinkBroken,
     MediaUnavailable,
@@ -30,7 +31,7 @@ from bot.google.errors import (
     TooLarge,
 )
 from bot.google.picker import PickedMediaItem, PickerClient
-from bot.pick_messages import PickMessages
+from bot.pick_messages import NO_PREVIEW, PickMessages, pick_again_keyboard
 from bot.telegram_send import MediaSender, SendKind, Upload, file_id_of
 from storage.picks import PickItem, PickRepository, PickSession, SentItem
 
@@ -46,7 +47,10 @@ ALBUM_SIZE = 10
 DOWNLOADS_IN_FLIGHT = 4
 QUEUE_AHEAD = 12
 BASE_URL_MAX_AGE = 50 * 60.0  # Google's baseUrls live 60 minutes; re-list well before
+SUMMARY_RETRY_PAUSES = (1.0, 3.0, 10.0)
+MAX_RELISTS_FOR_REFUSALS = 10  # per delivery: baseUrls Google refused although they were not old
 PROGRESS_EVERY = 3.0
+GOOGLE_OUTAGE_PAUSES = (5.0, 15.0, 30.0, 60.0, 120.0, 300.0)  # when the client's own retries have failed
 
 
 @dataclass(frozen=True)
@@ -92,6 +96,8 @@ class UrlBook:
         self._session = session
         self._items: dict[str, PickedMediaItem] = {}
         self._listed_at = 0.0
+        self._listing = 0  # which listing the baseUrls in hand come from
+        self._relists_for_refusals = 0
         self._lock = asyncio.Lock()
 
     async def load(self, items: list[PickedMediaItem] | None = None) -> list[PickedMediaItem]:
@@ -103,19 +109,30 @@ class UrlBook:
             items = await self._picker.list_items(self._session.user_id, self._session.google_session_id)
         self._items = {item.id: item for item in items}
         self._listed_at = time.monotonic()
+        self._listing += 1
         return items
 
     async def relist(self) -> None:
         async with self._lock:
             await self._list()
 
-    async def get(self, media_id: str, *, stale: bool = False) -> PickedMediaItem | None:
-        """The item with a baseUrl young enough to use; `stale` forces a re-list (once per few seconds)."""
+    async def get(self, media_id: str, *, refused: int | None = None) -> tuple[PickedMediaItem | None, int]:
+        """The item with a baseUrl young enough to use, and the listing that baseUrl comes from.
+
+        `refused`: Google just refused a baseUrl from that listing, so list again — unless a newer listing
+        already replaced it (one re-list per expiry, however many downloads ran into it, and however
+        young the listing was), and at most MAX_RELISTS_FOR_REFUSALS times per delivery.
+        """
         async with self._lock:
             age = time.monotonic() - self._listed_at
-            if age > BASE_URL_MAX_AGE or (stale and age > 5.0):
+            if refused is not None and refused == self._listing:
+                if self._relists_for_refusals >= MAX_RELISTS_FOR_REFUSALS:
+                    return None, self._listing  # Google refuses even fresh baseUrls: stop asking
+                self._relists_for_refusals += 1
                 await self._list()
-            return self._items.get(media_id)
+            elif age > BASE_URL_MAX_AGE:
+                await self._list()
+            return self._items.get(media_id), self._listing
 
 
 @dataclass
@@ -165,6 +182,7 @@ class Delivery:
         self._video_wait = video_wait
         self._urls = UrlBook(picker, session)
         self._originals = session.delivery_mode == "originals"
+        self._unlisted = False  # Google never listed the items: it is not known what was picked
 
     async def run(self) -> None:
         self._workdir.mkdir(parents=True, exist_ok=True)
@@ -177,7 +195,7 @@ class Delivery:
         session = self.session
         try:
             if session.status == "picked":
-                listed = await self._urls.load()
+                listed = await self._load_patiently()
                 if len(listed) > self._max_items:
                     await self._refuse_oversized(len(listed))
                     return
@@ -189,7 +207,7 @@ class Delivery:
             pending = [i for i in items if i.status == "pending"]
             if pending:
                 if session.status != "picked":
-                    await self._urls.load()
+                    await self._load_patiently()
                 await self._check_target()
                 await self._deliver(items, pending)
         except (LinkBroken, NotLinked):
@@ -199,12 +217,31 @@ class Delivery:
             await self._skip_rest(texts.REASON_SESSION_EXPIRED)
         except GoogleUnavailable:
             await self._skip_rest(texts.REASON_GOOGLE_DOWN)
+        except GoogleError as exc:  # any other refusal, e.g. the listing answering 400
+            log.warning("pick %s: Google refused (%s); reporting what is left", session.id, exc)
+            self._unlisted = not await self._repo.items(session.id)
+            await self._skip_rest(texts.REASON_UNAVAILABLE)
         except ChatUnavailable:
             await self._skip_rest(texts.REASON_CHAT_GONE)
         except Stopping:
             log.info("pick %s: stopped for shutdown; the rest is delivered after the restart", session.id)
             return
         await self._finish()
+
+    async def _load_patiently(self) -> list[PickedMediaItem]:
+        """List the picked items, waiting out a Google outage (within the session's life): before the first
+        listing the bot does not even know what was picked, so giving up would lose the whole pick."""
+        pauses = iter(GOOGLE_OUTAGE_PAUSES)
+        while True:
+            try:
+                return await self._urls.load()
+            except GoogleUnavailable:
+                pause = next(pauses, None)
+                if pause is None or time.time() + pause >= self.session.expire_time - 60:
+                    self._unlisted = not await self._repo.items(self.session.id)
+                    raise
+                log.info("pick %s: Google is not listing the items yet; again in %.0f s", self.session.id, pause)
+                await asyncio.sleep(pause)
 
     async def _refuse_oversized(self, count: int) -> None:
         """More items than one pick may hold (Google should have capped it): nothing is downloaded."""
@@ -308,7 +345,7 @@ class Delivery:
 
     async def _fetch(self, item: PickItem) -> Fetched:
         plan = plan_for(item, self._originals)
-        media = await self._urls.get(item.media_id)
+        media, listing = await self._urls.get(item.media_id)
         if media is None:
             return Fetched(item, reason=texts.REASON_UNAVAILABLE)
         if media.type == "VIDEO" and media.processing_status not in (None, "READY"):
@@ -324,7 +361,7 @@ class Delivery:
                 return Fetched(item, size=exc.size, reason=self._too_big())
             except MediaUnavailable:
                 path.unlink(missing_ok=True)
-                refreshed = await self._urls.get(item.media_id, stale=True) if attempt == 0 else None
+                refreshed, listing = await self._urls.get(item.media_id, refused=listing) if attempt == 0 else (None, 0)
                 if refreshed is None:
                     return Fetched(item, reason=texts.REASON_UNAVAILABLE)
                 media = refreshed
@@ -468,12 +505,34 @@ class Delivery:
                 skipped.setdefault(label, []).append(name)
         sent = sum(1 for i in items if i.status == "sent")
         text = texts.summary(len(items), sent, skipped) if items else texts.PICK_NOTHING_PICKED
+        if self._unlisted:
+            text = texts.GOOGLE_DOWN
         if self._posted is not None:
             text += "\n" + texts.posted_in(self._posted.chat.title or "", self._posted.link)
         await self._messages.delete(session.report_chat_id, session.status_message_id)
-        await self._messages.say(session.report_chat_id, text, pick_again=True)
+        await self._say_summary(session.report_chat_id, text)
         await self._repo.set_status(session.id, "done")
-        await delete_at_google(self._picker, self._repo, session)
+        await delete_at_google(self._picker, self._repo, session, patient=True)
+
+    async def _say_summary(self, chat_id: int, text: str) -> None:
+        """The summary is the only word the user gets on what did not arrive: when Telegram answers 5xx or
+        the connection breaks it is sent again (the same summary twice beats none); a chat that refuses it
+        (blocked, removed) is left alone."""
+        for pause in (*SUMMARY_RETRY_PAUSES, None):
+            try:
+                await self._bot.send_message(
+                    chat_id, text, reply_markup=pick_again_keyboard(), link_preview_options=NO_PREVIEW
+                )
+                return
+            except NetworkError as exc:
+                if pause is None:
+                    log.warning("could not send the summary of pick %s: %s", self.session.id, exc)
+                    return
+                log.info("summary of pick %s not sent (%s); again in %.0f s", self.session.id, exc, pause)
+                await asyncio.sleep(pause)
+            except TelegramError as exc:
+                log.warning("could not send the summary of pick %s: %s", self.session.id, exc)
+                return
 
     async def _must_get(self) -> PickSession:
         session = await self._repo.get_session(self.session.id)
@@ -481,13 +540,33 @@ class Delivery:
         return session
 
 
-async def delete_at_google(picker: PickerClient, repo: PickRepository, session: PickSession) -> None:
-    try:
-        await picker.delete_session(session.user_id, session.google_session_id)
-    except Exception as exc:
-        log.warning("could not delete Google session of pick %s yet: %s", session.id, type(exc).__name__)
+async def delete_at_google(
+    picker: PickerClient, repo: PickRepository, session: PickSession, *, patient: bool = False
+) -> None:
+    """Delete the picking session at Google (its baseUrls stop working) and record that it is gone.
+
+    When Google keeps failing, a `patient` caller (a delivery finishing, a background clean-up) tries again
+    after growing pauses until it works or Google's own expiry makes it moot; others leave it to the next
+    start, which retries every session not yet deleted.
+    """
+    pauses = iter(GOOGLE_OUTAGE_PAUSES if patient else ())
+    while True:
+        try:
+            await picker.delete_session(session.user_id, session.google_session_id)
+        except (LinkBroken, NotLinked) as exc:
+            log.warning("cannot delete Google session of pick %s: %s", session.id, type(exc).__name__)
+            return
+        except Exception as exc:
+            pause = next(pauses, None)
+            if pause is None or time.time() + pause >= session.expire_time:
+                log.warning("could not delete Google session of pick %s yet: %s", session.id, type(exc).__name__)
+                return
+            log.info("could not delete Google session of pick %s (%s); again in %.0f s", session.id,
+                     type(exc).__name__, pause)
+            await asyncio.sleep(pause)
+            continue
+        await repo.mark_google_deleted(session.id)
         return
-    await repo.mark_google_deleted(session.id)
 
 
 def _lost_the_chat(error: BadRequest) -> bool:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from telegram import Bot
-from telegram.error import Forbidden
+from telegram.error import TelegramError
 
 from bot import texts
 from bot.delivery import LOCAL_UPLOAD_LIMIT, UPLOAD_LIMIT, ChatMigratedListener, Delivery, delete_at_google
@@ -159,7 +159,7 @@ class PickService:
             message_id = await self._messages.prompt(
                 route.prompt_chat_id, session.id, created.picker_uri, link.email, max_items
             )
-        except Forbidden:
+        except TelegramError:  # blocked, never started, chat gone: leave nothing behind
             await self._end_waiting(session, "cancelled", None)
             raise PromptUndeliverable from None
         await self._repo.set_messages(session.id, prompt_message_id=message_id)

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+import httpx
 from telegram import Bot, InputFile, InputMediaDocument, InputMediaPhoto, InputMediaVideo, Message
 from telegram.error import BadRequest, NetworkError, TimedOut
 
@@ -26,6 +27,16 @@ class Upload:
     kind: SendKind
     width: int | None = None
     height: int | None = None
+
+
+def unanswered(error: NetworkError) -> bool:
+    """The request may have reached Telegram, but its answer never came back (the connection broke while
+    or after sending it). Not so for an HTTP answer (5xx), a connection that never opened, or a body that
+    could not be written in full: Telegram acts on whole requests only."""
+    cause = error.__cause__
+    return isinstance(cause, httpx.TransportError) and not isinstance(
+        cause, httpx.ConnectError | httpx.WriteError | httpx.LocalProtocolError | httpx.UnsupportedProtocol
+    )
 
 
 def file_id_of(message: Message) -> str | None:
@@ -50,7 +61,10 @@ class MediaSender:
             except (BadRequest, TimedOut):
                 raise  # a refusal, or no answer at all (it may have arrived: never sent twice)
             except NetworkError as exc:
-                # Telegram answered 5xx or the connection failed before an answer: it did not land; try again.
+                if unanswered(exc):
+                    # The connection broke after the request went out: it may have arrived, like a timeout.
+                    raise TimedOut(f"no answer from Telegram ({type(exc.__cause__).__name__})") from exc
+                # Telegram answered 5xx, or the request never got out: it did not land; try again.
                 if attempt > MAX_NETWORK_RETRIES:
                     raise
                 log.info("Telegram network error in chat %s (%s), retrying", chat_id, type(exc).__name__)

@@ -228,3 +228,6 @@ ADMIN_STATS = (
     "Picks under way: {active_sessions}\n"
     "Delivered today (UTC): {delivered_today}"
 )
+
+# --- buttons that are not (or no longer) ours ---------------------------------------------
+BUTTON_UNKNOWN = "This button no longer works. Send /help to see what I can do."

@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from html import escape
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from bot import texts
@@ -61,6 +62,26 @@ a.button {{ display: block; margin-top: 1.5rem; padding: .9rem; border-radius: 1
 <a class="button" href="{back}">{button}</a>
 </main></body></html>
 """
+
+
+class _MalformedRequests(logging.Filter):
+    """aiohttp logs every request it cannot parse (junk bytes, an over-long line or header) as an error with a
+    traceback. Anyone who can reach the port can send those: they become one line without the traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, HttpProcessingError):
+            record.msg, record.args = "refused a malformed HTTP request (%s %s)", (error.code, type(error).__name__)
+            record.exc_info, record.exc_text = None, None
+            if record.levelno > logging.INFO:
+                record.levelno, record.levelname = logging.INFO, "INFO"
+        return True
+
+
+def quiet_malformed_requests() -> None:
+    server_log = logging.getLogger("aiohttp.server")
+    if not any(isinstance(f, _MalformedRequests) for f in server_log.filters):
+        server_log.addFilter(_MalformedRequests())
 
 
 def render_page(outcome: CallbackOutcome, bot_username: str) -> web.Response:
@@ -125,6 +146,7 @@ def build_web_app(
     async def prometheus(request: web.Request) -> web.Response:
         return web.Response(body=await metrics(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
+    quiet_malformed_requests()
     app = web.Application(middlewares=[_log_requests])
     app.router.add_get("/oauth/callback", oauth_callback)
     app.router.add_get("/healthz", healthz)

@@ -16,7 +16,7 @@ from telegram.ext import Application, CallbackQueryHandler, CommandHandler, Cont
 
 from bot import texts
 from bot.context import services
-from handlers.common import NEW_MESSAGES, is_private, reply
+from handlers.common import NEW_MESSAGES, answer, carries, edit_quietly, is_private, reply
 
 REQUEST_GROUP = 1
 REQUEST_CHANNEL = 2
@@ -79,9 +79,12 @@ async def stop_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     query = update.callback_query
     if query is None:
         return
+    if not carries(query):  # "fwd:off" sent from another message: that message is not ours to rewrite
+        await answer(query, texts.BUTTON_UNKNOWN, alert=True)
+        return
     stopped = await services(context).sharing.stop_forwarding(query.from_user.id)
-    await query.answer()
-    await query.edit_message_text(texts.FORWARD_OFF if stopped else texts.FORWARD_NONE)
+    await answer(query)
+    await edit_quietly(query, texts.FORWARD_OFF if stopped else texts.FORWARD_NONE)
 
 
 def register(application: Application) -> None:  # type: ignore[type-arg]

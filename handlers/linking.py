@@ -9,7 +9,15 @@ from bot import texts
 from bot.context import services
 from bot.linking import CallbackOutcome
 from bot.sharing import SharingService
-from handlers.common import NEW_MESSAGES, NO_PREVIEW, is_private, link_keyboard, private_chat_keyboard, reply
+from handlers.common import (
+    NEW_MESSAGES,
+    NO_PREVIEW,
+    answer,
+    is_private,
+    link_keyboard,
+    private_chat_keyboard,
+    reply,
+)
 
 
 async def send_link_prompt(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -37,7 +45,7 @@ async def link_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
 
 async def link_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if update.callback_query is not None:
-        await update.callback_query.answer()
+        await answer(update.callback_query)
     await send_link_prompt(update, context)
 
 

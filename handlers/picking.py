@@ -10,9 +10,9 @@ from telegram.ext import Application, CallbackQueryHandler, CommandHandler, Cont
 from bot import texts
 from bot.context import services
 from bot.picking import PickError, PromptUndeliverable
-from handlers.common import NEW_MESSAGES, is_private, link_keyboard, reply, url_keyboard
+from handlers.common import NEW_MESSAGES, answer, is_private, link_keyboard, reply, url_keyboard
 
-PICK_BUTTON = re.compile(r"^pick:(qr|cancel):(\d{1,18})$")
+PICK_BUTTON = re.compile(r"pick:(qr|cancel):([0-9]{1,18})")
 
 
 def parse_max_items(args: list[str], most: int) -> int | str | None:
@@ -66,7 +66,7 @@ async def pick_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
 
 async def pick_again_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if update.callback_query is not None:
-        await update.callback_query.answer()
+        await answer(update.callback_query)
     await start_pick(update, context, None)
 
 
@@ -84,22 +84,22 @@ async def pick_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     query = update.callback_query
     if query is None or query.data is None:
         return
-    match = PICK_BUTTON.match(query.data)
+    match = PICK_BUTTON.fullmatch(query.data)
     if match is None:
-        await query.answer(texts.SESSION_OVER, show_alert=True)
+        await answer(query, texts.SESSION_OVER, alert=True)
         return
     action, session_id = match.group(1), int(match.group(2))
     picks = services(context).picks
     found = await picks.session_for_button(session_id, query.from_user.id)
     if isinstance(found, str):
-        await query.answer(found, show_alert=True)
+        await answer(query, found, alert=True)
         return
     if action == "qr":
-        await query.answer()
+        await answer(query)
         await picks.send_qr(found)
         return
     result = await picks.cancel_session(found)
-    await query.answer(result.text if not result.ok else None, show_alert=not result.ok)
+    await answer(query, result.text if not result.ok else None, alert=not result.ok)
 
 
 def register(application: Application) -> None:  # type: ignore[type-arg]

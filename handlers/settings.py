@@ -6,12 +6,11 @@ import re
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.constants import ChatMemberStatus
-from telegram.error import BadRequest
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ContextTypes
 
 from bot import texts
 from bot.context import services
-from handlers.common import NEW_MESSAGES, is_private, reply
+from handlers.common import NEW_MESSAGES, answer, carries, edit_quietly, is_private, reply
 from storage.chat_settings import DeliveryMode
 
 SETTINGS_BUTTON = re.compile(r"^set:(photos|originals):(\d{1,18})$")
@@ -54,26 +53,25 @@ async def settings_button(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     query, chat = update.callback_query, update.effective_chat
     if query is None or query.data is None or chat is None:
         return
-    match = SETTINGS_BUTTON.match(query.data)
+    if not carries(query):
+        await answer(query, texts.BUTTON_UNKNOWN, alert=True)
+        return
+    match = SETTINGS_BUTTON.fullmatch(query.data)
     if match is None:
-        await query.answer(texts.SETTINGS_EXPIRED, show_alert=True)
+        await answer(query, texts.SETTINGS_EXPIRED, alert=True)
         return
     mode: DeliveryMode = "originals" if match.group(1) == "originals" else "photos"
     opener = int(match.group(2))
     if query.from_user.id != opener:
-        await query.answer(texts.SETTINGS_NOT_YOURS, show_alert=True)
+        await answer(query, texts.SETTINGS_NOT_YOURS, alert=True)
         return
     if not await may_change(update, context, opener):
-        await query.answer(texts.SETTINGS_ADMINS_ONLY, show_alert=True)
+        await answer(query, texts.SETTINGS_ADMINS_ONLY, alert=True)
         return
     await services(context).chat_settings.set_delivery_mode(chat.id, mode)
-    await query.answer(texts.SETTINGS_SAVED.format(current=texts.SETTINGS_NAMES[mode]))
+    await answer(query, texts.SETTINGS_SAVED.format(current=texts.SETTINGS_NAMES[mode]))
     text, keyboard = settings_view(mode, opener)
-    try:
-        await query.edit_message_text(text, reply_markup=keyboard)
-    except BadRequest as exc:
-        if "not modified" not in exc.message.lower():
-            raise
+    await edit_quietly(query, text, keyboard)
 
 
 def register(application: Application) -> None:  # type: ignore[type-arg]

@@ -8,7 +8,7 @@ from telegram.ext import Application, CallbackQueryHandler, CommandHandler, Cont
 from bot import texts
 from bot.context import services
 from bot.sharing import PAYLOAD_PREFIX
-from handlers.common import NEW_MESSAGES, is_private, link_keyboard, reply, url_keyboard
+from handlers.common import NEW_MESSAGES, answer, is_private, link_keyboard, reply, url_keyboard
 from handlers.linking import send_link_prompt
 
 
@@ -51,7 +51,7 @@ async def continue_button(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     query = update.callback_query
     if query is None or query.data is None:
         return
-    await query.answer()
+    await answer(query)
     await claim(update, context, query.data.removeprefix("go:"))
 
 

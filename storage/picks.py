@@ -244,26 +244,22 @@ class PickRepository:
         await self._db.conn.execute("UPDATE pick_sessions SET google_deleted = 1 WHERE id = ?", (session_id,))
 
     async def save_items(self, session_id: int, items: Sequence[PickItem]) -> None:
-        """Store the listed items and move the session to `delivering`, atomically."""
+        """Store the listed items, then move the session to `delivering`.
+
+        No BEGIN…COMMIT here: the connection is shared by every coroutine, so an open transaction would
+        take in other deliveries' writes made meanwhile (and lose them on a rollback), and a second
+        delivery's BEGIN would fail. Both steps are idempotent instead: after a crash in between the
+        session is still `picked`, its next run lists again and INSERT OR IGNORE adds what is missing.
+        """
         conn = self._db.conn
-        await conn.execute("BEGIN")
-        try:
-            await conn.executemany(
-                f"INSERT OR IGNORE INTO pick_items (session_id, {_ITEM_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?,"
-                " 'pending', NULL, NULL, NULL)",
-                [
-                    (session_id, i.position, i.media_id, i.kind, i.filename, i.mime_type, i.width, i.height)
-                    for i in items
-                ],
-            )
-            await conn.execute(
-                "UPDATE pick_sessions SET status = 'delivering', updated_at = ? WHERE id = ?",
-                (time.time(), session_id),
-            )
-            await conn.execute("COMMIT")
-        except BaseException:
-            await conn.execute("ROLLBACK")
-            raise
+        await conn.executemany(
+            f"INSERT OR IGNORE INTO pick_items (session_id, {_ITEM_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?,"
+            " 'pending', NULL, NULL, NULL)",
+            [(session_id, i.position, i.media_id, i.kind, i.filename, i.mime_type, i.width, i.height) for i in items],
+        )
+        await conn.execute(
+            "UPDATE pick_sessions SET status = 'delivering', updated_at = ? WHERE id = ?", (time.time(), session_id)
+        )
 
     async def items(self, session_id: int) -> list[PickItem]:
         async with self._db.conn.execute(

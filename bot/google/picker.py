@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -30,6 +32,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 CHUNK = 256 * 1024
+MAX_PAGES = 200  # of mediaItems.list: a pick holds at most 2000 items, 100 a page (empty pages happen)
 # Metric names of the Picker API calls, by HTTP method and first path segment.
 _ENDPOINTS = {
     ("POST", "sessions"): "sessions.create",
@@ -84,17 +87,35 @@ def parse_timestamp(value: object) -> float | None:
     return datetime.fromisoformat(match.group(1) + fraction + zone).timestamp()
 
 
+def _dict(value: object) -> dict[str, Any]:
+    """A JSON object from Google, or {} for anything else where an object belongs."""
+    return value if isinstance(value, dict) else {}
+
+
+def _web_url(value: str) -> bool:
+    """An http(s) URL: what a pickerUri must be before it goes into a button (never javascript: and co.)."""
+    parts = urlsplit(value)
+    return parts.scheme in ("https", "http") and bool(parts.netloc)
+
+
 def _session(data: dict[str, Any]) -> PickingSession:
-    polling = data.get("pollingConfig") or {}
+    polling = _dict(data.get("pollingConfig"))
     session_id, picker_uri = data.get("id"), data.get("pickerUri")
     expire_time = parse_timestamp(data.get("expireTime"))
-    if not isinstance(session_id, str) or not isinstance(picker_uri, str) or expire_time is None:
+    if (
+        not isinstance(session_id, str)
+        or not isinstance(picker_uri, str)
+        or not _web_url(picker_uri)
+        or expire_time is None
+    ):
         raise GoogleError("malformed PickingSession from Google", 200, "malformed")
+    interval = parse_duration(polling.get("pollInterval"))
     return PickingSession(
         id=session_id,
         picker_uri=picker_uri,
         media_items_set=data.get("mediaItemsSet") is True,
-        poll_interval=parse_duration(polling.get("pollInterval")),
+        # Polling with no pause at all would hammer Google: a pollInterval of 0 or less means "not given".
+        poll_interval=interval if interval is not None and interval > 0 else None,
         timeout_in=parse_duration(polling.get("timeoutIn")),
         expire_time=expire_time,
     )
@@ -109,12 +130,13 @@ def _int(value: object) -> int | None:
 
 def _item(data: dict[str, Any]) -> PickedMediaItem | None:
     """A picked item, or None when it lacks what we need to fetch it."""
-    media = data.get("mediaFile") or {}
-    meta = media.get("mediaFileMetadata") or {}
+    media = _dict(data.get("mediaFile"))
+    meta = _dict(media.get("mediaFileMetadata"))
     item_id, base_url = data.get("id"), media.get("baseUrl")
     if not isinstance(item_id, str) or not isinstance(base_url, str):
         return None
-    video = meta.get("videoMetadata") or {}
+    video = _dict(meta.get("videoMetadata"))
+    status = video.get("processingStatus")
     mime = str(media.get("mimeType") or "application/octet-stream")
     kind = data.get("type")
     if kind not in ("PHOTO", "VIDEO"):
@@ -127,7 +149,7 @@ def _item(data: dict[str, Any]) -> PickedMediaItem | None:
         filename=str(media.get("filename") or item_id),
         width=_int(meta.get("width")),
         height=_int(meta.get("height")),
-        processing_status=video.get("processingStatus") if kind == "VIDEO" else None,
+        processing_status=str(status) if kind == "VIDEO" and status is not None else None,
     )
 
 
@@ -166,23 +188,42 @@ class PickerClient:
             await self._call(user_id, "DELETE", f"/sessions/{session_id}")
 
     async def list_items(self, user_id: int, session_id: str) -> list[PickedMediaItem]:
-        """Every picked item, following nextPageToken (pages may be short or empty)."""
+        """Every picked item, following nextPageToken (pages may be short or empty).
+
+        What makes no sense is left out with one warning a page: malformed items, an item seen before, and a
+        page token that is not a string or comes round again (paging would never end).
+        """
         items: list[PickedMediaItem] = []
+        seen_items: set[str] = set()
+        seen_tokens: set[str] = set()
         token: str | None = None
-        while True:
+        for _ in range(MAX_PAGES):
             params = {"sessionId": session_id, "pageSize": "100"}
             if token:
                 params["pageToken"] = token
             page = await self._call(user_id, "GET", "/mediaItems", params=params)
-            for raw in page.get("mediaItems") or []:
+            listed = page.get("mediaItems")
+            raws = listed if isinstance(listed, list) else []
+            odd = 0 if isinstance(listed, list | None) else 1
+            for raw in raws:
                 item = _item(raw) if isinstance(raw, dict) else None
-                if item is None:
-                    log.warning("skipping a malformed media item in session %s", session_id)
+                if item is None or item.id in seen_items:
+                    odd += 1
                     continue
+                seen_items.add(item.id)
                 items.append(item)
-            token = page.get("nextPageToken") or None
-            if token is None:
+            if odd:
+                log.warning("skipped %s malformed or repeated media items in session %s", odd, session_id)
+            next_token = page.get("nextPageToken")
+            if not next_token:
                 return items
+            if not isinstance(next_token, str) or next_token in seen_tokens:
+                log.warning("stopped listing session %s: Google's nextPageToken makes no sense", session_id)
+                return items
+            seen_tokens.add(next_token)
+            token = next_token
+        log.warning("stopped listing session %s after %s pages", session_id, MAX_PAGES)
+        return items
 
     async def download(self, user_id: int, url: str, dest: Path, limit: int) -> int:
         """Stream `url` (a baseUrl with its suffix) into `dest`; returns the byte count.
@@ -190,8 +231,12 @@ class PickerClient:
         Raises TooLarge without fetching the body when it would exceed `limit` bytes.
         """
         refreshed = False
+        rejected: str | None = None
         for attempt in range(self._retry.attempts):
-            token = await self._tokens.access_token(user_id)
+            token = await self._token(user_id, rejected, attempt)
+            if token is None:
+                continue
+            rejected = None
             await self._respect_retry_after("media")
             try:
                 async with (
@@ -200,14 +245,15 @@ class PickerClient:
                 ):
                     timing.status(response.status_code)
                     if response.status_code == 401 and not refreshed:
-                        refreshed = True
-                        await self._tokens.access_token(user_id, rejected=token)
+                        refreshed, rejected = True, token
                         continue
                     if response.status_code in RETRYABLE_STATUSES:
                         await self._backoff(attempt, response.headers.get("Retry-After"), "media")
                         continue
                     if response.status_code != 200:
                         raise MediaUnavailable(f"media answered {response.status_code}", response.status_code)
+                    if _error_page(response.headers.get("Content-Type")):
+                        raise MediaUnavailable("media answered with a page, not media", response.status_code)
                     expected = _int(response.headers.get("Content-Length"))
                     if expected is not None and expected > limit:
                         raise TooLarge(expected)
@@ -221,9 +267,13 @@ class PickerClient:
 
     async def _call(self, user_id: int, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
         refreshed = False
+        rejected: str | None = None
         endpoint = _ENDPOINTS.get((method, path.split("/")[1]), "other")
         for attempt in range(self._retry.attempts):
-            token = await self._tokens.access_token(user_id)
+            token = await self._token(user_id, rejected, attempt)
+            if token is None:
+                continue
+            rejected = None
             await self._respect_retry_after("api")
             try:
                 async with self._metrics.timed(endpoint) as timing:
@@ -235,14 +285,24 @@ class PickerClient:
                 await self._backoff(attempt, None)
                 continue
             if response.status_code == 401 and not refreshed:
-                refreshed = True
-                await self._tokens.access_token(user_id, rejected=token)
+                refreshed, rejected = True, token
                 continue
             if response.status_code in RETRYABLE_STATUSES:
                 await self._backoff(attempt, response.headers.get("Retry-After"), "api")
                 continue
             return _json_or_raise(response)
         raise GoogleUnavailable(f"{method} {path} kept failing")
+
+    async def _token(self, user_id: int, rejected: str | None, attempt: int) -> str | None:
+        """The access token for the next attempt (refreshed if Google just rejected `rejected`), or None
+        after backing off when the token endpoint failed for now: that is retried like any other failure,
+        and the rejected token is never sent again (a second 401 would read as a revoked grant)."""
+        try:
+            return await self._tokens.access_token(user_id, rejected=rejected)
+        except GoogleUnavailable:
+            log.info("token refresh for user %s failed for now (attempt %s)", user_id, attempt + 1)
+            await self._backoff(attempt, None)
+            return None
 
     async def _backoff(self, attempt: int, retry_after: str | None, kind: str = "api") -> None:
         if attempt + 1 >= self._retry.attempts:
@@ -260,9 +320,16 @@ class PickerClient:
             await asyncio.sleep(wait)
 
 
+def _error_page(content_type: str | None) -> bool:
+    """Text, HTML or JSON where photo or video bytes belong: an error page that came with status 200."""
+    kind = (content_type or "").split(";")[0].strip().lower()
+    return kind.startswith("text/") or kind in ("application/json", "application/xhtml+xml")
+
+
 async def _write(chunks: AsyncIterator[bytes], dest: Path, limit: int) -> int:
     size = 0
-    with dest.open("wb") as handle:
+    # Someone's photos: readable by the bot's user only while they wait on disk for their upload.
+    with os.fdopen(os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as handle:
         async for chunk in chunks:
             size += len(chunk)
             if size > limit:

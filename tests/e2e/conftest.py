@@ -83,7 +83,7 @@ def make_bot(
     tmp_path: Path, tg: TelegramEmulator, google: GoogleEmulator, e2e_mode: str
 ) -> Callable[..., BotProcess]:
     def make(**overrides: str) -> BotProcess:
-        env = bot_env(tmp_path, tg, google, ENCRYPTION_KEY=ENCRYPTION_KEY, **overrides)
+        env = bot_env(tmp_path, tg, google, **{"ENCRYPTION_KEY": ENCRYPTION_KEY, **overrides})
         if e2e_mode == "webhook" and "TELEGRAM_WEBHOOK_URL" not in overrides:
             env["TELEGRAM_WEBHOOK_URL"] = env["PUBLIC_URL"] + WEBHOOK_PATH
         google.redirect_uris.add(env["PUBLIC_URL"] + "/oauth/callback")

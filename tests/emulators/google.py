@@ -25,7 +25,8 @@ Choices where Google's behaviour is not documented:
 - Media: no ``Authorization`` → 403 (+ violation), invalid/expired token → 401, token of another user or
   without the picker scope → 403; unknown baseUrl → 404; bare baseUrl → 400 (+ violation).
 - ``mediaItems.list`` before Done, polling faster than ``pollInterval``, polling after ``timeoutIn: "0s"``,
-  retrying before a ``Retry-After``, authorize without PKCE S256 or without ``state``, using a baseUrl
+  retrying a request before its ``Retry-After`` (the same method, path and query again: other requests
+  already on their way are not retries), authorize without PKCE S256 or without ``state``, using a baseUrl
   after its session was deleted, and any unknown ``/v1/…`` path are violations.
 """
 
@@ -412,6 +413,9 @@ class GoogleEmulator:
         self.max_live_sessions: int | None = None  # per user; beyond → 429 RESOURCE_EXHAUSTED
         self.max_refresh_tokens = 100  # live refresh tokens per user; older ones silently die
         self.no_photos_account: set[str] = set()  # no Google Photos: create → FAILED_PRECONDITION
+        # Rewrites each mediaItems.list answer before it is sent (odd fields, unknown types, bad page tokens):
+        # a page as Google built it in, the page to send out.
+        self.page_transform: Callable[[dict[str, Any]], dict[str, Any]] | None = None
         self.url = ""
         self.library: dict[str, list[MediaItem]] = {}
         self.sessions: dict[str, SessionRecord] = {}
@@ -732,8 +736,10 @@ class GoogleEmulator:
         async def wrapped(request: web.Request) -> web.StreamResponse:
             request[_ENDPOINT] = endpoint
             now = self.now()
-            if endpoint in self._not_before:
-                not_before, retry_after = self._not_before.pop(endpoint)
+            # A retry is the same request again; others already on their way when the error went out are not.
+            retry_key = f"{request.method} {request.path_qs}"
+            if retry_key in self._not_before:
+                not_before, retry_after = self._not_before.pop(retry_key)
                 if now < not_before - max(0.05 * retry_after, 0.02):
                     self._violation(
                         f"{endpoint} retried {retry_after - (not_before - now):.3f}s after an "
@@ -743,7 +749,7 @@ class GoogleEmulator:
             if queue:
                 failure = queue.popleft()
                 if failure.retry_after is not None:
-                    self._not_before[endpoint] = (now + failure.retry_after, failure.retry_after)
+                    self._not_before[retry_key] = (now + failure.retry_after, failure.retry_after)
                 return self._failure_response(endpoint, failure)
             return await handler(request)
 
@@ -1202,6 +1208,8 @@ class GoogleEmulator:
             data["mediaItems"] = [self._item_json(s, item) for item in items]
         if offset + len(items) < len(s.picked):
             data["nextPageToken"] = self._page_token(sid, offset + len(items), page + 1)
+        if self.page_transform is not None:
+            data = self.page_transform(data)
         return self._api_json(request, data)
 
     def _item_json(self, s: SessionRecord, item: MediaItem) -> dict[str, Any]:

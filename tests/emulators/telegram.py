@@ -749,6 +749,7 @@ class TelegramEmulator:
         self.url = ""
         self.violations: list[str] = []
         self.calls: list[Call] = []
+        self.hangups = 0  # requests whose client hung up before sending them whole (not in ``calls``)
         self.answered_callbacks: dict[str, JSON] = {}
         self.commands: dict[str, list[JSON]] = {}
         self.users: dict[int, EmuUser] = {}
@@ -766,6 +767,7 @@ class TelegramEmulator:
         self._active_polls = 0
         self._callback_queries: dict[str, JSON] = {}
         self._faults: dict[str, deque[ApiError]] = {}
+        self._drops: dict[str, deque[bool]] = {}  # method -> per call: processed before the connection drops
         self._latency: dict[str | None, float] = {}
         self._upload_bandwidth: float | None = None  # bytes/s through the bot's shared uplink (None: unlimited)
         self._uplink_free_at = 0.0  # time.monotonic() when the uplink has sent everything queued so far
@@ -1063,6 +1065,17 @@ class TelegramEmulator:
             ApiError(status, description, params or None) for _ in range(times)
         )
 
+    def drop_next(self, method: str, *, processed: bool = True, times: int = 1) -> None:
+        """Close the connection of the next ``times`` calls of ``method`` without any answer.
+
+        ``processed``: Telegram carried the request out first (the message exists, only the answer is
+        lost), else it never did. The client cannot tell which: that is what a timeout looks like,
+        without waiting for the client's read timeout. The call is recorded with ``status`` 0.
+        """
+        if method not in METHODS:
+            raise ValueError(f"unsupported method {method!r}")
+        self._drops.setdefault(method, deque()).extend([processed] * times)
+
     def set_latency(self, method: str | None, seconds: float) -> None:
         """Delay answers to ``method`` (None: every method without its own latency)."""
         self._latency[method] = seconds
@@ -1178,6 +1191,9 @@ class TelegramEmulator:
             self.calls.append(call)
             recorded = True
             self._notify()
+            drops = self._drops.get(method)
+            if drops:
+                return await self._drop(request, call, drops.popleft(), problem)
             result = await self._process(request.match_info["token"], method, call.params, call.files, problem)
             call.status = 200
             call.response = {"ok": True, "result": result}
@@ -1185,6 +1201,10 @@ class TelegramEmulator:
                 call.response = {"ok": True, "result": result.result, "description": result.description}
         except ApiError as exc:
             call.status, call.response = exc.status, exc.payload()
+        except ConnectionError:  # the client hung up before its request was whole (a killed bot): not received
+            self.hangups += 1
+            self._notify()
+            return web.Response(status=400)  # nobody is listening
         except Exception as exc:  # an emulator bug: surface it in the test instead of a bare aiohttp 500
             self._violate(method, f"emulator error {exc!r}")
             call.status, call.response = 500, ApiError(500, "Internal Server Error").payload()
@@ -1192,6 +1212,18 @@ class TelegramEmulator:
             self.calls.append(call)
         self._notify()
         return web.json_response(call.response, status=call.status)
+
+    async def _drop(
+        self, request: web.Request, call: Call, processed: bool, problem: ApiError | None
+    ) -> web.Response:
+        """Carry the call out (or not), then close the connection without answering."""
+        if processed:
+            with contextlib.suppress(ApiError):
+                await self._process(request.match_info["token"], call.method, call.params, call.files, problem)
+        if request.transport is not None:
+            request.transport.abort()
+        self._notify()
+        return web.Response(status=500)  # never reaches the client: the connection is gone
 
     async def _read_body(self, request: web.Request) -> tuple[JSON, dict[str, FileInfo]]:
         raw: JSON = dict(request.query)

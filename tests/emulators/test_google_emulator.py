@@ -563,6 +563,22 @@ async def test_fail_next_with_retry_after(google: GoogleEmulator, http: httpx.As
     assert [r.status for r in google.requests if r.endpoint == "token"][-3:] == [503, 503, 200]
 
 
+async def test_retry_after_binds_the_request_retried_not_others_on_their_way(
+    google: GoogleEmulator, http: httpx.AsyncClient
+) -> None:
+    token = await link(google, http)
+    url = f"{google.picker_api_url}/sessions"
+    first = (await http.post(url, json={}, headers=bearer(token))).json()["id"]
+    second = (await http.post(url, json={}, headers=bearer(token))).json()["id"]
+    google.fail_next("sessions.get", status=429, retry_after=2)
+    assert (await http.get(f"{url}/{first}", headers=bearer(token))).status_code == 429
+    # Another session's poll was already on its way: not a retry.
+    assert (await http.get(f"{url}/{second}", headers=bearer(token))).status_code == 200
+    google.assert_no_violations()
+    await http.get(f"{url}/{first}", headers=bearer(token))  # the same request again, too early
+    assert any("Retry-After" in v for v in google.violations)
+
+
 async def test_cut_media_latency_and_bandwidth(google: GoogleEmulator, http: httpx.AsyncClient) -> None:
     token, _, listed = await picked_session(google, http, [google.add_video(ALICE, size=1_000_000)])
     url = listed[0]["mediaFile"]["baseUrl"] + "=dv"

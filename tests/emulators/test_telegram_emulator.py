@@ -358,6 +358,41 @@ async def test_fail_next_and_latency(started: TelegramEmulator, bot: Bot) -> Non
     tg.assert_no_violations()
 
 
+async def test_drop_next_answers_nothing_after_or_instead_of_carrying_out(
+    started: TelegramEmulator, bot: Bot
+) -> None:
+    tg = started
+    tg.drop_next("sendMessage", processed=True)
+    with pytest.raises(NetworkError, match="RemoteProtocolError"):
+        await bot.send_message(ALICE, "arrives, unconfirmed")
+    tg.drop_next("sendMessage", processed=False)
+    with pytest.raises(NetworkError, match="RemoteProtocolError"):
+        await bot.send_message(ALICE, "never arrives")
+    await bot.send_message(ALICE, "answered again")
+    assert [r.text for r in tg.messages(ALICE)] == ["arrives, unconfirmed", "answered again"]
+    assert [c.status for c in tg.calls_of("sendMessage")] == [0, 0, 200]
+    tg.assert_no_violations()
+
+
+async def test_a_client_hanging_up_mid_upload_is_not_an_emulator_error(started: TelegramEmulator) -> None:
+    tg = started
+    host, port = tg.url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    boundary = "b0undary"
+    head = (f'--{boundary}\r\nContent-Disposition: form-data; name="chat_id"\r\n\r\n{ALICE}\r\n'
+            f'--{boundary}\r\nContent-Disposition: form-data; name="video"; filename="v.mp4"\r\n\r\n')
+    writer.write(
+        f"POST /bot{TOKEN}/sendVideo HTTP/1.1\r\nHost: {host}\r\nContent-Length: 1000000\r\n"
+        f"Content-Type: multipart/form-data; boundary={boundary}\r\n\r\n{head}".encode() + bytes(50_000)
+    )
+    await writer.drain()
+    writer.close()  # the bot was killed mid-upload
+    await reader.read()
+    await tg.wait_for(lambda: tg.hangups == 1, 5.0)
+    assert tg.messages(ALICE) == [] and tg.calls_of("sendVideo") == []
+    tg.assert_no_violations()
+
+
 async def test_upload_bandwidth_is_shared_by_concurrent_uploads(started: TelegramEmulator, bot: Bot) -> None:
     tg = started
     body = b"\0" * 200_000

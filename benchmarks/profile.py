@@ -1,0 +1,126 @@
+"""What the emulated world costs, and the cases the benchmark runs (full and --smoke)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Literal
+
+MB = 1_000_000
+
+
+@dataclass(frozen=True)
+class Costs:
+    """Costs of the emulated Google and Telegram, in real seconds and bytes (time scale 1).
+
+    ``scaled(k)`` compresses time k-fold: latencies and the poll interval shrink k times, bandwidths
+    and flood rates grow k times, bursts (message counts) stay. Ratios such as measured/floor are
+    unchanged by k as long as the machine keeps up and the bot has no fixed delays of its own.
+    """
+
+    google_latency: float = 0.5  # s before the first byte of every media request (lh3 renders the size)
+    google_bandwidth: float = 8 * MB  # bytes/s of one media response (per connection)
+    telegram_latency: float = 0.3  # s added to every Bot API request (all methods, getUpdates too)
+    telegram_uplink: float = 12.5 * MB  # bytes/s of uploads to Telegram, all requests together (100 Mbit/s)
+    private_rate: float = 1.0  # messages/s into one private chat
+    private_burst: int = 10
+    group_rate_per_minute: float = 20.0  # messages/min into one group
+    overall_rate: float = 30.0  # messages/s into all chats together (burst: the same number)
+    poll_interval: float = 5.0  # pollInterval Google tells the client
+    scale: float = 1.0
+
+    def scaled(self, k: float) -> Costs:
+        return replace(
+            self,
+            google_latency=self.google_latency / k,
+            google_bandwidth=self.google_bandwidth * k,
+            telegram_latency=self.telegram_latency / k,
+            telegram_uplink=self.telegram_uplink * k,
+            private_rate=self.private_rate * k,
+            group_rate_per_minute=self.group_rate_per_minute * k,
+            overall_rate=self.overall_rate * k,
+            poll_interval=self.poll_interval / k,
+            scale=self.scale * k,
+        )
+
+    @property
+    def group_burst(self) -> int:
+        """Telegram's group burst (20 at 20/min). The bot's pacer holds max(10, rate/min) per group and
+        cannot be told otherwise, so at a scaled rate the emulator mirrors that to keep the two models
+        equal (at scale 1 both are 20)."""
+        return max(10, round(self.group_rate_per_minute))
+
+    @property
+    def overall_burst(self) -> int:
+        return max(1, round(self.overall_rate))
+
+    def describe(self) -> str:
+        return (
+            f"Google media {self.google_latency:g} s/request + {self.google_bandwidth / MB:g} MB/s per connection; "
+            f"Telegram {self.telegram_latency:g} s/request (every method) + {self.telegram_uplink / MB:g} MB/s "
+            f"shared uplink; flood {self.private_rate:g} msg/s burst {self.private_burst} per private chat, "
+            f"{self.group_rate_per_minute:g}/min burst {self.group_burst} per group, {self.overall_rate:g}/s "
+            f"overall; pollInterval {self.poll_interval:g} s"
+        )
+
+
+REAL = Costs()
+
+
+@dataclass(frozen=True)
+class DeliveryCase:
+    key: str
+    title: str
+    count: int
+    kind: Literal["PHOTO", "VIDEO"]
+    size: int  # bytes of each original (photos vary ±20% around it)
+    scale: float
+    in_group: bool = False
+    reply_tries: int = 0  # another user's /pick tries while this case runs (responsiveness)
+    memory: bool = False  # report this case's peak RSS
+
+    @property
+    def costs(self) -> Costs:
+        return REAL.scaled(self.scale)
+
+
+@dataclass(frozen=True)
+class PollingCase:
+    sessions: int
+    window: float  # seconds measured, after every session polls steadily
+    scale: float
+    crowd: int  # users whose /pick arrives at the same moment (replies timed), before the rest
+
+    @property
+    def costs(self) -> Costs:
+        return REAL.scaled(self.scale)
+
+
+@dataclass(frozen=True)
+class Plan:
+    name: str
+    deliveries: tuple[DeliveryCase, ...]
+    polling: PollingCase
+    reply_spacing: float  # seconds between two /pick tries of the other user
+
+
+FULL = Plan(
+    name="full",
+    deliveries=(
+        DeliveryCase("photos", "100 photos", 100, "PHOTO", 3 * MB, scale=2, reply_tries=20, memory=True),
+        DeliveryCase("videos", "20 videos", 20, "VIDEO", 40 * MB, scale=2, memory=True),
+        DeliveryCase("group", "400 photos → group", 400, "PHOTO", 3 * MB, scale=10, in_group=True),
+    ),
+    polling=PollingCase(sessions=2000, window=60.0, scale=1, crowd=100),
+    reply_spacing=1.0,
+)
+
+SMOKE = Plan(
+    name="smoke",
+    deliveries=(
+        DeliveryCase("photos", "12 photos", 12, "PHOTO", 300_000, scale=20, reply_tries=3, memory=True),
+        DeliveryCase("videos", "2 videos", 2, "VIDEO", 2 * MB, scale=20, memory=True),
+        DeliveryCase("group", "24 photos → group", 24, "PHOTO", 300_000, scale=20, in_group=True),
+    ),
+    polling=PollingCase(sessions=20, window=3.0, scale=10, crowd=10),
+    reply_spacing=0.3,
+)

@@ -1,0 +1,95 @@
+"""Faults the chaos suite (tests/chaos) found, each pinned end to end through the real bot process."""
+
+from __future__ import annotations
+
+from tests.e2e.picking import RENDITION, assert_delivered_in_order, link, media, start_pick, wait_summary
+from tests.emulators.google import GoogleEmulator
+from tests.emulators.telegram import TelegramEmulator
+from tests.harness import BotProcess, Person
+
+
+async def test_a_google_outage_when_the_pick_ends_does_not_leave_the_session_open(
+    bot: BotProcess, alice: Person, tg: TelegramEmulator, google: GoogleEmulator
+) -> None:
+    photo = google.add_photo(alice.email)
+    await link(alice)
+    _, session = await start_pick(alice)
+    google.fail_next("sessions.delete", status=503, times=6)  # one more than the client's own retries
+    google.pick(session.id, [photo])
+    assert (await wait_summary(tg, alice.user_id)).text == "✅ Delivered all 1."
+    await google.wait_for(lambda: session.deleted, timeout=30)
+    assert_delivered_in_order(tg, google, alice.user_id, [(photo, RENDITION)])
+
+
+async def test_an_album_whose_answer_is_lost_is_reported_not_sent_twice(
+    bot: BotProcess, alice: Person, tg: TelegramEmulator, google: GoogleEmulator
+) -> None:
+    """Telegram took the album but the connection broke before its answer: like a timeout, the items may
+    have arrived, so they are reported as unconfirmed instead of sent again."""
+    items = [google.add_photo(alice.email) for _ in range(3)]
+    await link(alice)
+    _, session = await start_pick(alice)
+    tg.drop_next("sendMediaGroup", processed=True)
+    google.pick(session.id, items)
+    summary = await wait_summary(tg, alice.user_id)
+    assert (summary.text or "").startswith("⚠️ Delivered 0 of 3\n· 3 Telegram did not confirm it in time")
+    assert_delivered_in_order(tg, google, alice.user_id, [(item, RENDITION) for item in items])  # once each
+    assert len(tg.calls_of("sendMediaGroup")) == 1
+
+
+async def test_a_video_whose_connection_broke_before_telegram_took_it_is_reported_not_lost(
+    bot: BotProcess, alice: Person, tg: TelegramEmulator, google: GoogleEmulator
+) -> None:
+    video = google.add_video(alice.email, filename="clip.mp4", size=200_000)
+    await link(alice)
+    _, session = await start_pick(alice)
+    tg.drop_next("sendVideo", processed=False)
+    google.pick(session.id, [video])
+    summary = await wait_summary(tg, alice.user_id)
+    assert summary.text == (
+        "⚠️ Delivered 0 of 1\n· 1 Telegram did not confirm it in time (it may have arrived above): clip.mp4 (200 kB)"
+    )
+    assert media(tg, alice.user_id) == [] and len(tg.calls_of("sendVideo")) == 1
+
+
+async def test_base_urls_refused_right_after_a_listing_are_listed_again(
+    bot: BotProcess, alice: Person, tg: TelegramEmulator, google: GoogleEmulator
+) -> None:
+    """A refused baseUrl means a new listing, however young the one it came from (it used to wait 5 s)."""
+    items = [google.add_photo(alice.email) for _ in range(6)]
+    await link(alice)
+    _, session = await start_pick(alice)
+    google.media_latency = 0.3  # four downloads at a time: the first four are under way together
+    google.pick(session.id, items)
+    await google.wait_for(lambda: bool(google.served))
+    google.expire_base_urls()  # the last two start after this, with baseUrls from a listing under 1 s old
+    assert (await wait_summary(tg, alice.user_id)).text == "✅ Delivered all 6."
+    assert_delivered_in_order(tg, google, alice.user_id, [(item, RENDITION) for item in items])
+    assert any(r.endpoint == "media" and r.status == 403 for r in google.requests)
+    assert len([r for r in google.requests if r.endpoint == "mediaItems.list"]) == 2
+
+
+async def test_a_google_outage_at_the_first_listing_is_waited_out_not_taken_for_an_empty_pick(
+    bot: BotProcess, alice: Person, tg: TelegramEmulator, google: GoogleEmulator
+) -> None:
+    items = [google.add_photo(alice.email) for _ in range(3)]
+    await link(alice)
+    _, session = await start_pick(alice)
+    google.fail_next("mediaItems.list", status=500, times=6)  # one more than the client's own retries
+    google.pick(session.id, items)
+    assert (await wait_summary(tg, alice.user_id, timeout=40)).text == "✅ Delivered all 3."
+    assert_delivered_in_order(tg, google, alice.user_id, [(item, RENDITION) for item in items])
+    assert not [m for m in tg.messages(alice.user_id) if "without choosing" in (m.text or "")]
+
+
+async def test_the_summary_survives_telegram_5xx(
+    bot: BotProcess, alice: Person, tg: TelegramEmulator, google: GoogleEmulator
+) -> None:
+    """The summary is the only place a file that did not arrive is named: it must get through."""
+    video = google.add_video(alice.email, filename="big.mp4", size=60_000_000)
+    await link(alice)
+    _, session = await start_pick(alice)
+    tg.fail_next("sendMessage", status=502, times=3)  # the progress line, then the summary twice
+    google.pick(session.id, [video])
+    summary = await wait_summary(tg, alice.user_id, timeout=20)
+    assert summary.text == "⚠️ Delivered 0 of 1\n· 1 over 50 MB: big.mp4 (60 MB)"
