@@ -56,6 +56,8 @@ def delivery_rows(case: DeliveryCase, run: DeliveryRun, naive: DeliveryRun | Non
         f"{run.flood_refusals} flood refusals"
         + (f"; naive {naive.delivered}/{case.count} delivered, {naive.flood_refusals} refusals" if naive else "")
     )
+    if case.in_group:
+        notes.append(f"- {case.title}: {run.route}")
     notes += [f"- {case.title}: PROBLEM {p}" for p in run.problems]
     return rows
 
@@ -91,7 +93,7 @@ def polling_rows(run: PollingRun) -> list[Row]:
     rows = [
         Row(
             f"Polling {run.sessions:,} waiting sessions: Picker calls/session",
-            f"{run.per_session:.2f} = {ratio:.3f}× ideal",
+            f"{run.per_session:.2f} = {ratio:.2f}× ideal (a poll per {run.window / max(run.per_session, 1e-9):.1f} s)",
             f"ideal {run.ideal:.2f} (elapsed {run.window:.0f} s / pollInterval)",
             "≤ 1.05× ideal",
             ratio <= 1.05 and run.violations == 0,
@@ -186,6 +188,8 @@ async def run(
         "Floor = max(T_data, T_flood(chat), T_flood(overall)), formulas in benchmarks/__init__.py; "
         "naive = download one, send one (benchmarks/baseline.py)",
     ]
+    if bot_root is not None:
+        header.append(f"Bot run from {bot_root} (a candidate checkout), not from this one")
     title = "Performance: python -m benchmarks" + (" --smoke" if plan is SMOKE else "")
     return render(title, header, rows, notes)
 

@@ -55,6 +55,7 @@ class DeliveryRun:
     replies: list[float] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     timeline: list[str] = field(default_factory=list)
+    route: str = ""
 
 
 @dataclass
@@ -88,6 +89,10 @@ def served_sizes(google: GoogleEmulator, items: list[MediaItem]) -> list[int]:
     """Bytes Google served per item for the rendition that has to move (what the floor is made of)."""
     by_item = {s.item_id: s.size for s in google.served if s.suffix in (PHOTO_RENDITION, VIDEO_RENDITION)}
     return [by_item.get(item.id, 0) for item in items]
+
+
+def chat_name(chat_id: int) -> str:
+    return "the group" if chat_id < 0 else "the private chat"
 
 
 def media_in(tg: TelegramEmulator, chat_id: int) -> list[MessageRecord]:
@@ -209,8 +214,8 @@ async def deliver_with_bot(
         seen = message_counts(world.tg, chats)
         await alice.say("/pick", GROUP if case.in_group else None)
         session = await world.google.wait_for_session(lambda s: s.id not in known, timeout=30)
-        await world.tg.wait_for(
-            lambda: any(has_picker_button(m) for m in new_bot_messages(world.tg, chats, seen)) or None,
+        prompt = await world.tg.wait_for(
+            lambda: next((m for m in new_bot_messages(world.tg, chats, seen) if has_picker_button(m)), None),
             30,
             what="the pick prompt",
         )
@@ -231,7 +236,7 @@ async def deliver_with_bot(
 
         sizes = served_sizes(world.google, items)
         problems = [f"{sizes.count(0)} items never served"] if 0 in sizes else []
-        summary_here = any(m.message_id == summary.message_id for m in world.tg.messages(target))
+        summary_here = summary.chat_id == target
         floor = delivery_floor(
             [s or 1 for s in sizes],
             costs,
@@ -251,6 +256,8 @@ async def deliver_with_bot(
             replies=replies,
             problems=problems,
             timeline=timeline(world, started, chats),
+            route=f"/pick in {chat_name(alice.user_id if not case.in_group else GROUP)}, prompt in "
+            f"{chat_name(prompt.chat_id)}, media in {chat_name(target)}, summary in {chat_name(summary.chat_id)}",
         )
         code, _ = await world.stop_bot()
         logs = bot.logs()
