@@ -96,7 +96,7 @@ class ChaosConfig:
     kinds: frozenset[str] = frozenset(KINDS)
     settle_timeout: float = 120.0  # for every pick to end, faults and restarts included
     delete_wait: float = 30.0  # then for every picking session to be deleted at Google
-    prompt_wait: float = 20.0  # a user gives up on a /pick whose prompt does not come
+    prompt_wait: float = 15.0  # a user gives up on a /pick whose prompt does not come
     log_level: str = "INFO"
     keep: bool = False  # keep every run's directory (failing runs are always kept)
 
