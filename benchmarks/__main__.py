@@ -184,7 +184,8 @@ async def run(
         f"Machine: {os.cpu_count()} CPU cores, Python {platform.python_version()}, {plan.name} run, "
         f"{(time.monotonic() - began) / 60:.1f} min",
         f"Real cost profile: {REAL.describe()}",
-        f"Time scale k per case (latencies and pollInterval ÷k, bandwidths and flood rates ×k): {scales}",
+        f"Time scale k per case (latencies and pollInterval ÷k, bandwidths and flood rates ×k, bursts kept but "
+        f"the group's, which follows the bot's max(10, rate/min)): {scales}",
         "Floor = max(T_data, T_flood(chat), T_flood(overall)), formulas in benchmarks/__init__.py; "
         "naive = download one, send one (benchmarks/baseline.py)",
     ]

@@ -68,8 +68,11 @@ class Poller:
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
             timeout = self._heap[0][0] - now if self._heap else None
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancel that coincides with
+            # the wake-up, and stop() then hangs (seen at 2,000 sessions).
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout)
+                async with asyncio.timeout(timeout):
+                    await self._wake.wait()
 
     async def _poll(self, session_id: int) -> None:
         delay: float | None = None
