@@ -59,12 +59,14 @@ class TokenBucket:
                     return
                 await asyncio.sleep((count - self._tokens) / self.rate)
 
-    def no_credit_since(self, moment: float) -> None:
-        """Telegram counts a message when it has received it, not when we started uploading it:
-        take back the refill earned while the request was in flight."""
+    def spent_on_arrival(self, count: float) -> None:
+        """Telegram counts a message when it has received it, not when we started uploading it: move
+        the spending of `count` tokens (taken before the upload) to now. Refill earned in flight is
+        kept only as far as a full bucket could have held it."""
         now = time.monotonic()
-        self._tokens = min(self.capacity, self._tokens + (now - self._stamp) * self.rate)
-        self._tokens -= (now - moment) * self.rate
+        count = min(count, self.capacity)
+        before = min(self.capacity, self._tokens + count + (now - self._stamp) * self.rate)
+        self._tokens = before - count
         self._stamp = now
 
     def penalise(self, seconds: float) -> None:
@@ -146,14 +148,14 @@ class FloodControl(BaseRateLimiter[None]):
         chat_id = _chat_id(data)
         is_send = endpoint in SEND_METHODS
         buckets = [self._overall] if chat_id is None else [self._bucket(chat_id), self._overall]
+        count = _messages_in(endpoint, data)
         for attempt in range(MAX_FLOOD_RETRIES + 1):
             if is_send:
                 for bucket in buckets:
-                    await bucket.take(_messages_in(endpoint, data))
+                    await bucket.take(count)
             hook = BEFORE_SEND.get() if is_send else None
             if hook is not None:
                 await hook()
-            started = time.monotonic()
             try:
                 async with self._metrics.timed(endpoint):
                     return await callback(*args, **kwargs)
@@ -169,5 +171,5 @@ class FloodControl(BaseRateLimiter[None]):
             finally:
                 if is_send:
                     for bucket in buckets:
-                        bucket.no_credit_since(started)
+                        bucket.spent_on_arrival(count)
         raise AssertionError("unreachable")

@@ -92,3 +92,15 @@ async def test_other_errors_are_not_retried() -> None:
         assert exc.message == "Chat not found"
     else:
         raise AssertionError("the error was swallowed")
+
+
+async def test_a_long_upload_does_not_leave_the_bucket_in_debt() -> None:
+    """The spend moves to the arrival; refill a full bucket could not have held is not taken back twice."""
+    bucket = TokenBucket(rate=100.0, capacity=10.0)
+    await bucket.take(2)  # 8 left, the bucket refills to full within 0.02 s
+    await asyncio.sleep(0.2)  # a "long" upload: 20 tokens of refill, but the bucket holds 10
+    bucket.spent_on_arrival(2)
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    await bucket.take(8)  # 8 of the 10 are there at once
+    assert loop.time() - start < 0.05
