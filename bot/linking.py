@@ -39,6 +39,9 @@ class LinkService:
         self._links = links
         self._states = states
         self._locks: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
+        # The current token of each active link, decrypted: polling thousands of sessions must not read
+        # and decrypt a row per poll. Every change of a link goes through this class and drops its entry.
+        self._tokens: dict[int, dict[str, Any]] = {}
 
     async def start_link(self, user_id: int, chat_id: int, then_pick_chat_id: int | None = None) -> str:
         """A consent URL bound to this user and chat by a fresh single-use state (256 bits)."""
@@ -70,7 +73,9 @@ class LinkService:
             return CallbackOutcome("exchange_failed", user_id, chat_id)
         if not token.get("refresh_token"):
             log.warning("Google returned no refresh token for user %s", pending.user_id)
-        await self._links.save_link(pending.user_id, email, token, " ".join(sorted(granted_scopes(token))))
+        async with self._locks[pending.user_id]:  # not while access_token() caches the old one
+            await self._links.save_link(pending.user_id, email, token, " ".join(sorted(granted_scopes(token))))
+            self._tokens.pop(pending.user_id, None)
         log.info("user %s linked a Google account", pending.user_id)
         return CallbackOutcome("linked", user_id, chat_id, email, pending.then_pick_chat_id)
 
@@ -84,7 +89,9 @@ class LinkService:
             return "not_linked"
         token = link.token.get("refresh_token") or link.token.get("access_token")
         revoked = bool(token) and await self._oauth.revoke(str(token))
-        await self._links.delete_link(user_id)
+        async with self._locks[user_id]:
+            await self._links.delete_link(user_id)
+            self._tokens.pop(user_id, None)
         log.info("user %s unlinked (revoked at Google: %s)", user_id, revoked)
         return "revoked" if revoked else "revoke_failed"
 
@@ -95,14 +102,18 @@ class LinkService:
         stored token already differs from the one that was rejected.
         """
         async with self._locks[user_id]:
-            link = await self._links.get_link(user_id)
-            if link is None:
-                raise NotLinked("no Google account linked")
-            if link.broken:
-                raise LinkBroken("the Google link is broken")
-            token = link.token
+            token = self._tokens.get(user_id)
+            if token is None:
+                link = await self._links.get_link(user_id)
+                if link is None:
+                    raise NotLinked("no Google account linked")
+                if link.broken:
+                    raise LinkBroken("the Google link is broken")
+                token = link.token
             if token.get("access_token") == rejected or self._expiring(token):
+                self._tokens.pop(user_id, None)
                 token = await self._refresh(user_id, token)
+            self._tokens[user_id] = token
             return str(token["access_token"])
 
     @staticmethod
