@@ -46,6 +46,9 @@ LOCAL_UPLOAD_LIMIT = 2_000_000_000
 ALBUM_SIZE = 10
 DOWNLOADS_IN_FLIGHT = 4
 QUEUE_AHEAD = 12
+# Ready bytes that are sent at once, without waiting for the next download to fill the album: an album
+# of photos at 2560 px (≈1.5 MB each) fills long before this; a big video does not keep the uplink idle.
+SEND_WITHOUT_WAITING = 20_000_000
 BASE_URL_MAX_AGE = 50 * 60.0  # Google's baseUrls live 60 minutes; re-list well before
 SUMMARY_RETRY_PAUSES = (1.0, 3.0, 10.0)
 MAX_RELISTS_FOR_REFUSALS = 10  # per delivery: baseUrls Google refused although they were not old
@@ -319,6 +322,9 @@ class Delivery:
         batch: list[Fetched] = []
         try:
             while (task := await queue.get()) is not None:
+                if batch and not task.done() and sum(f.size or 0 for f in batch) >= SEND_WITHOUT_WAITING:
+                    await self._send(batch, progress)
+                    batch = []
                 fetched = await task
                 if fetched.deferred:
                     deferred.append(fetched.item)

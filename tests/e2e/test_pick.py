@@ -73,6 +73,24 @@ async def test_25_mixed_items_in_three_albums_in_order(
     assert temp_files(bot) == []
 
 
+async def test_a_big_video_goes_out_without_waiting_for_the_next_download(
+    bot: BotProcess, alice: Person, tg: TelegramEmulator, google: GoogleEmulator
+) -> None:
+    videos = [google.add_video(alice.email, size=21_000_000) for _ in range(3)]
+    slow = google.hold_media(videos[1])
+    await link(alice)
+    _, session = await start_pick(alice)
+    google.pick(session.id, videos)
+    # While the second video is still downloading, the first is already in the chat on its own.
+    first = await tg.wait_for_message(alice.user_id, lambda m: m.kind == "video")
+    assert first.media_group_id is None
+    slow.set()
+    summary = await wait_summary(tg, alice.user_id)
+    assert summary.text == "✅ Delivered all 3."
+    assert [len(call.params["media"]) for call in tg.calls_of("sendMediaGroup") if call.status == 200] == [2]
+    assert_delivered_in_order(tg, google, alice.user_id, [(video, "=dv") for video in videos])
+
+
 async def test_video_still_processing_is_delivered_once_ready(
     bot: BotProcess, alice: Person, tg: TelegramEmulator, google: GoogleEmulator
 ) -> None:

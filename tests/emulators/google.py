@@ -431,6 +431,7 @@ class GoogleEmulator:
         self._failures: dict[str, deque[_Failure]] = {}
         self._not_before: dict[str, tuple[float, int]] = {}
         self._cuts: deque[int] = deque()
+        self._holds: dict[str, asyncio.Event] = {}
         self._changed = asyncio.Event()
         self._runner: web.AppRunner | None = None
 
@@ -680,6 +681,10 @@ class GoogleEmulator:
         if endpoint not in ENDPOINTS:
             raise ValueError(f"unknown endpoint {endpoint!r}; one of {sorted(ENDPOINTS)}")
         self._failures.setdefault(endpoint, deque()).extend([_Failure(status, retry_after, body)] * times)
+
+    def hold_media(self, item: MediaItem) -> asyncio.Event:
+        """Keep every download of ``item`` waiting before its first byte until the returned event is set."""
+        return self._holds.setdefault(item.id, asyncio.Event())
 
     def cut_next_media(self, after_bytes: int, times: int = 1) -> None:
         """The next ``times`` successful media responses close the connection after ``after_bytes`` bytes."""
@@ -1350,7 +1355,10 @@ class GoogleEmulator:
     async def _stream(
         self, request: web.Request, body: media_files.MediaBody, item: MediaItem, suffix: str
     ) -> web.StreamResponse:
-        """Send ``body`` with Content-Length, honouring latency, bandwidth and pending cuts."""
+        """Send ``body`` with Content-Length, honouring holds, latency, bandwidth and pending cuts."""
+        hold = self._holds.get(item.id)
+        if hold is not None:
+            await hold.wait()
         if self.media_latency:
             await asyncio.sleep(self.media_latency)
         response = web.StreamResponse(headers={"Content-Type": body.content_type})
