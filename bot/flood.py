@@ -5,6 +5,10 @@ capacity is one full album, so an album goes out at once and the chat's budget t
 the allowed rate (≈1 message/s in a private chat, 20/min in a group or channel), plus one bucket
 for the whole bot (30/s). PTB's own AIORateLimiter does not cover the private-chat limit and
 pauses every chat on one 429; here only the chat that got the 429 waits.
+
+Telegram counts a message when it has arrived, so an upload may start before its tokens are there,
+by a safe part of the time it will take (estimated from the recent uploads' speed): the upload then
+overlaps the wait instead of following it.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import asyncio
 import logging
 import re
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine
 from contextvars import ContextVar
 from datetime import timedelta
@@ -35,7 +40,11 @@ MAX_FLOOD_RETRIES = 8
 # Called right before a send actually goes to Telegram (after any flood wait). Delivery sets it to
 # record "handed over": only from that moment can a crash leave an item in doubt.
 BEFORE_SEND: ContextVar[Callable[[], Awaitable[None]] | None] = ContextVar("before_send", default=None)
+# Bytes of the files the current send uploads (set by MediaSender), for starting it ahead of its tokens.
+UPLOAD_BYTES: ContextVar[int] = ContextVar("upload_bytes", default=0)
 FLOOD_IN_TEXT = re.compile(r"retry after (\d+)", re.IGNORECASE)
+LEAD_SAFETY = 0.8  # start at most this part of the expected upload time early
+UPLINK_SAMPLES = 8
 
 
 class TokenBucket:
@@ -46,18 +55,19 @@ class TokenBucket:
         self._stamp = time.monotonic()
         self._lock = asyncio.Lock()
 
-    async def take(self, count: float) -> None:
-        """Wait until `count` tokens are available, then spend them (first come, first served)."""
+    async def take(self, count: float, ahead: float = 0.0) -> None:
+        """Wait until `count` tokens will be available `ahead` seconds from now, then spend them (first
+        come, first served; the bucket may dip below zero until then)."""
         count = min(count, self.capacity)
         async with self._lock:
             while True:
                 now = time.monotonic()
                 self._tokens = min(self.capacity, self._tokens + (now - self._stamp) * self.rate)
                 self._stamp = now
-                if self._tokens >= count:
+                if self._tokens + ahead * self.rate >= count:
                     self._tokens -= count
                     return
-                await asyncio.sleep((count - self._tokens) / self.rate)
+                await asyncio.sleep((count - self._tokens) / self.rate - ahead)
 
     def spent_on_arrival(self, count: float) -> None:
         """Telegram counts a message when it has received it, not when we started uploading it: move
@@ -73,6 +83,26 @@ class TokenBucket:
         """Telegram said retry_after: nothing more through this bucket until then."""
         self._tokens = min(self._tokens, -seconds * self.rate)
         self._stamp = time.monotonic()
+
+
+class UplinkSpeed:
+    """The fastest of the recent uploads, in bytes/s (their answer's latency included, so it errs slow)."""
+
+    def __init__(self) -> None:
+        self._samples: deque[float] = deque(maxlen=UPLINK_SAMPLES)
+
+    def record(self, size: int, seconds: float) -> None:
+        if size > 0 and seconds > 0:
+            self._samples.append(size / seconds)
+
+    def forget(self) -> None:
+        self._samples.clear()
+
+    def lead(self, size: int) -> float:
+        """Seconds an upload of `size` bytes can safely start before its tokens are there."""
+        if size <= 0 or not self._samples:
+            return 0.0
+        return LEAD_SAFETY * size / max(self._samples)
 
 
 def flood_wait(exc: Exception) -> float | None:
@@ -118,6 +148,7 @@ class FloodControl(BaseRateLimiter[None]):
         self._group_capacity = max(float(ALBUM), group_per_minute)
         self._overall = TokenBucket(overall_per_second, overall_per_second)
         self._chats: dict[int, TokenBucket] = {}
+        self._uplink = UplinkSpeed()
 
     async def initialize(self) -> None:
         pass
@@ -149,21 +180,27 @@ class FloodControl(BaseRateLimiter[None]):
         is_send = endpoint in SEND_METHODS
         buckets = [self._overall] if chat_id is None else [self._bucket(chat_id), self._overall]
         count = _messages_in(endpoint, data)
+        size = UPLOAD_BYTES.get() if is_send else 0
         for attempt in range(MAX_FLOOD_RETRIES + 1):
             if is_send:
+                ahead = self._uplink.lead(size)
                 for bucket in buckets:
-                    await bucket.take(count)
+                    await bucket.take(count, ahead)
             hook = BEFORE_SEND.get() if is_send else None
             if hook is not None:
                 await hook()
             try:
                 async with self._metrics.timed(endpoint):
-                    return await callback(*args, **kwargs)
+                    started = time.monotonic()
+                    answer = await callback(*args, **kwargs)
+                    self._uplink.record(size, time.monotonic() - started)
+                    return answer
             except (RetryAfter, BadRequest) as exc:
                 wait = flood_wait(exc)
                 if wait is None or attempt == MAX_FLOOD_RETRIES:
                     raise
                 log.info("flood control on %s in chat %s: waiting %.0f s", endpoint, chat_id, wait)
+                self._uplink.forget()  # if an early start was the cause, start on time until measured again
                 if chat_id is not None:
                     self._bucket(chat_id).penalise(wait)
                 if not is_send or chat_id is None:

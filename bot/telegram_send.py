@@ -13,6 +13,8 @@ import httpx
 from telegram import Bot, InputFile, InputMediaDocument, InputMediaPhoto, InputMediaVideo, Message
 from telegram.error import BadRequest, NetworkError, TimedOut
 
+from bot.flood import UPLOAD_BYTES
+
 log = logging.getLogger(__name__)
 
 SendKind = Literal["photo", "video", "document"]
@@ -72,6 +74,13 @@ class MediaSender:
         raise AssertionError("unreachable")
 
     async def _send_once(self, chat_id: int, uploads: list[Upload], caption: str | None) -> list[Message]:
+        upload_bytes = UPLOAD_BYTES.set(sum(upload.path.stat().st_size for upload in uploads))
+        try:
+            return await self._send_files(chat_id, uploads, caption)
+        finally:
+            UPLOAD_BYTES.reset(upload_bytes)
+
+    async def _send_files(self, chat_id: int, uploads: list[Upload], caption: str | None) -> list[Message]:
         with ExitStack() as files:
 
             def attach(upload: Upload, in_album: bool) -> InputFile:

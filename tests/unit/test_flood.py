@@ -7,7 +7,7 @@ import asyncio
 from prometheus_client import CollectorRegistry
 from telegram.error import BadRequest, RetryAfter
 
-from bot.flood import FloodControl, TokenBucket, flood_wait
+from bot.flood import UPLOAD_BYTES, FloodControl, TokenBucket, flood_wait
 from bot.metrics import RequestMetrics
 
 
@@ -104,3 +104,25 @@ async def test_a_long_upload_does_not_leave_the_bucket_in_debt() -> None:
     start = loop.time()
     await bucket.take(8)  # 8 of the 10 are there at once
     assert loop.time() - start < 0.05
+
+
+async def test_an_upload_starts_ahead_of_its_tokens_and_still_arrives_on_budget() -> None:
+    """10 messages/s, albums of 10 taking 0.5 s to upload: the second album waits for its 10 tokens
+    (1 s after the first arrived) while it uploads, not before."""
+    flood = _flood(private_per_second=10, group_per_minute=60000)
+    loop = asyncio.get_running_loop()
+    starts: list[float] = []
+    arrivals: list[float] = []
+
+    async def upload() -> bool:
+        starts.append(loop.time())
+        await asyncio.sleep(0.5)
+        arrivals.append(loop.time())
+        return True
+
+    album = {"chat_id": 7, "media": list(range(10))}
+    UPLOAD_BYTES.set(1_000_000)
+    for _ in range(2):
+        await flood.process_request(upload, (), {}, "sendMediaGroup", album, None)
+    assert arrivals[1] - arrivals[0] >= 0.99  # never before Telegram has the budget for it
+    assert starts[1] - arrivals[0] < 0.9  # but the upload overlapped the wait (0.6 s with a 0.4 s lead)
