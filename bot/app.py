@@ -7,7 +7,7 @@ import logging
 import signal
 from contextlib import AsyncExitStack
 
-import httpx
+import aiohttp
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 from telegram import BotCommand, BotCommandScopeAllGroupChats, BotCommandScopeAllPrivateChats, Update
@@ -110,10 +110,11 @@ async def run(settings: Settings) -> None:
         lag_watch = asyncio.create_task(metrics.watch_event_loop())
         stack.callback(lag_watch.cancel)
 
-        google_http = httpx.AsyncClient(
-            timeout=httpx.Timeout(60.0, connect=10.0), limits=httpx.Limits(max_connections=64)
+        google_http = aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(total=None, sock_connect=10.0, sock_read=60.0),
+            connector=aiohttp.TCPConnector(limit=64),
         )
-        stack.push_async_callback(google_http.aclose)
+        stack.push_async_callback(google_http.close)
         oauth = GoogleOAuth(
             client_id=settings.google_client_id,
             client_secret=settings.google_client_secret,

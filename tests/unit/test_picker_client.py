@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
-import httpx
+import aiohttp
+import pytest
+from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from bot.google.errors import GoogleUnavailable
@@ -31,39 +34,70 @@ class FlakyTokens:
         return self.current
 
 
-def client(handler: httpx.MockTransport, tokens: FlakyTokens) -> PickerClient:
+Answer = Callable[[str], web.Response]  # the access token a request carried -> Google's answer
+
+
+@pytest.fixture
+async def google() -> AsyncIterator[tuple[list[Answer], str]]:
+    """A local server answering every request with the handler the test puts in the list."""
+    handlers: list[Answer] = []
+
+    async def handle(request: web.Request) -> web.Response:
+        return handlers[0](request.headers["Authorization"].removeprefix("Bearer "))
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    yield handlers, f"http://127.0.0.1:{port}"
+    await runner.cleanup()
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as session:
+        yield session
+
+
+def client(http: aiohttp.ClientSession, base: str, tokens: FlakyTokens) -> PickerClient:
     metrics = RequestMetrics(CollectorRegistry(), "google", "endpoint")
-    return PickerClient(
-        "https://picker.test/v1", httpx.AsyncClient(transport=handler), tokens, metrics,
-        RetryPolicy(attempts=5, base_delay=0.0),
-    )
+    return PickerClient(base + "/v1", http, tokens, metrics, RetryPolicy(attempts=5, base_delay=0.0))
 
 
-async def test_a_failed_refresh_after_a_401_is_retried_and_the_rejected_token_not_reused() -> None:
+async def test_a_failed_refresh_after_a_401_is_retried_and_the_rejected_token_not_reused(
+    google: tuple[list[Answer], str], http: aiohttp.ClientSession
+) -> None:
+    handlers, base = google
     sent: list[str] = []
 
-    def answer(request: httpx.Request) -> httpx.Response:
-        token = request.headers["Authorization"].removeprefix("Bearer ")
+    def answer(token: str) -> web.Response:
         sent.append(token)
-        return httpx.Response(200, json=SESSION) if token == "new" else httpx.Response(401)
+        return web.json_response(SESSION) if token == "new" else web.Response(status=401)
 
+    handlers.append(answer)
     tokens = FlakyTokens()
-    session = await client(httpx.MockTransport(answer), tokens).get_session(1, "s1")
+    session = await client(http, base, tokens).get_session(1, "s1")
     assert session.id == "s1"
     assert sent == ["old", "new"]  # the rejected token was never sent again (a second 401 reads as revoked)
     assert tokens.refresh_failures == 0
 
 
-async def test_a_download_survives_a_failed_refresh(tmp_path: Path) -> None:
+async def test_a_download_survives_a_failed_refresh(
+    google: tuple[list[Answer], str], http: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    handlers, base = google
     sent: list[str] = []
 
-    def answer(request: httpx.Request) -> httpx.Response:
-        token = request.headers["Authorization"].removeprefix("Bearer ")
+    def answer(token: str) -> web.Response:
         sent.append(token)
-        return httpx.Response(200, content=b"jpeg bytes") if token == "new" else httpx.Response(401)
+        if token == "new":
+            return web.Response(body=b"jpeg bytes", content_type="image/jpeg")
+        return web.Response(status=401)
 
-    size = await client(httpx.MockTransport(answer), FlakyTokens()).download(
-        1, "https://lh3.test/ppa/key=d", tmp_path / "file", 1000
-    )
+    handlers.append(answer)
+    size = await client(http, base, FlakyTokens()).download(1, base + "/ppa/key=d", tmp_path / "file", 1000)
     assert size == 10 and (tmp_path / "file").read_bytes() == b"jpeg bytes"
     assert sent == ["old", "new"]
