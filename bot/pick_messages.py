@@ -106,6 +106,14 @@ class PickMessages:
         except TelegramError as exc:
             log.info("could not edit message %s in chat %s: %s", message_id, chat_id, exc)
 
+    async def replace(self, chat_id: int, message_id: int | None, text: str, *, pick_again: bool = False) -> None:
+        """Turn the message into `text`; when its id is unknown (the answer to sending it was lost, though the
+        user may see it) the news comes as a new message instead of not at all."""
+        if message_id is None:
+            await self.say(chat_id, text, pick_again=pick_again)
+        else:
+            await self.edit(chat_id, message_id, text, pick_again=pick_again)
+
     async def delete(self, chat_id: int, message_id: int | None) -> None:
         if message_id is None:
             return

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from telegram import Bot
-from telegram.error import TelegramError
+from telegram.error import BadRequest, NetworkError, TelegramError
 
 from bot import texts
 from bot.delivery import LOCAL_UPLOAD_LIMIT, UPLOAD_LIMIT, ChatMigratedListener, Delivery, delete_at_google
@@ -159,10 +159,18 @@ class PickService:
             message_id = await self._messages.prompt(
                 route.prompt_chat_id, session.id, created.picker_uri, link.email, max_items
             )
-        except TelegramError:  # blocked, never started, chat gone: leave nothing behind
+        except BadRequest:  # chat not found (a BadRequest is a NetworkError too, so it goes first)
             await self._end_waiting(session, "cancelled", None)
             raise PromptUndeliverable from None
-        await self._repo.set_messages(session.id, prompt_message_id=message_id)
+        except NetworkError as exc:
+            # Timed out or the connection broke: Telegram may well have shown the prompt and only its answer
+            # was lost, so the user may be choosing already. The pick waits as usual, without a message id.
+            log.warning("pick %s: no answer to its prompt (%s); waiting for the pick all the same", session.id, exc)
+        except TelegramError:  # a definite refusal (blocked, never started): leave nothing behind
+            await self._end_waiting(session, "cancelled", None)
+            raise PromptUndeliverable from None
+        else:
+            await self._repo.set_messages(session.id, prompt_message_id=message_id)
         if route.shared_by is not None and route.chat_id != route.prompt_chat_id:
             notice = await self._messages.notice(route.chat_id, session.id, route.shared_by)
             await self._repo.set_messages(session.id, notice_message_id=notice)
@@ -233,6 +241,7 @@ class PickService:
         await self._repo.record_poll(session.id, time.time(), interval)
         if state.media_items_set:
             if await self._repo.set_status(session.id, "picked", only_from=["waiting"]):
+                # A prompt whose id is unknown (its answer was lost) is left as it is: the progress follows.
                 await self._messages.edit(session.prompt_chat_id, session.prompt_message_id, texts.PICK_PICKED)
                 if session.notice_message_id is not None:
                     # The group's "choosing photos…" line becomes the delivery's progress message.
@@ -257,7 +266,7 @@ class PickService:
             return False
         self.poller.unschedule(session.id)
         if text is not None:
-            await self._messages.edit(session.prompt_chat_id, session.prompt_message_id, text, pick_again=True)
+            await self._messages.replace(session.prompt_chat_id, session.prompt_message_id, text, pick_again=True)
         await self._messages.delete(session.chat_id, session.notice_message_id)
         await delete_at_google(self._picker, self._repo, session)
         log.info("pick %s %s", session.id, status)

@@ -21,6 +21,34 @@ async def test_a_google_outage_when_the_pick_ends_does_not_leave_the_session_ope
     assert_delivered_in_order(tg, google, alice.user_id, [(photo, RENDITION)])
 
 
+async def test_a_prompt_whose_answer_is_lost_still_delivers_the_pick(
+    bot: BotProcess, alice: Person, tg: TelegramEmulator, google: GoogleEmulator
+) -> None:
+    """Telegram showed the /pick prompt but the answer to sendMessage was lost: the user sees the link and
+    picks, so the pick must still be waiting for them (it used to be cancelled at Google on any error)."""
+    photo = google.add_photo(alice.email)
+    await link(alice)
+    tg.drop_next("sendMessage", processed=True)
+    _, session = await start_pick(alice)
+    google.pick(session.id, [photo])
+    assert (await wait_summary(tg, alice.user_id)).text == "✅ Delivered all 1."
+    assert_delivered_in_order(tg, google, alice.user_id, [(photo, RENDITION)])
+    await google.wait_for(lambda: session.deleted)
+    assert len([c for c in tg.calls_of("sendMessage") if c.status == 0]) == 1  # the prompt, sent once
+
+
+async def test_cancelling_a_pick_whose_prompt_answer_was_lost_still_says_so(
+    bot: BotProcess, alice: Person, tg: TelegramEmulator, google: GoogleEmulator
+) -> None:
+    """The bot does not know the prompt's message id, so the ending comes as a new message."""
+    await link(alice)
+    tg.drop_next("sendMessage", processed=True)
+    _, session = await start_pick(alice)
+    cancelled = await alice.reply_to("/cancel", lambda m: "Pick cancelled" in (m.text or ""))
+    assert "pick:new" in str(cancelled.reply_markup)  # the Pick photos button
+    await google.wait_for(lambda: session.deleted)
+
+
 async def test_an_album_whose_answer_is_lost_is_reported_not_sent_twice(
     bot: BotProcess, alice: Person, tg: TelegramEmulator, google: GoogleEmulator
 ) -> None:
