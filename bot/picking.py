@@ -101,7 +101,7 @@ class PickService:
         for session in await self._repo.sessions_with_status(["picked", "delivering"]):
             self._start_delivery(session)
         for session in await self._repo.sessions_to_delete_at_google():
-            self._spawn(delete_at_google(self._picker, self._repo, session))
+            self._spawn(delete_at_google(self._picker, self._repo, session, patient=True))
 
     async def stop(self, grace: float = STOP_GRACE) -> None:
         """Stop polling; let deliveries finish the upload under way (they stop before the next one,
@@ -260,15 +260,17 @@ class PickService:
     ) -> bool:
         """Stop a waiting session (expired, cancelled, replaced, failed) and delete it at Google.
 
-        `text` replaces the prompt (None: leave the chat alone); a group's notice line is removed.
+        `text` replaces the prompt (None: leave the chat alone); a group's notice line is removed. The deletion
+        at Google runs in the background and waits out an outage: the user's cancel is not held up by
+        Google, and the session is not left open at Google until the next restart.
         """
         if not await self._repo.set_status(session.id, status, only_from=["waiting"]):
             return False
         self.poller.unschedule(session.id)
+        self._spawn(delete_at_google(self._picker, self._repo, session, patient=True))
         if text is not None:
             await self._messages.replace(session.prompt_chat_id, session.prompt_message_id, text, pick_again=True)
         await self._messages.delete(session.chat_id, session.notice_message_id)
-        await delete_at_google(self._picker, self._repo, session)
         log.info("pick %s %s", session.id, status)
         return True
 
@@ -304,6 +306,10 @@ class PickService:
             await self._messages.say(delivery.session.chat_id, texts.UNEXPECTED)
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        """Run a clean-up in the background; stop() cancels it."""
+        if self._stopping.is_set():  # stop() may have gathered its tasks already: the next start does it
+            coro.close()
+            return
         task = asyncio.create_task(coro)
         self._background.add(task)
         task.add_done_callback(self._background.discard)

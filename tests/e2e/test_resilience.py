@@ -5,7 +5,7 @@ from __future__ import annotations
 from tests.e2e.picking import RENDITION, assert_delivered_in_order, link, media, start_pick, wait_summary
 from tests.emulators.google import GoogleEmulator
 from tests.emulators.telegram import TelegramEmulator
-from tests.harness import BotProcess, Person
+from tests.harness import BotProcess, Person, callback_data
 
 
 async def test_a_google_outage_when_the_pick_ends_does_not_leave_the_session_open(
@@ -47,6 +47,45 @@ async def test_cancelling_a_pick_whose_prompt_answer_was_lost_still_says_so(
     cancelled = await alice.reply_to("/cancel", lambda m: "Pick cancelled" in (m.text or ""))
     assert "pick:new" in str(cancelled.reply_markup)  # the Pick photos button
     await google.wait_for(lambda: session.deleted)
+
+
+def delete_calls(google: GoogleEmulator) -> int:
+    return len([r for r in google.requests if r.endpoint == "sessions.delete"])
+
+
+async def test_a_cancel_is_not_held_up_by_google_and_the_session_is_deleted_after_the_outage(
+    bot: BotProcess, alice: Person, tg: TelegramEmulator, google: GoogleEmulator
+) -> None:
+    """Deleting a cancelled session at Google waits out an outage in the background: the Cancel button is
+    answered at once, and the session is not left open at Google until the next restart."""
+    await link(alice)
+    prompt, session = await start_pick(alice)
+    # Every one of the client's own tries fails, each asking for a second's pause before the next.
+    google.fail_next("sessions.delete", status=503, times=5, retry_after=1)
+    query = await alice.press(prompt, callback_data(prompt, "Cancel"))
+    await tg.wait_for(lambda: tg.answered_callbacks.get(query) is not None)
+    assert delete_calls(google) <= 1  # answered before Google's second answer (it used to wait for all five)
+    assert "Pick cancelled" in (tg.message(alice.user_id, prompt.message_id).text or "")
+    await google.wait_for(lambda: session.deleted, timeout=30)
+    assert delete_calls(google) == 6
+
+
+async def test_a_clean_up_cut_short_by_a_shutdown_waits_out_google_after_the_restart(
+    bot: BotProcess, alice: Person, tg: TelegramEmulator, google: GoogleEmulator
+) -> None:
+    """A shutdown does not wait for a clean-up pausing for Google; the next start takes it up as patiently."""
+    await link(alice)
+    prompt, session = await start_pick(alice)
+    google.fail_next("sessions.delete", status=503, times=5)
+    await alice.say("/cancel")
+    await google.wait_for(lambda: delete_calls(google) == 5, timeout=20)  # the clean-up now pauses
+    assert await bot.stop() == 0
+    assert not session.deleted
+    google.fail_next("sessions.delete", status=503, times=5)  # Google is still down when the bot is back
+    await bot.start()
+    await google.wait_for(lambda: session.deleted, timeout=30)
+    assert delete_calls(google) == 11
+    assert "Pick cancelled" in (tg.message(alice.user_id, prompt.message_id).text or "")
 
 
 async def test_an_album_whose_answer_is_lost_is_reported_not_sent_twice(
