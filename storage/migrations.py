@@ -92,4 +92,12 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE pick_items ADD COLUMN sending_since REAL;
     """,
+    # 4: when Telegram confirmed each item, so /stats counts the deliveries of a day exactly. Items sent
+    # before this have no such time: their pick's last update stands in (what /stats counted until now).
+    """
+    ALTER TABLE pick_items ADD COLUMN sent_at REAL;
+    UPDATE pick_items SET sent_at = (SELECT updated_at FROM pick_sessions WHERE pick_sessions.id = session_id)
+     WHERE status = 'sent';
+    CREATE INDEX pick_items_sent_at ON pick_items (sent_at) WHERE sent_at IS NOT NULL;
+    """,
 )

@@ -276,10 +276,11 @@ class PickRepository:
         )
 
     async def mark_sent(self, session_id: int, sent: Sequence[SentItem], sizes: dict[int, int]) -> None:
+        now = time.time()
         await self._db.conn.executemany(
-            "UPDATE pick_items SET status = 'sent', sending_since = NULL, message_id = ?, file_id = ?, size = ?"
-            " WHERE session_id = ? AND position = ? AND status = 'pending'",
-            [(s.message_id, s.file_id, sizes.get(s.position), session_id, s.position) for s in sent],
+            "UPDATE pick_items SET status = 'sent', sending_since = NULL, sent_at = ?, message_id = ?, file_id = ?,"
+            " size = ? WHERE session_id = ? AND position = ? AND status = 'pending'",
+            [(now, s.message_id, s.file_id, sizes.get(s.position), session_id, s.position) for s in sent],
         )
 
     async def mark_skipped(self, session_id: int, position: int, reason: str, size: int | None = None) -> None:

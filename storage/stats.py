@@ -54,8 +54,7 @@ class StatsRepository:
         return ItemOutcomes(delivered, failed)
 
     async def overview(self, since: float) -> Overview:
-        """Totals for /stats. Items carry no time of their own: "since" counts the items sent in picks
-        last updated (finished, for most) at or after that moment."""
+        """Totals for /stats; "since" counts the items Telegram confirmed at or after that moment."""
         async with self._db.conn.execute(
             f"""SELECT
                    (SELECT count(*) FROM (SELECT user_id FROM google_links UNION SELECT user_id FROM pick_sessions
@@ -63,8 +62,7 @@ class StatsRepository:
                    (SELECT count(*) FROM google_links WHERE status = 'active'),
                    (SELECT count(*) FROM google_links WHERE status = 'broken'),
                    (SELECT count(*) FROM pick_sessions WHERE status IN ({_ACTIVE})),
-                   (SELECT count(*) FROM pick_items JOIN pick_sessions ON pick_sessions.id = pick_items.session_id
-                     WHERE pick_items.status = 'sent' AND pick_sessions.updated_at >= ?)""",
+                   (SELECT count(*) FROM pick_items WHERE sent_at >= ?)""",
             (since,),
         ) as cursor:
             row = await cursor.fetchone()
