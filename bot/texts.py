@@ -71,7 +71,7 @@ GOOGLE_DOWN = "Google isn't answering right now. Please try again in a minute."
 UNEXPECTED = "Sorry, something went wrong on my side. Please try again."
 
 # --- callback web page ---------------------------------------------------------------------
-PAGE_LINKED = ("Account linked", "Your Google account {email} is linked. You can go back to Telegram.")
+PAGE_LINKED = ("Account linked", "Your Google account is linked. You can go back to Telegram.")
 PAGE_DENIED = ("Linking cancelled", "Nothing was linked. You can try again from Telegram whenever you like.")
 PAGE_SCOPE_MISSING = (
     "Photos permission missing",

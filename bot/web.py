@@ -25,6 +25,13 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 MAX_PARAM_LENGTH = 2048
 
+# Outcomes that used up a real state answer with a redirect to a page for the outcome alone, so that
+# reloading it shows the same page (reloading the callback would replay the used state: "not valid"), and
+# the one-time code and state leave the address bar. Its URL holds nothing but the outcome word.
+DONE_PATH = "/oauth/done"
+_SETTLED = frozenset({"linked", "denied", "scope_missing", "exchange_failed"})
+_NO_STORE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Frame-Options": "DENY"}
+
 _PAGES: dict[str, tuple[int, tuple[str, str], bool]] = {
     "linked": (200, texts.PAGE_LINKED, True),
     "denied": (200, texts.PAGE_DENIED, False),
@@ -84,11 +91,11 @@ def quiet_malformed_requests() -> None:
         server_log.addFilter(_MalformedRequests())
 
 
-def render_page(outcome: CallbackOutcome, bot_username: str) -> web.Response:
-    status, (title, body), success = _PAGES[outcome.kind]
+def render_page(kind: str, bot_username: str) -> web.Response:
+    status, (title, body), success = _PAGES[kind]
     page = _PAGE.format(
         title=escape(title),
-        body=escape(body.format(email=outcome.email or "")),
+        body=escape(body),
         icon="✅" if success else "⚠️",
         back=escape(f"https://t.me/{bot_username}"),
         button=escape(texts.PAGE_BUTTON),
@@ -97,7 +104,7 @@ def render_page(outcome: CallbackOutcome, bot_username: str) -> web.Response:
         status=status,
         text=page,
         content_type="text/html",
-        headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Frame-Options": "DENY"},
+        headers=_NO_STORE,
     )
 
 
@@ -128,7 +135,15 @@ def build_web_app(
                 await on_outcome(outcome)
             except Exception:
                 log.exception("could not tell user %s about the OAuth outcome", outcome.user_id)
-        return render_page(outcome, bot_username())
+        if outcome.kind in _SETTLED:  # relative: right behind a PUBLIC_URL with a path too
+            return web.Response(status=303, headers={**_NO_STORE, "Location": f"done?result={outcome.kind}"})
+        return render_page(outcome.kind, bot_username())
+
+    async def oauth_done(request: web.Request) -> web.Response:
+        kind = request.rel_url.query.get("result", "")
+        if kind not in _SETTLED:
+            raise web.HTTPNotFound()
+        return render_page(kind, bot_username())
 
     async def healthz(request: web.Request) -> web.Response:
         ok = await ready()
@@ -149,6 +164,7 @@ def build_web_app(
     quiet_malformed_requests()
     app = web.Application(middlewares=[_log_requests])
     app.router.add_get("/oauth/callback", oauth_callback)
+    app.router.add_get(DONE_PATH, oauth_done)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", prometheus)

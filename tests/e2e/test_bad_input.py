@@ -292,6 +292,10 @@ async def test_hostile_oauth_callbacks(
             ("PUT", "/oauth/callback", {405}),
             ("DELETE", "/oauth/callback", {405}),
             ("GET", "/oauth/callback/", {404}),
+            ("GET", "/oauth/done", {404}),  # the outcome pages exist for the settled outcomes only
+            ("GET", "/oauth/done?result=%3Cscript%3Ealert(1)%3C/script%3E", {404}),
+            ("GET", "/oauth/done?result=bad_state", {404}),
+            ("POST", "/oauth/done?result=linked", {405}),
             ("GET", "/OAUTH/CALLBACK?state=x", {404}),
             ("GET", "/oauth//callback?state=x", {404}),
             ("GET", "/oauth/callback%00?state=x", {404}),
@@ -356,7 +360,7 @@ async def test_hostile_oauth_callbacks(
         async with corpus.case(f"oauth callback: {name}"):
             state = (await fresh_state())["state"]
             links, seen = snapshot(bot, "google_links"), len(tg.messages(alice.user_id))
-            async with httpx.AsyncClient() as client:
+            async with httpx.AsyncClient(follow_redirects=True) as client:  # to the outcome's page
                 page = await client.get(callback, params=params(state))
             assert page.status_code == status and expected_page in page.text, (page.status_code, name)
             assert "<script>" not in page.text
@@ -369,7 +373,7 @@ async def test_hostile_oauth_callbacks(
 
     async with corpus.case("oauth callback: a code issued for someone else's sign-in (PKCE)"):
         state, code = (await fresh_state())["state"], await bobs_code()
-        async with httpx.AsyncClient() as client:
+        async with httpx.AsyncClient(follow_redirects=True) as client:
             page = await client.get(callback, params={"state": state, "code": code})
         assert page.status_code == 502, page.status_code
         assert snapshot(bot, "google_links")["google_links"] == []
@@ -388,7 +392,7 @@ async def test_hostile_oauth_callbacks(
         prompt = await alice.reply_to("/link", lambda m: url_button(m) is not None)
         async with httpx.AsyncClient() as client:
             redirect = (await client.get(url_button(prompt) or "")).headers["location"]
-            assert (await client.get(redirect)).status_code == 200
+            assert (await client.get(redirect)).status_code == 303  # to the "Account linked" page
             linked = snapshot(bot, "google_links")
             for replay in (redirect, redirect.replace("code=", "code=x"), redirect + "&error=access_denied"):
                 TRIED.append("oauth callback: replay")

@@ -75,14 +75,22 @@ async def tap_sign_in(person: Person, page: Page) -> Response:
     while request is not None:
         hops.append(request)
         request = request.redirected_from
-    assert [h.url for h in hops] == [consent_url]
+    assert hops[-1].url == consent_url and len(hops) <= 2  # a settled outcome redirects once more
     return response
 
 
-def callback_params(page: Page, bot: BotProcess) -> dict[str, str]:
-    """The query of the callback URL the browser is on (it holds the one-time state and code)."""
-    assert page.url.startswith(bot.base_url + "/oauth/callback?"), page.url
-    return {k: v[0] for k, v in parse_qs(urlsplit(page.url).query).items()}
+def callback_params(page: Page, bot: BotProcess, response: Response) -> dict[str, str]:
+    """The query of the callback URL the browser came through (it holds the one-time state and code)."""
+    request: Request | None = response.request
+    while request is not None and not request.url.startswith(bot.base_url + "/oauth/callback?"):
+        request = request.redirected_from
+    assert request is not None, page.url
+    return {k: v[0] for k, v in parse_qs(urlsplit(request.url).query).items()}
+
+
+def assert_on_result_page(page: Page, bot: BotProcess, result: str) -> None:
+    """A settled outcome ends on a page whose address holds the outcome word and nothing else."""
+    assert page.url == f"{bot.base_url}/oauth/done?result={result}", page.url
 
 
 async def assert_looks_right_on_a_phone(
@@ -139,8 +147,9 @@ async def test_success_page_on_a_phone(
     phone.on("request", lambda r: requested.append(r.url))
 
     response = await tap_sign_in(alice, phone)
-    params = callback_params(phone, bot)
+    params = callback_params(phone, bot, response)
     assert {"state", "code"} <= params.keys()
+    assert_on_result_page(phone, bot, "linked")
     await assert_looks_right_on_a_phone(
         phone,
         response,
@@ -149,8 +158,8 @@ async def test_success_page_on_a_phone(
         secrets=known_secrets(google, params),
         screenshot=tmp_path / "linked.png",
     )
-    await expect(phone.locator("main")).to_contain_text("alice@example.com")
-    await tg.wait_for_message(alice.user_id, lambda m: "Linked to" in (m.text or ""))
+    await expect(phone.locator("main")).to_contain_text("Your Google account is linked")
+    await tg.wait_for_message(alice.user_id, lambda m: "Linked to alice@example.com" in (m.text or ""))
     # Self-contained: nothing was fetched from anywhere but the two local servers.
     assert requested and all(urlsplit(url).hostname == "127.0.0.1" for url in requested), requested
 
@@ -178,7 +187,8 @@ async def test_failure_page_on_a_phone(
     google.consent.granted_scopes = ticked
 
     response = await tap_sign_in(alice, phone)
-    params = callback_params(phone, bot)
+    params = callback_params(phone, bot, response)
+    assert_on_result_page(phone, bot, "denied" if decision == "deny" else "scope_missing")
     if decision == "deny":
         assert params.get("error") == "access_denied" and "code" not in params
     await assert_looks_right_on_a_phone(
@@ -193,27 +203,33 @@ async def test_failure_page_on_a_phone(
     await tg.wait_for_message(alice.user_id, lambda m: message in (m.text or ""))
 
 
-async def test_reloaded_success_page_says_link_not_valid(
+async def test_reloaded_success_page_still_says_linked(
     bot: BotProcess, alice: Person, tg: TelegramEmulator, google: GoogleEmulator, phone: Page, tmp_path: Path
 ) -> None:
-    """Reloading the success page replays the used state: refused, and the page says so."""
+    """The callback redirects to a result page: reloading it replays nothing and still shows success (it
+    used to replay the used state and say "This link is not valid" to someone who had just linked)."""
     first = await tap_sign_in(alice, phone)
     assert first.status == 200
-    params = callback_params(phone, bot)
+    params = callback_params(phone, bot, first)
     await tg.wait_for_message(alice.user_id, lambda m: "Linked to" in (m.text or ""))
+    calls = len(tg.calls)
 
     again = await phone.reload(wait_until="load")
     assert again is not None
+    assert again.request.redirected_from is None  # the callback was not asked again
+    assert_on_result_page(phone, bot, "linked")
     await assert_looks_right_on_a_phone(
         phone,
         again,
-        status=400,
-        heading="This link is not valid",
+        status=200,
+        heading="Account linked",
         secrets=known_secrets(google, params),
-        screenshot=tmp_path / "reused.png",
+        screenshot=tmp_path / "reloaded.png",
     )
     await expect(phone.locator("main")).not_to_contain_text("alice@example.com")
-    assert "alice@example.com" in (await alice.reply_to("/status")).text  # the first link still stands
+    assert "alice@example.com" in (await alice.reply_to("/status")).text  # the link stands
+    assert not [m for m in tg.messages(alice.user_id) if "not valid" in (m.text or "")]
+    assert len([c for c in tg.calls[calls:] if c.method == "sendMessage"]) == 1  # the /status answer only
 
 
 async def test_forged_state_page(bot: BotProcess, google: GoogleEmulator, phone: Page, tmp_path: Path) -> None:

@@ -57,7 +57,8 @@ async def test_link_happy_path(bot: BotProcess, alice: Person, tg: TelegramEmula
     assert params["redirect_uri"] == bot.base_url + "/oauth/callback"
 
     page = await alice.open_url(url)
-    assert page.status_code == 200 and "alice@example.com" in page.text
+    assert page.status_code == 200 and "Account linked" in page.text
+    assert str(page.url) == bot.base_url + "/oauth/done?result=linked"  # no code, state or email in it
     confirmation = await tg.wait_for_message(alice.user_id, lambda m: "Linked to" in (m.text or ""))
     assert "alice@example.com" in (confirmation.text or "")
     status = await alice.reply_to("/status")
@@ -130,7 +131,8 @@ async def test_bad_states_are_refused_and_change_nothing(
         redirect = consent.headers["location"]
         first = await client.get(redirect)
         again = await client.get(redirect)
-    assert first.status_code == 200 and again.status_code == 400
+    assert first.status_code == 303 and first.headers["location"] == "done?result=linked"
+    assert again.status_code == 400 and "not valid" in again.text
     assert "alice@example.com" in (await alice.reply_to("/status")).text
 
     # Expired: a state older than 10 minutes is refused even if otherwise valid.
