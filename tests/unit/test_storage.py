@@ -16,7 +16,7 @@ from storage.database import Database
 from storage.links import LinkRepository
 from storage.migrations import MIGRATIONS
 from storage.oauth_states import OAuthStateRepository
-from storage.picks import PickItem, PickRepository, Route, SentItem
+from storage.picks import PickItem, PickRepository, PickSession, Route, SentItem
 from storage.stats import StatsRepository
 
 
@@ -83,20 +83,16 @@ async def test_oauth_state_is_single_use(tmp_path: Path) -> None:
     await db.close()
 
 
+async def waiting_session(picks: PickRepository, ends: float) -> PickSession:
+    return await picks.create_session(google_session_id="g", user_id=1, route=Route(1, 1, 1, 1), picker_uri="u",
+                                      delivery_mode="photos", poll_interval=5, poll_deadline=ends, expire_time=ends)
+
+
 async def test_items_are_marked_once(tmp_path: Path) -> None:
     db = Database(tmp_path / "bot.sqlite3")
     await db.open()
     picks = PickRepository(db)
-    session = await picks.create_session(
-        google_session_id="g",
-        user_id=1,
-        route=Route(1, 1, 1, 1),
-        picker_uri="u",
-        delivery_mode="photos",
-        poll_interval=5,
-        poll_deadline=time.time() + 60,
-        expire_time=time.time() + 60,
-    )
+    session = await waiting_session(picks, time.time() + 60)
     await picks.save_items(session.id, [PickItem(0, "a", "PHOTO", "a.jpg", "image/jpeg", 1, 1)])
     await picks.save_items(session.id, [PickItem(0, "a", "PHOTO", "a.jpg", "image/jpeg", 1, 1)])
     assert len(await picks.items(session.id)) == 1
@@ -127,16 +123,7 @@ async def test_deliveries_since_count_items_by_when_they_were_sent(
     await db.open()
     picks = PickRepository(db)
     Clock.now = midnight - 600
-    session = await picks.create_session(
-        google_session_id="g",
-        user_id=1,
-        route=Route(1, 1, 1, 1),
-        picker_uri="u",
-        delivery_mode="photos",
-        poll_interval=5,
-        poll_deadline=midnight + 600,
-        expire_time=midnight + 600,
-    )
+    session = await waiting_session(picks, midnight + 600)
     await picks.save_items(session.id, [PickItem(n, f"m{n}", "PHOTO", f"{n}.jpg", "image/jpeg", 1, 1)
                                         for n in range(5)])
     Clock.now = midnight - 1
