@@ -121,7 +121,7 @@ def polling_rows(run: PollingRun) -> list[Row]:
                 f"{len(crowd)} users' /pick at the same moment → replies",
                 f"p50 {seconds(percentile(crowd, 0.5))} / p99 {seconds(percentile(crowd, 0.99))}",
                 f"last after {seconds(max(crowd))} = {len(crowd) / max(crowd):.1f} prompts/s; "
-                f"Telegram allows {run.overall_rate:g}/s",
+                f"Telegram: burst {run.overall_rate:g}, then {run.overall_rate:g}/s",
                 "—",
                 None,
             )
