@@ -252,7 +252,7 @@ class Delivery:
         text = texts.PICK_TOO_BIG.format(count=count, limit=self._max_items)
         await self._messages.say(session.report_chat_id, text, pick_again=True)
         await self._repo.set_status(session.id, "done", failure="too many items")
-        await delete_at_google(self._picker, self._repo, session)
+        await delete_at_google(self._picker, self._repo, session, patient=True)
 
     async def _check_target(self) -> None:
         """Rights are checked again now: a destination that can no longer take the photos is replaced

@@ -441,10 +441,11 @@ async def test_an_oversized_pick_is_refused_before_any_download(
     await link(alice)
     _, session = await start_pick(alice)
     session.max_item_count = 5  # Google ignoring the requested maxItemCount
+    google.fail_next("sessions.delete", status=503, times=5, retry_after=1)  # and then failing for a while
     google.pick(session.id, items)
     refusal = await tg.wait_for_message(alice.user_id, lambda m: "more than the 3" in (m.text or ""))
     assert "5 items" in (refusal.text or "")
-    await google.wait_for(lambda: session.deleted)
+    await google.wait_for(lambda: session.deleted, timeout=30)  # waited out, not left to the next start
     assert not [r for r in google.requests if r.endpoint == "media"]
     assert media(tg, alice.user_id) == []
     await bot.stop()
