@@ -7,7 +7,7 @@ import logging
 import shutil
 import time
 from collections.abc import Coroutine
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -187,8 +187,14 @@ class PickService:
         if await self._repo.count_started_since(user_id, time.time() - 3600) >= self.limits.per_hour:
             raise PickError(texts.TOO_MANY_PICKS.format(count=self.limits.per_hour))
 
-    async def session_for_button(self, session_id: int, user_id: int) -> PickSession | str:
-        """The waiting session a button refers to, or the sentence to answer the button with."""
+    async def session_for_button(
+        self, session_id: int, user_id: int, tapped: tuple[int, int] | None = None
+    ) -> PickSession | str:
+        """The waiting session a button refers to, or the sentence to answer the button with.
+
+        `tapped` is (chat id, message id) of the message whose button was pressed: a prompt whose id was
+        lost with the answer to sending it is known again from it, so its later news edits it in place.
+        """
         session = await self._repo.get_session(session_id)
         if session is None:
             return texts.SESSION_OVER
@@ -196,6 +202,9 @@ class PickService:
             return texts.SESSION_NOT_YOURS
         if session.status != "waiting":
             return texts.SESSION_OVER
+        if session.prompt_message_id is None and tapped is not None and tapped[0] == session.prompt_chat_id:
+            await self._repo.set_messages(session.id, prompt_message_id=tapped[1])
+            session = replace(session, prompt_message_id=tapped[1])
         return session
 
     async def send_qr(self, session: PickSession) -> None:

@@ -90,7 +90,8 @@ async def pick_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
         return
     action, session_id = match.group(1), int(match.group(2))
     picks = services(context).picks
-    found = await picks.session_for_button(session_id, query.from_user.id)
+    tapped = (query.message.chat.id, query.message.message_id) if query.message is not None else None
+    found = await picks.session_for_button(session_id, query.from_user.id, tapped)
     if isinstance(found, str):
         await answer(query, found, alert=True)
         return

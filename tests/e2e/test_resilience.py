@@ -49,6 +49,22 @@ async def test_cancelling_a_pick_whose_prompt_answer_was_lost_still_says_so(
     await google.wait_for(lambda: session.deleted)
 
 
+async def test_a_tap_on_a_prompt_whose_answer_was_lost_lets_its_news_edit_it(
+    bot: BotProcess, alice: Person, tg: TelegramEmulator, google: GoogleEmulator
+) -> None:
+    """The tap tells the bot which message the prompt is: the ending replaces it instead of adding one."""
+    await link(alice)
+    tg.drop_next("sendMessage", processed=True)
+    prompt, session = await start_pick(alice)
+    await alice.press(prompt, callback_data(prompt, "QR code"))
+    await tg.wait_for_message(alice.user_id, lambda m: m.kind == "photo")
+    await alice.say("/cancel")
+    await tg.wait_for(lambda: "Pick cancelled" in (tg.message(alice.user_id, prompt.message_id).text or ""))
+    assert not [m for m in tg.messages(alice.user_id) if m.from_bot and "Pick cancelled" in (m.text or "")
+                and m.message_id != prompt.message_id]
+    await google.wait_for(lambda: session.deleted)
+
+
 def delete_calls(google: GoogleEmulator) -> int:
     return len([r for r in google.requests if r.endpoint == "sessions.delete"])
 
