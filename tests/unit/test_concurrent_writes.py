@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from pathlib import Path
 
 from storage.database import Database
 from storage.picks import PickItem, PickRepository, Route, SentItem
 
 
-async def test_deliveries_that_list_at_the_same_moment_both_save_their_items(tmp_path: Path) -> None:
-    db = Database(tmp_path / "bot.sqlite3")
-    await db.open()
+async def test_deliveries_that_list_at_the_same_moment_both_save_their_items(db: Database) -> None:
     picks = PickRepository(db)
     sessions = [
         await picks.create_session(
@@ -35,12 +32,9 @@ async def test_deliveries_that_list_at_the_same_moment_both_save_their_items(tmp
         stored = await picks.get_session(session.id)
         assert stored is not None and stored.status == "delivering"
     assert [i.status for i in await picks.items(first.id)] == ["sent"]
-    await db.close()
 
 
-async def test_saving_items_again_after_a_crash_in_between_completes_them(tmp_path: Path) -> None:
-    db = Database(tmp_path / "bot.sqlite3")
-    await db.open()
+async def test_saving_items_again_after_a_crash_in_between_completes_them(db: Database) -> None:
     picks = PickRepository(db)
     session = await picks.create_session(
         google_session_id="g", user_id=1, route=Route(1, 1, 1, 1), picker_uri="u", delivery_mode="photos",
@@ -50,4 +44,4 @@ async def test_saving_items_again_after_a_crash_in_between_completes_them(tmp_pa
     await picks.save_items(session.id, items[:2])  # as if the bot died after some rows
     await picks.save_items(session.id, items)
     assert [i.media_id for i in await picks.items(session.id)] == [f"m{n}" for n in range(5)]
-    await db.close()
+

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any, cast
 
 import pytest
@@ -55,14 +53,6 @@ class CountingLinks(LinkRepository):
     async def get_link(self, user_id: int) -> GoogleLink | None:
         self.reads += 1
         return await super().get_link(user_id)
-
-
-@pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = Database(tmp_path / "bot.sqlite3")
-    await database.open()
-    yield database
-    await database.close()
 
 
 async def linked(service: LinkService, user_id: int) -> None:

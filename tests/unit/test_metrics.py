@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from pathlib import Path
 
 import httpx
 import pytest
@@ -59,9 +58,7 @@ async def test_timing_records_status_errors_and_exceptions_without_an_answer() -
     assert sample(text, "bot_google_request_duration_seconds_bucket", endpoint="media", le="0.25") == 2
 
 
-async def test_counts_come_from_the_database_at_scrape_time(tmp_path: Path) -> None:
-    db = Database(tmp_path / "bot.sqlite3")
-    await db.open()
+async def test_counts_come_from_the_database_at_scrape_time(db: Database) -> None:
     now = time.time()
     conn = db.conn
     for user_id, status in ((1, "active"), (2, "broken")):
@@ -105,12 +102,9 @@ async def test_counts_come_from_the_database_at_scrape_time(tmp_path: Path) -> N
     await conn.execute("UPDATE pick_sessions SET status = 'done' WHERE id = 3")
     text = (await metrics.exposition()).decode()
     assert sample(text, "bot_pick_sessions_active", status="waiting") == 0
-    await db.close()
 
 
-async def test_event_loop_lag_is_measured(tmp_path: Path) -> None:
-    db = Database(tmp_path / "bot.sqlite3")
-    await db.open()
+async def test_event_loop_lag_is_measured(db: Database) -> None:
     metrics = Metrics(CollectorRegistry(), StatsRepository(db))
     watch = asyncio.create_task(metrics.watch_event_loop())
     await asyncio.sleep(0)  # the watcher starts its first round
@@ -125,4 +119,3 @@ async def test_event_loop_lag_is_measured(tmp_path: Path) -> None:
         while not await late_rounds():  # noqa: ASYNC110  (the watcher records on its own schedule)
             await asyncio.sleep(0.01)
     watch.cancel()
-    await db.close()

@@ -23,10 +23,12 @@ from storage.stats import StatsRepository
 async def test_fresh_database_is_private_and_migrated(tmp_path: Path) -> None:
     db = Database(tmp_path / "sub" / "bot.sqlite3")
     await db.open()
-    assert await db.schema_version() == len(MIGRATIONS)
-    assert stat.S_IMODE((tmp_path / "sub" / "bot.sqlite3").stat().st_mode) == 0o600
-    assert await db.ping()
-    await db.close()
+    try:
+        assert await db.schema_version() == len(MIGRATIONS)
+        assert stat.S_IMODE((tmp_path / "sub" / "bot.sqlite3").stat().st_mode) == 0o600
+        assert await db.ping()
+    finally:
+        await db.close()
 
 
 async def test_existing_database_upgrades_in_place(tmp_path: Path) -> None:
@@ -47,16 +49,18 @@ async def test_existing_database_upgrades_in_place(tmp_path: Path) -> None:
         )
     db = Database(path)
     await db.open()
-    assert await db.schema_version() == len(MIGRATIONS)
-    async with db.conn.execute("SELECT delivery_mode FROM chat_settings WHERE chat_id = 5") as cursor:
-        assert await cursor.fetchone() == ("originals",)
-    # Items sent before their time was kept count as sent when their pick was last updated.
-    async with db.conn.execute("SELECT position, sent_at FROM pick_items ORDER BY position") as cursor:
-        assert [tuple(row) for row in await cursor.fetchall()] == [(0, 200.0), (1, None), (2, 200.0)]
-    stats = StatsRepository(db)
-    assert (await stats.overview(since=200.0)).delivered_today == 2
-    assert (await stats.overview(since=200.5)).delivered_today == 0
-    await db.close()
+    try:
+        assert await db.schema_version() == len(MIGRATIONS)
+        async with db.conn.execute("SELECT delivery_mode FROM chat_settings WHERE chat_id = 5") as cursor:
+            assert await cursor.fetchone() == ("originals",)
+        # Items sent before their time was kept count as sent when their pick was last updated.
+        async with db.conn.execute("SELECT position, sent_at FROM pick_items ORDER BY position") as cursor:
+            assert [tuple(row) for row in await cursor.fetchall()] == [(0, 200.0), (1, None), (2, 200.0)]
+        stats = StatsRepository(db)
+        assert (await stats.overview(since=200.0)).delivered_today == 2
+        assert (await stats.overview(since=200.5)).delivered_today == 0
+    finally:
+        await db.close()
 
 
 async def test_tokens_are_encrypted_at_rest(tmp_path: Path) -> None:
@@ -69,9 +73,7 @@ async def test_tokens_are_encrypted_at_rest(tmp_path: Path) -> None:
     assert b"ya29.SECRET" not in raw and b"1//REFRESH" not in raw
 
 
-async def test_oauth_state_is_single_use(tmp_path: Path) -> None:
-    db = Database(tmp_path / "bot.sqlite3")
-    await db.open()
+async def test_oauth_state_is_single_use(db: Database) -> None:
     states = OAuthStateRepository(db, Cipher(Fernet.generate_key().decode()))
     await states.save_oauth_state("s" * 43, 1, 2, "verifier", time.time() + 600)
     found = await states.pop_oauth_state("s" * 43)
@@ -80,7 +82,6 @@ async def test_oauth_state_is_single_use(tmp_path: Path) -> None:
     await states.save_oauth_state("old", 1, 2, "v", time.time() - 1)
     expired = await states.pop_oauth_state("old")
     assert expired is not None and expired.expired
-    await db.close()
 
 
 async def waiting_session(picks: PickRepository, ends: float) -> PickSession:
@@ -88,9 +89,7 @@ async def waiting_session(picks: PickRepository, ends: float) -> PickSession:
                                       delivery_mode="photos", poll_interval=5, poll_deadline=ends, expire_time=ends)
 
 
-async def test_items_are_marked_once(tmp_path: Path) -> None:
-    db = Database(tmp_path / "bot.sqlite3")
-    await db.open()
+async def test_items_are_marked_once(db: Database) -> None:
     picks = PickRepository(db)
     session = await waiting_session(picks, time.time() + 60)
     await picks.save_items(session.id, [PickItem(0, "a", "PHOTO", "a.jpg", "image/jpeg", 1, 1)])
@@ -99,7 +98,6 @@ async def test_items_are_marked_once(tmp_path: Path) -> None:
     await picks.mark_skipped(session.id, 0, "reason")
     await picks.mark_sent(session.id, [SentItem(0, 10, "f")], {})
     assert (await picks.items(session.id))[0].status == "skipped"
-    await db.close()
 
 
 class Clock:
@@ -113,14 +111,12 @@ class Clock:
 
 
 async def test_deliveries_since_count_items_by_when_they_were_sent(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A pick that started before midnight and finished after it: only what arrived after counts "today"
     (all of its items used to, as the pick was last updated after midnight)."""
     midnight = 1_700_000_000.0
     monkeypatch.setattr(picks_module, "time", Clock)
-    db = Database(tmp_path / "bot.sqlite3")
-    await db.open()
     picks = PickRepository(db)
     Clock.now = midnight - 600
     session = await waiting_session(picks, midnight + 600)
@@ -138,7 +134,6 @@ async def test_deliveries_since_count_items_by_when_they_were_sent(
     assert (await stats.overview(since=midnight)).delivered_today == 2
     assert (await stats.overview(since=midnight - 3600)).delivered_today == 4
     assert (await stats.overview(since=midnight + 61)).delivered_today == 0
-    await db.close()
 
 
 def test_generated_key_is_kept_with_mode_0600(tmp_path: Path) -> None:
