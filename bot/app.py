@@ -7,7 +7,6 @@ import logging
 import signal
 from contextlib import AsyncExitStack
 
-import aiohttp
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 from telegram import BotCommand, BotCommandScopeAllGroupChats, BotCommandScopeAllPrivateChats, Update
@@ -22,7 +21,7 @@ from bot.context import SERVICES_KEY, Services
 from bot.crypto import Cipher, load_or_create_key
 from bot.flood import FloodControl
 from bot.google.oauth import GoogleOAuth
-from bot.google.picker import PickerClient
+from bot.google.picker import PickerClient, google_session
 from bot.health import Readiness, TelegramCheck
 from bot.linking import CallbackOutcome, LinkService
 from bot.logs import mask
@@ -110,10 +109,7 @@ async def run(settings: Settings) -> None:
         lag_watch = asyncio.create_task(metrics.watch_event_loop())
         stack.callback(lag_watch.cancel)
 
-        google_http = aiohttp.ClientSession(
-            timeout=aiohttp.ClientTimeout(total=None, sock_connect=10.0, sock_read=60.0),
-            connector=aiohttp.TCPConnector(limit=64),
-        )
+        google_http = google_session()
         stack.push_async_callback(google_http.close)
         oauth = GoogleOAuth(
             client_id=settings.google_client_id,

@@ -159,6 +159,16 @@ def _item(data: dict[str, Any]) -> PickedMediaItem | None:
     )
 
 
+def google_session() -> aiohttp.ClientSession:
+    """The one pooled HTTP client for the Picker API and media. It serves every user, so it keeps no
+    cookies: a cookie set in one user's answer must never ride along on another user's request."""
+    return aiohttp.ClientSession(
+        timeout=aiohttp.ClientTimeout(total=None, sock_connect=10.0, sock_read=60.0),
+        connector=aiohttp.TCPConnector(limit=64),
+        cookie_jar=aiohttp.DummyCookieJar(),
+    )
+
+
 class PickerClient:
     """Picker API calls with auth refresh on 401 and bounded backoff on 429/5xx/network errors."""
 

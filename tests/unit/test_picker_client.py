@@ -11,7 +11,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from bot.google.errors import GoogleUnavailable
-from bot.google.picker import PickerClient
+from bot.google.picker import PickerClient, google_session
 from bot.google.retry import RetryPolicy
 from bot.metrics import RequestMetrics
 
@@ -34,7 +34,7 @@ class FlakyTokens:
         return self.current
 
 
-Answer = Callable[[str], web.Response]  # the access token a request carried -> Google's answer
+Answer = Callable[[web.Request], web.Response]
 
 
 @pytest.fixture
@@ -43,7 +43,7 @@ async def google() -> AsyncIterator[tuple[list[Answer], str]]:
     handlers: list[Answer] = []
 
     async def handle(request: web.Request) -> web.Response:
-        return handlers[0](request.headers["Authorization"].removeprefix("Bearer "))
+        return handlers[0](request)
 
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", handle)
@@ -52,13 +52,17 @@ async def google() -> AsyncIterator[tuple[list[Answer], str]]:
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     port = runner.addresses[0][1]
-    yield handlers, f"http://127.0.0.1:{port}"
+    yield handlers, f"http://localhost:{port}"  # a name, not an IP: aiohttp's cookie jar ignores IPs
     await runner.cleanup()
+
+
+def bearer(request: web.Request) -> str:
+    return request.headers["Authorization"].removeprefix("Bearer ")
 
 
 @pytest.fixture
 async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
+    async with google_session() as session:
         yield session
 
 
@@ -73,7 +77,8 @@ async def test_a_failed_refresh_after_a_401_is_retried_and_the_rejected_token_no
     handlers, base = google
     sent: list[str] = []
 
-    def answer(token: str) -> web.Response:
+    def answer(request: web.Request) -> web.Response:
+        token = bearer(request)
         sent.append(token)
         return web.json_response(SESSION) if token == "new" else web.Response(status=401)
 
@@ -91,7 +96,8 @@ async def test_a_download_survives_a_failed_refresh(
     handlers, base = google
     sent: list[str] = []
 
-    def answer(token: str) -> web.Response:
+    def answer(request: web.Request) -> web.Response:
+        token = bearer(request)
         sent.append(token)
         if token == "new":
             return web.Response(body=b"jpeg bytes", content_type="image/jpeg")
@@ -101,3 +107,22 @@ async def test_a_download_survives_a_failed_refresh(
     size = await client(http, base, FlakyTokens()).download(1, base + "/ppa/key=d", tmp_path / "file", 1000)
     assert size == 10 and (tmp_path / "file").read_bytes() == b"jpeg bytes"
     assert sent == ["old", "new"]
+
+
+async def test_a_cookie_set_for_one_user_never_goes_with_another_users_request(
+    google: tuple[list[Answer], str], http: aiohttp.ClientSession
+) -> None:
+    handlers, base = google
+    cookies: list[str | None] = []
+
+    def answer(request: web.Request) -> web.Response:
+        cookies.append(request.headers.get("Cookie"))
+        response = web.json_response(SESSION)
+        response.set_cookie("NID", f"for-{bearer(request)}")
+        return response
+
+    handlers.append(answer)
+    picker = client(http, base, FlakyTokens())
+    await picker.get_session(1, "s1")
+    await picker.get_session(2, "s1")
+    assert cookies == [None, None]
