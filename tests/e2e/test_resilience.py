@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from tests.e2e.picking import RENDITION, assert_delivered_in_order, link, media, start_pick, wait_summary
-from tests.emulators.google import GoogleEmulator
+from tests.emulators.google import GoogleEmulator, SessionRecord
 from tests.emulators.telegram import TelegramEmulator
 from tests.harness import BotProcess, Person, callback_data
 
@@ -21,15 +23,20 @@ async def test_a_google_outage_when_the_pick_ends_does_not_leave_the_session_ope
     assert_delivered_in_order(tg, google, alice.user_id, [(photo, RENDITION)])
 
 
+async def pick_losing_the_prompts_answer(alice: Person, tg: TelegramEmulator) -> tuple[Any, SessionRecord]:
+    """A linked user's /pick whose prompt Telegram shows but whose answer never reaches the bot."""
+    await link(alice)
+    tg.drop_next("sendMessage", processed=True)
+    return await start_pick(alice)
+
+
 async def test_a_prompt_whose_answer_is_lost_still_delivers_the_pick(
     bot: BotProcess, alice: Person, tg: TelegramEmulator, google: GoogleEmulator
 ) -> None:
     """Telegram showed the /pick prompt but the answer to sendMessage was lost: the user sees the link and
     picks, so the pick must still be waiting for them (it used to be cancelled at Google on any error)."""
     photo = google.add_photo(alice.email)
-    await link(alice)
-    tg.drop_next("sendMessage", processed=True)
-    _, session = await start_pick(alice)
+    _, session = await pick_losing_the_prompts_answer(alice, tg)
     google.pick(session.id, [photo])
     assert (await wait_summary(tg, alice.user_id)).text == "✅ Delivered all 1."
     assert_delivered_in_order(tg, google, alice.user_id, [(photo, RENDITION)])
@@ -41,9 +48,7 @@ async def test_cancelling_a_pick_whose_prompt_answer_was_lost_still_says_so(
     bot: BotProcess, alice: Person, tg: TelegramEmulator, google: GoogleEmulator
 ) -> None:
     """The bot does not know the prompt's message id, so the ending comes as a new message."""
-    await link(alice)
-    tg.drop_next("sendMessage", processed=True)
-    _, session = await start_pick(alice)
+    _, session = await pick_losing_the_prompts_answer(alice, tg)
     cancelled = await alice.reply_to("/cancel", lambda m: "Pick cancelled" in (m.text or ""))
     assert "pick:new" in str(cancelled.reply_markup)  # the Pick photos button
     await google.wait_for(lambda: session.deleted)
@@ -53,9 +58,7 @@ async def test_a_tap_on_a_prompt_whose_answer_was_lost_lets_its_news_edit_it(
     bot: BotProcess, alice: Person, tg: TelegramEmulator, google: GoogleEmulator
 ) -> None:
     """The tap tells the bot which message the prompt is: the ending replaces it instead of adding one."""
-    await link(alice)
-    tg.drop_next("sendMessage", processed=True)
-    prompt, session = await start_pick(alice)
+    prompt, session = await pick_losing_the_prompts_answer(alice, tg)
     await alice.press(prompt, callback_data(prompt, "QR code"))
     await tg.wait_for_message(alice.user_id, lambda m: m.kind == "photo")
     await alice.say("/cancel")
