@@ -8,7 +8,8 @@ pauses every chat on one 429; here only the chat that got the 429 waits.
 
 Telegram counts a message when it has arrived, so an upload may start before its tokens are there,
 by a safe part of the time it will take (estimated from the recent uploads' speed): the upload then
-overlaps the wait instead of following it.
+overlaps the wait instead of following it. Only uploads that had the uplink to themselves teach how fast
+it is, and a 429 makes the pacer forget what it learnt.
 """
 
 from __future__ import annotations
@@ -43,7 +44,10 @@ BEFORE_SEND: ContextVar[Callable[[], Awaitable[None]] | None] = ContextVar("befo
 # Bytes of the files the current send uploads (set by MediaSender), for starting it ahead of its tokens.
 UPLOAD_BYTES: ContextVar[int] = ContextVar("upload_bytes", default=0)
 FLOOD_IN_TEXT = re.compile(r"retry after (\d+)", re.IGNORECASE)
-LEAD_SAFETY = 0.8  # start at most this part of the expected upload time early
+# An upload starts early by LEAD_SAFETY of the least time it can take, less LEAD_JITTER: arriving even a
+# moment before the budget is there costs a refusal and the whole upload again.
+LEAD_SAFETY = 0.6
+LEAD_JITTER = 0.02  # seconds
 UPLINK_SAMPLES = 8
 
 
@@ -86,13 +90,26 @@ class TokenBucket:
 
 
 class UplinkSpeed:
-    """The fastest of the recent uploads, in bytes/s (their answer's latency included, so it errs slow)."""
+    """How fast an upload can go: the fastest of the recent uploads that had the uplink to themselves, in
+    bytes/s (their answer's latency included, so it errs slow). Uploads that shared the uplink with
+    another are not measured: alone, the next one could be faster than they were."""
 
     def __init__(self) -> None:
         self._samples: deque[float] = deque(maxlen=UPLINK_SAMPLES)
+        self._in_flight = 0
+        self._started = 0
 
-    def record(self, size: int, seconds: float) -> None:
-        if size > 0 and seconds > 0:
+    def begin(self) -> int | None:
+        """An upload starts; returns its ticket if it starts alone (else None)."""
+        alone = self._in_flight == 0
+        self._in_flight += 1
+        self._started += 1
+        return self._started if alone else None
+
+    def end(self, ticket: int | None, size: int, seconds: float | None) -> None:
+        """It ended (`seconds` None: without an answer). Measured only if no other upload began meanwhile."""
+        self._in_flight -= 1
+        if ticket == self._started and seconds is not None and seconds > 0 and size > 0:
             self._samples.append(size / seconds)
 
     def forget(self) -> None:
@@ -102,7 +119,7 @@ class UplinkSpeed:
         """Seconds an upload of `size` bytes can safely start before its tokens are there."""
         if size <= 0 or not self._samples:
             return 0.0
-        return LEAD_SAFETY * size / max(self._samples)
+        return max(0.0, LEAD_SAFETY * size / max(self._samples) - LEAD_JITTER)
 
 
 def flood_wait(exc: Exception) -> float | None:
@@ -189,11 +206,13 @@ class FloodControl(BaseRateLimiter[None]):
             hook = BEFORE_SEND.get() if is_send else None
             if hook is not None:
                 await hook()
+            ticket = self._uplink.begin() if size else None
+            took: float | None = None
             try:
                 async with self._metrics.timed(endpoint):
                     started = time.monotonic()
                     answer = await callback(*args, **kwargs)
-                    self._uplink.record(size, time.monotonic() - started)
+                    took = time.monotonic() - started
                     return answer
             except (RetryAfter, BadRequest) as exc:
                 wait = flood_wait(exc)
@@ -206,6 +225,8 @@ class FloodControl(BaseRateLimiter[None]):
                 if not is_send or chat_id is None:
                     await asyncio.sleep(wait)
             finally:
+                if size:
+                    self._uplink.end(ticket, size, took)
                 if is_send:
                     for bucket in buckets:
                         bucket.spent_on_arrival(count)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 from prometheus_client import CollectorRegistry
 from telegram.error import BadRequest, RetryAfter
 
-from bot.flood import UPLOAD_BYTES, FloodControl, TokenBucket, flood_wait
+from bot.flood import UPLOAD_BYTES, FloodControl, TokenBucket, UplinkSpeed, flood_wait
 from bot.metrics import RequestMetrics
 
 
@@ -125,4 +126,21 @@ async def test_an_upload_starts_ahead_of_its_tokens_and_still_arrives_on_budget(
     for _ in range(2):
         await flood.process_request(upload, (), {}, "sendMediaGroup", album, None)
     assert arrivals[1] - arrivals[0] >= 0.99  # never before Telegram has the budget for it
-    assert starts[1] - arrivals[0] < 0.9  # but the upload overlapped the wait (0.6 s with a 0.4 s lead)
+    assert starts[1] - arrivals[0] < 0.9  # but the upload overlapped the wait (0.72 s with a 0.28 s lead)
+
+
+def test_only_uploads_that_had_the_uplink_alone_teach_its_speed() -> None:
+    speed = UplinkSpeed()
+    first, second = speed.begin(), speed.begin()  # two uploads share the uplink: alone, one is faster
+    speed.end(first, 2_000_000, 1.0)
+    speed.end(second, 2_000_000, 1.0)
+    assert speed.lead(2_000_000) == 0
+    alone = speed.begin()
+    speed.end(alone, 4_000_000, None)  # no answer: no measurement
+    assert speed.lead(2_000_000) == 0
+    alone = speed.begin()
+    speed.end(alone, 4_000_000, 1.0)  # 4 MB/s: 2 MB take at least 0.5 s
+    assert speed.lead(2_000_000) == pytest.approx(0.6 * 0.5 - 0.02)
+    assert speed.lead(10_000) == 0  # too short to start early at all
+    speed.forget()
+    assert speed.lead(2_000_000) == 0
