@@ -454,6 +454,10 @@ class ChaosRun:
             await self.google.wait_for(
                 lambda: all(s.deleted for s in self.google.sessions.values()), self.config.delete_wait
             )
+        await self._stop_bot()
+
+    async def _stop_bot(self) -> None:
+        """SIGTERM, and a problem noted unless the bot exits cleanly within its bound."""
         try:
             code = await self.bot.stop()
         except TimeoutError:
@@ -673,14 +677,7 @@ class ChaosRun:
         if kill:
             await self.bot.kill()
         else:
-            try:
-                code = await self.bot.stop()
-            except TimeoutError:
-                self.problem("the bot did not stop within 20 s of SIGTERM")
-                await self.bot.kill()
-            else:
-                if code != 0:
-                    self.problem(f"the bot exited with {code} on SIGTERM")
+            await self._stop_bot()
         if before_start is not None:
             before_start()
         await asyncio.sleep(pause)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiohttp
@@ -37,13 +38,22 @@ class FlakyTokens:
 Answer = Callable[[web.Request], web.Response]
 
 
+@dataclass
+class FakeGoogle:
+    """A local server answering every request with `answer`; `tokens` records each request's bearer token."""
+
+    url: str
+    answer: Answer = field(default=lambda request: web.Response(status=500))
+    tokens: list[str] = field(default_factory=list)
+
+
 @pytest.fixture
-async def google() -> AsyncIterator[tuple[list[Answer], str]]:
-    """A local server answering every request with the handler the test puts in the list."""
-    handlers: list[Answer] = []
+async def google() -> AsyncIterator[FakeGoogle]:
+    fake = FakeGoogle("")
 
     async def handle(request: web.Request) -> web.Response:
-        return handlers[0](request)
+        fake.tokens.append(request.headers["Authorization"].removeprefix("Bearer "))
+        return fake.answer(request)
 
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", handle)
@@ -51,13 +61,9 @@ async def google() -> AsyncIterator[tuple[list[Answer], str]]:
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
-    port = runner.addresses[0][1]
-    yield handlers, f"http://localhost:{port}"  # a name, not an IP: aiohttp's cookie jar ignores IPs
+    fake.url = f"http://localhost:{runner.addresses[0][1]}"  # a name, not an IP: aiohttp's cookie jar ignores IPs
+    yield fake
     await runner.cleanup()
-
-
-def bearer(request: web.Request) -> str:
-    return request.headers["Authorization"].removeprefix("Bearer ")
 
 
 @pytest.fixture
@@ -72,57 +78,46 @@ def client(http: aiohttp.ClientSession, base: str, tokens: FlakyTokens) -> Picke
 
 
 async def test_a_failed_refresh_after_a_401_is_retried_and_the_rejected_token_not_reused(
-    google: tuple[list[Answer], str], http: aiohttp.ClientSession
+    google: FakeGoogle, http: aiohttp.ClientSession
 ) -> None:
-    handlers, base = google
-    sent: list[str] = []
-
     def answer(request: web.Request) -> web.Response:
-        token = bearer(request)
-        sent.append(token)
-        return web.json_response(SESSION) if token == "new" else web.Response(status=401)
+        return web.json_response(SESSION) if google.tokens[-1] == "new" else web.Response(status=401)
 
-    handlers.append(answer)
+    google.answer = answer
     tokens = FlakyTokens()
-    session = await client(http, base, tokens).get_session(1, "s1")
+    session = await client(http, google.url, tokens).get_session(1, "s1")
     assert session.id == "s1"
-    assert sent == ["old", "new"]  # the rejected token was never sent again (a second 401 reads as revoked)
+    assert google.tokens == ["old", "new"]  # the rejected token was never sent again (a second 401 reads as revoked)
     assert tokens.refresh_failures == 0
 
 
 async def test_a_download_survives_a_failed_refresh(
-    google: tuple[list[Answer], str], http: aiohttp.ClientSession, tmp_path: Path
+    google: FakeGoogle, http: aiohttp.ClientSession, tmp_path: Path
 ) -> None:
-    handlers, base = google
-    sent: list[str] = []
-
     def answer(request: web.Request) -> web.Response:
-        token = bearer(request)
-        sent.append(token)
-        if token == "new":
+        if google.tokens[-1] == "new":
             return web.Response(body=b"jpeg bytes", content_type="image/jpeg")
         return web.Response(status=401)
 
-    handlers.append(answer)
-    size = await client(http, base, FlakyTokens()).download(1, base + "/ppa/key=d", tmp_path / "file", 1000)
+    google.answer = answer
+    size = await client(http, google.url, FlakyTokens()).download(1, google.url + "/ppa/key=d", tmp_path / "file", 1000)
     assert size == 10 and (tmp_path / "file").read_bytes() == b"jpeg bytes"
-    assert sent == ["old", "new"]
+    assert google.tokens == ["old", "new"]
 
 
 async def test_a_cookie_set_for_one_user_never_goes_with_another_users_request(
-    google: tuple[list[Answer], str], http: aiohttp.ClientSession
+    google: FakeGoogle, http: aiohttp.ClientSession
 ) -> None:
-    handlers, base = google
     cookies: list[str | None] = []
 
     def answer(request: web.Request) -> web.Response:
         cookies.append(request.headers.get("Cookie"))
         response = web.json_response(SESSION)
-        response.set_cookie("NID", f"for-{bearer(request)}")
+        response.set_cookie("NID", f"for-{google.tokens[-1]}")
         return response
 
-    handlers.append(answer)
-    picker = client(http, base, FlakyTokens())
+    google.answer = answer
+    picker = client(http, google.url, FlakyTokens())
     await picker.get_session(1, "s1")
     await picker.get_session(2, "s1")
     assert cookies == [None, None]
