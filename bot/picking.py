@@ -159,16 +159,13 @@ class PickService:
             message_id = await self._messages.prompt(
                 route.prompt_chat_id, session.id, created.picker_uri, link.email, max_items
             )
-        except BadRequest:  # chat not found (a BadRequest is a NetworkError too, so it goes first)
-            await self._end_waiting(session, "cancelled", None)
-            raise PromptUndeliverable from None
-        except NetworkError as exc:
-            # Timed out or the connection broke: Telegram may well have shown the prompt and only its answer
-            # was lost, so the user may be choosing already. The pick waits as usual, without a message id.
+        except TelegramError as exc:
+            if not _may_have_arrived(exc):  # a refusal (blocked, never started, chat gone): leave nothing behind
+                await self._end_waiting(session, "cancelled", None)
+                raise PromptUndeliverable from None
+            # Telegram may well have shown the prompt and only its answer was lost, so the user may be
+            # choosing already. The pick waits as usual, without a message id.
             log.warning("pick %s: no answer to its prompt (%s); waiting for the pick all the same", session.id, exc)
-        except TelegramError:  # a definite refusal (blocked, never started): leave nothing behind
-            await self._end_waiting(session, "cancelled", None)
-            raise PromptUndeliverable from None
         else:
             await self._repo.set_messages(session.id, prompt_message_id=message_id)
         if route.shared_by is not None and route.chat_id != route.prompt_chat_id:
@@ -322,3 +319,8 @@ class PickService:
         task = asyncio.create_task(coro)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
+
+
+def _may_have_arrived(error: TelegramError) -> bool:
+    """A timeout or broken connection, not a refusal (PTB's BadRequest is a NetworkError too)."""
+    return isinstance(error, NetworkError) and not isinstance(error, BadRequest)
