@@ -70,15 +70,25 @@ def memory_rows(runs: dict[str, tuple[DeliveryCase, DeliveryRun]]) -> list[Row]:
     for case, run in runs.values():
         if case.memory and run.peak_rss is not None:
             rows.append(
-                Row(f"Peak RSS of the bot: {case.title}", megabytes(run.peak_rss), "VmHWM / VmRSS every 50 ms",
-                    "≤ 150 MB", run.peak_rss <= 150 * MB)
+                Row(
+                    f"Peak RSS of the bot: {case.title}",
+                    megabytes(run.peak_rss),
+                    "VmHWM / VmRSS every 50 ms",
+                    "≤ 150 MB",
+                    run.peak_rss <= 150 * MB,
+                )
             )
     if "photos" in runs and "videos" in runs:
         photos, videos = runs["photos"][1].peak_rss, runs["videos"][1].peak_rss
         if photos is not None and videos is not None:
             rows.append(
-                Row("Peak RSS: videos − photos", f"{(videos - photos) / MB:+.0f} MB", "", "≤ +20 MB",
-                    videos - photos <= 20 * MB)
+                Row(
+                    "Peak RSS: videos − photos",
+                    f"{(videos - photos) / MB:+.0f} MB",
+                    "",
+                    "≤ +20 MB",
+                    videos - photos <= 20 * MB,
+                )
             )
     return rows
 

@@ -143,6 +143,7 @@ async def wait_summary(tg: TelegramEmulator, chats: list[int], limit: float) -> 
 async def pick_replies(tg: TelegramEmulator, user: Person, tries: int, spacing: float) -> list[float]:
     """Another user's /pick, `tries` times: seconds from the update to the bot's first message back."""
     replies: list[float] = []
+
     def answered(before: int) -> Callable[[], bool]:
         return lambda: len(tg.messages(user.user_id)) > before
 

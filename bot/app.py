@@ -58,8 +58,7 @@ def build_application(settings: Settings, metrics: RequestMetrics) -> Applicatio
     if settings.telegram_webhook_url:
         builder.updater(None)  # updates arrive on our web server instead of through getUpdates
     return (
-        builder
-        .token(settings.telegram_bot_token)
+        builder.token(settings.telegram_bot_token)
         .base_url(f"{api}/bot")
         .base_file_url(f"{api}/file/bot")
         .local_mode(settings.telegram_local_mode)

@@ -390,8 +390,9 @@ class Delivery:
         asked, so they are reported rather than risked twice."""
         for item in items:
             if item.in_doubt:
-                log.warning("pick %s: item %s was being uploaded at a restart; reporting it", self.session.id,
-                            item.position)
+                log.warning(
+                    "pick %s: item %s was being uploaded at a restart; reporting it", self.session.id, item.position
+                )
                 await self._repo.mark_skipped(self.session.id, item.position, texts.REASON_IN_DOUBT)
 
     async def _upload(self, batch: list[Fetched]) -> list[Message]:
@@ -567,8 +568,12 @@ async def delete_at_google(
             if pause is None or time.time() + pause >= session.expire_time:
                 log.warning("could not delete Google session of pick %s yet: %s", session.id, type(exc).__name__)
                 return
-            log.info("could not delete Google session of pick %s (%s); again in %.0f s", session.id,
-                     type(exc).__name__, pause)
+            log.info(
+                "could not delete Google session of pick %s (%s); again in %.0f s",
+                session.id,
+                type(exc).__name__,
+                pause,
+            )
             await asyncio.sleep(pause)
             continue
         await repo.mark_google_deleted(session.id)
@@ -580,8 +585,14 @@ def _lost_the_chat(error: BadRequest) -> bool:
     text = error.message.lower()
     return any(
         marker in text
-        for marker in ("chat not found", "not enough rights", "have no rights", "chat_write_forbidden",
-                       "need administrator rights", "chat_admin_required")
+        for marker in (
+            "chat not found",
+            "not enough rights",
+            "have no rights",
+            "chat_write_forbidden",
+            "need administrator rights",
+            "chat_admin_required",
+        )
     )
 
 

@@ -32,8 +32,21 @@ from bot.metrics import RequestMetrics
 log = logging.getLogger(__name__)
 
 SEND_METHODS = frozenset(
-    {"sendMessage", "sendPhoto", "sendVideo", "sendDocument", "sendMediaGroup", "copyMessage", "copyMessages",
-     "forwardMessage", "forwardMessages", "sendAnimation", "sendAudio", "sendVoice", "sendSticker"}
+    {
+        "sendMessage",
+        "sendPhoto",
+        "sendVideo",
+        "sendDocument",
+        "sendMediaGroup",
+        "copyMessage",
+        "copyMessages",
+        "forwardMessage",
+        "forwardMessages",
+        "sendAnimation",
+        "sendAudio",
+        "sendVoice",
+        "sendSticker",
+    }
 )
 ALBUM = 10
 MAX_FLOOD_RETRIES = 8

@@ -37,6 +37,8 @@ class PickLimits:
     max_active: int = 3
     per_hour: int = 20
     max_items: int = 2000
+
+
 DEFAULT_POLL_INTERVAL = 5.0
 DEFAULT_TIMEOUT = 1800.0
 
@@ -177,8 +179,11 @@ class PickService:
 
     async def _check_limits(self, user_id: int, chat_id: int) -> None:
         """Refuse a pick beyond the user's limits, before anything is created at Google."""
-        active = [s for s in await self._repo.active_sessions_of(user_id)
-                  if not (s.chat_id == chat_id and s.status == "waiting")]  # that one would be replaced
+        active = [
+            s
+            for s in await self._repo.active_sessions_of(user_id)
+            if not (s.chat_id == chat_id and s.status == "waiting")
+        ]  # that one would be replaced
         if len(active) >= self.limits.max_active:
             raise PickError(texts.TOO_MANY_ACTIVE.format(count=len(active)))
         if await self._repo.count_started_since(user_id, time.time() - 3600) >= self.limits.per_hour:

@@ -37,10 +37,14 @@ def test_an_item_is_delivered_once_reported_or_else_counted_as_a_failure() -> No
 
 def test_summaries_are_read_back_including_the_files_past_the_fifth() -> None:
     names = [f"IMG_{n}.JPG" for n in range(7)]
-    text = texts.summary(9, 2, {
-        texts.REASON_IN_DOUBT: names,
-        texts.REASON_TOO_BIG.format(limit="50 MB"): ["big.mp4 (60 MB)"],
-    })
+    text = texts.summary(
+        9,
+        2,
+        {
+            texts.REASON_IN_DOUBT: names,
+            texts.REASON_TOO_BIG.format(limit="50 MB"): ["big.mp4 (60 MB)"],
+        },
+    )
     lines = parse_summary(text)
     assert lines == [
         ReasonLine(7, texts.REASON_IN_DOUBT, tuple(names[:5])),

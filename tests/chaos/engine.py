@@ -197,8 +197,9 @@ class RunResult:
 
     @property
     def ok(self) -> bool:
-        return not (self.outcomes["duplicated"] or self.outcomes["lost"] or self.outcomes["contradicted"]
-                    or self.problems)
+        return not (
+            self.outcomes["duplicated"] or self.outcomes["lost"] or self.outcomes["contradicted"] or self.problems
+        )
 
 
 @dataclass
@@ -349,10 +350,14 @@ class ChaosRun:
     def _write_traffic(self) -> None:
         """Every Google request and Telegram call, in order, for reading a failing run."""
         start = self._started
-        lines = [f"{r.time - start:8.3f} google   {r.status} {r.method} {r.endpoint} {r.path}"
-                 for r in self.google.requests]
-        lines += [f"{c.time - start:8.3f} telegram {c.status} {c.method} chat={c.params.get('chat_id')}"
-                  for c in self.tg.calls if c.method != "getUpdates"]
+        lines = [
+            f"{r.time - start:8.3f} google   {r.status} {r.method} {r.endpoint} {r.path}" for r in self.google.requests
+        ]
+        lines += [
+            f"{c.time - start:8.3f} telegram {c.status} {c.method} chat={c.params.get('chat_id')}"
+            for c in self.tg.calls
+            if c.method != "getUpdates"
+        ]
         (self.workdir / "traffic.log").write_text("\n".join(sorted(lines)) + "\n")
 
     # ---------------------------------------------------------------- the world
@@ -363,12 +368,18 @@ class ChaosRun:
             tg.add_user(user_id, name, username=name.lower())
             self.people.append(Person(tg, google, user_id, name, f"{name.lower()}@example.com"))
         tg.add_group(
-            GROUP_ID, "Family",
+            GROUP_ID,
+            "Family",
             members={p.user_id: "administrator" if n == 0 else "member" for n, p in enumerate(self.people)},
         )
         env = bot_env(
-            self.workdir, tg, google, ENCRYPTION_KEY=ENCRYPTION_KEY, LOG_LEVEL=self.config.log_level,
-            MAX_ACTIVE_PICKS="20", PICKS_PER_HOUR="1000",
+            self.workdir,
+            tg,
+            google,
+            ENCRYPTION_KEY=ENCRYPTION_KEY,
+            LOG_LEVEL=self.config.log_level,
+            MAX_ACTIVE_PICKS="20",
+            PICKS_PER_HOUR="1000",
         )
         google.redirect_uris.add(env["PUBLIC_URL"] + "/oauth/callback")
         self._bot = BotProcess(env=env, workdir=self.workdir, tg=tg)
@@ -381,13 +392,15 @@ class ChaosRun:
         for person in self.people:
             for n in range(rng.randint(*self.config.picks_per_user)):
                 count = rng.randint(*self.config.items_per_pick)
-                self.picks.append(PlannedPick(
-                    person=person,
-                    in_group=rng.random() < 0.35,
-                    items=[self._new_item(person) for _ in range(count)],
-                    delay=rng.uniform(0.0, 3.0) if n == 0 else rng.uniform(0.0, 1.5),
-                    choose=rng.uniform(0.1, 1.5),
-                ))
+                self.picks.append(
+                    PlannedPick(
+                        person=person,
+                        in_group=rng.random() < 0.35,
+                        items=[self._new_item(person) for _ in range(count)],
+                        delay=rng.uniform(0.0, 3.0) if n == 0 else rng.uniform(0.0, 1.5),
+                        choose=rng.uniform(0.1, 1.5),
+                    )
+                )
         # Weather: sends and downloads take a little while, so faults land in the middle of things.
         self.send_latency = rng.uniform(0.05, 0.25)
         for method in SEND_METHODS:
@@ -395,8 +408,10 @@ class ChaosRun:
         tg.set_upload_bandwidth(rng.uniform(2e6, 8e6))
         google.media_bandwidth = rng.uniform(4e6, 16e6)
         self.result.picks = len(self.picks)
-        self.note(f"world: {len(self.people)} users, {len(self.picks)} picks planned, "
-                  f"{sum(len(p.items) for p in self.picks)} items")
+        self.note(
+            f"world: {len(self.people)} users, {len(self.picks)} picks planned, "
+            f"{sum(len(p.items) for p in self.picks)} items"
+        )
 
     async def _choose_originals(self, person: Person) -> None:
         menu = await person.reply_to("/settings")
@@ -482,8 +497,14 @@ class ChaosRun:
         self.note(f"{person.name}: /pick in {'the group' if in_group else 'private'} ({len(pick.items)} items)")
 
         def prompt() -> Any:
-            return next((m for m in tg.messages(person.user_id) if m.message_id > before
-                         and url_button(m, texts.BUTTON_OPEN_PHOTOS) is not None), None)
+            return next(
+                (
+                    m
+                    for m in tg.messages(person.user_id)
+                    if m.message_id > before and url_button(m, texts.BUTTON_OPEN_PHOTOS) is not None
+                ),
+                None,
+            )
 
         try:
             message = await tg.wait_for(prompt, self.config.prompt_wait)
@@ -519,8 +540,11 @@ class ChaosRun:
 
     def _unsettled(self) -> list[str]:
         statuses = dict(_query(self.db, "SELECT google_session_id, status FROM pick_sessions"))
-        return [f"{p.person.name}'s pick ({statuses.get(p.session.id)})" for p in self.picks
-                if p.session is not None and statuses.get(p.session.id) not in TERMINAL]
+        return [
+            f"{p.person.name}'s pick ({statuses.get(p.session.id)})"
+            for p in self.picks
+            if p.session is not None and statuses.get(p.session.id) not in TERMINAL
+        ]
 
     async def _wait_settled(self, deadline: float) -> None:
         while self._unsettled() and time.monotonic() < deadline:  # noqa: ASYNC110  (another process's database)
@@ -528,8 +552,10 @@ class ChaosRun:
 
     async def _sweep(self) -> None:
         """Users cancel picks they abandoned: a prompt that never came, a /pick handled twice after a crash."""
-        rows = {row[0]: row[1:] for row in _query(
-            self.db, "SELECT google_session_id, status, chat_id, user_id FROM pick_sessions")}
+        rows = {
+            row[0]: row[1:]
+            for row in _query(self.db, "SELECT google_session_id, status, chat_id, user_id FROM pick_sessions")
+        }
         people = {p.user_id: p for p in self.people}
         for session in self.google.sessions.values():
             row = rows.get(session.id)
@@ -714,20 +740,31 @@ class ChaosRun:
         tg, google, result = self.tg, self.google, self.result
         for what in self._unsettled():
             self.problem(f"not finished: {what}")
-        sessions = {row[0]: row for row in _query(
-            self.db, "SELECT google_session_id, id, status, user_id, report_chat_id FROM pick_sessions")}
+        sessions = {
+            row[0]: row
+            for row in _query(
+                self.db, "SELECT google_session_id, id, status, user_id, report_chat_id FROM pick_sessions"
+            )
+        }
         for session in google.sessions.values():
             if not session.deleted:
                 row = sessions.get(session.id)
                 state = f"recorded as {row[2]}" if row else "never recorded by the bot"
                 self.problem(f"session {session.id[:8]} of {session.email} left open at Google ({state})")
-        items = {(row[0], row[1]): row[2:] for row in _query(
-            self.db, "SELECT s.google_session_id, i.media_id, i.status, i.reason FROM pick_items i"
-                     " JOIN pick_sessions s ON s.id = i.session_id")}
+        items = {
+            (row[0], row[1]): row[2:]
+            for row in _query(
+                self.db,
+                "SELECT s.google_session_id, i.media_id, i.status, i.reason FROM pick_items i"
+                " JOIN pick_sessions s ON s.id = i.session_id",
+            )
+        }
         groups: dict[tuple[int, str], list[str]] = {}
         for session_id, filename, reason in _query(
-            self.db, "SELECT session_id, filename, reason FROM pick_items WHERE status = 'skipped'"
-                     " ORDER BY session_id, position"):
+            self.db,
+            "SELECT session_id, filename, reason FROM pick_items WHERE status = 'skipped'"
+            " ORDER BY session_id, position",
+        ):
             groups.setdefault((session_id, reason), []).append(filename)
 
         # What arrived, by sha256, and where.
@@ -759,7 +796,8 @@ class ChaosRun:
             # Nobody could be told: the chat the summary goes to refused it, or the pick ended unseen
             # (the bot stops a waiting pick when its user blocks it, or when it leaves the pick's group).
             summary_refused = (report_chat == pick.person.user_id and blocked) or (
-                report_chat == GROUP_ID and self.group_gone)
+                report_chat == GROUP_ID and self.group_gone
+            )
             ended_unseen = status in TERMINAL and (blocked or group_gone)
             stopped = False
             if pick.prompt_id is not None and status == "cancelled":
@@ -771,7 +809,8 @@ class ChaosRun:
                 row = items.get((pick.session.id, item.id))
                 reasons = frozenset(given.get(item.filename, set()) | ({STOPPED} if stopped else set()))
                 unreachable = (row is not None and row[0] == "skipped" and summary_refused) or (
-                    row is None and ended_unseen)
+                    row is None and ended_unseen
+                )
                 outcome = classify(ItemFacts(item.filename, len(chats), reasons, unreachable))
                 result.outcomes[outcome] += 1
                 if outcome == "delivered" and reasons:
@@ -808,7 +847,7 @@ def tracebacks(logs: str) -> Counter[str]:
         at = next((m for m in range(n + 1, len(lines)) if lines[m] and not lines[m][0].isspace()), None)
         if at is None:
             continue
-        after = next((later for later in lines[at + 1:] if later.strip()), "")
+        after = next((later for later in lines[at + 1 :] if later.strip()), "")
         if not after.startswith(("The above exception", "During handling")):  # counted at the end of its chain
             found[lines[at]] += 1
     return found

@@ -79,9 +79,7 @@ def e2e_mode() -> str:
 
 
 @pytest.fixture
-def make_bot(
-    tmp_path: Path, tg: TelegramEmulator, google: GoogleEmulator, e2e_mode: str
-) -> Callable[..., BotProcess]:
+def make_bot(tmp_path: Path, tg: TelegramEmulator, google: GoogleEmulator, e2e_mode: str) -> Callable[..., BotProcess]:
     def make(**overrides: str) -> BotProcess:
         env = bot_env(tmp_path, tg, google, **{"ENCRYPTION_KEY": ENCRYPTION_KEY, **overrides})
         if e2e_mode == "webhook" and "TELEGRAM_WEBHOOK_URL" not in overrides:

@@ -33,11 +33,31 @@ from tests.harness import BotProcess, Person, callback_data, query_of, url_butto
 BOT = "photos_test_bot"
 GROUP = -1001234
 TRIED: list[str] = []  # every input tried in this module, by case id
-TABLES = ("google_links", "oauth_states", "chat_settings", "pick_sessions", "pick_items", "chat_intents",
-          "destinations")
+TABLES = (
+    "google_links",
+    "oauth_states",
+    "chat_settings",
+    "pick_sessions",
+    "pick_items",
+    "chat_intents",
+    "destinations",
+)
 VOLATILE = {"pick_sessions": {"last_polled_at", "poll_interval", "updated_at"}}  # move while a pick waits
-WRITES = frozenset({"sendMessage", "sendPhoto", "sendVideo", "sendDocument", "sendMediaGroup", "editMessageText",
-                    "editMessageReplyMarkup", "deleteMessage", "copyMessage", "copyMessages", "forwardMessage"})
+WRITES = frozenset(
+    {
+        "sendMessage",
+        "sendPhoto",
+        "sendVideo",
+        "sendDocument",
+        "sendMediaGroup",
+        "editMessageText",
+        "editMessageReplyMarkup",
+        "deleteMessage",
+        "copyMessage",
+        "copyMessages",
+        "forwardMessage",
+    }
+)
 USAGE = texts.PICK_USAGE.format(max=2000)
 
 Rows = dict[str, list[tuple[Any, ...]]]
@@ -67,8 +87,9 @@ def snapshot(bot: BotProcess, *tables: str) -> Rows:
     rows: Rows = {}
     with contextlib.closing(sqlite3.connect(bot.workdir / "data" / "bot.sqlite3")) as raw:
         for table in tables or TABLES:
-            columns = [r[1] for r in raw.execute(f"PRAGMA table_info({table})")
-                       if r[1] not in VOLATILE.get(table, set())]
+            columns = [
+                r[1] for r in raw.execute(f"PRAGMA table_info({table})") if r[1] not in VOLATILE.get(table, set())
+            ]
             found = raw.execute(f"SELECT {', '.join(columns)} FROM {table}").fetchall()
             rows[table] = sorted(found, key=repr)
     return rows
@@ -157,7 +178,7 @@ class Corpus:
         try:
             yield
             fresh = self.bot.logs()[logged:]
-            assert "Traceback" not in fresh, "traceback in the log:\n" + fresh[fresh.index("Traceback") - 300:][:2500]
+            assert "Traceback" not in fresh, "traceback in the log:\n" + fresh[fresh.index("Traceback") - 300 :][:2500]
             await healthy(self.bot)
         except (AssertionError, TimeoutError) as exc:
             self.failures.append(f"[{name}] {type(exc).__name__}: {exc}"[:3000])
@@ -180,8 +201,7 @@ def group_chat(chat_id: int = GROUP, kind: str = "supergroup") -> dict[str, Any]
 
 def text_message(chat: dict[str, Any], sender: dict[str, Any] | None, text: str, **extra: Any) -> dict[str, Any]:
     """A Message as Telegram sends it; a leading /command gets its bot_command entity."""
-    message: dict[str, Any] = {"message_id": 900_000 + len(TRIED), "date": int(time.time()), "chat": chat,
-                               "text": text}
+    message: dict[str, Any] = {"message_id": 900_000 + len(TRIED), "date": int(time.time()), "chat": chat, "text": text}
     if sender is not None:
         message["from"] = sender
     if text.startswith("/"):
@@ -236,10 +256,14 @@ RAW_REQUESTS: list[tuple[str, bytes]] = [
     ("NUL in the request line", b"GET /oauth/callback?state=\x00 HTTP/1.1\r\nHost: x\r\n\r\n"),
     ("bare CR line ends", b"GET /healthz HTTP/1.1\rHost: x\r\r"),
     ("a body longer than announced", b"POST /oauth/callback HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nabcdef"),
-    ("broken chunked encoding",
-     b"POST /oauth/callback HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"),
-    ("Content-Length and chunked together",
-     b"POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"),
+    (
+        "broken chunked encoding",
+        b"POST /oauth/callback HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+    ),
+    (
+        "Content-Length and chunked together",
+        b"POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+    ),
     ("two Content-Lengths", b"POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab"),
     ("a request cut off midway", b"GET /oauth/callback?state=x HTTP/1.1\r\nHo"),
     ("100 000 header lines", b"GET /healthz HTTP/1.1\r\n" + b"X: y\r\n" * 100_000 + b"\r\n"),
@@ -345,13 +369,28 @@ async def test_hostile_oauth_callbacks(
 
     outcomes: list[tuple[str, Callable[[str], dict[str, str]], int, str, str]] = [
         ("oversized code with a valid state", lambda s: {"state": s, "code": "c" * 3000}, 400, "not valid", ""),
-        ("SQL injection as code", lambda s: {"state": s, "code": "'; DROP TABLE google_links; --"}, 502,
-         "Google did not accept", "did not accept"),
-        ("unicode code", lambda s: {"state": s, "code": "😀\u202e\u0000"}, 502, "Google did not accept",
-         "did not accept"),
+        (
+            "SQL injection as code",
+            lambda s: {"state": s, "code": "'; DROP TABLE google_links; --"},
+            502,
+            "Google did not accept",
+            "did not accept",
+        ),
+        (
+            "unicode code",
+            lambda s: {"state": s, "code": "😀\u202e\u0000"},
+            502,
+            "Google did not accept",
+            "did not accept",
+        ),
         ("access denied", lambda s: {"state": s, "error": "access_denied"}, 200, "Linking cancelled", "cancelled"),
-        ("HTML as error", lambda s: {"state": s, "error": "<script>alert(1)</script>", "code": "x"}, 200,
-         "Linking cancelled", "cancelled"),
+        (
+            "HTML as error",
+            lambda s: {"state": s, "error": "<script>alert(1)</script>", "code": "x"},
+            200,
+            "Linking cancelled",
+            "cancelled",
+        ),
         ("state in upper case", lambda s: {"state": s.upper(), "code": "x"}, 400, "not valid", ""),
         ("state with a trailing space", lambda s: {"state": s + " ", "code": "x"}, 400, "not valid", ""),
         ("state twice", lambda s: {"state": s + s, "code": "x"}, 400, "not valid", ""),
@@ -405,9 +444,40 @@ async def test_hostile_oauth_callbacks(
 # ---------------------------------------------------------------------------------- /pick's arguments
 
 BAD_PICK_ARGUMENTS = [
-    "abc", "0", "00", "-1", "+5", "2001", "99999", "02000", "1 2", "5 5", "1.5", "1,5", "1e3", "0x10", "1_000",
-    "５", "٣", "⁵", "Ⅴ", "5😀", "😀", "NaN", "inf", "-0", "null", "None", "{max}", "%s", "<b>5</b>", "&lt;5&gt;",
-    "'; DROP TABLE pick_sessions; --", "5\n6", "9" * 4000, "x" * 4090,
+    "abc",
+    "0",
+    "00",
+    "-1",
+    "+5",
+    "2001",
+    "99999",
+    "02000",
+    "1 2",
+    "5 5",
+    "1.5",
+    "1,5",
+    "1e3",
+    "0x10",
+    "1_000",
+    "５",
+    "٣",
+    "⁵",
+    "Ⅴ",
+    "5😀",
+    "😀",
+    "NaN",
+    "inf",
+    "-0",
+    "null",
+    "None",
+    "{max}",
+    "%s",
+    "<b>5</b>",
+    "&lt;5&gt;",
+    "'; DROP TABLE pick_sessions; --",
+    "5\n6",
+    "9" * 4000,
+    "x" * 4090,
 ]
 
 
@@ -466,12 +536,30 @@ async def test_forged_deep_links(
     before = snapshot(bot)
     expired, linked = texts.CLAIM_EXPIRED, "is linked"
     cases = [
-        ("p_", expired), ("p_x", expired), ("p_" + "A" * 62, expired), ("p_" + "A" * 4000, expired),
-        ("p_😀", expired), ("p_\u202e", expired), ("p_%00", expired), ("p_' OR '1'='1", expired),
-        ("p_<b>x</b>", expired), ("p_{max}", expired), ("p_x p_y", expired), ("p_" + bobs_payload[2:].upper(), expired),
-        (bobs_payload, texts.CLAIM_NOT_YOURS), (bobs_payload + "x", expired), (bobs_payload[:-1], expired),
-        ("P_abc", linked), ("link extra", linked), ("LINK", linked), ("link😀", linked), ("x" * 64, linked),
-        ("😀", linked), ("<script>", linked), ("p", linked), ("_p", linked),
+        ("p_", expired),
+        ("p_x", expired),
+        ("p_" + "A" * 62, expired),
+        ("p_" + "A" * 4000, expired),
+        ("p_😀", expired),
+        ("p_\u202e", expired),
+        ("p_%00", expired),
+        ("p_' OR '1'='1", expired),
+        ("p_<b>x</b>", expired),
+        ("p_{max}", expired),
+        ("p_x p_y", expired),
+        ("p_" + bobs_payload[2:].upper(), expired),
+        (bobs_payload, texts.CLAIM_NOT_YOURS),
+        (bobs_payload + "x", expired),
+        (bobs_payload[:-1], expired),
+        ("P_abc", linked),
+        ("link extra", linked),
+        ("LINK", linked),
+        ("link😀", linked),
+        ("x" * 64, linked),
+        ("😀", linked),
+        ("<script>", linked),
+        ("p", linked),
+        ("_p", linked),
     ]
     for payload, expected in cases:
         async with corpus.case(f"/start {payload[:24]!r}"):
@@ -546,12 +634,36 @@ async def test_tampered_and_foreign_button_presses(
     ]
     # Data no button of ours carries: answered (the spinner stops), nothing else happens.
     # Pressed all at once (the bot takes updates concurrently), then checked one by one.
-    junk = ["garbage", "x" * 64, "😀" * 16, "é" * 32, "пик:qr:1", "PICK:QR:1", "pick", "go", "set", "fwd", "fwd:on",
-            "fwd:off:x", "link:x", "LINK", "link ", "\x00", " ", "null", '{"a": 1}', "%s%s%n", "<b>x</b>",
-            "callback_data"]
+    junk = [
+        "garbage",
+        "x" * 64,
+        "😀" * 16,
+        "é" * 32,
+        "пик:qr:1",
+        "PICK:QR:1",
+        "pick",
+        "go",
+        "set",
+        "fwd",
+        "fwd:on",
+        "fwd:off:x",
+        "link:x",
+        "LINK",
+        "link ",
+        "\x00",
+        " ",
+        "null",
+        '{"a": 1}',
+        "%s%s%n",
+        "<b>x</b>",
+        "callback_data",
+    ]
     before, calls = snapshot(bot), len(tg.calls)
-    pressed = [(data, chat_id, tg.press_button(bob.user_id, chat_id, message.message_id, data, forged=True))
-               for data in junk for message, chat_id in ((bob_prompt, bob.user_id), (menu, GROUP))]
+    pressed = [
+        (data, chat_id, tg.press_button(bob.user_id, chat_id, message.message_id, data, forged=True))
+        for data in junk
+        for message, chat_id in ((bob_prompt, bob.user_id), (menu, GROUP))
+    ]
     for data, chat_id, query in pressed:
         async with corpus.case(f"press {data[:30]!r} in {'group' if chat_id == GROUP else 'private'}"):
             answered = await answer_to(tg, query)
@@ -581,8 +693,11 @@ async def test_tampered_and_foreign_button_presses(
             now = tg.message(chat_id, message.message_id)
             assert (now.text, now.reply_markup) == (text, markup), "the pressed message changed"
     # "Stop forwarding" pressed where there is no such button: it must not rewrite the message it was on.
-    for who, message, chat_id in [(bob, bob_prompt, bob.user_id), (bob, menu, GROUP), (alice, alice_prompt,
-                                                                                      alice.user_id)]:
+    for who, message, chat_id in [
+        (bob, bob_prompt, bob.user_id),
+        (bob, menu, GROUP),
+        (alice, alice_prompt, alice.user_id),
+    ]:
         async with corpus.case(f"press 'fwd:off' on a message without it ({chat_id})"):
             before, calls = snapshot(bot), len(tg.calls)
             original = tg.message(chat_id, message.message_id)
@@ -631,63 +746,184 @@ async def test_updates_that_must_change_nothing(
     edited = {"edit_date": int(time.time())}
     now = int(time.time())
     updates: list[tuple[str, dict[str, Any]]] = []
-    for command in ("/pick", "/pick 5", "/start", "/start link", "/link", "/unlink", "/settings", "/cancel",
-                    "/forward", "/forward off", "/status", "/help"):
-        updates.append((f"edited {command}", {"edited_message": text_message(private_chat(alice), user(alice),
-                                                                              command, **edited)}))
+    for command in (
+        "/pick",
+        "/pick 5",
+        "/start",
+        "/start link",
+        "/link",
+        "/unlink",
+        "/settings",
+        "/cancel",
+        "/forward",
+        "/forward off",
+        "/status",
+        "/help",
+    ):
+        updates.append(
+            (f"edited {command}", {"edited_message": text_message(private_chat(alice), user(alice), command, **edited)})
+        )
     updates += [
-        ("edited /pick in a group", {"edited_message": text_message(group_chat(), user(alice), f"/pick@{BOT}",
-                                                                     **edited)}),
+        (
+            "edited /pick in a group",
+            {"edited_message": text_message(group_chat(), user(alice), f"/pick@{BOT}", **edited)},
+        ),
         ("channel post /pick", {"channel_post": text_message(channel, None, "/pick", sender_chat=channel)}),
         ("channel post /pick@bot", {"channel_post": text_message(channel, None, f"/pick@{BOT}", sender_chat=channel)}),
         ("channel post /settings", {"channel_post": text_message(channel, None, "/settings", sender_chat=channel)}),
         ("channel post /start p_x", {"channel_post": text_message(channel, None, "/start p_x", sender_chat=channel)}),
-        ("edited channel post /pick", {"edited_channel_post": text_message(channel, None, "/pick", sender_chat=channel,
-                                                                             **edited)}),
+        (
+            "edited channel post /pick",
+            {"edited_channel_post": text_message(channel, None, "/pick", sender_chat=channel, **edited)},
+        ),
         ("a message with no sender", {"message": text_message(group_chat(), None, f"/pick@{BOT}")}),
-        ("/pick without its command entity", {"message": {**text_message(private_chat(alice), user(alice), "/pick"),
-                                                           "entities": []}}),
+        (
+            "/pick without its command entity",
+            {"message": {**text_message(private_chat(alice), user(alice), "/pick"), "entities": []}},
+        ),
         ("plain text", {"message": text_message(private_chat(alice), user(alice), "pick please")}),
         ("4096 characters of junk", {"message": text_message(private_chat(alice), user(alice), "☃" * 4096)}),
-        ("a sticker", {"message": {**text_message(private_chat(alice), user(alice), ""), "text": None,
-                                   "sticker": {"file_id": "x", "file_unique_id": "y", "type": "regular", "width": 1,
-                                               "height": 1, "is_animated": False, "is_video": False}}}),
-        ("a message with fields from the future", {"message": text_message(
-            private_chat(alice), user(alice), "hello", future_field={"nested": [1, 2]}, paid_star_count=5)}),
-        ("an unknown chat type", {"message": text_message(
-            {"id": 777, "type": "future_chat", "title": "?"}, user(alice), "/pick")}),
-        ("a chat_shared with an unknown request", {"message": {
-            **text_message(private_chat(alice), user(alice), ""), "text": None,
-            "chat_shared": {"request_id": 99, "chat_id": GROUP}}}),
-        ("the bot promoted in a group", {"my_chat_member": {
-            "chat": group_chat(), "from": user(alice), "date": now,
-            "old_chat_member": {"user": {"id": tg.bot_id, "is_bot": True, "first_name": "B"}, "status": "member"},
-            "new_chat_member": {"user": {"id": tg.bot_id, "is_bot": True, "first_name": "B"},
-                                "status": "administrator", **dict.fromkeys(
-                                    ["can_be_edited", "is_anonymous", "can_manage_chat", "can_delete_messages",
-                                     "can_manage_video_chats", "can_restrict_members", "can_promote_members",
-                                     "can_change_info", "can_invite_users", "can_post_stories", "can_edit_stories",
-                                     "can_delete_stories"], False)}}}),
-        ("the bot removed from a chat it never knew", {"my_chat_member": {
-            "chat": group_chat(-1005555), "from": user(alice), "date": now,
-            "old_chat_member": {"user": {"id": tg.bot_id, "is_bot": True, "first_name": "B"}, "status": "member"},
-            "new_chat_member": {"user": {"id": tg.bot_id, "is_bot": True, "first_name": "B"}, "status": "left"}}}),
-        ("someone else's membership", {"chat_member": {
-            "chat": group_chat(), "from": user(alice), "date": now,
-            "old_chat_member": {"user": user(bob), "status": "member"},
-            "new_chat_member": {"user": user(bob), "status": "left"}}}),
-        ("a reaction", {"message_reaction": {"chat": private_chat(alice), "message_id": 1, "user": user(alice),
-                                             "date": now, "old_reaction": [],
-                                             "new_reaction": [{"type": "emoji", "emoji": "👍"}]}}),
+        (
+            "a sticker",
+            {
+                "message": {
+                    **text_message(private_chat(alice), user(alice), ""),
+                    "text": None,
+                    "sticker": {
+                        "file_id": "x",
+                        "file_unique_id": "y",
+                        "type": "regular",
+                        "width": 1,
+                        "height": 1,
+                        "is_animated": False,
+                        "is_video": False,
+                    },
+                }
+            },
+        ),
+        (
+            "a message with fields from the future",
+            {
+                "message": text_message(
+                    private_chat(alice), user(alice), "hello", future_field={"nested": [1, 2]}, paid_star_count=5
+                )
+            },
+        ),
+        (
+            "an unknown chat type",
+            {"message": text_message({"id": 777, "type": "future_chat", "title": "?"}, user(alice), "/pick")},
+        ),
+        (
+            "a chat_shared with an unknown request",
+            {
+                "message": {
+                    **text_message(private_chat(alice), user(alice), ""),
+                    "text": None,
+                    "chat_shared": {"request_id": 99, "chat_id": GROUP},
+                }
+            },
+        ),
+        (
+            "the bot promoted in a group",
+            {
+                "my_chat_member": {
+                    "chat": group_chat(),
+                    "from": user(alice),
+                    "date": now,
+                    "old_chat_member": {
+                        "user": {"id": tg.bot_id, "is_bot": True, "first_name": "B"},
+                        "status": "member",
+                    },
+                    "new_chat_member": {
+                        "user": {"id": tg.bot_id, "is_bot": True, "first_name": "B"},
+                        "status": "administrator",
+                        **dict.fromkeys(
+                            [
+                                "can_be_edited",
+                                "is_anonymous",
+                                "can_manage_chat",
+                                "can_delete_messages",
+                                "can_manage_video_chats",
+                                "can_restrict_members",
+                                "can_promote_members",
+                                "can_change_info",
+                                "can_invite_users",
+                                "can_post_stories",
+                                "can_edit_stories",
+                                "can_delete_stories",
+                            ],
+                            False,
+                        ),
+                    },
+                }
+            },
+        ),
+        (
+            "the bot removed from a chat it never knew",
+            {
+                "my_chat_member": {
+                    "chat": group_chat(-1005555),
+                    "from": user(alice),
+                    "date": now,
+                    "old_chat_member": {
+                        "user": {"id": tg.bot_id, "is_bot": True, "first_name": "B"},
+                        "status": "member",
+                    },
+                    "new_chat_member": {"user": {"id": tg.bot_id, "is_bot": True, "first_name": "B"}, "status": "left"},
+                }
+            },
+        ),
+        (
+            "someone else's membership",
+            {
+                "chat_member": {
+                    "chat": group_chat(),
+                    "from": user(alice),
+                    "date": now,
+                    "old_chat_member": {"user": user(bob), "status": "member"},
+                    "new_chat_member": {"user": user(bob), "status": "left"},
+                }
+            },
+        ),
+        (
+            "a reaction",
+            {
+                "message_reaction": {
+                    "chat": private_chat(alice),
+                    "message_id": 1,
+                    "user": user(alice),
+                    "date": now,
+                    "old_reaction": [],
+                    "new_reaction": [{"type": "emoji", "emoji": "👍"}],
+                }
+            },
+        ),
         ("an inline query", {"inline_query": {"id": "1", "from": user(alice), "query": "/pick", "offset": ""}}),
-        ("a poll", {"poll": {"id": "1", "question": "/pick?", "options": [], "total_voter_count": 0,
-                             "is_closed": False, "is_anonymous": True, "type": "regular",
-                             "allows_multiple_answers": False, "allows_revoting": False,
-                             "members_only": False}}),
-        ("a join request", {"chat_join_request": {"chat": group_chat(), "from": user(bob), "user_chat_id": bob.user_id,
-                                                  "date": now}}),
-        ("a business message /pick", {"business_message": text_message(private_chat(alice), user(alice), "/pick",
-                                                                         business_connection_id="b1")}),
+        (
+            "a poll",
+            {
+                "poll": {
+                    "id": "1",
+                    "question": "/pick?",
+                    "options": [],
+                    "total_voter_count": 0,
+                    "is_closed": False,
+                    "is_anonymous": True,
+                    "type": "regular",
+                    "allows_multiple_answers": False,
+                    "allows_revoting": False,
+                    "members_only": False,
+                }
+            },
+        ),
+        (
+            "a join request",
+            {"chat_join_request": {"chat": group_chat(), "from": user(bob), "user_chat_id": bob.user_id, "date": now}},
+        ),
+        (
+            "a business message /pick",
+            {"business_message": text_message(private_chat(alice), user(alice), "/pick", business_connection_id="b1")},
+        ),
     ]
     before = snapshot(bot)
     for name, update in updates:
@@ -695,8 +931,9 @@ async def test_updates_that_must_change_nothing(
             calls = len(tg.calls)
             tg.inject_update(update)
             await settle(tg, alice)
-            assert [c for c in writes(tg, calls) if "How it works" not in str(c.params.get("text"))] == [], \
-                shown(writes(tg, calls))
+            assert [c for c in writes(tg, calls) if "How it works" not in str(c.params.get("text"))] == [], shown(
+                writes(tg, calls)
+            )
             assert snapshot(bot) == before and google.sessions == {}
     # Update types this bot version has never heard of: Telegram adds new ones from time to time.
     for name in ("future_update", "message_reaction_count_v2", "x"):
@@ -715,9 +952,13 @@ async def test_updates_that_must_change_nothing(
 def session_json(google: GoogleEmulator, **changes: Any) -> dict[str, Any]:
     """A PickingSession as Google would create it right now, with `changes`."""
     expire = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 3600))
-    data = {"id": "forged-session", "pickerUri": f"{google.url}/picker/forged-session",
-            "pollingConfig": {"pollInterval": "0.2s", "timeoutIn": "1800s"}, "expireTime": expire,
-            "mediaItemsSet": False}
+    data = {
+        "id": "forged-session",
+        "pickerUri": f"{google.url}/picker/forged-session",
+        "pollingConfig": {"pollInterval": "0.2s", "timeoutIn": "1800s"},
+        "expireTime": expire,
+        "mediaItemsSet": False,
+    }
     data.update(changes)
     return data
 
@@ -784,12 +1025,20 @@ async def test_odd_answers_from_the_picker_api(
             photo = google.add_photo(alice.email)
             _, session = await start_pick(alice)
             await polled(google, session, 1)
-            current = {"id": session.id, "pickerUri": session.picker_uri,
-                       "pollingConfig": {"pollInterval": "0.1s", "timeoutIn": "100s"},
-                       "expireTime": session.expire_time.strftime("%Y-%m-%dT%H:%M:%SZ"), "mediaItemsSet": False}
+            current = {
+                "id": session.id,
+                "pickerUri": session.picker_uri,
+                "pollingConfig": {"pollInterval": "0.1s", "timeoutIn": "100s"},
+                "expireTime": session.expire_time.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "mediaItemsSet": False,
+            }
             answer = rewrite(current)
-            google.fail_next("sessions.get", status=200, body=answer if isinstance(answer, dict | str)
-                             else json.dumps(answer), times=2)
+            google.fail_next(
+                "sessions.get",
+                status=200,
+                body=answer if isinstance(answer, dict | str) else json.dumps(answer),
+                times=2,
+            )
             await polled(google, session, len(session.polls) + 1)
             google.pick(session.id, [photo])
             assert (await wait_summary(tg, alice.user_id)).text == "✅ Delivered all 1."
@@ -803,6 +1052,7 @@ async def test_odd_answers_from_the_picker_api(
             for item in page.get("mediaItems", []):
                 item["type"] = kind
             return page
+
         return change
 
     def odd_fields(page: dict[str, Any]) -> dict[str, Any]:
@@ -829,8 +1079,12 @@ async def test_odd_answers_from_the_picker_api(
     def odd_nesting(page: dict[str, Any]) -> dict[str, Any]:
         for item in page.get("mediaItems", []):
             item["mediaFile"]["mediaFileMetadata"] = ["width", 1]
-        page["mediaItems"] = [*page.get("mediaItems", []), {"id": "x", "mediaFile": ["not", "an", "object"]},
-                              {"id": "y", "mediaFile": {"baseUrl": 5}}, {"id": "z", "mediaFile": "x"}]
+        page["mediaItems"] = [
+            *page.get("mediaItems", []),
+            {"id": "x", "mediaFile": ["not", "an", "object"]},
+            {"id": "y", "mediaFile": {"baseUrl": 5}},
+            {"id": "z", "mediaFile": "x"},
+        ]
         return page
 
     for name, transform in [
@@ -852,11 +1106,15 @@ async def test_odd_answers_from_the_picker_api(
                 transform = back_to(google._page_token(session.id, 0, 1))
             google.page_transform = transform
             google.pick(session.id, [photo])
-            summary = await tg.wait_for_message(alice.user_id, lambda m: "Delivered" in (m.text or "")
-                                                or m.text == texts.PICK_NOTHING_PICKED, timeout=30)
+            summary = await tg.wait_for_message(
+                alice.user_id,
+                lambda m: "Delivered" in (m.text or "") or m.text == texts.PICK_NOTHING_PICKED,
+                timeout=30,
+            )
             google.page_transform = None
-            lists = [r for r in google.requests
-                     if r.endpoint == "mediaItems.list" and r.query["sessionId"] == session.id]
+            lists = [
+                r for r in google.requests if r.endpoint == "mediaItems.list" and r.query["sessionId"] == session.id
+            ]
             assert len(lists) < 20, f"{len(lists)} mediaItems.list calls"
             if transform is not_a_list:
                 assert summary.text == texts.PICK_NOTHING_PICKED, summary.text
@@ -867,9 +1125,18 @@ async def test_odd_answers_from_the_picker_api(
     async with corpus.case("mediaItems.list: a huge page (2500 items)"):
         photo = google.add_photo(alice.email)
         _, session = await start_pick(alice)
-        junk = [{"id": f"junk{n}", "type": "PHOTO", "mediaFile": {"baseUrl": f"{google.url}/lh3/ppa/none{n}",
-                                                               "mimeType": "image/jpeg", "filename": f"{n}.jpg"}}
-                for n in range(2500)]
+        junk = [
+            {
+                "id": f"junk{n}",
+                "type": "PHOTO",
+                "mediaFile": {
+                    "baseUrl": f"{google.url}/lh3/ppa/none{n}",
+                    "mimeType": "image/jpeg",
+                    "filename": f"{n}.jpg",
+                },
+            }
+            for n in range(2500)
+        ]
         google.fail_next("mediaItems.list", status=200, body={"mediaItems": junk})
         google.pick(session.id, [photo])
         answer = await tg.wait_for_message(alice.user_id, lambda m: "2500" in (m.text or ""))
@@ -882,8 +1149,9 @@ async def test_odd_answers_from_the_picker_api(
         logged = len(bot.logs())
         google.fail_next("mediaItems.list", status=200, body={"mediaItems": [{}, None, 5, "x", []] * 1000})
         google.pick(session.id, [photo])
-        answer = await tg.wait_for_message(alice.user_id, lambda m: "Delivered" in (m.text or "")
-                                           or texts.PICK_NOTHING_PICKED in (m.text or ""))
+        answer = await tg.wait_for_message(
+            alice.user_id, lambda m: "Delivered" in (m.text or "") or texts.PICK_NOTHING_PICKED in (m.text or "")
+        )
         assert answer.text is not None
         assert bot.logs()[logged:].count("\n") < 200, "one log line per malformed item"
 
@@ -898,7 +1166,8 @@ async def test_odd_answers_from_the_picker_api(
         delivered = media(tg, alice.user_id)[shown_before:]
         assert [m.kind for m in delivered] == ["photo"]
         assert delivered[0].file is not None and delivered[0].file.sha256 == next(
-            s.sha256 for s in google.served if s.item_id == photo.id and s.suffix == RENDITION)
+            s.sha256 for s in google.served if s.item_id == photo.id and s.suffix == RENDITION
+        )
     async with corpus.case("media: JSON with status 200, every time"):
         photo = google.add_photo(alice.email, filename="json.jpg")
         _, session = await start_pick(alice)
@@ -938,9 +1207,7 @@ CANT_EDIT = "Bad Request: message can't be edited"
 QUERY_TOO_OLD = "Bad Request: query is too old and response timeout expired or query ID is invalid"
 
 
-async def test_telegram_errors(
-    bot: BotProcess, alice: Person, tg: TelegramEmulator, google: GoogleEmulator
-) -> None:
+async def test_telegram_errors(bot: BotProcess, alice: Person, tg: TelegramEmulator, google: GoogleEmulator) -> None:
     corpus = Corpus(bot)
     await link(alice)
     # A command whose answer Telegram refuses: nobody to tell, nothing to crash.
@@ -985,7 +1252,8 @@ async def test_telegram_errors(
         tg.fail_next("editMessageText", status=400, description=EDIT_NOT_FOUND)
         help_message = await alice.reply_to("/help")
         tg.message(alice.user_id, help_message.message_id).reply_markup = {
-            "inline_keyboard": [[{"text": "Stop forwarding", "callback_data": "fwd:off"}]]}
+            "inline_keyboard": [[{"text": "Stop forwarding", "callback_data": "fwd:off"}]]
+        }
         query = await alice.press(help_message, "fwd:off")
         await tg.wait_for(lambda: tg.answered_callbacks.get(query) is not None)
         await quiet(tg)
@@ -996,8 +1264,9 @@ async def test_telegram_errors(
         tg.fail_next("answerCallbackQuery", status=400, description=QUERY_TOO_OLD)
         seen = len(tg.messages(alice.user_id))
         await alice.press(prompt, "link")
-        sign_in = await tg.wait_for(lambda: next((url_button(m) for m in tg.messages(alice.user_id)[seen:]
-                                                  if url_button(m)), None))
+        sign_in = await tg.wait_for(
+            lambda: next((url_button(m) for m in tg.messages(alice.user_id)[seen:] if url_button(m)), None)
+        )
         assert (await alice.open_url(sign_in)).status_code == 200
         await bot_says(tg, alice.user_id, seen, "Linked to")
     # A pick whose messages disappear under it: cancelled and delivered all the same.
@@ -1070,8 +1339,11 @@ async def test_a_listing_google_refuses_is_reported_not_crashed(
         photo = google.add_photo(alice.email)
         await link(alice)
         _, session = await start_pick(alice)
-        google.fail_next("mediaItems.list", status=400,
-                         body={"error": {"code": 400, "message": "x", "status": "FAILED_PRECONDITION"}})
+        google.fail_next(
+            "mediaItems.list",
+            status=400,
+            body={"error": {"code": 400, "message": "x", "status": "FAILED_PRECONDITION"}},
+        )
         google.pick(session.id, [photo])
         await tg.wait_for(lambda: session.deleted or "went wrong" in str([m.text for m in tg.messages(alice.user_id)]))
         assert "Traceback" not in bot.logs()

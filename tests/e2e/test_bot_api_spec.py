@@ -53,8 +53,17 @@ async def test_a_full_flow_uses_only_documented_methods_and_parameters(
     await wait_summary(tg, alice.user_id)
     used = {call.method for call in tg.calls}
     receiving = "setWebhook" if bot.webhook_mode else "getUpdates"
-    assert used >= {"getMe", receiving, "setMyCommands", "sendMessage", "editMessageText", "deleteMessage",
-                    "answerCallbackQuery", "sendPhoto", "sendMediaGroup"}
+    assert used >= {
+        "getMe",
+        receiving,
+        "setMyCommands",
+        "sendMessage",
+        "editMessageText",
+        "deleteMessage",
+        "answerCallbackQuery",
+        "sendPhoto",
+        "sendMediaGroup",
+    }
     spec = bot_api_spec()
     assert spec is not None
     assert spec_problems(tg.calls, spec) == []

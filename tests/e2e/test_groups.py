@@ -160,8 +160,12 @@ CHANNEL = -1002000
 
 def channel(tg: TelegramEmulator, admin: Person, *, bot_can_post: bool = True) -> None:
     tg.add_group(
-        CHANNEL, "Family Channel", type="channel", members={admin.user_id: "administrator"},
-        bot_status="administrator", can_post_messages=bot_can_post,
+        CHANNEL,
+        "Family Channel",
+        type="channel",
+        members={admin.user_id: "administrator"},
+        bot_status="administrator",
+        can_post_messages=bot_can_post,
     )
 
 

@@ -25,7 +25,9 @@ async def test_one_photo(bot: BotProcess, alice: Person, tg: TelegramEmulator, g
     prompt, session = await start_pick(alice)
     assert url_button(prompt, "Open Google Photos") == session.picker_uri + "/autoclose"
     assert [b["text"] for row in prompt.reply_markup["inline_keyboard"] for b in row] == [
-        "Open Google Photos", "QR code", "Cancel",
+        "Open Google Photos",
+        "QR code",
+        "Cancel",
     ]
     assert prompt.link_preview_options == {"is_disabled": True}
     assert "alice@example.com" in prompt.text
@@ -57,8 +59,7 @@ async def test_25_mixed_items_in_three_albums_in_order(
     bot: BotProcess, alice: Person, tg: TelegramEmulator, google: GoogleEmulator
 ) -> None:
     items = [
-        google.add_video(alice.email, size=300_000) if n % 5 == 4 else google.add_photo(alice.email)
-        for n in range(25)
+        google.add_video(alice.email, size=300_000) if n % 5 == 4 else google.add_photo(alice.email) for n in range(25)
     ]
     await link(alice)
     _, session = await start_pick(alice)

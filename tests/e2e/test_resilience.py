@@ -63,8 +63,11 @@ async def test_a_tap_on_a_prompt_whose_answer_was_lost_lets_its_news_edit_it(
     await tg.wait_for_message(alice.user_id, lambda m: m.kind == "photo")
     await alice.say("/cancel")
     await tg.wait_for(lambda: "Pick cancelled" in (tg.message(alice.user_id, prompt.message_id).text or ""))
-    assert not [m for m in tg.messages(alice.user_id) if m.from_bot and "Pick cancelled" in (m.text or "")
-                and m.message_id != prompt.message_id]
+    assert not [
+        m
+        for m in tg.messages(alice.user_id)
+        if m.from_bot and "Pick cancelled" in (m.text or "") and m.message_id != prompt.message_id
+    ]
     await google.wait_for(lambda: session.deleted)
 
 

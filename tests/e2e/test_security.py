@@ -66,8 +66,9 @@ async def sign_in(person: Person, bot: BotProcess, key: str, seen: list[str]) ->
     await person.tg.wait_for_message(person.user_id, lambda m: "Linked to" in (m.text or ""))
 
 
-async def full_flow(bot: BotProcess, alice: Person, tg: TelegramEmulator, google: GoogleEmulator, key: str,
-                    seen: list[str]) -> None:
+async def full_flow(
+    bot: BotProcess, alice: Person, tg: TelegramEmulator, google: GoogleEmulator, key: str, seen: list[str]
+) -> None:
     """Link, a refused sign-in, refresh, pick (photos, a video, the QR code), cancel, settings, unlink."""
     await sign_in(alice, bot, key, seen)
     google.fail_next("token", status=400)  # a sign-in whose code Google refuses
@@ -127,8 +128,13 @@ async def test_generated_key_secret_and_database_are_owner_only(
         assert (await wait_summary(tg, alice.user_id)).text == "✅ Delivered all 1."
         assert download_modes == {"0o600"}, f"someone's photo sat on disk with mode {download_modes}"
         files = [*database_files(bot), data_dir(bot) / KEY_FILE_NAME, data_dir(bot) / SECRET_FILE_NAME]
-        assert {p.name for p in files} >= {"bot.sqlite3", "bot.sqlite3-wal", "bot.sqlite3-shm", KEY_FILE_NAME,
-                                          SECRET_FILE_NAME}
+        assert {p.name for p in files} >= {
+            "bot.sqlite3",
+            "bot.sqlite3-wal",
+            "bot.sqlite3-shm",
+            KEY_FILE_NAME,
+            SECRET_FILE_NAME,
+        }
         modes = {p.name: oct(stat.S_IMODE(p.stat().st_mode)) for p in files}
         assert modes == dict.fromkeys(modes, "0o600"), modes
         key = (data_dir(bot) / KEY_FILE_NAME).read_text().strip()
@@ -214,4 +220,3 @@ async def test_redirect_uri_is_exactly_public_url_oauth_callback(
     assert [r.status for r in google.requests if r.endpoint == "token"] == [200]  # no second exchange
     assert await bot.stop() == 0
     assert "Traceback" not in bot.logs()
-

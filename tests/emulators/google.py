@@ -639,9 +639,7 @@ class GoogleEmulator:
         """The user picks ``items`` in the picker and taps Done."""
         s = self.sessions.get(session_id)
         if s is None or not self._picker_live(s):
-            raise ValueError(
-                f"picker for session {session_id!r} is not open (unknown, done, timed out or gone)"
-            )
+            raise ValueError(f"picker for session {session_id!r} is not open (unknown, done, timed out or gone)")
         chosen = list(items)
         if not chosen or len(chosen) > s.max_item_count:
             raise ValueError(f"must pick 1..{s.max_item_count} items, got {len(chosen)}")
@@ -844,15 +842,11 @@ class GoogleEmulator:
                 f"OAuth 2.0 policy. redirect_uri={redirect_uri}",
             )
         if q["response_type"] != "code":
-            return _auth_error_page(
-                400, "unsupported_response_type", f"Invalid response_type: {q['response_type']}"
-            )
+            return _auth_error_page(400, "unsupported_response_type", f"Invalid response_type: {q['response_type']}")
         requested = q["scope"].split()
         invalid = [s for s in requested if _canon(s) not in KNOWN_SCOPES]
         if invalid:
-            return _auth_error_page(
-                400, "invalid_scope", f"Some requested scopes were invalid. {{invalid={invalid}}}"
-            )
+            return _auth_error_page(400, "invalid_scope", f"Some requested scopes were invalid. {{invalid={invalid}}}")
         access_type = q.get("access_type", "online")
         if access_type not in ("online", "offline"):
             return _auth_error_page(400, "invalid_request", f"Invalid access_type: {access_type}")
@@ -895,8 +889,7 @@ class GoogleEmulator:
             scopes=granted,
             challenge=challenge,
             method=method or "plain",
-            issue_refresh=access_type == "offline"
-            and ("consent" in prompts or not any(g.refresh_token for g in live)),
+            issue_refresh=access_type == "offline" and ("consent" in prompts or not any(g.refresh_token for g in live)),
             nonce=q.get("nonce"),
             expires_at=self.now() + _CODE_TTL,
         )
@@ -931,9 +924,7 @@ class GoogleEmulator:
 
     async def _token(self, request: web.Request) -> web.Response:
         if request.content_type != "application/x-www-form-urlencoded":
-            return _oauth_error(
-                400, "invalid_request", "Content-Type must be application/x-www-form-urlencoded."
-            )
+            return _oauth_error(400, "invalid_request", "Content-Type must be application/x-www-form-urlencoded.")
         form = {k: v for k, v in (await request.post()).items() if isinstance(v, str)}
         error = self._client_error(request, form)
         if error is not None:
@@ -958,9 +949,7 @@ class GoogleEmulator:
             verifier = form.get("code_verifier")
             if not verifier:
                 return _oauth_error(400, "invalid_grant", "Missing code verifier.")
-            expected = (
-                verifier if rec.method == "plain" else _b64url(hashlib.sha256(verifier.encode()).digest())
-            )
+            expected = verifier if rec.method == "plain" else _b64url(hashlib.sha256(verifier.encode()).digest())
             if not _VERIFIER_RE.fullmatch(verifier) or expected != rec.challenge:
                 return _oauth_error(400, "invalid_grant", "Invalid code verifier.")
         refresh = "1//0" + secrets.token_urlsafe(70) if rec.issue_refresh else None
@@ -1002,9 +991,7 @@ class GoogleEmulator:
         tok = self._live_access(_bearer(request))
         if tok is None or not tok.scopes & _BASIC_SCOPES:
             headers = {"WWW-Authenticate": _REALM + ', error="invalid_token"'}
-            return _json(
-                {"error": "invalid_request", "error_description": "Invalid Credentials"}, 401, headers
-            )
+            return _json({"error": "invalid_request", "error_description": "Invalid Credentials"}, 401, headers)
         email = tok.grant.email
         info: dict[str, Any] = {"sub": _sub(email)}
         if PROFILE_SCOPE in tok.scopes:
@@ -1093,28 +1080,19 @@ class GoogleEmulator:
         unknown = [k for k in body if k not in _SESSION_FIELDS]
         unknown += [k for k in config if k not in ("maxItemCount", "max_item_count")]
         if unknown:
-            return _google_error(
-                400, f'Invalid JSON payload received. Unknown name "{unknown[0]}": Cannot find field.'
-            )
+            return _google_error(400, f'Invalid JSON payload received. Unknown name "{unknown[0]}": Cannot find field.')
         raw_max = config.get("maxItemCount", config.get("max_item_count", 0))
-        if (
-            isinstance(raw_max, bool)
-            or not isinstance(raw_max, int | str)
-            or not re.fullmatch(r"-?\d+", str(raw_max))
-        ):
+        if isinstance(raw_max, bool) or not isinstance(raw_max, int | str) or not re.fullmatch(r"-?\d+", str(raw_max)):
             return _google_error(
                 400,
-                "Invalid value at 'session.picking_config.max_item_count' (TYPE_INT64), "
-                f"{json.dumps(raw_max)}",
+                f"Invalid value at 'session.picking_config.max_item_count' (TYPE_INT64), {json.dumps(raw_max)}",
             )
         max_items = int(raw_max)
         if max_items < 0:
             return _google_error(400, "pickingConfig.maxItemCount must not be negative.")
         email = tok.grant.email
         if email in self.no_photos_account:
-            return _google_error(
-                400, "The user does not have an active Google Photos account.", "FAILED_PRECONDITION"
-            )
+            return _google_error(400, "The user does not have an active Google Photos account.", "FAILED_PRECONDITION")
         live = [s for s in self.sessions.values() if self._owned_session(tok, s.id)]
         if self.max_live_sessions is not None and len(live) >= self.max_live_sessions:
             return _google_error(429, "Too many picking sessions for this user. Delete unused sessions.")
@@ -1146,9 +1124,7 @@ class GoogleEmulator:
         elif s.polls and s.told_interval is not None:
             gap, need = now - s.polls[-1], s.told_interval
             if gap < need - max(0.05 * need, 0.02):
-                self._violation(
-                    f"session {s.id} polled {gap:.3f}s after the previous poll (pollInterval {need}s)"
-                )
+                self._violation(f"session {s.id} polled {gap:.3f}s after the previous poll (pollInterval {need}s)")
         s.polls.append(now)
         data = self._session_json(s)
         s.told_interval = None if s.media_items_set else self.poll_interval
@@ -1178,9 +1154,7 @@ class GoogleEmulator:
 
     async def _media_items_list(self, request: web.Request) -> web.Response:
         q = request.query
-        tok = self._api_auth(
-            request, {"sessionId", "session_id", "pageSize", "page_size", "pageToken", "page_token"}
-        )
+        tok = self._api_auth(request, {"sessionId", "session_id", "pageSize", "page_size", "pageToken", "page_token"})
         if isinstance(tok, web.Response):
             return tok
         sid = q.get("sessionId") or q.get("session_id")
@@ -1197,9 +1171,7 @@ class GoogleEmulator:
             return self._not_found(sid)
         if not s.media_items_set:
             self._violation(f"mediaItems.list for session {sid} before mediaItemsSet")
-            return _google_error(
-                400, "The user has not finished picking media items yet.", "FAILED_PRECONDITION"
-            )
+            return _google_error(400, "The user has not finished picking media items yet.", "FAILED_PRECONDITION")
         raw_token = q.get("pageToken") or q.get("page_token")
         position = (0, 0) if not raw_token else self._read_page_token(sid, raw_token)
         if position is None:
@@ -1254,9 +1226,7 @@ class GoogleEmulator:
     def _picker_session(self, request: web.Request) -> SessionRecord | web.Response:
         s = self.sessions.get(request.match_info["sid"])
         if s is None or not self._picker_live(s):
-            return _page(
-                404, "Google Photos", "<p>This link is no longer valid. Go back to the app and try again.</p>"
-            )
+            return _page(404, "Google Photos", "<p>This link is no longer valid. Go back to the app and try again.</p>")
         if self.consent.email != s.email:
             return _page(
                 403,
@@ -1302,9 +1272,7 @@ class GoogleEmulator:
         forbidden = _page(403, "Error 403 (Forbidden)!!1", "<p>Your client does not have permission.</p>")
         if not sep:
             self._violation(f"bare baseUrl requested (no =params): {request.path}")
-            return _page(
-                400, "Error 400 (Bad Request)!!1", "<p>Your client has issued a malformed request.</p>"
-            )
+            return _page(400, "Error 400 (Bad Request)!!1", "<p>Your client has issued a malformed request.</p>")
         base = self._base_urls.get(key)
         parsed = _parse_media_params(params)
         if base is None:
@@ -1332,9 +1300,7 @@ class GoogleEmulator:
             if item.type != "VIDEO":
                 return _page(404, "Error 404 (Not Found)!!1", "<p>No video for this item.</p>")
             if base.status != "READY":
-                self._violation(
-                    f"=dv requested for video {item.id} listed with processingStatus {base.status}"
-                )
+                self._violation(f"=dv requested for video {item.id} listed with processingStatus {base.status}")
                 return _page(404, "Error 404 (Not Found)!!1", "<p>The video is not ready.</p>")
             body = media_files.mp4(item.size, f"{item.id}|dv")
         elif parsed.width or parsed.height:

@@ -168,8 +168,7 @@ _TYPE_FIELDS: Final = {
         "InputMediaPhoto": "type media caption parse_mode caption_entities show_caption_above_media has_spoiler",
         "InputMediaVideo": "type media thumbnail cover start_timestamp caption parse_mode caption_entities "
         "show_caption_above_media width height duration supports_streaming has_spoiler",
-        "InputMediaDocument": "type media thumbnail caption parse_mode caption_entities "
-        "disable_content_type_detection",
+        "InputMediaDocument": "type media thumbnail caption parse_mode caption_entities disable_content_type_detection",
     }.items()
 }
 
@@ -192,17 +191,45 @@ _MISSING_TEXTS: Final = {
     "document": "Bad Request: there is no document in the request",
 }
 _INLINE_ACTIONS: Final = frozenset(
-    {"url", "callback_data", "web_app", "login_url", "switch_inline_query", "switch_inline_query_current_chat",
-     "switch_inline_query_chosen_chat", "copy_text", "callback_game", "pay"}
+    {
+        "url",
+        "callback_data",
+        "web_app",
+        "login_url",
+        "switch_inline_query",
+        "switch_inline_query_current_chat",
+        "switch_inline_query_chosen_chat",
+        "copy_text",
+        "callback_game",
+        "pay",
+    }
 )
 _KEYBOARD_REQUESTS: Final = frozenset(
-    {"request_users", "request_chat", "request_managed_bot", "request_contact", "request_location",
-     "request_poll", "web_app"}
+    {
+        "request_users",
+        "request_chat",
+        "request_managed_bot",
+        "request_contact",
+        "request_location",
+        "request_poll",
+        "web_app",
+    }
 )
 _UPDATE_TYPES_OFF_BY_DEFAULT: Final = frozenset({"chat_member", "message_reaction", "message_reaction_count"})
 _CHAT_ACTIONS: Final = frozenset(
-    {"typing", "upload_photo", "record_video", "upload_video", "record_voice", "upload_voice", "upload_document",
-     "choose_sticker", "find_location", "record_video_note", "upload_video_note"}
+    {
+        "typing",
+        "upload_photo",
+        "record_video",
+        "upload_video",
+        "record_voice",
+        "upload_voice",
+        "upload_document",
+        "choose_sticker",
+        "find_location",
+        "record_video_note",
+        "upload_video_note",
+    }
 )
 _SCOPE_FIELDS: Final = {
     "default": {"type"},
@@ -214,15 +241,38 @@ _SCOPE_FIELDS: Final = {
     "chat_member": {"type", "chat_id", "user_id"},
 }
 _ADMIN_RIGHTS: Final = (
-    "can_manage_chat", "can_delete_messages", "can_manage_video_chats", "can_restrict_members",
-    "can_promote_members", "can_change_info", "can_invite_users", "can_post_stories", "can_edit_stories",
-    "can_delete_stories", "can_post_messages", "can_edit_messages", "can_pin_messages", "can_manage_topics",
+    "can_manage_chat",
+    "can_delete_messages",
+    "can_manage_video_chats",
+    "can_restrict_members",
+    "can_promote_members",
+    "can_change_info",
+    "can_invite_users",
+    "can_post_stories",
+    "can_edit_stories",
+    "can_delete_stories",
+    "can_post_messages",
+    "can_edit_messages",
+    "can_pin_messages",
+    "can_manage_topics",
 )
 _RESTRICTED_RIGHTS: Final = (
-    "can_send_messages", "can_send_audios", "can_send_documents", "can_send_photos", "can_send_videos",
-    "can_send_video_notes", "can_send_voice_notes", "can_send_polls", "can_send_other_messages",
-    "can_add_web_page_previews", "can_react_to_messages", "can_edit_tag", "can_change_info",
-    "can_invite_users", "can_pin_messages", "can_manage_topics",
+    "can_send_messages",
+    "can_send_audios",
+    "can_send_documents",
+    "can_send_photos",
+    "can_send_videos",
+    "can_send_video_notes",
+    "can_send_voice_notes",
+    "can_send_polls",
+    "can_send_other_messages",
+    "can_add_web_page_previews",
+    "can_react_to_messages",
+    "can_edit_tag",
+    "can_change_info",
+    "can_invite_users",
+    "can_pin_messages",
+    "can_manage_topics",
 )
 _MEMBER_STATUSES: Final = frozenset({"creator", "administrator", "member", "restricted", "left", "kicked"})
 _PRESENT_STATUSES: Final = frozenset({"creator", "administrator", "member", "restricted"})
@@ -503,10 +553,23 @@ def _image_size(info: FileInfo) -> tuple[int, int]:
 # Formatted text (approximations of Telegram's parsers; only the plain text and, for HTML, entities)
 
 _HTML_ENTITY_TYPES: Final = {
-    "b": "bold", "strong": "bold", "i": "italic", "em": "italic", "u": "underline", "ins": "underline",
-    "s": "strikethrough", "strike": "strikethrough", "del": "strikethrough", "tg-spoiler": "spoiler",
-    "span": "spoiler", "a": "text_link", "code": "code", "pre": "pre", "blockquote": "blockquote",
-    "tg-emoji": "custom_emoji", "tg-time": "date_time",
+    "b": "bold",
+    "strong": "bold",
+    "i": "italic",
+    "em": "italic",
+    "u": "underline",
+    "ins": "underline",
+    "s": "strikethrough",
+    "strike": "strikethrough",
+    "del": "strikethrough",
+    "tg-spoiler": "spoiler",
+    "span": "spoiler",
+    "a": "text_link",
+    "code": "code",
+    "pre": "pre",
+    "blockquote": "blockquote",
+    "tg-emoji": "custom_emoji",
+    "tg-time": "date_time",
 }
 _HTML_ESCAPE_RE: Final = re.compile(r"&(#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|lt|gt|amp|quot);")
 _HTML_ATTR_RE: Final = re.compile(r"""\s*([A-Za-z-]+)(?:\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]+)))?""")
@@ -576,12 +639,14 @@ def parse_html(source: str) -> tuple[str, list[JSON]]:
         end = source.find(">", name_end)
         if end < 0:
             raise _bad(f"can't parse entities: Unclosed start tag at byte offset {at}")
-        attrs = {m.group(1).lower(): m.group(2) or m.group(3) or m.group(4) or ""
-                 for m in _HTML_ATTR_RE.finditer(source[name_end:end])}
+        attrs = {
+            m.group(1).lower(): m.group(2) or m.group(3) or m.group(4) or ""
+            for m in _HTML_ATTR_RE.finditer(source[name_end:end])
+        }
         i = end + 1
         stack.append((name, offset, _html_entity(name, attrs, at)))
     if stack:
-        raise _bad(f'can\'t parse entities: Can\'t find end tag corresponding to start tag "{stack[-1][0]}"')
+        raise _bad(f"can't parse entities: Can't find end tag corresponding to start tag \"{stack[-1][0]}\"")
     entities.sort(key=lambda e: (e["offset"], -e["length"]))
     return "".join(out), entities
 
@@ -905,11 +970,14 @@ class TelegramEmulator:
         old = self.chats[chat_id]
         if old.type != "group":
             raise ValueError("only basic groups can be migrated")
-        new = EmuChat(new_chat_id, "supergroup", old.title, None, dict(old.members), old.bot_status,
-                      dict(old.bot_rights))
+        new = EmuChat(
+            new_chat_id, "supergroup", old.title, None, dict(old.members), old.bot_status, dict(old.bot_rights)
+        )
         self.chats[new_chat_id] = new
-        actor = next((u for u, s in old.members.items() if s in ("creator", "administrator")),
-                     next(iter(old.members), self.bot_id))
+        actor = next(
+            (u for u, s in old.members.items() if s in ("creator", "administrator")),
+            next(iter(old.members), self.bot_id),
+        )
         for chat, service in ((old, {"migrate_to_chat_id": new_chat_id}), (new, {"migrate_from_chat_id": chat_id})):
             rec = self._new_message(chat, "service", from_bot=False, sender_id=actor, service=service)
             self._enqueue({"message": self._message_dict(rec)})
@@ -941,8 +1009,16 @@ class TelegramEmulator:
         command = _COMMAND_RE.match(text)
         if command:
             entities.append({"type": "bot_command", "offset": 0, "length": _utf16_len(command.group(0))})
-        rec = self._new_message(chat, "text", from_bot=False, sender_id=user_id, text=text, source_text=text,
-                                entities=entities, reply_to_message_id=reply_to_message_id)
+        rec = self._new_message(
+            chat,
+            "text",
+            from_bot=False,
+            sender_id=user_id,
+            text=text,
+            source_text=text,
+            entities=entities,
+            reply_to_message_id=reply_to_message_id,
+        )
         message = self._message_dict(rec)
         if self._bot_sees(chat, rec, command):
             self._enqueue({"message": message})
@@ -965,8 +1041,13 @@ class TelegramEmulator:
             raise ValueError(f"user {user_id} can't see chat {chat_id}")
         query_id = str(self.bot_id * 1_000_000 + next(self._ids))
         instance = int(hashlib.sha256(f"{self.bot_id}:{chat_id}".encode()).hexdigest()[:15], 16)
-        query = {"id": query_id, "from": self.users[user_id].as_dict(), "message": self._message_dict(rec),
-                 "chat_instance": str(instance), "data": data}
+        query = {
+            "id": query_id,
+            "from": self.users[user_id].as_dict(),
+            "message": self._message_dict(rec),
+            "chat_instance": str(instance),
+            "data": data,
+        }
         self._callback_queries[query_id] = query
         self._enqueue({"callback_query": query})
         return query_id
@@ -976,7 +1057,10 @@ class TelegramEmulator:
         if chat_id not in self.chats:
             raise ValueError(f"unknown chat {chat_id}")
         rec = self._new_message(
-            self.chats[user_id], "service", from_bot=False, sender_id=user_id,
+            self.chats[user_id],
+            "service",
+            from_bot=False,
+            sender_id=user_id,
             service={"chat_shared": {"request_id": request_id, "chat_id": chat_id}},
         )
         message = self._message_dict(rec)
@@ -1030,8 +1114,11 @@ class TelegramEmulator:
         self._limits = {
             "private": _flood_limit(private_per_second, 1.0, private_burst),
             "group": _flood_limit(group_per_minute, 60.0, group_burst),
-            "overall": (_flood_limit(overall_per_second, 1.0, max(1.0, overall_per_second))
-                        if overall_per_second is not None else None),
+            "overall": (
+                _flood_limit(overall_per_second, 1.0, max(1.0, overall_per_second))
+                if overall_per_second is not None
+                else None
+            ),
         }
         self._buckets.clear()
 
@@ -1059,8 +1146,11 @@ class TelegramEmulator:
         if retry_after is not None:
             params["retry_after"] = retry_after
         if description is None:
-            description = (f"Too Many Requests: retry after {retry_after}" if status == 429
-                           else _DEFAULT_DESCRIPTIONS.get(status, "Internal Server Error"))
+            description = (
+                f"Too Many Requests: retry after {retry_after}"
+                if status == 429
+                else _DEFAULT_DESCRIPTIONS.get(status, "Internal Server Error")
+            )
         self._faults.setdefault(method, deque()).extend(
             ApiError(status, description, params or None) for _ in range(times)
         )
@@ -1115,8 +1205,11 @@ class TelegramEmulator:
 
     def messages(self, chat_id: int, *, include_deleted: bool = False) -> list[MessageRecord]:
         """The bot's messages in a chat, in order, in their current state."""
-        return [rec for rec in self._messages.get(chat_id, {}).values()
-                if rec.from_bot and (include_deleted or not rec.deleted)]
+        return [
+            rec
+            for rec in self._messages.get(chat_id, {}).values()
+            if rec.from_bot and (include_deleted or not rec.deleted)
+        ]
 
     def message(self, chat_id: int, message_id: int) -> MessageRecord:
         """Any message (bot's or user's, deleted or not) by id."""
@@ -1161,8 +1254,14 @@ class TelegramEmulator:
         seen = self._seen.setdefault(chat_id, set())
 
         def find() -> MessageRecord | None:
-            return next((rec for rec in self.messages(chat_id)
-                         if rec.message_id not in seen and (predicate is None or predicate(rec))), None)
+            return next(
+                (
+                    rec
+                    for rec in self.messages(chat_id)
+                    if rec.message_id not in seen and (predicate is None or predicate(rec))
+                ),
+                None,
+            )
 
         rec = await self.wait_for(find, timeout, what=f"a new bot message in chat {chat_id}")
         seen.add(rec.message_id)
@@ -1186,8 +1285,9 @@ class TelegramEmulator:
         recorded = False
         try:
             raw, call.files = await self._read_body(request)
-            call.params, problem = (self._decode_params(method, raw, call.files) if method in METHODS
-                                    else (dict(raw), None))
+            call.params, problem = (
+                self._decode_params(method, raw, call.files) if method in METHODS else (dict(raw), None)
+            )
             self.calls.append(call)
             recorded = True
             self._notify()
@@ -1213,9 +1313,7 @@ class TelegramEmulator:
         self._notify()
         return web.json_response(call.response, status=call.status)
 
-    async def _drop(
-        self, request: web.Request, call: Call, processed: bool, problem: ApiError | None
-    ) -> web.Response:
+    async def _drop(self, request: web.Request, call: Call, processed: bool, problem: ApiError | None) -> web.Response:
         """Carry the call out (or not), then close the connection without answering."""
         if processed:
             with contextlib.suppress(ApiError):
@@ -1273,7 +1371,7 @@ class TelegramEmulator:
                 self._violate(method, f"parameter {name!r} {exc}: {value!r}")
                 params[name] = value
                 if kind in ("int", "array", "object"):
-                    problem = problem or _bad(f"can't parse parameter \"{name}\"")
+                    problem = problem or _bad(f'can\'t parse parameter "{name}"')
         for name, (kind, required) in spec.items():
             if kind == "file" and name not in params and name in files:
                 params[name] = files[name]
@@ -1380,8 +1478,17 @@ class TelegramEmulator:
         if chat.type == "private":
             status = "kicked" if self.users[chat.id].blocked else "member"
         new = self._member_dict(self._bot_user(), status, chat.bot_rights)
-        self._enqueue({"my_chat_member": {"chat": self._chat_dict(chat), "from": actor, "date": int(time.time()),
-                                          "old_chat_member": old, "new_chat_member": new}})
+        self._enqueue(
+            {
+                "my_chat_member": {
+                    "chat": self._chat_dict(chat),
+                    "from": actor,
+                    "date": int(time.time()),
+                    "old_chat_member": old,
+                    "new_chat_member": new,
+                }
+            }
+        )
 
     def _set_blocked(self, user_id: int, blocked: bool, notify: bool) -> None:
         user = self.users[user_id]
@@ -1400,17 +1507,26 @@ class TelegramEmulator:
         if command:
             return command.group(2) is None or command.group(2).lower() == self.bot_username.lower()
         replied = self._messages[chat.id].get(rec.reply_to_message_id or 0)
-        return (not self.privacy_mode or chat.bot_status == "administrator"
-                or (replied is not None and replied.from_bot)
-                or f"@{self.bot_username.lower()}" in (rec.text or "").lower())
+        return (
+            not self.privacy_mode
+            or chat.bot_status == "administrator"
+            or (replied is not None and replied.from_bot)
+            or f"@{self.bot_username.lower()}" in (rec.text or "").lower()
+        )
 
     def _resolve_chat(self, chat_id: object) -> EmuChat:
         chat: EmuChat | None = None
         if isinstance(chat_id, int):
             chat = self.chats.get(chat_id)
         elif isinstance(chat_id, str) and chat_id.startswith("@"):
-            chat = next((c for c in self.chats.values() if c.type != "private" and c.username
-                         and c.username.lower() == chat_id[1:].lower()), None)
+            chat = next(
+                (
+                    c
+                    for c in self.chats.values()
+                    if c.type != "private" and c.username and c.username.lower() == chat_id[1:].lower()
+                ),
+                None,
+            )
         if chat is None:
             raise _bad("chat not found")
         return chat
@@ -1418,8 +1534,11 @@ class TelegramEmulator:
     def _check_access(self, chat: EmuChat, send_kind: str | None = None) -> None:
         """Raise what Telegram answers when the bot can't act in (send ``send_kind`` to) the chat."""
         if chat.migrated_to is not None:
-            raise ApiError(400, "Bad Request: group chat was upgraded to a supergroup chat",
-                           {"migrate_to_chat_id": chat.migrated_to})
+            raise ApiError(
+                400,
+                "Bad Request: group chat was upgraded to a supergroup chat",
+                {"migrate_to_chat_id": chat.migrated_to},
+            )
         if chat.type == "private":
             user = self.users[chat.id]
             if user.blocked:
@@ -1440,8 +1559,11 @@ class TelegramEmulator:
         elif chat.bot_status == "restricted":
             right = "can_send_messages" if send_kind == "text" else f"can_send_{send_kind}s"
             if not chat.bot_rights.get(right, False):
-                raise _bad("have no rights to send a message" if send_kind == "text"
-                           else f"not enough rights to send {send_kind}s to the chat")
+                raise _bad(
+                    "have no rights to send a message"
+                    if send_kind == "text"
+                    else f"not enough rights to send {send_kind}s to the chat"
+                )
 
     def _chat_for_send(self, chat_id: object, kind: str) -> EmuChat:
         chat = self._resolve_chat(chat_id)
@@ -1460,11 +1582,19 @@ class TelegramEmulator:
 
     # ---------------------------------------------------------------- messages
 
-    def _new_message(self, chat: EmuChat, kind: str, *, from_bot: bool = True, sender_id: int | None = None,
-                     **fields: Any) -> MessageRecord:
+    def _new_message(
+        self, chat: EmuChat, kind: str, *, from_bot: bool = True, sender_id: int | None = None, **fields: Any
+    ) -> MessageRecord:
         messages = self._messages.setdefault(chat.id, {})
-        rec = MessageRecord(chat.id, max(messages, default=0) + 1, kind, int(time.time()), from_bot,
-                            self.bot_id if sender_id is None else sender_id, **fields)
+        rec = MessageRecord(
+            chat.id,
+            max(messages, default=0) + 1,
+            kind,
+            int(time.time()),
+            from_bot,
+            self.bot_id if sender_id is None else sender_id,
+            **fields,
+        )
         messages[rec.message_id] = rec
         return rec
 
@@ -1567,8 +1697,12 @@ class TelegramEmulator:
         if inline_only and kind != "inline_keyboard":
             self._violate(method, "only an inline keyboard can be used when editing messages")
             raise _bad("inline keyboard expected")
-        type_name = {"inline_keyboard": "InlineKeyboardMarkup", "keyboard": "ReplyKeyboardMarkup",
-                     "remove_keyboard": "ReplyKeyboardRemove", "force_reply": "ForceReply"}[kind]
+        type_name = {
+            "inline_keyboard": "InlineKeyboardMarkup",
+            "keyboard": "ReplyKeyboardMarkup",
+            "remove_keyboard": "ReplyKeyboardRemove",
+            "force_reply": "ForceReply",
+        }[kind]
         self._check_objects(method, type_name, markup)
         if kind in ("inline_keyboard", "keyboard"):
             rows = markup[kind]
@@ -1615,8 +1749,11 @@ class TelegramEmulator:
         request = button.get("request_chat")
         if request is not None:
             self._check_objects(method, "KeyboardButtonRequestChat", request)
-            if not isinstance(request, dict) or not isinstance(request.get("request_id"), int) \
-                    or not isinstance(request.get("chat_is_channel"), bool):
+            if (
+                not isinstance(request, dict)
+                or not isinstance(request.get("request_id"), int)
+                or not isinstance(request.get("chat_is_channel"), bool)
+            ):
                 self._violate(method, f"KeyboardButtonRequestChat needs request_id and chat_is_channel: {request!r}")
                 raise _bad('can\'t parse keyboard button: Field "request_id" must be of type Integer')
 
@@ -1695,8 +1832,9 @@ class TelegramEmulator:
             width, height = meta.get("width"), meta.get("height")
         file_id, unique_id = self._file_ids(kind)
         duration = meta.get("duration") if kind == "video" else None
-        media = MediaFile(kind, file_id, unique_id, info.size, info.sha256, info.filename, info.mime,
-                          width, height, duration)
+        media = MediaFile(
+            kind, file_id, unique_id, info.size, info.sha256, info.filename, info.mime, width, height, duration
+        )
         if kind == "photo" and width and height:
             media.photo_sizes = self._photo_sizes(media, width, height)
             media.file_id = media.photo_sizes[-1]["file_id"]
@@ -1714,9 +1852,15 @@ class TelegramEmulator:
         for side in [*sides, min(longest, PHOTO_MAX_SIDE)]:
             scale = side / longest
             file_id, unique_id = self._file_ids("photo")
-            sizes.append({"file_id": file_id, "file_unique_id": unique_id,
-                          "file_size": max(1, int(media.size * scale * scale)),
-                          "width": max(1, round(width * scale)), "height": max(1, round(height * scale))})
+            sizes.append(
+                {
+                    "file_id": file_id,
+                    "file_unique_id": unique_id,
+                    "file_size": max(1, int(media.size * scale * scale)),
+                    "width": max(1, round(width * scale)),
+                    "height": max(1, round(height * scale)),
+                }
+            )
         return sizes
 
     def _upload_for(self, ref: object, files: dict[str, FileInfo]) -> FileInfo | str:
@@ -1763,8 +1907,11 @@ class TelegramEmulator:
                 if resp.status != 200:
                     raise _bad("failed to get HTTP URL content")
                 ctype = resp.content_type
-                ok = {"photo": ctype.startswith("image/"), "video": ctype == "video/mp4",
-                      "document": ctype in ("image/gif", "application/pdf", "application/zip")}[kind]
+                ok = {
+                    "photo": ctype.startswith("image/"),
+                    "video": ctype == "video/mp4",
+                    "document": ctype in ("image/gif", "application/pdf", "application/zip"),
+                }[kind]
                 if not ok:
                     raise _bad("wrong type of the web page content")
                 async for chunk in resp.content.iter_chunked(CHUNK):
@@ -1778,8 +1925,14 @@ class TelegramEmulator:
     # ---------------------------------------------------------------- method handlers
 
     async def _get_me(self, p: JSON, files: dict[str, FileInfo]) -> JSON:
-        return {**self._bot_user(), "can_join_groups": True, "can_read_all_group_messages": not self.privacy_mode,
-                "supports_inline_queries": False, "can_connect_to_business": False, "has_main_web_app": False}
+        return {
+            **self._bot_user(),
+            "can_join_groups": True,
+            "can_read_all_group_messages": not self.privacy_mode,
+            "supports_inline_queries": False,
+            "can_connect_to_business": False,
+            "has_main_web_app": False,
+        }
 
     async def _get_updates(self, p: JSON, files: dict[str, FileInfo]) -> list[JSON]:
         if self.webhook:
@@ -1832,16 +1985,23 @@ class TelegramEmulator:
             self._allowed_updates = [str(kind) for kind in p["allowed_updates"]]
         if p.get("drop_pending_updates"):
             self.pending_updates.clear()
-        hook = {"url": url, "secret_token": secret, "max_connections": p.get("max_connections", 40),
-                "ip_address": p.get("ip_address")}
+        hook = {
+            "url": url,
+            "secret_token": secret,
+            "max_connections": p.get("max_connections", 40),
+            "ip_address": p.get("ip_address"),
+        }
         unchanged, self.webhook = self.webhook == hook, hook
         self._webhook_error = None
         self._notify()
         return _Described(True, "Webhook is already set" if unchanged else "Webhook was set")
 
     async def _get_webhook_info(self, p: JSON, files: dict[str, FileInfo]) -> JSON:
-        info: JSON = {"url": self.webhook["url"] if self.webhook else "", "has_custom_certificate": False,
-                      "pending_update_count": len(self.pending_updates)}
+        info: JSON = {
+            "url": self.webhook["url"] if self.webhook else "",
+            "has_custom_certificate": False,
+            "pending_update_count": len(self.pending_updates),
+        }
         if self.webhook:
             info["max_connections"] = self.webhook["max_connections"]
             if self.webhook["ip_address"]:
@@ -1864,8 +2024,9 @@ class TelegramEmulator:
             headers = {"X-Telegram-Bot-Api-Secret-Token": hook["secret_token"]} if hook["secret_token"] else {}
             error = None
             try:
-                async with self._session.post(hook["url"], json=update, headers=headers,
-                                              timeout=aiohttp.ClientTimeout(total=10)) as resp:
+                async with self._session.post(
+                    hook["url"], json=update, headers=headers, timeout=aiohttp.ClientTimeout(total=10)
+                ) as resp:
                     if not 200 <= resp.status < 300:
                         error = f"Wrong response from the webhook: {resp.status} {resp.reason}"
             except (aiohttp.ClientError, TimeoutError) as exc:
@@ -1932,10 +2093,18 @@ class TelegramEmulator:
             self._check_objects("sendMessage", "LinkPreviewOptions", p["link_preview_options"])
         reply_to = self._check_reply("sendMessage", chat, p.get("reply_parameters"))
         self._flood_take(chat)
-        rec = self._new_message(chat, "text", text=text, source_text=p["text"], parse_mode=p.get("parse_mode"),
-                                entities=entities, reply_markup=markup,
-                                link_preview_options=p.get("link_preview_options"),
-                                reply_to_message_id=reply_to, method="sendMessage")
+        rec = self._new_message(
+            chat,
+            "text",
+            text=text,
+            source_text=p["text"],
+            parse_mode=p.get("parse_mode"),
+            entities=entities,
+            reply_markup=markup,
+            link_preview_options=p.get("link_preview_options"),
+            reply_to_message_id=reply_to,
+            method="sendMessage",
+        )
         return self._message_dict(rec)
 
     async def _send_photo(self, p: JSON, files: dict[str, FileInfo]) -> JSON:
@@ -1954,10 +2123,19 @@ class TelegramEmulator:
         reply_to = self._check_reply(method, chat, p.get("reply_parameters"))
         media = await self._materialize(self._upload_for(p[kind], files), kind, p)
         self._flood_take(chat)
-        rec = self._new_message(chat, kind, caption=caption, source_text=p.get("caption"),
-                                parse_mode=p.get("parse_mode"), entities=entities, reply_markup=markup,
-                                file=media, has_spoiler=bool(p.get("has_spoiler")), reply_to_message_id=reply_to,
-                                method=method)
+        rec = self._new_message(
+            chat,
+            kind,
+            caption=caption,
+            source_text=p.get("caption"),
+            parse_mode=p.get("parse_mode"),
+            entities=entities,
+            reply_markup=markup,
+            file=media,
+            has_spoiler=bool(p.get("has_spoiler")),
+            reply_to_message_id=reply_to,
+            method=method,
+        )
         return self._message_dict(rec)
 
     async def _send_media_group(self, p: JSON, files: dict[str, FileInfo]) -> list[JSON]:
@@ -2002,15 +2180,26 @@ class TelegramEmulator:
         # Telegram may have sent a prefix.
         overflow = self._flood_overflow(chat, len(items))
         if overflow:
-            raise _bad(f'failed to send message #{overflow[0]} with the error message '
-                       f'"Too Many Requests: retry after {overflow[1]}"')
+            raise _bad(
+                f"failed to send message #{overflow[0]} with the error message "
+                f'"Too Many Requests: retry after {overflow[1]}"'
+            )
         self._flood_take(chat, len(items))
         group_id = str(10**17 + next(self._ids))
         records = [
-            self._new_message(chat, kind, caption=caption, source_text=item.get("caption"),
-                              parse_mode=item.get("parse_mode"), entities=entities, file=media,
-                              has_spoiler=bool(item.get("has_spoiler")), media_group_id=group_id,
-                              reply_to_message_id=reply_to, method=method)
+            self._new_message(
+                chat,
+                kind,
+                caption=caption,
+                source_text=item.get("caption"),
+                parse_mode=item.get("parse_mode"),
+                entities=entities,
+                file=media,
+                has_spoiler=bool(item.get("has_spoiler")),
+                media_group_id=group_id,
+                reply_to_message_id=reply_to,
+                method=method,
+            )
             for (item, kind, caption, entities, _), media in zip(prepared, stored, strict=True)
         ]
         return [self._message_dict(rec) for rec in records]
@@ -2030,9 +2219,21 @@ class TelegramEmulator:
         return chat, rec
 
     def _apply_edit(self, rec: MessageRecord, **changes: Any) -> None:
-        rec.edits.append({key: getattr(rec, key) for key in
-                          ("text", "caption", "source_text", "parse_mode", "entities", "reply_markup",
-                           "link_preview_options", "edit_date")})
+        rec.edits.append(
+            {
+                key: getattr(rec, key)
+                for key in (
+                    "text",
+                    "caption",
+                    "source_text",
+                    "parse_mode",
+                    "entities",
+                    "reply_markup",
+                    "link_preview_options",
+                    "edit_date",
+                )
+            }
+        )
         for key, value in changes.items():
             setattr(rec, key, value)
         rec.edit_date = int(time.time())
@@ -2053,9 +2254,15 @@ class TelegramEmulator:
         same_text = p.get("text") == rec.source_text if markdown else (text, entities) == (rec.text, rec.entities)
         if same_text and _canon(markup) == _canon(rec.reply_markup):
             raise ApiError(400, NOT_MODIFIED)
-        self._apply_edit(rec, text=text, source_text=p.get("text"), parse_mode=p.get("parse_mode"),
-                         entities=entities, reply_markup=markup,
-                         link_preview_options=p.get("link_preview_options"))
+        self._apply_edit(
+            rec,
+            text=text,
+            source_text=p.get("text"),
+            parse_mode=p.get("parse_mode"),
+            entities=entities,
+            reply_markup=markup,
+            link_preview_options=p.get("link_preview_options"),
+        )
         return self._message_dict(rec)
 
     async def _edit_message_reply_markup(self, p: JSON, files: dict[str, FileInfo]) -> JSON:
@@ -2095,14 +2302,19 @@ class TelegramEmulator:
         return chat, rec
 
     def _copy_fields(self, method: str, p: JSON, src: MessageRecord, *, remove_caption: bool = False) -> JSON:
-        fields: JSON = {"text": src.text, "source_text": src.source_text, "parse_mode": src.parse_mode,
-                        "entities": list(src.entities), "file": src.file, "has_spoiler": src.has_spoiler,
-                        "caption": None if remove_caption else src.caption,
-                        "link_preview_options": src.link_preview_options}
+        fields: JSON = {
+            "text": src.text,
+            "source_text": src.source_text,
+            "parse_mode": src.parse_mode,
+            "entities": list(src.entities),
+            "file": src.file,
+            "has_spoiler": src.has_spoiler,
+            "caption": None if remove_caption else src.caption,
+            "link_preview_options": src.link_preview_options,
+        }
         if src.kind != "text" and "caption" in p:
             caption, entities = self._text(method, p, "caption", "caption_entities")
-            fields.update(caption=caption, source_text=p["caption"], parse_mode=p.get("parse_mode"),
-                          entities=entities)
+            fields.update(caption=caption, source_text=p["caption"], parse_mode=p.get("parse_mode"), entities=entities)
         return fields
 
     async def _copy_message(self, p: JSON, files: dict[str, FileInfo]) -> JSON:
@@ -2113,8 +2325,9 @@ class TelegramEmulator:
         markup = self._check_markup(method, p.get("reply_markup"), inline_only=False)
         reply_to = self._check_reply(method, chat, p.get("reply_parameters"))
         self._flood_take(chat)
-        rec = self._new_message(chat, src.kind, reply_markup=markup, reply_to_message_id=reply_to, method=method,
-                                **fields)
+        rec = self._new_message(
+            chat, src.kind, reply_markup=markup, reply_to_message_id=reply_to, method=method, **fields
+        )
         return {"message_id": rec.message_id}
 
     async def _copy_messages(self, p: JSON, files: dict[str, FileInfo]) -> list[JSON]:
@@ -2124,8 +2337,11 @@ class TelegramEmulator:
             self._violate(method, f"message_ids must be 1-100 integers in strictly increasing order: {ids!r}")
             raise _bad("message identifiers must be in strictly increasing order")
         from_chat = self._readable_chat(p["from_chat_id"])
-        sources = [rec for i in ids if (rec := self._messages.get(from_chat.id, {}).get(i))
-                   and not rec.deleted and rec.kind != "service"]
+        sources = [
+            rec
+            for i in ids
+            if (rec := self._messages.get(from_chat.id, {}).get(i)) and not rec.deleted and rec.kind != "service"
+        ]
         if not sources:
             raise _bad("message to copy not found")
         chat = self._resolve_chat(p["chat_id"])
@@ -2149,22 +2365,31 @@ class TelegramEmulator:
         chat = self._chat_for_send(p["chat_id"], src.kind)
         origin = src.forward_origin
         if origin is None and from_chat.type == "channel":
-            origin = {"type": "channel", "date": src.date, "chat": self._chat_dict(from_chat),
-                      "message_id": src.message_id}
+            origin = {
+                "type": "channel",
+                "date": src.date,
+                "chat": self._chat_dict(from_chat),
+                "message_id": src.message_id,
+            }
         elif origin is None:
             sender = self._bot_user() if src.from_bot else self.users[src.sender_id].as_dict()
             origin = {"type": "user", "date": src.date, "sender_user": sender}
         self._flood_take(chat)
-        rec = self._new_message(chat, src.kind, forward_origin=origin, method="forwardMessage",
-                                **self._copy_fields("forwardMessage", {}, src))
+        rec = self._new_message(
+            chat,
+            src.kind,
+            forward_origin=origin,
+            method="forwardMessage",
+            **self._copy_fields("forwardMessage", {}, src),
+        )
         return self._message_dict(rec)
 
     async def _get_chat(self, p: JSON, files: dict[str, FileInfo]) -> JSON:
         chat = self._readable_chat(p["chat_id"])
-        gifts = dict.fromkeys(("unlimited_gifts", "limited_gifts", "unique_gifts", "premium_subscription",
-                               "gifts_from_channels"), False)
-        return {**self._chat_dict(chat), "accent_color_id": 0, "max_reaction_count": 11,
-                "accepted_gift_types": gifts}
+        gifts = dict.fromkeys(
+            ("unlimited_gifts", "limited_gifts", "unique_gifts", "premium_subscription", "gifts_from_channels"), False
+        )
+        return {**self._chat_dict(chat), "accent_color_id": 0, "max_reaction_count": 11, "accepted_gift_types": gifts}
 
     async def _get_chat_member(self, p: JSON, files: dict[str, FileInfo]) -> JSON:
         chat = self._readable_chat(p["chat_id"])
@@ -2181,8 +2406,11 @@ class TelegramEmulator:
         chat = self._readable_chat(p["chat_id"])
         if chat.type == "private":
             raise _bad("there are no administrators in the private chat")
-        admins = [self._member_dict(self.users[u].as_dict(), s) for u, s in chat.members.items()
-                  if s in ("creator", "administrator")]
+        admins = [
+            self._member_dict(self.users[u].as_dict(), s)
+            for u, s in chat.members.items()
+            if s in ("creator", "administrator")
+        ]
         if chat.bot_status == "administrator":
             admins.append(self._member_dict(self._bot_user(), "administrator", chat.bot_rights))
         return admins

@@ -37,9 +37,7 @@ async def http() -> AsyncIterator[httpx.AsyncClient]:
 
 
 def oauth_client(scope: str = SCOPES) -> AsyncOAuth2Client:
-    return AsyncOAuth2Client(
-        CLIENT_ID, SECRET, scope=scope, redirect_uri=REDIRECT, code_challenge_method="S256"
-    )
+    return AsyncOAuth2Client(CLIENT_ID, SECRET, scope=scope, redirect_uri=REDIRECT, code_challenge_method="S256")
 
 
 async def authorize(
@@ -118,9 +116,7 @@ async def picked_session(
 # ----------------------------------------------------------------------------- OAuth
 
 
-async def test_full_oauth_flow_refresh_userinfo_and_revoke(
-    google: GoogleEmulator, http: httpx.AsyncClient
-) -> None:
+async def test_full_oauth_flow_refresh_userinfo_and_revoke(google: GoogleEmulator, http: httpx.AsyncClient) -> None:
     async with oauth_client() as client:
         params, verifier = await authorize(google, http, client)
         assert params["code"].startswith("4/")
@@ -133,11 +129,7 @@ async def test_full_oauth_flow_refresh_userinfo_and_revoke(
             google.token_url, code=params["code"], code_verifier=verifier, redirect_uri=REDIRECT
         )
         assert token["token_type"] == "Bearer" and token["expires_in"] == 3600
-        assert (
-            PICKER_SCOPE in token["scope"].split()
-            and token["refresh_token"]
-            and token["id_token"].count(".") == 2
-        )
+        assert PICKER_SCOPE in token["scope"].split() and token["refresh_token"] and token["id_token"].count(".") == 2
 
         info = await http.get(google.userinfo_url, headers=bearer(token))
         assert info.status_code == 200
@@ -156,17 +148,11 @@ async def test_full_oauth_flow_refresh_userinfo_and_revoke(
         assert again.status_code == 400 and again.json()["error"] == "invalid_token"
     assert [r.endpoint for r in google.requests][:2] == ["authorize", "token"]
     secrets = google.issued_secrets()
-    assert (
-        params["code"] in secrets
-        and token["refresh_token"] in secrets
-        and refreshed["access_token"] in secrets
-    )
+    assert params["code"] in secrets and token["refresh_token"] in secrets and refreshed["access_token"] in secrets
     google.assert_no_violations()
 
 
-async def test_authorize_rejects_bad_client_redirect_and_scope(
-    google: GoogleEmulator, http: httpx.AsyncClient
-) -> None:
+async def test_authorize_rejects_bad_client_redirect_and_scope(google: GoogleEmulator, http: httpx.AsyncClient) -> None:
     base = {
         "client_id": CLIENT_ID,
         "redirect_uri": REDIRECT,
@@ -188,9 +174,7 @@ async def test_authorize_rejects_bad_client_redirect_and_scope(
         assert "location" not in response.headers
 
 
-async def test_pkce_mismatch_reused_code_and_client_auth(
-    google: GoogleEmulator, http: httpx.AsyncClient
-) -> None:
+async def test_pkce_mismatch_reused_code_and_client_auth(google: GoogleEmulator, http: httpx.AsyncClient) -> None:
     async with oauth_client() as client:
         params, _ = await authorize(google, http, client)
         with pytest.raises(OAuthError, match="Invalid code verifier"):
@@ -198,9 +182,7 @@ async def test_pkce_mismatch_reused_code_and_client_auth(
                 google.token_url, code=params["code"], code_verifier=generate_token(48), redirect_uri=REDIRECT
             )
         params, verifier = await authorize(google, http, client)
-        await client.fetch_token(
-            google.token_url, code=params["code"], code_verifier=verifier, redirect_uri=REDIRECT
-        )
+        await client.fetch_token(google.token_url, code=params["code"], code_verifier=verifier, redirect_uri=REDIRECT)
         with pytest.raises(OAuthError, match="invalid_grant"):
             await client.fetch_token(
                 google.token_url, code=params["code"], code_verifier=verifier, redirect_uri=REDIRECT
@@ -251,17 +233,13 @@ async def test_missing_pkce_and_state_are_violations(google: GoogleEmulator, htt
     assert len(google.violations) == 2
 
 
-async def test_denied_consent_redirects_with_access_denied(
-    google: GoogleEmulator, http: httpx.AsyncClient
-) -> None:
+async def test_denied_consent_redirects_with_access_denied(google: GoogleEmulator, http: httpx.AsyncClient) -> None:
     google.consent = Consent(email=ALICE, decision="deny")
     params, _ = await authorize(google, http, oauth_client())
     assert params["error"] == "access_denied" and "code" not in params
 
 
-async def test_unticked_picker_scope_gives_403_on_picker(
-    google: GoogleEmulator, http: httpx.AsyncClient
-) -> None:
+async def test_unticked_picker_scope_gives_403_on_picker(google: GoogleEmulator, http: httpx.AsyncClient) -> None:
     google.consent = Consent(email=ALICE, granted_scopes={"openid", "email"})
     token = await link(google, http)
     assert PICKER_SCOPE not in token["scope"].split()
@@ -274,9 +252,7 @@ async def test_unticked_picker_scope_gives_403_on_picker(
     }
 
 
-async def test_revoked_grant_and_expired_access_token(
-    google: GoogleEmulator, http: httpx.AsyncClient
-) -> None:
+async def test_revoked_grant_and_expired_access_token(google: GoogleEmulator, http: httpx.AsyncClient) -> None:
     token = await link(google, http)
     google.expire_access_tokens()
     expired = await http.post(f"{google.picker_api_url}/sessions", json={}, headers=bearer(token))
@@ -297,9 +273,7 @@ async def test_refresh_token_only_at_first_consent_without_prompt(
             google.auth_url, state="s", code_verifier=verifier, access_type="offline"
         )
         code = httpx.URL((await http.get(url)).headers["location"]).params["code"]
-        token = await client.fetch_token(
-            google.token_url, code=code, code_verifier=verifier, redirect_uri=REDIRECT
-        )
+        token = await client.fetch_token(google.token_url, code=code, code_verifier=verifier, redirect_uri=REDIRECT)
     assert "refresh_token" not in token
 
 
@@ -364,9 +338,7 @@ async def test_session_lifecycle_and_poll_pacing(google: GoogleEmulator, http: h
     assert deleted.status_code == 200 and deleted.json() == {}
     assert record.deleted
     assert (await http.get(url, headers=bearer(token))).status_code == 404
-    gone = await http.get(
-        f"{google.picker_api_url}/mediaItems", params={"sessionId": record.id}, headers=bearer(token)
-    )
+    gone = await http.get(f"{google.picker_api_url}/mediaItems", params={"sessionId": record.id}, headers=bearer(token))
     assert gone.status_code == 404 and gone.json()["error"]["status"] == "NOT_FOUND"
     google.assert_no_violations()
 
@@ -394,17 +366,15 @@ async def test_timeout_and_expiry(google: GoogleEmulator, http: httpx.AsyncClien
     await http.get(f"{google.picker_api_url}/sessions/{sid}", headers=bearer(token))
     assert google.violations == [f'session {sid} polled again after timeoutIn "0s"']
     google.advance(1800)
-    assert (
-        await http.get(f"{google.picker_api_url}/sessions/{sid}", headers=bearer(token))
-    ).status_code == 404
+    assert (await http.get(f"{google.picker_api_url}/sessions/{sid}", headers=bearer(token))).status_code == 404
 
 
 async def test_create_validation(google: GoogleEmulator, http: httpx.AsyncClient) -> None:
     token = await link(google, http)
     url = f"{google.picker_api_url}/sessions"
-    assert (await new_session(google, http, token, {"pickingConfig": {"maxItemCount": 7}}))[
-        "pickingConfig"
-    ] == {"maxItemCount": "7"}
+    assert (await new_session(google, http, token, {"pickingConfig": {"maxItemCount": 7}}))["pickingConfig"] == {
+        "maxItemCount": "7"
+    }
     for body in (
         {"bogus": 1},
         {"pickingConfig": {"maxItemCount": "x"}},
@@ -412,9 +382,7 @@ async def test_create_validation(google: GoogleEmulator, http: httpx.AsyncClient
     ):
         bad = await http.post(url, json=body, headers=bearer(token))
         assert bad.status_code == 400 and bad.json()["error"]["status"] == "INVALID_ARGUMENT", body
-    assert (
-        await http.post(url, params={"requestId": "nope"}, json={}, headers=bearer(token))
-    ).status_code == 400
+    assert (await http.post(url, params={"requestId": "nope"}, json={}, headers=bearer(token))).status_code == 400
     google.max_live_sessions = 2
     exhausted = await http.post(url, json={}, headers=bearer(token))
     assert exhausted.status_code == 200
@@ -557,9 +525,7 @@ async def test_fail_next_with_retry_after(google: GoogleEmulator, http: httpx.As
             with pytest.raises(httpx.HTTPStatusError):
                 await client.refresh_token(google.token_url, refresh_token=token["refresh_token"])
         assert google.violations and "Retry-After" in google.violations[0]
-        assert (await client.refresh_token(google.token_url, refresh_token=token["refresh_token"]))[
-            "access_token"
-        ]
+        assert (await client.refresh_token(google.token_url, refresh_token=token["refresh_token"]))["access_token"]
     assert [r.status for r in google.requests if r.endpoint == "token"][-3:] == [503, 503, 200]
 
 

@@ -120,8 +120,9 @@ async def test_long_polling_receives_injected_command(tg: TelegramEmulator, bot:
 
 async def test_allowed_updates_are_sticky(started: TelegramEmulator, bot: Bot) -> None:
     tg = started
-    sent = await bot.send_message(ALICE, "menu", reply_markup=InlineKeyboardMarkup(
-        [[InlineKeyboardButton("A", callback_data="a")]]))
+    sent = await bot.send_message(
+        ALICE, "menu", reply_markup=InlineKeyboardMarkup([[InlineKeyboardButton("A", callback_data="a")]])
+    )
     assert await bot.get_updates(allowed_updates=["callback_query"]) == ()
     tg.send_text(ALICE, "dropped: not an allowed update type")
     tg.press_button(ALICE, ALICE, sent.message_id, "a")
@@ -151,7 +152,10 @@ async def test_send_message_with_keyboard_and_callback(started: TelegramEmulator
         [[InlineKeyboardButton("Pick", callback_data="pick:1"), InlineKeyboardButton("Open", url="https://x.y/")]]
     )
     sent = await bot.send_message(
-        ALICE, "<b>Hi</b> &amp; welcome", parse_mode="HTML", reply_markup=markup,
+        ALICE,
+        "<b>Hi</b> &amp; welcome",
+        parse_mode="HTML",
+        reply_markup=markup,
         link_preview_options=LinkPreviewOptions(is_disabled=True),
     )
     assert sent.text == "Hi & welcome"
@@ -358,9 +362,7 @@ async def test_fail_next_and_latency(started: TelegramEmulator, bot: Bot) -> Non
     tg.assert_no_violations()
 
 
-async def test_drop_next_answers_nothing_after_or_instead_of_carrying_out(
-    started: TelegramEmulator, bot: Bot
-) -> None:
+async def test_drop_next_answers_nothing_after_or_instead_of_carrying_out(started: TelegramEmulator, bot: Bot) -> None:
     tg = started
     tg.drop_next("sendMessage", processed=True)
     with pytest.raises(NetworkError, match="RemoteProtocolError"):
@@ -379,11 +381,14 @@ async def test_a_client_hanging_up_mid_upload_is_not_an_emulator_error(started: 
     host, port = tg.url.removeprefix("http://").split(":")
     reader, writer = await asyncio.open_connection(host, int(port))
     boundary = "b0undary"
-    head = (f'--{boundary}\r\nContent-Disposition: form-data; name="chat_id"\r\n\r\n{ALICE}\r\n'
-            f'--{boundary}\r\nContent-Disposition: form-data; name="video"; filename="v.mp4"\r\n\r\n')
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="chat_id"\r\n\r\n{ALICE}\r\n'
+        f'--{boundary}\r\nContent-Disposition: form-data; name="video"; filename="v.mp4"\r\n\r\n'
+    )
     writer.write(
         f"POST /bot{TOKEN}/sendVideo HTTP/1.1\r\nHost: {host}\r\nContent-Length: 1000000\r\n"
-        f"Content-Type: multipart/form-data; boundary={boundary}\r\n\r\n{head}".encode() + bytes(50_000)
+        f"Content-Type: multipart/form-data; boundary={boundary}\r\n\r\n{head}".encode()
+        + bytes(50_000)
     )
     await writer.drain()
     writer.close()  # the bot was killed mid-upload
@@ -399,9 +404,7 @@ async def test_upload_bandwidth_is_shared_by_concurrent_uploads(started: Telegra
     tg.set_upload_bandwidth(1_000_000)  # 1 MB/s for everything together
     loop = asyncio.get_running_loop()
     began = loop.time()
-    await asyncio.gather(
-        *(bot.send_document(ALICE, InputFile(body, filename=f"f{n}.bin")) for n in range(3))
-    )
+    await asyncio.gather(*(bot.send_document(ALICE, InputFile(body, filename=f"f{n}.bin")) for n in range(3)))
     assert 0.55 <= loop.time() - began < 2.0  # 600 kB through 1 MB/s, not 200 kB three times in parallel
     tg.set_upload_bandwidth(None)
     began = loop.time()
@@ -420,9 +423,10 @@ async def test_flood_control_single_sends_and_albums(tg: TelegramEmulator, bot: 
     with pytest.raises(BadRequest) as rejected:  # 4 items > burst 3: can never pass
         await bot.send_media_group(GROUP, album)
     # 1 token short at 3/min -> 20 s
-    assert "failed to send message #4 with the error message \"too many requests: retry after 20\"" in str(
-        rejected.value
-    ).lower()
+    assert (
+        'failed to send message #4 with the error message "too many requests: retry after 20"'
+        in str(rejected.value).lower()
+    )
     assert tg.messages(GROUP) == []  # atomic: nothing of the album was sent, no tokens spent
     await bot.send_media_group(GROUP, album[:2])
     await bot.send_message(GROUP, "third")
@@ -705,15 +709,19 @@ async def test_protocol_violations_are_recorded(started: TelegramEmulator, bot: 
     async with aiohttp.ClientSession() as http:
         async with http.post(f"{tg.url}/bot{TOKEN}/sendMessage", data={"chat_id": str(ALICE)}) as resp:
             assert resp.status == 400
-            assert await resp.json() == {"ok": False, "error_code": 400,
-                                         "description": "Bad Request: message text is empty"}
+            assert await resp.json() == {
+                "ok": False,
+                "error_code": 400,
+                "description": "Bad Request: message text is empty",
+            }
         body = {"chat_id": ALICE, "text": "json body", "reply_markup": {"inline_keyboard": [[{"text": "x"}]]}}
         async with http.post(f"{tg.url}/bot{TOKEN}/sendMessage", json=body) as resp:
             assert resp.status == 400 and "Text buttons are unallowed" in (await resp.json())["description"]
         async with http.get(f"{tg.url}/bot{TOKEN}/sendMessage", params={"chat_id": ALICE, "text": "query"}) as resp:
             assert resp.status == 200 and (await resp.json())["result"]["text"] == "query"
-        async with http.get(f"{tg.url}/bot{TOKEN}/sendMessage", params={"chat_id": "x1", "text": "t",
-                                                                        "message_thread_id": "abc"}) as resp:
+        async with http.get(
+            f"{tg.url}/bot{TOKEN}/sendMessage", params={"chat_id": "x1", "text": "t", "message_thread_id": "abc"}
+        ) as resp:
             assert resp.status == 400
         async with http.get(f"{tg.url}/bot999:WRONG/getMe") as resp:
             assert resp.status == 401

@@ -13,8 +13,14 @@ async def test_deliveries_that_list_at_the_same_moment_both_save_their_items(db:
     picks = PickRepository(db)
     sessions = [
         await picks.create_session(
-            google_session_id=f"g{n}", user_id=n, route=Route(n, n, n, n), picker_uri="u", delivery_mode="photos",
-            poll_interval=5, poll_deadline=time.time() + 60, expire_time=time.time() + 60,
+            google_session_id=f"g{n}",
+            user_id=n,
+            route=Route(n, n, n, n),
+            picker_uri="u",
+            delivery_mode="photos",
+            poll_interval=5,
+            poll_deadline=time.time() + 60,
+            expire_time=time.time() + 60,
         )
         for n in range(1, 4)
     ]
@@ -37,11 +43,16 @@ async def test_deliveries_that_list_at_the_same_moment_both_save_their_items(db:
 async def test_saving_items_again_after_a_crash_in_between_completes_them(db: Database) -> None:
     picks = PickRepository(db)
     session = await picks.create_session(
-        google_session_id="g", user_id=1, route=Route(1, 1, 1, 1), picker_uri="u", delivery_mode="photos",
-        poll_interval=5, poll_deadline=time.time() + 60, expire_time=time.time() + 60,
+        google_session_id="g",
+        user_id=1,
+        route=Route(1, 1, 1, 1),
+        picker_uri="u",
+        delivery_mode="photos",
+        poll_interval=5,
+        poll_deadline=time.time() + 60,
+        expire_time=time.time() + 60,
     )
     items = [PickItem(n, f"m{n}", "PHOTO", f"{n}.jpg", "image/jpeg", 1, 1) for n in range(5)]
     await picks.save_items(session.id, items[:2])  # as if the bot died after some rows
     await picks.save_items(session.id, items)
     assert [i.media_id for i in await picks.items(session.id)] == [f"m{n}" for n in range(5)]
-

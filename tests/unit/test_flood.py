@@ -57,9 +57,7 @@ async def test_group_and_private_chats_have_their_own_budgets() -> None:
     assert not blocked.done()
     blocked.cancel()
     # ...while edits, which Telegram does not count as messages, are not held up.
-    assert await asyncio.wait_for(
-        flood.process_request(_ok, (), {}, "editMessageText", {"chat_id": 42}, None), 1
-    )
+    assert await asyncio.wait_for(flood.process_request(_ok, (), {}, "editMessageText", {"chat_id": 42}, None), 1)
 
 
 async def test_retry_after_is_waited_out_and_the_send_retried() -> None:

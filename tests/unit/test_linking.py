@@ -26,8 +26,12 @@ class FakeOAuth:
 
     def _token(self) -> dict[str, Any]:
         self.issued += 1
-        return {"access_token": f"access-{self.issued}", "refresh_token": "refresh",
-                "expires_at": time.time() + 3600, "scope": PICKER_SCOPE}
+        return {
+            "access_token": f"access-{self.issued}",
+            "refresh_token": "refresh",
+            "expires_at": time.time() + 3600,
+            "scope": PICKER_SCOPE,
+        }
 
     def authorization_url(self, state: str, code_verifier: str) -> str:
         return f"https://accounts.example/auth?state={state}"

@@ -77,9 +77,15 @@ async def test_counts_come_from_the_database_at_scrape_time(db: Database) -> Non
         )
     too_big = texts.REASON_TOO_BIG.format(limit="50 MB")
     refused = texts.REASON_REFUSED.format(error="Bad Request: x")
-    items = ((1, "sent", None, now), (1, "sent", None, now), (1, "skipped", too_big, None),
-             (1, "skipped", refused, None), (2, "sent", None, now - DAY), (2, "skipped", too_big, None),
-             (4, "pending", None, None))
+    items = (
+        (1, "sent", None, now),
+        (1, "sent", None, now),
+        (1, "skipped", too_big, None),
+        (1, "skipped", refused, None),
+        (2, "sent", None, now - DAY),
+        (2, "skipped", too_big, None),
+        (4, "pending", None, None),
+    )
     for position, (session_id, status, reason, sent_at) in enumerate(items):
         await conn.execute(
             "INSERT INTO pick_items (session_id, position, media_id, kind, filename, mime_type, status, reason,"

@@ -85,8 +85,16 @@ async def test_oauth_state_is_single_use(db: Database) -> None:
 
 
 async def waiting_session(picks: PickRepository, ends: float) -> PickSession:
-    return await picks.create_session(google_session_id="g", user_id=1, route=Route(1, 1, 1, 1), picker_uri="u",
-                                      delivery_mode="photos", poll_interval=5, poll_deadline=ends, expire_time=ends)
+    return await picks.create_session(
+        google_session_id="g",
+        user_id=1,
+        route=Route(1, 1, 1, 1),
+        picker_uri="u",
+        delivery_mode="photos",
+        poll_interval=5,
+        poll_deadline=ends,
+        expire_time=ends,
+    )
 
 
 async def test_items_are_marked_once(db: Database) -> None:
@@ -120,8 +128,9 @@ async def test_deliveries_since_count_items_by_when_they_were_sent(
     picks = PickRepository(db)
     Clock.now = midnight - 600
     session = await waiting_session(picks, midnight + 600)
-    await picks.save_items(session.id, [PickItem(n, f"m{n}", "PHOTO", f"{n}.jpg", "image/jpeg", 1, 1)
-                                        for n in range(5)])
+    await picks.save_items(
+        session.id, [PickItem(n, f"m{n}", "PHOTO", f"{n}.jpg", "image/jpeg", 1, 1) for n in range(5)]
+    )
     Clock.now = midnight - 1
     await picks.mark_sent(session.id, [SentItem(0, 10, "f0"), SentItem(1, 11, "f1")], {})
     Clock.now = midnight
