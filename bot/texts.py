@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from html import escape
 
+from bot.outcomes import Code, SkipReason
+
 # --- commands menu -------------------------------------------------------------------------
 COMMANDS: tuple[tuple[str, str], ...] = (
     ("pick", "Choose photos in Google Photos and get them here"),
@@ -231,3 +233,65 @@ ADMIN_STATS = (
 
 # --- buttons that are not (or no longer) ours ---------------------------------------------
 BUTTON_UNKNOWN = "This button no longer works. Send /help to see what I can do."
+
+
+# --- rendering codes -----------------------------------------------------------------------
+_SAYINGS: dict[Code, str] = {
+    Code.NOT_LINKED: NOT_LINKED,
+    Code.LINK_BROKEN: LINK_BROKEN,
+    Code.GOOGLE_DOWN: GOOGLE_DOWN,
+    Code.GOOGLE_NO_PHOTOS: GOOGLE_NO_PHOTOS,
+    Code.GOOGLE_TOO_MANY_SESSIONS: GOOGLE_TOO_MANY_SESSIONS,
+    Code.TOO_MANY_ACTIVE: TOO_MANY_ACTIVE,
+    Code.TOO_MANY_PICKS: TOO_MANY_PICKS,
+    Code.PROMPT_UNDELIVERABLE: UNEXPECTED,
+    Code.SESSION_OVER: SESSION_OVER,
+    Code.SESSION_NOT_YOURS: SESSION_NOT_YOURS,
+    Code.NOTHING_TO_CANCEL: NOTHING_TO_CANCEL,
+    Code.CANCEL_TOO_LATE: CANCEL_TOO_LATE,
+    Code.PICK_CANCELLED: PICK_CANCELLED,
+    Code.PICK_REPLACED: PICK_REPLACED,
+    Code.PICK_EXPIRED: PICK_EXPIRED,
+    Code.PICK_CHAT_GONE: PICK_CHAT_GONE,
+    Code.PICK_PICKED: PICK_PICKED,
+    Code.PICK_TOO_BIG: PICK_TOO_BIG,
+    Code.DELIVERY_LINK_BROKEN: DELIVERY_LINK_BROKEN,
+    Code.TARGET_LOST: TARGET_LOST,
+    Code.FORWARD_GONE: FORWARD_GONE,
+    Code.UNEXPECTED: UNEXPECTED,
+    Code.CLAIM_NOT_YOURS: CLAIM_NOT_YOURS,
+    Code.CLAIM_EXPIRED: CLAIM_EXPIRED,
+    Code.CLAIM_NOT_IN_GROUP: CLAIM_NOT_IN_GROUP,
+    Code.CHAT_GONE: FORWARD_REFUSED["chat_gone"],
+    Code.BOT_CANNOT_POST: FORWARD_REFUSED["bot_cannot_post"],
+    Code.USER_NOT_MEMBER: FORWARD_REFUSED["user_not_member"],
+    Code.USER_NOT_ADMIN: FORWARD_REFUSED["user_not_admin"],
+}
+
+_SKIP_REASONS: dict[SkipReason, str] = {
+    SkipReason.TOO_BIG: REASON_TOO_BIG,
+    SkipReason.STILL_PROCESSING: REASON_PROCESSING,
+    SkipReason.UNAVAILABLE: REASON_UNAVAILABLE,
+    SkipReason.GOOGLE_DOWN: REASON_GOOGLE_DOWN,
+    SkipReason.SESSION_EXPIRED: REASON_SESSION_EXPIRED,
+    SkipReason.TELEGRAM_REFUSED: REASON_REFUSED,
+    SkipReason.IN_DOUBT: REASON_IN_DOUBT,
+    SkipReason.UNCONFIRMED: REASON_UNCONFIRMED,
+    SkipReason.LINK_BROKEN: REASON_LINK_BROKEN,
+    SkipReason.CHAT_GONE: REASON_CHAT_GONE,
+}
+
+
+def say(code: Code, **params: object) -> str:
+    """The sentence for `code`, its parameters filled in (text parameters HTML-escaped)."""
+    values = {name: html(value) if isinstance(value, str) else value for name, value in params.items()}
+    return _SAYINGS[code].format(**values)
+
+
+def skip_reason(reason: SkipReason, detail: str | None = None) -> str:
+    """Why an item was not delivered, as the summary shows it (not escaped: the summary escapes it)."""
+    if reason is SkipReason.TOO_BIG:
+        return REASON_TOO_BIG.format(limit=file_size(int(detail or 0)))
+    if reason is SkipReason.TELEGRAM_REFUSED:
+        return REASON_REFUSED.format(error=detail or "")
+    return _SKIP_REASONS[reason]
