@@ -17,7 +17,7 @@ from telegram.ext import Application, Defaults
 import handlers
 from bot import texts
 from bot.config import Settings
-from bot.context import SERVICES_KEY, Services
+from bot.context import SERVICES_KEY, App, Services
 from bot.crypto import Cipher, load_or_create_key
 from bot.flood import FloodControl
 from bot.google.oauth import GoogleOAuth
@@ -51,7 +51,7 @@ class StartupError(Exception):
     """Start-up cannot continue; the message says why in one line."""
 
 
-def build_application(settings: Settings, metrics: RequestMetrics) -> Application:  # type: ignore[type-arg]
+def build_application(settings: Settings, metrics: RequestMetrics) -> App:
     api = settings.telegram_api_url
     flood = FloodControl(settings.telegram_private_rate, settings.telegram_group_rate_per_minute, metrics)
     builder = Application.builder()
@@ -73,7 +73,7 @@ def build_application(settings: Settings, metrics: RequestMetrics) -> Applicatio
     )
 
 
-async def set_commands(application: Application) -> None:  # type: ignore[type-arg]
+async def set_commands(application: App) -> None:
     every = [BotCommand(name, description) for name, description in texts.COMMANDS]
     await application.bot.set_my_commands(every, scope=BotCommandScopeAllPrivateChats())
     await application.bot.set_my_commands(
@@ -81,7 +81,7 @@ async def set_commands(application: Application) -> None:  # type: ignore[type-a
     )
 
 
-async def register_webhook(application: Application, url: str, secret: str) -> None:  # type: ignore[type-arg]
+async def register_webhook(application: App, url: str, secret: str) -> None:
     """Ask Telegram to POST every kind of update to `url`; the webhook stays set across restarts."""
     try:
         await application.bot.set_webhook(url, allowed_updates=Update.ALL_TYPES, secret_token=secret)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-from telegram.ext import ContextTypes
+from telegram.ext import Application, ContextTypes, ExtBot, JobQueue
 
 from bot.config import Settings
 from bot.linking import LinkService
@@ -14,6 +15,16 @@ from storage.chat_settings import ChatSettingsRepository
 from storage.stats import StatsRepository
 
 SERVICES_KEY = "services"
+
+# The python-telegram-bot Application as bot/app.py builds it.
+App = Application[
+    ExtBot[None],
+    ContextTypes.DEFAULT_TYPE,
+    dict[Any, Any],
+    dict[Any, Any],
+    dict[Any, Any],
+    JobQueue[ContextTypes.DEFAULT_TYPE],
+]
 
 
 @dataclass(frozen=True)

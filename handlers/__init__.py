@@ -7,9 +7,10 @@ import logging
 from telegram import Update
 from telegram.constants import ChatType
 from telegram.error import BadRequest, Forbidden
-from telegram.ext import Application, ApplicationHandlerStop, CallbackQueryHandler, ContextTypes, TypeHandler
+from telegram.ext import ApplicationHandlerStop, CallbackQueryHandler, ContextTypes, TypeHandler
 
 from bot import texts
+from bot.context import App
 from handlers import admin, forwarding, lifecycle, linking, picking, settings, start
 from handlers.common import answer
 
@@ -55,7 +56,7 @@ async def unknown_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
         await answer(update.callback_query, texts.BUTTON_UNKNOWN, alert=True)
 
 
-def register(application: Application) -> None:  # type: ignore[type-arg]
+def register(application: App) -> None:
     application.add_handler(TypeHandler(Update, ignore_unknown_chats), group=-1)
     for module in (start, linking, picking, settings, forwarding, lifecycle, admin):
         module.register(application)

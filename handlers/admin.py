@@ -10,10 +10,10 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 
 from telegram import Update
-from telegram.ext import Application, CommandHandler, ContextTypes, filters
+from telegram.ext import CommandHandler, ContextTypes, filters
 
 from bot import texts
-from bot.context import SERVICES_KEY, Services, services
+from bot.context import SERVICES_KEY, App, Services, services
 from handlers.common import NEW_MESSAGES, reply
 
 log = logging.getLogger(__name__)
@@ -27,7 +27,7 @@ async def stats_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     await reply(update, texts.ADMIN_STATS.format(**asdict(overview)))
 
 
-def register(application: Application) -> None:  # type: ignore[type-arg]
+def register(application: App) -> None:
     found = application.bot_data[SERVICES_KEY]
     assert isinstance(found, Services)
     admins = found.settings.admin_user_ids

@@ -12,10 +12,10 @@ from telegram import (
     ReplyKeyboardRemove,
     Update,
 )
-from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ContextTypes, MessageHandler, filters
+from telegram.ext import CallbackQueryHandler, CommandHandler, ContextTypes, MessageHandler, filters
 
 from bot import texts
-from bot.context import services
+from bot.context import App, services
 from handlers.common import NEW_MESSAGES, answer, carries, edit_quietly, is_private, reply
 
 REQUEST_GROUP = 1
@@ -87,7 +87,7 @@ async def stop_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     await edit_quietly(query, texts.FORWARD_OFF if stopped else texts.FORWARD_NONE)
 
 
-def register(application: Application) -> None:  # type: ignore[type-arg]
+def register(application: App) -> None:
     application.add_handler(CommandHandler("forward", forward_command, filters=NEW_MESSAGES))
     application.add_handler(MessageHandler(filters.StatusUpdate.CHAT_SHARED & filters.ChatType.PRIVATE, chat_shared))
     application.add_handler(CallbackQueryHandler(stop_button, pattern=r"^fwd:off$"))

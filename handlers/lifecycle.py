@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from telegram import Update
 from telegram.constants import ChatMemberStatus, ChatType
-from telegram.ext import Application, ChatMemberHandler, ContextTypes, MessageHandler, filters
+from telegram.ext import ChatMemberHandler, ContextTypes, MessageHandler, filters
 
-from bot.context import services
+from bot.context import App, services
 
 GONE = (ChatMemberStatus.LEFT, ChatMemberStatus.BANNED)
 
@@ -28,6 +28,6 @@ async def migrated(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await services(context).sharing.chat_migrated(message.chat.id, message.migrate_to_chat_id)
 
 
-def register(application: Application) -> None:  # type: ignore[type-arg]
+def register(application: App) -> None:
     application.add_handler(ChatMemberHandler(my_chat_member, ChatMemberHandler.MY_CHAT_MEMBER))
     application.add_handler(MessageHandler(filters.StatusUpdate.MIGRATE, migrated))

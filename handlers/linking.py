@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Update
-from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ContextTypes
+from telegram.ext import CallbackQueryHandler, CommandHandler, ContextTypes
 
 from bot import texts
-from bot.context import services
+from bot.context import App, services
 from bot.linking import CallbackOutcome
 from bot.sharing import SharingService
 from handlers.common import (
@@ -107,7 +107,7 @@ async def notify_link_outcome(bot: Bot, sharing: SharingService, outcome: Callba
     await bot.send_message(outcome.chat_id, text, reply_markup=keyboard, link_preview_options=NO_PREVIEW)
 
 
-def register(application: Application) -> None:  # type: ignore[type-arg]
+def register(application: App) -> None:
     application.add_handler(CommandHandler("link", link_command, filters=NEW_MESSAGES))
     application.add_handler(CommandHandler("status", status_command, filters=NEW_MESSAGES))
     application.add_handler(CommandHandler("unlink", unlink_command, filters=NEW_MESSAGES))

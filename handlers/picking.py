@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 
 from telegram import Update
-from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ContextTypes
+from telegram.ext import CallbackQueryHandler, CommandHandler, ContextTypes
 
 from bot import texts
-from bot.context import services
+from bot.context import App, services
 from bot.picking import PickError, PromptUndeliverable
 from handlers.common import NEW_MESSAGES, answer, is_private, link_keyboard, reply, url_keyboard
 
@@ -103,7 +103,7 @@ async def pick_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     await answer(query, result.text if not result.ok else None, alert=not result.ok)
 
 
-def register(application: Application) -> None:  # type: ignore[type-arg]
+def register(application: App) -> None:
     application.add_handler(CommandHandler("pick", pick_command, filters=NEW_MESSAGES))
     application.add_handler(CommandHandler("cancel", cancel_command, filters=NEW_MESSAGES))
     application.add_handler(CallbackQueryHandler(pick_again_button, pattern=r"^pick:new$"))

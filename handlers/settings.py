@@ -6,10 +6,10 @@ import re
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.constants import ChatMemberStatus
-from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ContextTypes
+from telegram.ext import CallbackQueryHandler, CommandHandler, ContextTypes
 
 from bot import texts
-from bot.context import services
+from bot.context import App, services
 from handlers.common import NEW_MESSAGES, answer, carries, edit_quietly, is_private, reply
 from storage.chat_settings import DeliveryMode
 
@@ -74,6 +74,6 @@ async def settings_button(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     await edit_quietly(query, text, keyboard)
 
 
-def register(application: Application) -> None:  # type: ignore[type-arg]
+def register(application: App) -> None:
     application.add_handler(CommandHandler("settings", settings_command, filters=NEW_MESSAGES))
     application.add_handler(CallbackQueryHandler(settings_button, pattern=r"^set:"))

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
-from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ContextTypes
+from telegram.ext import CallbackQueryHandler, CommandHandler, ContextTypes
 
 from bot import texts
-from bot.context import services
+from bot.context import App, services
 from bot.sharing import PAYLOAD_PREFIX
 from handlers.common import NEW_MESSAGES, answer, is_private, link_keyboard, reply, url_keyboard
 from handlers.linking import send_link_prompt
@@ -59,7 +59,7 @@ async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     await reply(update, texts.HELP)
 
 
-def register(application: Application) -> None:  # type: ignore[type-arg]
+def register(application: App) -> None:
     application.add_handler(CommandHandler("start", start, filters=NEW_MESSAGES))
     application.add_handler(CommandHandler("help", help_command, filters=NEW_MESSAGES))
     application.add_handler(CallbackQueryHandler(continue_button, pattern=r"^go:"))
