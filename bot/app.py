@@ -34,10 +34,10 @@ from bot.web import build_web_app
 from bot.webhook import load_or_create_secret, update_receiver
 from storage.chat_intents import ChatIntentRepository
 from storage.chat_settings import ChatSettingsRepository
-from storage.database import Database
+from storage.chat_upgrades import upgrade_chat_id
+from storage.database import Database, SchemaTooNew
 from storage.destinations import DestinationRepository
 from storage.links import LinkRepository
-from storage.migration import migrate_chat
 from storage.oauth_states import OAuthStateRepository
 from storage.picks import PickRepository
 from storage.stats import StatsRepository
@@ -98,7 +98,10 @@ async def run(settings: Settings) -> None:
 
     async with AsyncExitStack() as stack:
         db = Database(settings.database_path)
-        await db.open()
+        try:
+            await db.open()
+        except SchemaTooNew as exc:
+            raise StartupError(str(exc)) from None
         stack.push_async_callback(db.close)
         key = load_or_create_key(settings.encryption_key, settings.data_dir)
         mask(key)  # a generated key was not known when logging was set up
@@ -130,7 +133,7 @@ async def run(settings: Settings) -> None:
         pick_repo = PickRepository(db)
 
         async def on_migrated(old: int, new: int) -> None:
-            await migrate_chat(db, old, new)
+            await upgrade_chat_id(db, old, new)
 
         picks = PickService(
             picker=picker,

@@ -17,9 +17,9 @@ from bot.linking import LinkService
 from bot.pick_messages import PickMessages
 from bot.picking import PickError, PickService, PromptUndeliverable
 from storage.chat_intents import ChatIntentRepository
+from storage.chat_upgrades import upgrade_chat_id
 from storage.database import Database
 from storage.destinations import Destination, DestinationRepository
-from storage.migration import migrate_chat
 from storage.picks import PickRepository, Route
 
 log = logging.getLogger(__name__)
@@ -149,7 +149,7 @@ class SharingService:
         log.info("user %s blocked the bot: waiting picks cancelled", user_id)
 
     async def chat_migrated(self, old: int, new: int) -> None:
-        await migrate_chat(self._db, old, new)
+        await upgrade_chat_id(self._db, old, new)
         log.info("chat %s became supergroup %s: stored ids follow", old, new)
 
 

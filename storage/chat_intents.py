@@ -10,7 +10,7 @@ import hashlib
 import time
 from dataclasses import dataclass
 
-from storage.database import Database
+from storage.database import Database, Row
 
 
 @dataclass(frozen=True)
@@ -28,27 +28,29 @@ def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def _intent(row: Row) -> ChatIntent:
+    return ChatIntent(user_id=row["user_id"], chat_id=row["chat_id"], expires_at=row["expires_at"])
+
+
 class ChatIntentRepository:
     def __init__(self, db: Database) -> None:
         self._db = db
 
     async def save_intent(self, token: str, user_id: int, chat_id: int, expires_at: float) -> None:
-        await self._db.conn.execute("DELETE FROM chat_intents WHERE expires_at < ?", (time.time(),))
-        await self._db.conn.execute(
+        await self._db.execute("DELETE FROM chat_intents WHERE expires_at < ?", (time.time(),))
+        await self._db.execute(
             "INSERT INTO chat_intents (token_hash, user_id, chat_id, expires_at) VALUES (?, ?, ?, ?)",
             (_digest(token), user_id, chat_id, expires_at),
         )
 
     async def peek_intent(self, token: str) -> ChatIntent | None:
-        async with self._db.conn.execute(
+        row = await self._db.fetchone(
             "SELECT user_id, chat_id, expires_at FROM chat_intents WHERE token_hash = ?", (_digest(token),)
-        ) as cursor:
-            row = await cursor.fetchone()
-        return ChatIntent(*row) if row else None
+        )
+        return _intent(row) if row else None
 
     async def pop_intent(self, token: str) -> ChatIntent | None:
-        async with self._db.conn.execute(
+        row = await self._db.fetchone(
             "DELETE FROM chat_intents WHERE token_hash = ? RETURNING user_id, chat_id, expires_at", (_digest(token),)
-        ) as cursor:
-            row = await cursor.fetchone()
-        return ChatIntent(*row) if row else None
+        )
+        return _intent(row) if row else None

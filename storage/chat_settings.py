@@ -14,14 +14,11 @@ class ChatSettingsRepository:
         self._db = db
 
     async def get_delivery_mode(self, chat_id: int) -> DeliveryMode:
-        async with self._db.conn.execute(
-            "SELECT delivery_mode FROM chat_settings WHERE chat_id = ?", (chat_id,)
-        ) as cursor:
-            row = await cursor.fetchone()
-        return "originals" if row is not None and row[0] == "originals" else "photos"
+        row = await self._db.fetchone("SELECT delivery_mode FROM chat_settings WHERE chat_id = ?", (chat_id,))
+        return "originals" if row is not None and row["delivery_mode"] == "originals" else "photos"
 
     async def set_delivery_mode(self, chat_id: int, mode: DeliveryMode) -> None:
-        await self._db.conn.execute(
+        await self._db.execute(
             "INSERT INTO chat_settings (chat_id, delivery_mode) VALUES (?, ?)"
             " ON CONFLICT (chat_id) DO UPDATE SET delivery_mode = excluded.delivery_mode",
             (chat_id, mode),

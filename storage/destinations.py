@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from storage.database import Database
+from storage.database import Database, Row
 
 
 @dataclass(frozen=True)
@@ -15,12 +15,18 @@ class Destination:
     is_channel: bool
 
 
+def _destination(row: Row) -> Destination:
+    return Destination(
+        user_id=row["user_id"], chat_id=row["chat_id"], title=row["title"], is_channel=bool(row["is_channel"])
+    )
+
+
 class DestinationRepository:
     def __init__(self, db: Database) -> None:
         self._db = db
 
     async def set_destination(self, user_id: int, chat_id: int, title: str, is_channel: bool) -> None:
-        await self._db.conn.execute(
+        await self._db.execute(
             "INSERT INTO destinations (user_id, chat_id, title, is_channel) VALUES (?, ?, ?, ?)"
             " ON CONFLICT (user_id) DO UPDATE SET chat_id = excluded.chat_id, title = excluded.title,"
             " is_channel = excluded.is_channel",
@@ -28,18 +34,17 @@ class DestinationRepository:
         )
 
     async def get_destination(self, user_id: int) -> Destination | None:
-        async with self._db.conn.execute(
+        row = await self._db.fetchone(
             "SELECT user_id, chat_id, title, is_channel FROM destinations WHERE user_id = ?", (user_id,)
-        ) as cursor:
-            row = await cursor.fetchone()
-        return Destination(row[0], row[1], row[2], bool(row[3])) if row else None
+        )
+        return _destination(row) if row else None
 
     async def clear_destination(self, user_id: int) -> None:
-        await self._db.conn.execute("DELETE FROM destinations WHERE user_id = ?", (user_id,))
+        await self._db.execute("DELETE FROM destinations WHERE user_id = ?", (user_id,))
 
     async def pop_destinations_to(self, chat_id: int) -> list[Destination]:
         """Forget every destination pointing at `chat_id` (the bot left it); returns them."""
-        async with self._db.conn.execute(
+        rows = await self._db.fetchall(
             "DELETE FROM destinations WHERE chat_id = ? RETURNING user_id, chat_id, title, is_channel", (chat_id,)
-        ) as cursor:
-            return [Destination(r[0], r[1], r[2], bool(r[3])) async for r in cursor]
+        )
+        return [_destination(row) for row in rows]

@@ -27,7 +27,7 @@ class LinkRepository:
 
     async def save_link(self, user_id: int, email: str, token: dict[str, Any], scopes: str) -> None:
         now = time.time()
-        await self._db.conn.execute(
+        await self._db.execute(
             """INSERT INTO google_links (user_id, email, token, scopes, status, linked_at, updated_at)
                VALUES (?, ?, ?, ?, 'active', ?, ?)
                ON CONFLICT (user_id) DO UPDATE SET email = excluded.email, token = excluded.token,
@@ -37,26 +37,30 @@ class LinkRepository:
         )
 
     async def get_link(self, user_id: int) -> GoogleLink | None:
-        async with self._db.conn.execute(
+        row = await self._db.fetchone(
             "SELECT email, token, scopes, status FROM google_links WHERE user_id = ?", (user_id,)
-        ) as cursor:
-            row = await cursor.fetchone()
+        )
         if row is None:
             return None
-        email, token, scopes, status = row
-        return GoogleLink(user_id, email, json.loads(self._cipher.decrypt(token)), scopes, status == "broken")
+        return GoogleLink(
+            user_id=user_id,
+            email=row["email"],
+            token=json.loads(self._cipher.decrypt(row["token"])),
+            scopes=row["scopes"],
+            broken=row["status"] == "broken",
+        )
 
     async def update_token(self, user_id: int, token: dict[str, Any]) -> None:
-        await self._db.conn.execute(
+        await self._db.execute(
             "UPDATE google_links SET token = ?, updated_at = ? WHERE user_id = ?",
             (self._cipher.encrypt(json.dumps(token)), time.time(), user_id),
         )
 
     async def mark_broken(self, user_id: int) -> None:
-        await self._db.conn.execute(
+        await self._db.execute(
             "UPDATE google_links SET status = 'broken', updated_at = ? WHERE user_id = ?",
             (time.time(), user_id),
         )
 
     async def delete_link(self, user_id: int) -> None:
-        await self._db.conn.execute("DELETE FROM google_links WHERE user_id = ?", (user_id,))
+        await self._db.execute("DELETE FROM google_links WHERE user_id = ?", (user_id,))

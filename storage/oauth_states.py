@@ -44,10 +44,8 @@ class OAuthStateRepository:
         expires_at: float,
         then_pick_chat_id: int | None = None,
     ) -> None:
-        await self._db.conn.execute(
-            "DELETE FROM oauth_states WHERE expires_at < ? OR user_id = ?", (time.time(), user_id)
-        )
-        await self._db.conn.execute(
+        await self._db.execute("DELETE FROM oauth_states WHERE expires_at < ? OR user_id = ?", (time.time(), user_id))
+        await self._db.execute(
             "INSERT INTO oauth_states (state_hash, user_id, chat_id, code_verifier, expires_at, then_pick_chat_id)"
             " VALUES (?, ?, ?, ?, ?, ?)",
             (_digest(state), user_id, chat_id, self._cipher.encrypt(code_verifier), expires_at, then_pick_chat_id),
@@ -55,13 +53,17 @@ class OAuthStateRepository:
 
     async def pop_oauth_state(self, state: str) -> OAuthState | None:
         """Remove and return the state (expired ones too, so the caller can say so); None if unknown."""
-        async with self._db.conn.execute(
+        row = await self._db.fetchone(
             "DELETE FROM oauth_states WHERE state_hash = ?"
             " RETURNING user_id, chat_id, code_verifier, expires_at, then_pick_chat_id",
             (_digest(state),),
-        ) as cursor:
-            row = await cursor.fetchone()
+        )
         if row is None:
             return None
-        user_id, chat_id, verifier, expires_at, then_pick_chat_id = row
-        return OAuthState(user_id, chat_id, self._cipher.decrypt(verifier), expires_at, then_pick_chat_id)
+        return OAuthState(
+            user_id=row["user_id"],
+            chat_id=row["chat_id"],
+            code_verifier=self._cipher.decrypt(row["code_verifier"]),
+            expires_at=row["expires_at"],
+            then_pick_chat_id=row["then_pick_chat_id"],
+        )

@@ -8,21 +8,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from typing import Literal
+from dataclasses import dataclass, fields
+from typing import Any, Literal
 
-from storage.database import Database
+from storage.database import Database, Row
 
 SessionStatus = Literal["waiting", "picked", "delivering", "done", "expired", "cancelled", "failed"]
 ACTIVE_STATUSES: tuple[SessionStatus, ...] = ("waiting", "picked", "delivering")
 ItemStatus = Literal["pending", "sent", "skipped"]
-
-_SESSION_COLUMNS = (
-    "id, google_session_id, user_id, chat_id, status, picker_uri, delivery_mode, poll_interval,"
-    " poll_deadline, expire_time, last_polled_at, prompt_message_id, status_message_id, failure, google_deleted,"
-    " prompt_chat_id, target_chat_id, report_chat_id, notice_message_id, shared_by"
-)
-_ITEM_COLUMNS = "position, media_id, kind, filename, mime_type, width, height, status, reason, size, sending_since"
 
 
 @dataclass(frozen=True)
@@ -87,10 +80,21 @@ class SentItem:
     file_id: str | None
 
 
-def _session(row: Sequence[object]) -> PickSession:
-    values = list(row)
-    values[14] = bool(values[14])  # google_deleted
-    return PickSession(*values)  # type: ignore[arg-type]
+def _by_name(cls: type[Any], row: Row) -> dict[str, Any]:
+    """The row's values for the dataclass's fields, read by column name."""
+    return {field.name: row[field.name] for field in fields(cls)}
+
+
+_SESSION_COLUMNS = ", ".join(field.name for field in fields(PickSession))
+_ITEM_COLUMNS = ", ".join(field.name for field in fields(PickItem))
+
+
+def _session(row: Row) -> PickSession:
+    return PickSession(**{**_by_name(PickSession, row), "google_deleted": bool(row["google_deleted"])})
+
+
+def _item(row: Row) -> PickItem:
+    return PickItem(**_by_name(PickItem, row))
 
 
 class PickRepository:
@@ -110,7 +114,7 @@ class PickRepository:
         expire_time: float,
     ) -> PickSession:
         now = time.time()
-        async with self._db.conn.execute(
+        row = await self._db.fetchone(
             """INSERT INTO pick_sessions (google_session_id, user_id, chat_id, status, picker_uri, delivery_mode,
                    poll_interval, poll_deadline, expire_time, last_polled_at, created_at, updated_at,
                    prompt_chat_id, target_chat_id, report_chat_id, shared_by)
@@ -133,42 +137,37 @@ class PickRepository:
                 route.report_chat_id,
                 route.shared_by,
             ),
-        ) as cursor:
-            row = await cursor.fetchone()
+        )
         assert row is not None
         return _session(row)
 
     async def get_session(self, session_id: int) -> PickSession | None:
-        async with self._db.conn.execute(
-            f"SELECT {_SESSION_COLUMNS} FROM pick_sessions WHERE id = ?", (session_id,)
-        ) as cursor:
-            row = await cursor.fetchone()
+        row = await self._db.fetchone(f"SELECT {_SESSION_COLUMNS} FROM pick_sessions WHERE id = ?", (session_id,))
         return _session(row) if row else None
 
     async def active_session(self, user_id: int, chat_id: int) -> PickSession | None:
-        async with self._db.conn.execute(
+        row = await self._db.fetchone(
             f"SELECT {_SESSION_COLUMNS} FROM pick_sessions WHERE user_id = ? AND chat_id = ?"
             " AND status IN ('waiting', 'picked', 'delivering') ORDER BY id DESC LIMIT 1",
             (user_id, chat_id),
-        ) as cursor:
-            row = await cursor.fetchone()
+        )
         return _session(row) if row else None
 
     async def sessions_with_status(self, statuses: Iterable[SessionStatus]) -> list[PickSession]:
         wanted = tuple(statuses)
         marks = ", ".join("?" for _ in wanted)
-        async with self._db.conn.execute(
+        rows = await self._db.fetchall(
             f"SELECT {_SESSION_COLUMNS} FROM pick_sessions WHERE status IN ({marks}) ORDER BY id", wanted
-        ) as cursor:
-            return [_session(row) async for row in cursor]
+        )
+        return [_session(row) for row in rows]
 
     async def sessions_to_delete_at_google(self) -> list[PickSession]:
         """Finished sessions whose Google side has not been deleted yet (a crash came in between)."""
-        async with self._db.conn.execute(
+        rows = await self._db.fetchall(
             f"SELECT {_SESSION_COLUMNS} FROM pick_sessions WHERE google_deleted = 0"
             " AND status NOT IN ('waiting', 'picked', 'delivering') ORDER BY id"
-        ) as cursor:
-            return [_session(row) async for row in cursor]
+        )
+        return [_session(row) for row in rows]
 
     async def set_status(
         self,
@@ -185,11 +184,10 @@ class PickRepository:
             allowed = tuple(only_from)
             sql += f" AND status IN ({', '.join('?' for _ in allowed)})"
             params.extend(allowed)
-        async with self._db.conn.execute(sql, params) as cursor:
-            return cursor.rowcount == 1
+        return await self._db.execute(sql, params) == 1
 
     async def record_poll(self, session_id: int, polled_at: float, poll_interval: float) -> None:
-        await self._db.conn.execute(
+        await self._db.execute(
             "UPDATE pick_sessions SET last_polled_at = ?, poll_interval = ?, updated_at = ? WHERE id = ?",
             (polled_at, poll_interval, time.time(), session_id),
         )
@@ -202,7 +200,7 @@ class PickRepository:
         status_message_id: int | None = None,
         notice_message_id: int | None = None,
     ) -> None:
-        await self._db.conn.execute(
+        await self._db.execute(
             "UPDATE pick_sessions SET prompt_message_id = COALESCE(?, prompt_message_id),"
             " status_message_id = COALESCE(?, status_message_id),"
             " notice_message_id = COALESCE(?, notice_message_id) WHERE id = ?",
@@ -211,80 +209,78 @@ class PickRepository:
 
     async def redirect(self, session_id: int, target_chat_id: int, report_chat_id: int) -> None:
         """Deliver the rest somewhere else (the destination can no longer take it)."""
-        await self._db.conn.execute(
+        await self._db.execute(
             "UPDATE pick_sessions SET target_chat_id = ?, report_chat_id = ?, updated_at = ? WHERE id = ?",
             (target_chat_id, report_chat_id, time.time(), session_id),
         )
 
     async def active_sessions_involving(self, chat_id: int) -> list[PickSession]:
         """Waiting or delivering sessions asked for in, or delivering to, this chat."""
-        async with self._db.conn.execute(
+        rows = await self._db.fetchall(
             f"SELECT {_SESSION_COLUMNS} FROM pick_sessions WHERE status IN ('waiting', 'picked', 'delivering')"
             " AND (chat_id = ? OR target_chat_id = ? OR report_chat_id = ?) ORDER BY id",
             (chat_id, chat_id, chat_id),
-        ) as cursor:
-            return [_session(row) async for row in cursor]
+        )
+        return [_session(row) for row in rows]
 
     async def count_started_since(self, user_id: int, since: float) -> int:
-        async with self._db.conn.execute(
-            "SELECT count(*) FROM pick_sessions WHERE user_id = ? AND created_at >= ?", (user_id, since)
-        ) as cursor:
-            row = await cursor.fetchone()
-        return int(row[0]) if row else 0
+        row = await self._db.fetchone(
+            "SELECT count(*) AS started FROM pick_sessions WHERE user_id = ? AND created_at >= ?", (user_id, since)
+        )
+        return int(row["started"]) if row else 0
 
     async def active_sessions_of(self, user_id: int) -> list[PickSession]:
-        async with self._db.conn.execute(
+        rows = await self._db.fetchall(
             f"SELECT {_SESSION_COLUMNS} FROM pick_sessions WHERE status IN ('waiting', 'picked', 'delivering')"
             " AND user_id = ? ORDER BY id",
             (user_id,),
-        ) as cursor:
-            return [_session(row) async for row in cursor]
+        )
+        return [_session(row) for row in rows]
 
     async def mark_google_deleted(self, session_id: int) -> None:
-        await self._db.conn.execute("UPDATE pick_sessions SET google_deleted = 1 WHERE id = ?", (session_id,))
+        await self._db.execute("UPDATE pick_sessions SET google_deleted = 1 WHERE id = ?", (session_id,))
 
     async def save_items(self, session_id: int, items: Sequence[PickItem]) -> None:
-        """Store the listed items, then move the session to `delivering`.
-
-        No BEGIN…COMMIT here: the connection is shared by every coroutine, so an open transaction would
-        take in other deliveries' writes made meanwhile (and lose them on a rollback), and a second
-        delivery's BEGIN would fail. Both steps are idempotent instead: after a crash in between the
-        session is still `picked`, its next run lists again and INSERT OR IGNORE adds what is missing.
-        """
-        conn = self._db.conn
-        await conn.executemany(
-            f"INSERT OR IGNORE INTO pick_items (session_id, {_ITEM_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?,"
-            " 'pending', NULL, NULL, NULL)",
-            [(session_id, i.position, i.media_id, i.kind, i.filename, i.mime_type, i.width, i.height) for i in items],
-        )
-        await conn.execute(
-            "UPDATE pick_sessions SET status = 'delivering', updated_at = ? WHERE id = ?", (time.time(), session_id)
-        )
+        """Store the listed items as pending and move the session to `delivering`, in one transaction:
+        after a crash the session is either still `picked` with none of them, or delivering them all.
+        Saving again adds nothing twice (INSERT OR IGNORE)."""
+        async with self._db.transaction() as tx:
+            await tx.executemany(
+                "INSERT OR IGNORE INTO pick_items (session_id, position, media_id, kind, filename, mime_type, width,"
+                " height, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending')",
+                [
+                    (session_id, i.position, i.media_id, i.kind, i.filename, i.mime_type, i.width, i.height)
+                    for i in items
+                ],
+            )
+            await tx.execute(
+                "UPDATE pick_sessions SET status = 'delivering', updated_at = ? WHERE id = ?", (time.time(), session_id)
+            )
 
     async def items(self, session_id: int) -> list[PickItem]:
-        async with self._db.conn.execute(
+        rows = await self._db.fetchall(
             f"SELECT {_ITEM_COLUMNS} FROM pick_items WHERE session_id = ? ORDER BY position", (session_id,)
-        ) as cursor:
-            return [PickItem(*row) async for row in cursor]
+        )
+        return [_item(row) for row in rows]
 
     async def mark_sending(self, session_id: int, positions: Sequence[int], sending: bool) -> None:
         """Flag items as handed to Telegram (set just before the request goes out), or clear the flag
         when Telegram answered with an error (then they certainly did not arrive)."""
-        await self._db.conn.executemany(
+        await self._db.executemany(
             "UPDATE pick_items SET sending_since = ? WHERE session_id = ? AND position = ? AND status = 'pending'",
             [(time.time() if sending else None, session_id, position) for position in positions],
         )
 
     async def mark_sent(self, session_id: int, sent: Sequence[SentItem], sizes: dict[int, int]) -> None:
         now = time.time()
-        await self._db.conn.executemany(
+        await self._db.executemany(
             "UPDATE pick_items SET status = 'sent', sending_since = NULL, sent_at = ?, message_id = ?, file_id = ?,"
             " size = ? WHERE session_id = ? AND position = ? AND status = 'pending'",
             [(now, s.message_id, s.file_id, sizes.get(s.position), session_id, s.position) for s in sent],
         )
 
     async def mark_skipped(self, session_id: int, position: int, reason: str, size: int | None = None) -> None:
-        await self._db.conn.execute(
+        await self._db.execute(
             "UPDATE pick_items SET status = 'skipped', reason = ?, size = ?"
             " WHERE session_id = ? AND position = ? AND status = 'pending'",
             (reason, size, session_id, position),

@@ -32,39 +32,44 @@ class StatsRepository:
     async def active_sessions(self) -> dict[str, int]:
         """Pick sessions still under way, by status (every active status present, zero included)."""
         counts: dict[str, int] = dict.fromkeys(ACTIVE_STATUSES, 0)
-        async with self._db.conn.execute(
-            f"SELECT status, count(*) FROM pick_sessions WHERE status IN ({_ACTIVE}) GROUP BY status"
-        ) as cursor:
-            async for status, count in cursor:
-                counts[status] = count
+        rows = await self._db.fetchall(
+            f"SELECT status, count(*) AS sessions FROM pick_sessions WHERE status IN ({_ACTIVE}) GROUP BY status"
+        )
+        for row in rows:
+            counts[row["status"]] = row["sessions"]
         return counts
 
     async def item_outcomes(self) -> ItemOutcomes:
         delivered = 0
         failed: dict[str, int] = {}
-        async with self._db.conn.execute(
-            "SELECT status, COALESCE(reason, ''), count(*) FROM pick_items"
+        rows = await self._db.fetchall(
+            "SELECT status, COALESCE(reason, '') AS reason, count(*) AS items FROM pick_items"
             " WHERE status IN ('sent', 'skipped') GROUP BY status, reason"
-        ) as cursor:
-            async for status, reason, count in cursor:
-                if status == "sent":
-                    delivered += count
-                else:
-                    failed[reason] = failed.get(reason, 0) + count
+        )
+        for row in rows:
+            if row["status"] == "sent":
+                delivered += row["items"]
+            else:
+                failed[row["reason"]] = failed.get(row["reason"], 0) + row["items"]
         return ItemOutcomes(delivered, failed)
 
     async def overview(self, since: float) -> Overview:
         """Totals for /stats; "since" counts the items Telegram confirmed at or after that moment."""
-        async with self._db.conn.execute(
+        row = await self._db.fetchone(
             f"""SELECT
                    (SELECT count(*) FROM (SELECT user_id FROM google_links UNION SELECT user_id FROM pick_sessions
-                                          UNION SELECT user_id FROM oauth_states)),
-                   (SELECT count(*) FROM google_links WHERE status = 'active'),
-                   (SELECT count(*) FROM google_links WHERE status = 'broken'),
-                   (SELECT count(*) FROM pick_sessions WHERE status IN ({_ACTIVE})),
-                   (SELECT count(*) FROM pick_items WHERE sent_at >= ?)""",
+                                          UNION SELECT user_id FROM oauth_states)) AS users,
+                   (SELECT count(*) FROM google_links WHERE status = 'active') AS links_active,
+                   (SELECT count(*) FROM google_links WHERE status = 'broken') AS links_broken,
+                   (SELECT count(*) FROM pick_sessions WHERE status IN ({_ACTIVE})) AS active_sessions,
+                   (SELECT count(*) FROM pick_items WHERE sent_at >= ?) AS delivered_today""",
             (since,),
-        ) as cursor:
-            row = await cursor.fetchone()
+        )
         assert row is not None
-        return Overview(*row)
+        return Overview(
+            users=row["users"],
+            links_active=row["links_active"],
+            links_broken=row["links_broken"],
+            active_sessions=row["active_sessions"],
+            delivered_today=row["delivered_today"],
+        )

@@ -1,12 +1,81 @@
-"""Several deliveries write through the one shared connection at once (found by the chaos suite)."""
+"""Several deliveries write through the one shared connection at once (found by the chaos suite), and a
+transaction on it is all or nothing for its own statements alone."""
 
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import time
+
+import pytest
 
 from storage.database import Database
 from storage.picks import PickItem, PickRepository, Route, SentItem
+
+
+class Abandoned(Exception):
+    pass
+
+
+async def settings(db: Database) -> dict[int, str]:
+    rows = await db.fetchall("SELECT chat_id, delivery_mode FROM chat_settings")
+    return {row["chat_id"]: row["delivery_mode"] for row in rows}
+
+
+async def test_a_write_made_during_a_rolled_back_transaction_is_neither_taken_in_nor_lost(db: Database) -> None:
+    insert = "INSERT INTO chat_settings (chat_id, delivery_mode) VALUES (?, ?)"
+    with pytest.raises(Abandoned):
+        async with db.transaction() as tx:
+            await tx.execute(insert, (1, "photos"))
+            other = asyncio.create_task(db.execute(insert, (2, "originals")))
+            for _ in range(20):  # every chance to run; it waits for the transaction instead
+                await asyncio.sleep(0)
+            assert not other.done()
+            assert await tx.fetchall("SELECT chat_id FROM chat_settings WHERE chat_id = 2") == []
+            raise Abandoned
+    assert await other == 1
+    assert await settings(db) == {2: "originals"}
+
+
+async def test_a_transaction_commits_all_of_its_statements(db: Database) -> None:
+    async with db.transaction() as tx:
+        changed = await tx.execute("INSERT INTO chat_settings VALUES (1, 'photos'), (2, 'photos')")
+        await tx.executemany("UPDATE chat_settings SET delivery_mode = ? WHERE chat_id = ?", [("originals", 2)])
+        row = await tx.fetchone("SELECT delivery_mode FROM chat_settings WHERE chat_id = 2")
+    assert changed == 2 and row is not None and row["delivery_mode"] == "originals"
+    assert await settings(db) == {1: "photos", 2: "originals"}
+    with pytest.raises(RuntimeError, match="transaction has ended"):
+        await tx.execute("DELETE FROM chat_settings")  # after COMMIT it would run outside the lock
+
+
+async def test_the_database_itself_refuses_statements_inside_its_own_transaction(db: Database) -> None:
+    """They would wait for the lock the transaction holds, forever."""
+    with pytest.raises(RuntimeError, match="through the transaction"):
+        async with db.transaction() as tx:
+            await tx.execute("INSERT INTO chat_settings VALUES (1, 'photos')")
+            await db.execute("INSERT INTO chat_settings VALUES (2, 'photos')")
+    assert await settings(db) == {}
+    assert await db.ping()
+
+
+async def test_items_are_saved_only_with_the_move_to_delivering(db: Database) -> None:
+    picks = PickRepository(db)
+    session = await picks.create_session(
+        google_session_id="g",
+        user_id=1,
+        route=Route(1, 1, 1, 1),
+        picker_uri="u",
+        delivery_mode="photos",
+        poll_interval=5,
+        poll_deadline=time.time() + 60,
+        expire_time=time.time() + 60,
+    )
+    await db.execute(
+        "CREATE TEMP TRIGGER refuse BEFORE UPDATE OF status ON pick_sessions BEGIN SELECT RAISE(ABORT, 'no'); END"
+    )
+    with pytest.raises(sqlite3.IntegrityError):
+        await picks.save_items(session.id, [PickItem(0, "a", "PHOTO", "a.jpg", "image/jpeg", 1, 1)])
+    assert await picks.items(session.id) == []
 
 
 async def test_deliveries_that_list_at_the_same_moment_both_save_their_items(db: Database) -> None:

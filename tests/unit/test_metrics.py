@@ -60,16 +60,15 @@ async def test_timing_records_status_errors_and_exceptions_without_an_answer() -
 
 async def test_counts_come_from_the_database_at_scrape_time(db: Database) -> None:
     now = time.time()
-    conn = db.conn
     for user_id, status in ((1, "active"), (2, "broken")):
-        await conn.execute(
+        await db.execute(
             "INSERT INTO google_links (user_id, email, token, scopes, status, linked_at, updated_at)"
             " VALUES (?, 'x@example.com', x'00', 's', ?, ?, ?)",
             (user_id, status, now, now),
         )
     sessions = ((1, 1, "done", now), (2, 3, "done", now - DAY), (3, 1, "waiting", now), (4, 3, "delivering", now))
     for session_id, user_id, status, updated_at in sessions:
-        await conn.execute(
+        await db.execute(
             "INSERT INTO pick_sessions (id, google_session_id, user_id, chat_id, status, picker_uri, delivery_mode,"
             " poll_interval, poll_deadline, expire_time, created_at, updated_at)"
             " VALUES (?, ?, ?, ?, ?, 'u', 'photos', 5, 0, 0, ?, ?)",
@@ -87,7 +86,7 @@ async def test_counts_come_from_the_database_at_scrape_time(db: Database) -> Non
         (4, "pending", None, None),
     )
     for position, (session_id, status, reason, sent_at) in enumerate(items):
-        await conn.execute(
+        await db.execute(
             "INSERT INTO pick_items (session_id, position, media_id, kind, filename, mime_type, status, reason,"
             " sent_at) VALUES (?, ?, 'm', 'PHOTO', 'f.jpg', 'image/jpeg', ?, ?, ?)",
             (session_id, position, status, reason, sent_at),
@@ -105,7 +104,7 @@ async def test_counts_come_from_the_database_at_scrape_time(db: Database) -> Non
     assert sample(text, "bot_items_delivered_total") == 3
     assert sample(text, "bot_items_failed_total", reason="too_big") == 2
     assert sample(text, "bot_items_failed_total", reason="telegram_refused") == 1
-    await conn.execute("UPDATE pick_sessions SET status = 'done' WHERE id = 3")
+    await db.execute("UPDATE pick_sessions SET status = 'done' WHERE id = 3")
     text = (await metrics.exposition()).decode()
     assert sample(text, "bot_pick_sessions_active", status="waiting") == 0
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sqlite3
 import stat
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -12,7 +14,9 @@ from cryptography.fernet import Fernet
 
 import storage.picks as picks_module
 from bot.crypto import Cipher, load_or_create_key
-from storage.database import Database
+from storage.chat_settings import ChatSettingsRepository
+from storage.chat_upgrades import upgrade_chat_id
+from storage.database import Database, SchemaTooNew
 from storage.links import LinkRepository
 from storage.migrations import MIGRATIONS
 from storage.oauth_states import OAuthStateRepository
@@ -51,11 +55,10 @@ async def test_existing_database_upgrades_in_place(tmp_path: Path) -> None:
     await db.open()
     try:
         assert await db.schema_version() == len(MIGRATIONS)
-        async with db.conn.execute("SELECT delivery_mode FROM chat_settings WHERE chat_id = 5") as cursor:
-            assert await cursor.fetchone() == ("originals",)
+        assert await ChatSettingsRepository(db).get_delivery_mode(5) == "originals"
         # Items sent before their time was kept count as sent when their pick was last updated.
-        async with db.conn.execute("SELECT position, sent_at FROM pick_items ORDER BY position") as cursor:
-            assert [tuple(row) for row in await cursor.fetchall()] == [(0, 200.0), (1, None), (2, 200.0)]
+        rows = await db.fetchall("SELECT position, sent_at FROM pick_items ORDER BY position")
+        assert [(row["position"], row["sent_at"]) for row in rows] == [(0, 200.0), (1, None), (2, 200.0)]
         stats = StatsRepository(db)
         assert (await stats.overview(since=200.0)).delivered_today == 2
         assert (await stats.overview(since=200.5)).delivered_today == 0
@@ -143,6 +146,94 @@ async def test_deliveries_since_count_items_by_when_they_were_sent(
     assert (await stats.overview(since=midnight)).delivered_today == 2
     assert (await stats.overview(since=midnight - 3600)).delivered_today == 4
     assert (await stats.overview(since=midnight + 61)).delivered_today == 0
+
+
+def newer_database(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with sqlite3.connect(path) as raw:
+        raw.execute("CREATE TABLE from_the_future (x)")
+        raw.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 2}")
+    raw.close()
+
+
+def schema_of(path: Path) -> tuple[int, str, list[str]]:
+    with sqlite3.connect(path) as raw:
+        version = raw.execute("PRAGMA user_version").fetchone()[0]
+        journal = raw.execute("PRAGMA journal_mode").fetchone()[0]
+        tables = [name for (name,) in raw.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+    raw.close()
+    return version, journal, tables
+
+
+async def test_a_database_of_a_newer_bot_is_refused_and_left_alone(tmp_path: Path) -> None:
+    path = tmp_path / "bot.sqlite3"
+    newer_database(path)
+    db = Database(path)
+    with pytest.raises(SchemaTooNew) as refused:
+        await db.open()
+    newer, known = len(MIGRATIONS) + 2, len(MIGRATIONS)
+    assert str(refused.value) == (
+        f"The database {path} has schema version {newer} but this bot only knows up to {known}: "
+        "run the newer version of the bot, or restore a backup made for this one."
+    )
+    assert not await db.ping()  # closed again: no connection thread left behind
+    assert schema_of(path) == (newer, "delete", ["from_the_future"])
+
+
+def test_a_database_of_a_newer_bot_stops_start_up_with_one_line(tmp_path: Path) -> None:
+    newer_database(tmp_path / "data" / "bot.sqlite3")
+    root = Path(__file__).resolve().parents[2]
+    result = subprocess.run(
+        [sys.executable, "-m", "bot"],
+        cwd=tmp_path,
+        env={
+            "PATH": "/usr/bin:/bin",
+            "PYTHONPATH": str(root),
+            "TELEGRAM_BOT_TOKEN": "123:abc",
+            "GOOGLE_CLIENT_ID": "x",
+            "GOOGLE_CLIENT_SECRET": "y",
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert lines == [
+        f"Cannot start: The database data/bot.sqlite3 has schema version {len(MIGRATIONS) + 2} but this bot only"
+        f" knows up to {len(MIGRATIONS)}: run the newer version of the bot, or restore a backup made for this one."
+    ], result.stderr
+    assert schema_of(tmp_path / "data" / "bot.sqlite3") == (len(MIGRATIONS) + 2, "delete", ["from_the_future"])
+
+
+async def test_a_group_upgraded_to_a_supergroup_takes_its_stored_ids_along(db: Database) -> None:
+    old, new, other = -100, -1001, -200
+    picks = PickRepository(db)
+    session = await picks.create_session(
+        google_session_id="g",
+        user_id=1,
+        route=Route(chat_id=old, prompt_chat_id=1, target_chat_id=old, report_chat_id=old),
+        picker_uri="u",
+        delivery_mode="photos",
+        poll_interval=5,
+        poll_deadline=time.time() + 60,
+        expire_time=time.time() + 60,
+    )
+    await picks.set_messages(session.id, prompt_message_id=7, status_message_id=8, notice_message_id=9)
+    settings = ChatSettingsRepository(db)
+    await settings.set_delivery_mode(old, "originals")
+    await settings.set_delivery_mode(new, "photos")  # already there: the old group's choice wins
+    await settings.set_delivery_mode(other, "originals")
+    await upgrade_chat_id(db, old, new)
+    moved = await picks.get_session(session.id)
+    assert moved is not None
+    assert (moved.chat_id, moved.target_chat_id, moved.report_chat_id) == (new, new, new)
+    # Message ids are per chat: the old group's mean nothing in the supergroup.
+    assert (moved.prompt_message_id, moved.status_message_id, moved.notice_message_id) == (7, None, None)
+    assert await settings.get_delivery_mode(new) == "originals"
+    assert await settings.get_delivery_mode(other) == "originals"
+    assert await db.fetchone("SELECT 1 AS found FROM chat_settings WHERE chat_id = ?", (old,)) is None
 
 
 def test_generated_key_is_kept_with_mode_0600(tmp_path: Path) -> None:

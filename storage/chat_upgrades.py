@@ -16,13 +16,8 @@ _UPDATES = (
 )
 
 
-async def migrate_chat(db: Database, old: int, new: int) -> None:
-    conn = db.conn
-    await conn.execute("BEGIN")
-    try:
+async def upgrade_chat_id(db: Database, old: int, new: int) -> None:
+    """Move everything stored under the group's `old` id to the supergroup's `new` one, all or nothing."""
+    async with db.transaction() as tx:
         for sql in _UPDATES:
-            await conn.execute(sql, {"old": old, "new": new})
-        await conn.execute("COMMIT")
-    except BaseException:
-        await conn.execute("ROLLBACK")
-        raise
+            await tx.execute(sql, {"old": old, "new": new})
