@@ -18,32 +18,14 @@ from contextlib import asynccontextmanager
 from prometheus_client import CollectorRegistry, Counter, Histogram, ProcessCollector, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-from bot import texts
+from bot.outcomes import SkipReason
 from storage.stats import ItemOutcomes, StatsRepository
 
 LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
 LAG_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 LAG_INTERVAL = 0.1
 
-# Why an item was not delivered, as stored (a sentence from bot/texts.py), to a short label.
-FAILURE_REASONS = {
-    "too_big": texts.REASON_TOO_BIG,
-    "still_processing": texts.REASON_PROCESSING,
-    "unavailable": texts.REASON_UNAVAILABLE,
-    "google_down": texts.REASON_GOOGLE_DOWN,
-    "session_expired": texts.REASON_SESSION_EXPIRED,
-    "telegram_refused": texts.REASON_REFUSED,
-    "link_broken": texts.REASON_LINK_BROKEN,
-    "chat_gone": texts.REASON_CHAT_GONE,
-}
-
-
-def failure_reason(stored: str) -> str:
-    for label, sentence in FAILURE_REASONS.items():
-        fixed, placeholder, _ = sentence.partition("{")
-        if stored == sentence or (placeholder and stored.startswith(fixed)):
-            return label
-    return "other"
+_REASON_LABELS = frozenset(reason.value for reason in SkipReason)  # anything else is "other"
 
 
 class Timing:
@@ -124,7 +106,7 @@ class DatabaseCounts:
         failed = CounterMetricFamily("bot_items_failed", "Picked items not delivered, by reason", labels=["reason"])
         by_label: dict[str, int] = {}
         for stored, count in items.failed.items():
-            label = failure_reason(stored)
+            label = stored if stored in _REASON_LABELS else "other"
             by_label[label] = by_label.get(label, 0) + count
         for label, count in sorted(by_label.items()):
             failed.add_metric([label], count)

@@ -100,4 +100,35 @@ MIGRATIONS: tuple[str, ...] = (
      WHERE status = 'sent';
     CREATE INDEX pick_items_sent_at ON pick_items (sent_at) WHERE sent_at IS NOT NULL;
     """,
+    # 5: why an item was skipped, and why a pick ended early, as codes (bot/outcomes.py SkipReason) instead of
+    # English sentences; a reason's parameter (the upload limit in bytes, Telegram's error) goes to reason_detail.
+    # The sentences are those every earlier version wrote: "over 50 MB" / "over 2.0 GB" and
+    # "Telegram refused it (<error>)" carry a detail, the others map one to one.
+    """
+    ALTER TABLE pick_items ADD COLUMN reason_detail TEXT;
+    UPDATE pick_items
+       SET reason = 'too_big',
+           reason_detail = CAST(CAST(round(CAST(substr(reason, 6, length(reason) - 8) AS REAL)
+                                           * CASE substr(reason, -2) WHEN 'GB' THEN 1e9 WHEN 'MB' THEN 1e6 ELSE 1e3 END)
+                                     AS INTEGER) AS TEXT)
+     WHERE reason GLOB 'over * [kMG]B';
+    UPDATE pick_items
+       SET reason = 'telegram_refused', reason_detail = substr(reason, 22, length(reason) - 22)
+     WHERE reason GLOB 'Telegram refused it (*)';
+    UPDATE pick_items
+       SET reason = CASE reason
+           WHEN 'still processing at Google' THEN 'still_processing'
+           WHEN 'Google could not provide it' THEN 'unavailable'
+           WHEN 'Google was not answering' THEN 'google_down'
+           WHEN 'the Google session expired first' THEN 'session_expired'
+           WHEN 'interrupted by a restart mid-upload (it may have arrived above)' THEN 'in_doubt'
+           WHEN 'Telegram did not confirm it in time (it may have arrived above)' THEN 'unconfirmed'
+           WHEN 'Google access was revoked' THEN 'link_broken'
+           WHEN 'this chat can no longer receive messages' THEN 'chat_gone'
+           -- No version wrote any other reason; should one turn up, "Google could not provide it" is the
+           -- nearest claim that stays true, and the bot can only read codes it knows.
+           ELSE 'unavailable' END
+     WHERE reason NOT IN ('too_big', 'telegram_refused');
+    UPDATE pick_sessions SET failure = 'too_many_items' WHERE failure = 'too many items';
+    """,
 )

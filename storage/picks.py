@@ -11,6 +11,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields
 from typing import Any, Literal
 
+from bot.outcomes import SkipReason
 from storage.database import Database, Row
 
 SessionStatus = Literal["waiting", "picked", "delivering", "done", "expired", "cancelled", "failed"]
@@ -33,7 +34,7 @@ class PickSession:
     last_polled_at: float | None
     prompt_message_id: int | None
     status_message_id: int | None
-    failure: str | None
+    failure: str | None  # why a finished pick ended early, as a code: "too_many_items"
     google_deleted: bool
     prompt_chat_id: int  # the picker's private chat: the Google Photos button lives there
     target_chat_id: int  # where the photos go
@@ -63,7 +64,8 @@ class PickItem:
     width: int | None
     height: int | None
     status: ItemStatus = "pending"
-    reason: str | None = None
+    reason: SkipReason | None = None
+    reason_detail: str | None = None  # see SkipReason
     size: int | None = None
     sending_since: float | None = None  # handed to Telegram, not confirmed yet
 
@@ -94,7 +96,8 @@ def _session(row: Row) -> PickSession:
 
 
 def _item(row: Row) -> PickItem:
-    return PickItem(**_by_name(PickItem, row))
+    reason = row["reason"]
+    return PickItem(**{**_by_name(PickItem, row), "reason": SkipReason(reason) if reason is not None else None})
 
 
 class PickRepository:
@@ -279,9 +282,11 @@ class PickRepository:
             [(now, s.message_id, s.file_id, sizes.get(s.position), session_id, s.position) for s in sent],
         )
 
-    async def mark_skipped(self, session_id: int, position: int, reason: str, size: int | None = None) -> None:
+    async def mark_skipped(
+        self, session_id: int, position: int, reason: SkipReason, *, detail: str | None = None, size: int | None = None
+    ) -> None:
         await self._db.execute(
-            "UPDATE pick_items SET status = 'skipped', reason = ?, size = ?"
+            "UPDATE pick_items SET status = 'skipped', reason = ?, reason_detail = ?, size = ?"
             " WHERE session_id = ? AND position = ? AND status = 'pending'",
-            (reason, size, session_id, position),
+            (reason.value, detail, size, session_id, position),
         )

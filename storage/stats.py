@@ -13,7 +13,7 @@ _ACTIVE = ", ".join(f"'{status}'" for status in ACTIVE_STATUSES)
 @dataclass(frozen=True)
 class ItemOutcomes:
     delivered: int
-    failed: dict[str, int]  # the stored reason -> how many items were skipped for it
+    failed: dict[str, int]  # the stored reason code (a SkipReason, or "" when none) -> how many were skipped
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Metrics: request timing, failure reasons as labels, and the counts read from the database."""
+"""Metrics: request timing, and the counts read from the database (skip reason codes as labels)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from bot import texts
-from bot.metrics import Metrics, RequestMetrics, failure_reason
+from bot.metrics import Metrics, RequestMetrics
+from bot.outcomes import SkipReason
 from storage.database import Database
 from storage.stats import StatsRepository
 
@@ -24,14 +24,6 @@ def sample(registry_text: str, name: str, **labels: str) -> float | None:
             if s.name == name and s.labels == labels:
                 return float(s.value)
     return None
-
-
-def test_stored_reasons_become_short_labels() -> None:
-    assert failure_reason(texts.REASON_TOO_BIG.format(limit="50 MB")) == "too_big"
-    assert failure_reason(texts.REASON_REFUSED.format(error="Bad Request: wrong type")) == "telegram_refused"
-    assert failure_reason(texts.REASON_PROCESSING) == "still_processing"
-    assert failure_reason(texts.REASON_CHAT_GONE) == "chat_gone"
-    assert failure_reason("something new") == "other"
 
 
 async def test_timing_records_status_errors_and_exceptions_without_an_answer() -> None:
@@ -74,15 +66,16 @@ async def test_counts_come_from_the_database_at_scrape_time(db: Database) -> Non
             " VALUES (?, ?, ?, ?, ?, 'u', 'photos', 5, 0, 0, ?, ?)",
             (session_id, f"g{session_id}", user_id, user_id, status, updated_at, updated_at),
         )
-    too_big = texts.REASON_TOO_BIG.format(limit="50 MB")
-    refused = texts.REASON_REFUSED.format(error="Bad Request: x")
     items = (
         (1, "sent", None, now),
         (1, "sent", None, now),
-        (1, "skipped", too_big, None),
-        (1, "skipped", refused, None),
+        (1, "skipped", SkipReason.TOO_BIG, None),
+        (1, "skipped", SkipReason.TELEGRAM_REFUSED, None),
+        (1, "skipped", SkipReason.IN_DOUBT, None),
+        (1, "skipped", "no_such_code", None),
+        (1, "skipped", None, None),
         (2, "sent", None, now - DAY),
-        (2, "skipped", too_big, None),
+        (2, "skipped", SkipReason.TOO_BIG, None),
         (4, "pending", None, None),
     )
     for position, (session_id, status, reason, sent_at) in enumerate(items):
@@ -104,6 +97,9 @@ async def test_counts_come_from_the_database_at_scrape_time(db: Database) -> Non
     assert sample(text, "bot_items_delivered_total") == 3
     assert sample(text, "bot_items_failed_total", reason="too_big") == 2
     assert sample(text, "bot_items_failed_total", reason="telegram_refused") == 1
+    assert sample(text, "bot_items_failed_total", reason="in_doubt") == 1
+    assert sample(text, "bot_items_failed_total", reason="other") == 2  # a code this bot does not know, and none
+    assert sample(text, "bot_items_failed_total", reason="still_processing") is None
     await db.execute("UPDATE pick_sessions SET status = 'done' WHERE id = 3")
     text = (await metrics.exposition()).decode()
     assert sample(text, "bot_pick_sessions_active", status="waiting") == 0

@@ -14,6 +14,7 @@ from cryptography.fernet import Fernet
 
 import storage.picks as picks_module
 from bot.crypto import Cipher, load_or_create_key
+from bot.outcomes import SkipReason
 from storage.chat_settings import ChatSettingsRepository
 from storage.chat_upgrades import upgrade_chat_id
 from storage.database import Database, SchemaTooNew
@@ -106,7 +107,7 @@ async def test_items_are_marked_once(db: Database) -> None:
     await picks.save_items(session.id, [PickItem(0, "a", "PHOTO", "a.jpg", "image/jpeg", 1, 1)])
     await picks.save_items(session.id, [PickItem(0, "a", "PHOTO", "a.jpg", "image/jpeg", 1, 1)])
     assert len(await picks.items(session.id)) == 1
-    await picks.mark_skipped(session.id, 0, "reason")
+    await picks.mark_skipped(session.id, 0, SkipReason.UNAVAILABLE)
     await picks.mark_sent(session.id, [SentItem(0, 10, "f")], {})
     assert (await picks.items(session.id))[0].status == "skipped"
 
@@ -140,12 +141,93 @@ async def test_deliveries_since_count_items_by_when_they_were_sent(
     await picks.mark_sent(session.id, [SentItem(2, 12, "f2")], {})
     Clock.now = midnight + 60
     await picks.mark_sent(session.id, [SentItem(3, 13, "f3")], {})
-    await picks.mark_skipped(session.id, 4, "too big")
+    await picks.mark_skipped(session.id, 4, SkipReason.TOO_BIG, detail="50000000")
     await picks.set_status(session.id, "done")
     stats = StatsRepository(db)
     assert (await stats.overview(since=midnight)).delivered_today == 2
     assert (await stats.overview(since=midnight - 3600)).delivered_today == 4
     assert (await stats.overview(since=midnight + 61)).delivered_today == 0
+
+
+async def test_a_skipped_item_keeps_its_reason_code_detail_and_size(db: Database) -> None:
+    picks = PickRepository(db)
+    session = await waiting_session(picks, time.time() + 60)
+    await picks.save_items(session.id, [PickItem(n, f"m{n}", "VIDEO", f"{n}.mp4", "video/mp4", 1, 1) for n in range(3)])
+    await picks.mark_skipped(session.id, 0, SkipReason.TOO_BIG, detail="50000000", size=60_000_000)
+    await picks.mark_skipped(session.id, 1, SkipReason.GOOGLE_DOWN)
+    items = await picks.items(session.id)
+    assert [(i.status, i.reason, i.reason_detail, i.size) for i in items] == [
+        ("skipped", SkipReason.TOO_BIG, "50000000", 60_000_000),
+        ("skipped", SkipReason.GOOGLE_DOWN, None, None),
+        ("pending", None, None, None),
+    ]
+    assert type(items[0].reason) is SkipReason
+
+
+def version_4_database(path: Path, reasons: list[str | None], failure: str | None) -> None:
+    """A database as the bot left it before reasons were codes: one pick whose items were skipped for these."""
+    with sqlite3.connect(path) as raw:
+        for script in MIGRATIONS[:4]:
+            raw.executescript(script)
+        raw.execute("PRAGMA user_version = 4")
+        raw.execute(
+            "INSERT INTO pick_sessions (id, google_session_id, user_id, chat_id, status, picker_uri, delivery_mode,"
+            " poll_interval, poll_deadline, expire_time, created_at, updated_at, prompt_chat_id, target_chat_id,"
+            " report_chat_id, failure) VALUES (1, 'g', 5, 5, 'done', 'u', 'photos', 5, 0, 0, 100, 200, 5, 5, 5, ?)",
+            (failure,),
+        )
+        raw.executemany(
+            "INSERT INTO pick_items (session_id, position, media_id, kind, filename, mime_type, status, reason)"
+            " VALUES (1, ?, 'm', 'PHOTO', 'f.jpg', 'image/jpeg', ?, ?)",
+            [(n, "sent" if reason is None else "skipped", reason) for n, reason in enumerate(reasons)],
+        )
+    raw.close()
+
+
+async def test_english_skip_reasons_of_an_older_database_become_codes(tmp_path: Path) -> None:
+    converted = {  # every sentence an earlier version stored -> its code and detail
+        "over 50 MB": (SkipReason.TOO_BIG, "50000000"),
+        "over 2.0 GB": (SkipReason.TOO_BIG, "2000000000"),
+        "still processing at Google": (SkipReason.STILL_PROCESSING, None),
+        "Google could not provide it": (SkipReason.UNAVAILABLE, None),
+        "Google was not answering": (SkipReason.GOOGLE_DOWN, None),
+        "the Google session expired first": (SkipReason.SESSION_EXPIRED, None),
+        "Telegram refused it (Bad Request: wrong file identifier (or type))": (
+            SkipReason.TELEGRAM_REFUSED,
+            "Bad Request: wrong file identifier (or type)",
+        ),
+        "Telegram refused it ()": (SkipReason.TELEGRAM_REFUSED, ""),
+        "interrupted by a restart mid-upload (it may have arrived above)": (SkipReason.IN_DOUBT, None),
+        "Telegram did not confirm it in time (it may have arrived above)": (SkipReason.UNCONFIRMED, None),
+        "Google access was revoked": (SkipReason.LINK_BROKEN, None),
+        "this chat can no longer receive messages": (SkipReason.CHAT_GONE, None),
+        "a sentence no version wrote": (SkipReason.UNAVAILABLE, None),
+    }
+    path = tmp_path / "old.sqlite3"
+    version_4_database(path, [None, *converted], failure="too many items")
+    db = Database(path)
+    await db.open()
+    try:
+        picks = PickRepository(db)
+        items = await picks.items(1)
+        assert (items[0].status, items[0].reason, items[0].reason_detail) == ("sent", None, None)
+        assert [(i.reason, i.reason_detail) for i in items[1:]] == list(converted.values())
+        session = await picks.get_session(1)
+        assert session is not None and session.failure == "too_many_items"
+    finally:
+        await db.close()
+
+
+async def test_a_pick_that_ended_normally_keeps_no_failure_through_the_upgrade(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite3"
+    version_4_database(path, [None], failure=None)
+    db = Database(path)
+    await db.open()
+    try:
+        session = await PickRepository(db).get_session(1)
+        assert session is not None and session.failure is None
+    finally:
+        await db.close()
 
 
 def newer_database(path: Path) -> None:
