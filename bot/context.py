@@ -8,6 +8,7 @@ from typing import Any
 from telegram.ext import Application, ContextTypes, ExtBot, JobQueue
 
 from bot.config import Settings
+from bot.flood import SendInfo
 from bot.linking import LinkService
 from bot.picking import PickService
 from bot.sharing import SharingService
@@ -18,7 +19,7 @@ SERVICES_KEY = "services"
 
 # The python-telegram-bot Application as bot/app.py builds it.
 App = Application[
-    ExtBot[None],
+    ExtBot[SendInfo],
     ContextTypes.DEFAULT_TYPE,
     dict[Any, Any],
     dict[Any, Any],

@@ -20,7 +20,7 @@ import re
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine
-from contextvars import ContextVar
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -51,17 +51,22 @@ SEND_METHODS = frozenset(
 ALBUM = 10
 MAX_FLOOD_RETRIES = 8
 
-# Called right before a send actually goes to Telegram (after any flood wait). Delivery sets it to
-# record "handed over": only from that moment can a crash leave an item in doubt.
-BEFORE_SEND: ContextVar[Callable[[], Awaitable[None]] | None] = ContextVar("before_send", default=None)
-# Bytes of the files the current send uploads (set by MediaSender), for starting it ahead of its tokens.
-UPLOAD_BYTES: ContextVar[int] = ContextVar("upload_bytes", default=0)
 FLOOD_IN_TEXT = re.compile(r"retry after (\d+)", re.IGNORECASE)
 # An upload starts early by LEAD_SAFETY of the least time it can take, less LEAD_JITTER: arriving even a
 # moment before the budget is there costs a refusal and the whole upload again.
 LEAD_SAFETY = 0.6
 LEAD_JITTER = 0.02  # seconds
 UPLINK_SAMPLES = 8
+
+
+@dataclass(frozen=True)
+class SendInfo:
+    """What a media send tells the rate limiter, as python-telegram-bot's `rate_limit_args` of that call."""
+
+    upload_bytes: int = 0  # the files it uploads: an upload may start ahead of its tokens
+    # Awaited right before the request actually goes to Telegram (after any flood wait, on every attempt):
+    # delivery records the items as handed over there, since only from then can they have arrived.
+    on_handover: Callable[[], Awaitable[None]] | None = None
 
 
 class TokenBucket:
@@ -162,7 +167,7 @@ def _chat_id(data: dict[str, Any]) -> int | None:
         return None  # @channelusername: no per-chat bucket, the overall one still applies
 
 
-class FloodControl(BaseRateLimiter[None]):
+class FloodControl(BaseRateLimiter[SendInfo]):
     """Also times every Bot API request (each attempt) into `metrics`, by method."""
 
     def __init__(
@@ -204,21 +209,21 @@ class FloodControl(BaseRateLimiter[None]):
         kwargs: dict[str, Any],
         endpoint: str,
         data: dict[str, Any],
-        rate_limit_args: None,
+        rate_limit_args: SendInfo | None,
     ) -> bool | dict[str, Any] | list[dict[str, Any]]:
         chat_id = _chat_id(data)
         is_send = endpoint in SEND_METHODS
         buckets = [self._overall] if chat_id is None else [self._bucket(chat_id), self._overall]
         count = _messages_in(endpoint, data)
-        size = UPLOAD_BYTES.get() if is_send else 0
+        info = rate_limit_args if is_send and rate_limit_args is not None else SendInfo()
+        size = info.upload_bytes
         for attempt in range(MAX_FLOOD_RETRIES + 1):
             if is_send:
                 ahead = self._uplink.lead(size)
                 for bucket in buckets:
                     await bucket.take(count, ahead)
-            hook = BEFORE_SEND.get() if is_send else None
-            if hook is not None:
-                await hook()
+            if info.on_handover is not None:
+                await info.on_handover()
             ticket = self._uplink.begin() if size else None
             took: float | None = None
             try:

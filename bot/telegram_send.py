@@ -4,20 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 import httpx
-from telegram import Bot, InputFile, InputMediaDocument, InputMediaPhoto, InputMediaVideo, Message
+from telegram import InputFile, InputMediaDocument, InputMediaPhoto, InputMediaVideo, Message
 from telegram.error import BadRequest, NetworkError, TimedOut
+from telegram.ext import ExtBot
 
-from bot.flood import UPLOAD_BYTES
+from bot.flood import SendInfo
 
 log = logging.getLogger(__name__)
 
 SendKind = Literal["photo", "video", "document"]
+Handover = Callable[[], Awaitable[None]]
 MAX_NETWORK_RETRIES = 3
 
 
@@ -52,14 +55,18 @@ def file_id_of(message: Message) -> str | None:
 
 
 class MediaSender:
-    def __init__(self, bot: Bot) -> None:
+    def __init__(self, bot: ExtBot[SendInfo]) -> None:
         self._bot = bot
 
-    async def send(self, chat_id: int, uploads: list[Upload], caption: str | None = None) -> list[Message]:
-        """Send one item or an album (2–10). Flood waits happen in the rate limiter; other errors propagate."""
+    async def send(
+        self, chat_id: int, uploads: list[Upload], caption: str | None, on_handover: Handover | None = None
+    ) -> list[Message]:
+        """Send one item or an album (2–10). Flood waits happen in the rate limiter, which awaits `on_handover`
+        right before each attempt leaves; other errors propagate."""
+        info = SendInfo(sum(upload.path.stat().st_size for upload in uploads), on_handover)
         for attempt in range(1, MAX_NETWORK_RETRIES + 2):
             try:
-                return await self._send_once(chat_id, uploads, caption)
+                return await self._send_files(chat_id, uploads, caption, info)
             except (BadRequest, TimedOut):
                 raise  # a refusal, or no answer at all (it may have arrived: never sent twice)
             except NetworkError as exc:
@@ -73,14 +80,9 @@ class MediaSender:
                 await asyncio.sleep(min(2.0**attempt, 10.0))
         raise AssertionError("unreachable")
 
-    async def _send_once(self, chat_id: int, uploads: list[Upload], caption: str | None) -> list[Message]:
-        upload_bytes = UPLOAD_BYTES.set(sum(upload.path.stat().st_size for upload in uploads))
-        try:
-            return await self._send_files(chat_id, uploads, caption)
-        finally:
-            UPLOAD_BYTES.reset(upload_bytes)
-
-    async def _send_files(self, chat_id: int, uploads: list[Upload], caption: str | None) -> list[Message]:
+    async def _send_files(
+        self, chat_id: int, uploads: list[Upload], caption: str | None, info: SendInfo
+    ) -> list[Message]:
         with ExitStack() as files:
 
             def attach(upload: Upload, in_album: bool) -> InputFile:
@@ -90,7 +92,11 @@ class MediaSender:
             if len(uploads) == 1:
                 upload = uploads[0]
                 if upload.kind == "photo":
-                    return [await self._bot.send_photo(chat_id, attach(upload, False), caption=caption)]
+                    return [
+                        await self._bot.send_photo(
+                            chat_id, attach(upload, False), caption=caption, rate_limit_args=info
+                        )
+                    ]
                 if upload.kind == "video":
                     return [
                         await self._bot.send_video(
@@ -100,9 +106,12 @@ class MediaSender:
                             width=upload.width,
                             height=upload.height,
                             supports_streaming=True,
+                            rate_limit_args=info,
                         )
                     ]
-                return [await self._bot.send_document(chat_id, attach(upload, False), caption=caption)]
+                return [
+                    await self._bot.send_document(chat_id, attach(upload, False), caption=caption, rate_limit_args=info)
+                ]
             media: list[InputMediaPhoto | InputMediaVideo | InputMediaDocument] = []
             for index, upload in enumerate(uploads):
                 item_caption = caption if index == 0 else None
@@ -120,4 +129,4 @@ class MediaSender:
                     )
                 else:
                     media.append(InputMediaDocument(attach(upload, True), caption=item_caption))
-            return list(await self._bot.send_media_group(chat_id, media))
+            return list(await self._bot.send_media_group(chat_id, media, rate_limit_args=info))
