@@ -1,39 +1,81 @@
-"""The pick's messages in the chat: prompt with buttons, QR code, progress, summary, endings."""
+"""The pick's messages in the chat: prompt with buttons, QR code, notices, progress, summary, endings.
+
+This is the edge for everything a pick says while no update is being handled: it gets codes and data
+from the pick and delivery services and renders them with bot/texts.py.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import logging
+from dataclasses import dataclass, field
+from typing import Literal
 
 import qrcode
-from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, LinkPreviewOptions
-from telegram.error import BadRequest, TelegramError
+from telegram import Bot, InlineKeyboardMarkup, LinkPreviewOptions
+from telegram.error import BadRequest, NetworkError, TelegramError
 
-from bot import texts
+from bot import keyboards, texts
+from bot.outcomes import Code, SkipReason
 
 log = logging.getLogger(__name__)
 
 NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
+SUMMARY_RETRY_PAUSES = (1.0, 3.0, 10.0)
 
 
-def autoclose_uri(picker_uri: str) -> str:
-    return picker_uri.rstrip("/") + "/autoclose"
+@dataclass(frozen=True)
+class ProgressLine:
+    """Where a delivery stands: downloading (done = downloaded), sending (done = sent), or waiting for Google
+    to process `total` videos."""
+
+    phase: Literal["downloading", "sending", "waiting_videos"]
+    done: int
+    total: int
 
 
-def prompt_keyboard(session_id: int, picker_uri: str) -> InlineKeyboardMarkup:
-    return InlineKeyboardMarkup(
-        [
-            [InlineKeyboardButton(texts.BUTTON_OPEN_PHOTOS, url=autoclose_uri(picker_uri))],
-            [
-                InlineKeyboardButton(texts.BUTTON_QR, callback_data=f"pick:qr:{session_id}"),
-                InlineKeyboardButton(texts.BUTTON_CANCEL, callback_data=f"pick:cancel:{session_id}"),
-            ],
-        ]
-    )
+@dataclass(frozen=True)
+class Skipped:
+    filename: str
+    size: int | None
+    reason: SkipReason
+    detail: str | None
 
 
-def pick_again_keyboard() -> InlineKeyboardMarkup:
-    return InlineKeyboardMarkup([[InlineKeyboardButton(texts.BUTTON_PICK, callback_data="pick:new")]])
+@dataclass(frozen=True)
+class Summary:
+    """How a delivery ended. `unlisted`: Google never listed the items, so it is not known what was picked."""
+
+    total: int
+    sent: int
+    skipped: list[Skipped] = field(default_factory=list)
+    unlisted: bool = False
+    posted_in: tuple[str, str | None] | None = None  # (title, link) of a forwarding destination
+
+
+def render_progress(line: ProgressLine) -> str:
+    if line.phase == "downloading":
+        return texts.PROGRESS_DOWNLOADING.format(done=line.done, total=line.total)
+    if line.phase == "sending":
+        return texts.PROGRESS_SENDING.format(done=line.done, total=line.total)
+    return texts.PROGRESS_WAITING_VIDEOS.format(count=line.total)
+
+
+def render_summary(summary: Summary) -> str:
+    if summary.unlisted:
+        text = texts.GOOGLE_DOWN
+    elif summary.total == 0:
+        text = texts.PICK_NOTHING_PICKED
+    else:
+        groups: dict[str, list[str]] = {}
+        for item in summary.skipped:
+            name = f"{item.filename} ({texts.file_size(item.size)})" if item.size else item.filename
+            groups.setdefault(texts.skip_reason(item.reason, item.detail), []).append(name)
+        text = texts.summary(summary.total, summary.sent, groups)
+    if summary.posted_in is not None:
+        text += "\n" + texts.posted_in(*summary.posted_in)
+    return text
 
 
 def qr_png(data: str) -> bytes:
@@ -41,6 +83,10 @@ def qr_png(data: str) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer)
     return buffer.getvalue()
+
+
+def _pick_again(wanted: bool) -> InlineKeyboardMarkup | None:
+    return keyboards.pick_again() if wanted else None
 
 
 class PickMessages:
@@ -54,18 +100,17 @@ class PickMessages:
             email=texts.html(email), limit=texts.PICK_PROMPT_LIMIT.format(count=limit) if limit else ""
         )
         message = await self._bot.send_message(
-            chat_id, text, reply_markup=prompt_keyboard(session_id, picker_uri), link_preview_options=NO_PREVIEW
+            chat_id, text, reply_markup=keyboards.prompt(session_id, picker_uri), link_preview_options=NO_PREVIEW
         )
         return message.message_id
 
     async def notice(self, chat_id: int, session_id: int, name: str) -> int | None:
         """The group's line while a member chooses, with a Cancel only they may use."""
-        keyboard = InlineKeyboardMarkup(
-            [[InlineKeyboardButton(texts.BUTTON_CANCEL, callback_data=f"pick:cancel:{session_id}")]]
-        )
         try:
             message = await self._bot.send_message(
-                chat_id, texts.GROUP_CHOOSING.format(name=texts.html(name)), reply_markup=keyboard
+                chat_id,
+                texts.GROUP_CHOOSING.format(name=texts.html(name)),
+                reply_markup=keyboards.cancel_pick(session_id),
             )
         except TelegramError as exc:
             log.warning("could not post the pick notice in chat %s: %s", chat_id, exc)
@@ -75,44 +120,51 @@ class PickMessages:
     async def qr(self, chat_id: int, picker_uri: str) -> None:
         await self._bot.send_photo(chat_id, qr_png(picker_uri), caption=texts.QR_CAPTION)
 
-    async def say(self, chat_id: int, text: str, *, pick_again: bool = False) -> int | None:
-        try:
-            message = await self._bot.send_message(
-                chat_id,
-                text,
-                reply_markup=pick_again_keyboard() if pick_again else None,
-                link_preview_options=NO_PREVIEW,
-            )
-        except TelegramError as exc:
-            log.warning("could not message chat %s: %s", chat_id, exc)
-            return None
-        return message.message_id
+    async def say(self, chat_id: int, code: Code, *, pick_again: bool = False, **params: object) -> int | None:
+        return await self._send(chat_id, texts.say(code, **params), pick_again=pick_again)
 
-    async def edit(self, chat_id: int, message_id: int | None, text: str, *, pick_again: bool = False) -> None:
-        """Replace a message's text (and drop its buttons)."""
+    async def replace(
+        self, chat_id: int, message_id: int | None, code: Code, *, pick_again: bool = False, **params: object
+    ) -> None:
+        """Turn the message into what `code` says; when its id is unknown (the answer to sending it was lost,
+        though the user may see it) the news comes as a new message instead of not at all."""
         if message_id is None:
-            return
-        try:
-            await self._bot.edit_message_text(
-                text,
-                chat_id=chat_id,
-                message_id=message_id,
-                reply_markup=pick_again_keyboard() if pick_again else None,
-                link_preview_options=NO_PREVIEW,
-            )
-        except BadRequest as exc:
-            if "not modified" not in exc.message.lower():
-                log.info("could not edit message %s in chat %s: %s", message_id, chat_id, exc.message)
-        except TelegramError as exc:
-            log.info("could not edit message %s in chat %s: %s", message_id, chat_id, exc)
-
-    async def replace(self, chat_id: int, message_id: int | None, text: str, *, pick_again: bool = False) -> None:
-        """Turn the message into `text`; when its id is unknown (the answer to sending it was lost, though the
-        user may see it) the news comes as a new message instead of not at all."""
-        if message_id is None:
-            await self.say(chat_id, text, pick_again=pick_again)
+            await self.say(chat_id, code, pick_again=pick_again, **params)
         else:
-            await self.edit(chat_id, message_id, text, pick_again=pick_again)
+            await self._edit(chat_id, message_id, texts.say(code, **params), pick_again=pick_again)
+
+    async def picked(self, chat_id: int, message_id: int | None) -> None:
+        """The prompt says the selection arrived. A prompt whose id is unknown is left alone: progress follows."""
+        if message_id is not None:
+            await self._edit(chat_id, message_id, texts.say(Code.PICK_PICKED))
+
+    async def progress(self, chat_id: int, message_id: int | None, line: ProgressLine) -> int | None:
+        """Show the delivery's progress line: edit it in place, or post it when there is none yet."""
+        if message_id is None:
+            return await self._send(chat_id, render_progress(line))
+        await self._edit(chat_id, message_id, render_progress(line))
+        return message_id
+
+    async def summary(self, chat_id: int, summary: Summary) -> None:
+        """The summary is the only word the user gets on what did not arrive: when Telegram answers 5xx or
+        the connection breaks it is sent again (the same summary twice beats none); a chat that refuses it
+        (blocked, removed) is left alone."""
+        text = render_summary(summary)
+        for pause in (*SUMMARY_RETRY_PAUSES, None):
+            try:
+                await self._bot.send_message(
+                    chat_id, text, reply_markup=keyboards.pick_again(), link_preview_options=NO_PREVIEW
+                )
+                return
+            except NetworkError as exc:
+                if pause is None:
+                    log.warning("could not send a summary to chat %s: %s", chat_id, exc)
+                    return
+                log.info("summary to chat %s not sent (%s); again in %.0f s", chat_id, exc, pause)
+                await asyncio.sleep(pause)
+            except TelegramError as exc:
+                log.warning("could not send a summary to chat %s: %s", chat_id, exc)
+                return
 
     async def delete(self, chat_id: int, message_id: int | None) -> None:
         if message_id is None:
@@ -121,3 +173,29 @@ class PickMessages:
             await self._bot.delete_message(chat_id, message_id)
         except TelegramError as exc:
             log.info("could not delete message %s in chat %s: %s", message_id, chat_id, exc)
+
+    async def _send(self, chat_id: int, text: str, *, pick_again: bool = False) -> int | None:
+        try:
+            message = await self._bot.send_message(
+                chat_id, text, reply_markup=_pick_again(pick_again), link_preview_options=NO_PREVIEW
+            )
+        except TelegramError as exc:
+            log.warning("could not message chat %s: %s", chat_id, exc)
+            return None
+        return message.message_id
+
+    async def _edit(self, chat_id: int, message_id: int, text: str, *, pick_again: bool = False) -> None:
+        """Replace a message's text (and drop its buttons)."""
+        try:
+            await self._bot.edit_message_text(
+                text,
+                chat_id=chat_id,
+                message_id=message_id,
+                reply_markup=_pick_again(pick_again),
+                link_preview_options=NO_PREVIEW,
+            )
+        except BadRequest as exc:
+            if "not modified" not in exc.message.lower():
+                log.info("could not edit message %s in chat %s: %s", message_id, chat_id, exc.message)
+        except TelegramError as exc:
+            log.info("could not edit message %s in chat %s: %s", message_id, chat_id, exc)

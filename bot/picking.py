@@ -8,20 +8,18 @@ import shutil
 import time
 from collections.abc import Coroutine
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any, Literal
 
-from telegram import Bot
 from telegram.error import BadRequest, NetworkError, TelegramError
 
-from bot import texts
-from bot.delivery import LOCAL_UPLOAD_LIMIT, UPLOAD_LIMIT, ChatMigratedListener, Delivery, delete_at_google
+from bot.delivery.run import Deliveries
 from bot.google.errors import GoogleError, GoogleUnavailable, LinkBroken, NotLinked, SessionGone
 from bot.google.picker import PickerClient
 from bot.linking import LinkService
+from bot.outcomes import Code, Refused
 from bot.pick_messages import PickMessages
 from bot.poller import Poller
-from bot.telegram_send import MediaSender
+from bot.session_cleanup import delete_at_google
 from storage.chat_settings import ChatSettingsRepository
 from storage.picks import PickRepository, PickSession, Route
 
@@ -43,20 +41,6 @@ DEFAULT_POLL_INTERVAL = 5.0
 DEFAULT_TIMEOUT = 1800.0
 
 
-class PickError(Exception):
-    """Starting a pick failed; the message is the sentence to show the user."""
-
-
-class PromptUndeliverable(Exception):
-    """The picker's private chat refuses our messages (they never started the bot, or blocked it)."""
-
-
-@dataclass(frozen=True)
-class CancelResult:
-    ok: bool
-    text: str
-
-
 class PickService:
     def __init__(
         self,
@@ -66,12 +50,7 @@ class PickService:
         repo: PickRepository,
         chat_settings: ChatSettingsRepository,
         messages: PickMessages,
-        sender: MediaSender,
-        bot: Bot,
-        on_migrated: ChatMigratedListener,
-        workdir: Path,
-        local_mode: bool,
-        video_wait: float,
+        deliveries: Deliveries,
         limits: PickLimits,
     ) -> None:
         self._picker = picker
@@ -79,14 +58,8 @@ class PickService:
         self._repo = repo
         self._chat_settings = chat_settings
         self._messages = messages
-        self._sender = sender
-        self._bot = bot
-        self._on_migrated = on_migrated
-        self._workdir = workdir
-        self._upload_limit = LOCAL_UPLOAD_LIMIT if local_mode else UPLOAD_LIMIT
-        self._video_wait = video_wait
+        self._delivery = deliveries
         self.limits = limits
-        self._stopping = asyncio.Event()
         self.poller = Poller(self._poll_once)
         self._deliveries: dict[int, asyncio.Task[None]] = {}
         self._background: set[asyncio.Task[None]] = set()
@@ -94,7 +67,7 @@ class PickService:
     # --- lifecycle ------------------------------------------------------------------------
     async def resume(self) -> None:
         """After a start: poll waiting sessions again, continue deliveries, finish Google clean-up."""
-        shutil.rmtree(self._workdir, ignore_errors=True)
+        shutil.rmtree(self._delivery.workdir, ignore_errors=True)
         self.poller.start()
         now = time.time()
         for session in await self._repo.sessions_with_status(["waiting"]):
@@ -108,7 +81,7 @@ class PickService:
     async def stop(self, grace: float = STOP_GRACE) -> None:
         """Stop polling; let deliveries finish the upload under way (they stop before the next one,
         everything not yet sent stays pending for the restart), then cancel whatever is left."""
-        self._stopping.set()
+        self._delivery.stopping.set()
         await self.poller.stop()
         deliveries = list(self._deliveries.values())
         if deliveries:
@@ -122,29 +95,29 @@ class PickService:
     async def start(self, user_id: int, route: Route, max_items: int | None) -> PickSession:
         """Create a Google picking session and show its prompt in the picker's private chat.
 
-        Raises PickError with a sentence for the user, or PromptUndeliverable (nothing is left behind).
+        Raises Refused; when the prompt cannot be delivered (PROMPT_UNDELIVERABLE) nothing is left behind.
         """
         link = await self._links.status(user_id)
         if link is None:
-            raise PickError(texts.NOT_LINKED)
+            raise Refused(Code.NOT_LINKED)
         if link.broken:
-            raise PickError(texts.LINK_BROKEN)
+            raise Refused(Code.LINK_BROKEN)
         await self._check_limits(user_id, route.chat_id)
         try:
             created = await self._picker.create_session(user_id, max_items or self.limits.max_items)
         except (LinkBroken, NotLinked):
-            raise PickError(texts.LINK_BROKEN) from None
+            raise Refused(Code.LINK_BROKEN) from None
         except GoogleUnavailable:
-            raise PickError(texts.GOOGLE_DOWN) from None
+            raise Refused(Code.GOOGLE_DOWN) from None
         except GoogleError as exc:
             if exc.reason == "FAILED_PRECONDITION":
-                raise PickError(texts.GOOGLE_NO_PHOTOS) from None
+                raise Refused(Code.GOOGLE_NO_PHOTOS) from None
             if exc.status == 429:
-                raise PickError(texts.GOOGLE_TOO_MANY_SESSIONS) from None
-            raise PickError(texts.GOOGLE_DOWN) from None
+                raise Refused(Code.GOOGLE_TOO_MANY_SESSIONS) from None
+            raise Refused(Code.GOOGLE_DOWN) from None
         previous = await self._repo.active_session(user_id, route.chat_id)
         if previous is not None and previous.status == "waiting":
-            await self._end_waiting(previous, "cancelled", texts.PICK_REPLACED)
+            await self._end_waiting(previous, "cancelled", Code.PICK_REPLACED)
         now = time.time()
         interval = created.poll_interval or DEFAULT_POLL_INTERVAL
         session = await self._repo.create_session(
@@ -164,7 +137,7 @@ class PickService:
         except TelegramError as exc:
             if not _may_have_arrived(exc):  # a refusal (blocked, never started, chat gone): leave nothing behind
                 await self._end_waiting(session, "cancelled", None)
-                raise PromptUndeliverable from None
+                raise Refused(Code.PROMPT_UNDELIVERABLE) from None
             # Telegram may well have shown the prompt and only its answer was lost, so the user may be
             # choosing already. The pick waits as usual, without a message id.
             log.warning("pick %s: no answer to its prompt (%s); waiting for the pick all the same", session.id, exc)
@@ -185,25 +158,25 @@ class PickService:
             if not (s.chat_id == chat_id and s.status == "waiting")
         ]  # that one would be replaced
         if len(active) >= self.limits.max_active:
-            raise PickError(texts.TOO_MANY_ACTIVE.format(count=len(active)))
+            raise Refused(Code.TOO_MANY_ACTIVE, count=len(active))
         if await self._repo.count_started_since(user_id, time.time() - 3600) >= self.limits.per_hour:
-            raise PickError(texts.TOO_MANY_PICKS.format(count=self.limits.per_hour))
+            raise Refused(Code.TOO_MANY_PICKS, count=self.limits.per_hour)
 
     async def session_for_button(
         self, session_id: int, user_id: int, tapped: tuple[int, int] | None = None
-    ) -> PickSession | str:
-        """The waiting session a button refers to, or the sentence to answer the button with.
+    ) -> PickSession:
+        """The waiting session a button refers to; Refused (SESSION_OVER, SESSION_NOT_YOURS) otherwise.
 
         `tapped` is (chat id, message id) of the message whose button was pressed: a prompt whose id was
         lost with the answer to sending it is known again from it, so its later news edits it in place.
         """
         session = await self._repo.get_session(session_id)
         if session is None:
-            return texts.SESSION_OVER
+            raise Refused(Code.SESSION_OVER)
         if session.user_id != user_id:
-            return texts.SESSION_NOT_YOURS
+            raise Refused(Code.SESSION_NOT_YOURS)
         if session.status != "waiting":
-            return texts.SESSION_OVER
+            raise Refused(Code.SESSION_OVER)
         if session.prompt_message_id is None and tapped is not None and tapped[0] == session.prompt_chat_id:
             await self._repo.set_messages(session.id, prompt_message_id=tapped[1])
             session = replace(session, prompt_message_id=tapped[1])
@@ -212,21 +185,23 @@ class PickService:
     async def send_qr(self, session: PickSession) -> None:
         await self._messages.qr(session.prompt_chat_id, session.picker_uri)
 
-    async def cancel(self, user_id: int, chat_id: int) -> CancelResult:
+    async def cancel(self, user_id: int, chat_id: int) -> None:
+        """Cancel the user's waiting pick in this chat; its prompt then says so. Refused otherwise."""
         session = await self._repo.active_session(user_id, chat_id)
         if session is None:
-            return CancelResult(False, texts.NOTHING_TO_CANCEL)
-        return await self.cancel_session(session)
+            raise Refused(Code.NOTHING_TO_CANCEL)
+        await self.cancel_session(session)
 
-    async def cancel_session(self, session: PickSession) -> CancelResult:
+    async def cancel_session(self, session: PickSession) -> None:
         if session.status != "waiting":
-            return CancelResult(False, texts.CANCEL_TOO_LATE)
-        ended = await self._end_waiting(session, "cancelled", texts.PICK_CANCELLED)
-        return CancelResult(ended, texts.PICK_CANCELLED if ended else texts.SESSION_OVER)
+            raise Refused(Code.CANCEL_TOO_LATE)
+        if not await self._end_waiting(session, "cancelled", Code.PICK_CANCELLED):
+            raise Refused(Code.SESSION_OVER)
 
-    async def end(self, session: PickSession, text: str | None) -> bool:
-        """End a waiting pick for an outside reason (its chat is gone, its owner blocked the bot)."""
-        return await self._end_waiting(session, "cancelled", text)
+    async def end(self, session: PickSession, ending: Code | None, **params: object) -> bool:
+        """End a waiting pick for an outside reason (its chat is gone, its owner blocked the bot); `ending`
+        replaces its prompt (None: leave the chat alone)."""
+        return await self._end_waiting(session, "cancelled", ending, **params)
 
     # --- polling --------------------------------------------------------------------------
     async def _poll_once(self, session_id: int) -> float | None:
@@ -235,15 +210,15 @@ class PickService:
             return None
         now = time.time()
         if now >= session.poll_deadline:
-            await self._end_waiting(session, "expired", texts.PICK_EXPIRED)
+            await self._end_waiting(session, "expired", Code.PICK_EXPIRED)
             return None
         try:
             state = await self._picker.get_session(session.user_id, session.google_session_id)
         except SessionGone:
-            await self._end_waiting(session, "expired", texts.PICK_EXPIRED)
+            await self._end_waiting(session, "expired", Code.PICK_EXPIRED)
             return None
         except (LinkBroken, NotLinked):
-            await self._end_waiting(session, "failed", texts.LINK_BROKEN)
+            await self._end_waiting(session, "failed", Code.LINK_BROKEN)
             return None
         except GoogleError as exc:
             log.warning("poll of pick %s failed (%s); trying again later", session.id, exc)
@@ -252,8 +227,7 @@ class PickService:
         await self._repo.record_poll(session.id, time.time(), interval)
         if state.media_items_set:
             if await self._repo.set_status(session.id, "picked", only_from=["waiting"]):
-                # A prompt whose id is unknown (its answer was lost) is left as it is: the progress follows.
-                await self._messages.edit(session.prompt_chat_id, session.prompt_message_id, texts.PICK_PICKED)
+                await self._messages.picked(session.prompt_chat_id, session.prompt_message_id)
                 if session.notice_message_id is not None:
                     # The group's "choosing photos…" line becomes the delivery's progress message.
                     await self._repo.set_messages(session.id, status_message_id=session.notice_message_id)
@@ -262,16 +236,20 @@ class PickService:
                 self._start_delivery(picked)
             return None
         if state.timeout_in is not None and state.timeout_in <= 0:
-            await self._end_waiting(session, "expired", texts.PICK_EXPIRED)
+            await self._end_waiting(session, "expired", Code.PICK_EXPIRED)
             return None
         return interval
 
     async def _end_waiting(
-        self, session: PickSession, status: Literal["expired", "cancelled", "failed"], text: str | None
+        self,
+        session: PickSession,
+        status: Literal["expired", "cancelled", "failed"],
+        ending: Code | None,
+        **params: object,
     ) -> bool:
         """Stop a waiting session (expired, cancelled, replaced, failed) and delete it at Google.
 
-        `text` replaces the prompt (None: leave the chat alone); a group's notice line is removed. The deletion
+        `ending` replaces the prompt (None: leave the chat alone); a group's notice line is removed. The deletion
         at Google runs in the background and waits out an outage: the user's cancel is not held up by
         Google, and the session is not left open at Google until the next restart.
         """
@@ -279,8 +257,10 @@ class PickService:
             return False
         self.poller.unschedule(session.id)
         self._spawn(delete_at_google(self._picker, self._repo, session, patient=True))
-        if text is not None:
-            await self._messages.replace(session.prompt_chat_id, session.prompt_message_id, text, pick_again=True)
+        if ending is not None:
+            await self._messages.replace(
+                session.prompt_chat_id, session.prompt_message_id, ending, pick_again=True, **params
+            )
         await self._messages.delete(session.chat_id, session.notice_message_id)
         log.info("pick %s %s", session.id, status)
         return True
@@ -289,36 +269,22 @@ class PickService:
     def _start_delivery(self, session: PickSession) -> None:
         if session.id in self._deliveries:
             return
-        delivery = Delivery(
-            session=session,
-            picker=self._picker,
-            repo=self._repo,
-            sender=self._sender,
-            messages=self._messages,
-            bot=self._bot,
-            on_migrated=self._on_migrated,
-            workdir=self._workdir / str(session.id),
-            upload_limit=self._upload_limit,
-            video_wait=self._video_wait,
-            max_items=self.limits.max_items,
-            stopping=self._stopping,
-        )
-        task = asyncio.create_task(self._deliver(delivery), name=f"deliver-{session.id}")
+        task = asyncio.create_task(self._deliver(session), name=f"deliver-{session.id}")
         self._deliveries[session.id] = task
         task.add_done_callback(lambda _: self._deliveries.pop(session.id, None))
 
-    async def _deliver(self, delivery: Delivery) -> None:
+    async def _deliver(self, session: PickSession) -> None:
         try:
-            await delivery.run()
+            await self._delivery.run(session)
         except asyncio.CancelledError:
             raise
         except Exception:
-            log.exception("delivery of pick %s failed", delivery.session.id)
-            await self._messages.say(delivery.session.chat_id, texts.UNEXPECTED)
+            log.exception("delivery of pick %s failed", session.id)
+            await self._messages.say(session.chat_id, Code.UNEXPECTED)
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         """Run a clean-up in the background; stop() cancels it."""
-        if self._stopping.is_set():  # stop() may have gathered its tasks already: the next start does it
+        if self._delivery.stopping.is_set():  # stop() may have gathered its tasks already: the next start does it
             coro.close()
             return
         task = asyncio.create_task(coro)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -49,8 +50,8 @@ def assert_delivered_in_order(
 
 
 def temp_files(bot: BotProcess) -> list[Path]:
-    tmp = bot.workdir / "data" / "tmp"
-    return [p for p in tmp.rglob("*") if p.is_file()] if tmp.exists() else []
+    """Files left in the bot's work directories (os.walk, unlike rglob, skips a folder the bot removes meanwhile)."""
+    return [Path(folder) / name for folder, _, names in os.walk(bot.workdir / "data" / "tmp") for name in names]
 
 
 async def wait_items_sent(bot: BotProcess, count: int, timeout: float = 20.0) -> None:  # noqa: ASYNC109

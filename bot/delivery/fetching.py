@@ -1,0 +1,166 @@
+"""Fetching picked items from Google: which rendition, fresh baseUrls, video readiness, the download itself."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from bot.google.errors import GoogleUnavailable, MediaUnavailable, TooLarge
+from bot.google.picker import PickedMediaItem, PickerClient
+from bot.outcomes import SkipReason
+from bot.session_cleanup import GOOGLE_OUTAGE_PAUSES
+from bot.telegram_send import SendKind, Upload
+from storage.picks import PickItem, PickSession
+
+log = logging.getLogger(__name__)
+
+PHOTO_RENDITION = "=w2560-h2560"  # Telegram shows photos at most 2560 px; bigger bytes would be wasted
+PHOTO_UPLOAD_LIMIT = 10_000_000
+BASE_URL_MAX_AGE = 50 * 60.0  # Google's baseUrls live 60 minutes; re-list well before
+MAX_RELISTS_FOR_REFUSALS = 10  # per delivery: baseUrls Google refused although they were not old
+
+
+@dataclass(frozen=True)
+class Plan:
+    suffix: str
+    kind: SendKind
+
+
+def plan_for(item: PickItem, originals: bool) -> Plan:
+    """Which rendition to fetch and how to send it."""
+    if item.kind == "VIDEO":
+        return Plan("=dv", "document" if originals else "video")
+    if originals:
+        return Plan("=d", "document")
+    w, h = item.width or 0, item.height or 0
+    if w and h and max(w, h) / min(w, h) > 20:
+        return Plan("=d", "document")  # Telegram refuses photos with an aspect ratio over 20
+    return Plan(PHOTO_RENDITION, "photo")
+
+
+@dataclass
+class Fetched:
+    """One item after its fetch: a file ready to upload, or why there is none, or "Google is still
+    processing this video" (`deferred`)."""
+
+    item: PickItem
+    upload: Upload | None = None
+    size: int | None = None
+    reason: SkipReason | None = None
+    detail: str | None = None
+    deferred: bool = False
+
+    def remove_file(self) -> None:
+        if self.upload is not None:
+            self.upload.path.unlink(missing_ok=True)
+
+
+class UrlBook:
+    """Fresh baseUrls for a session's items, re-listed when they get old or Google refuses one."""
+
+    def __init__(self, picker: PickerClient, session: PickSession) -> None:
+        self._picker = picker
+        self._session = session
+        self._items: dict[str, PickedMediaItem] = {}
+        self._listed_at = 0.0
+        self._listing = 0  # which listing the baseUrls in hand come from
+        self._relists_for_refusals = 0
+        self._lock = asyncio.Lock()
+
+    async def load(self) -> list[PickedMediaItem]:
+        async with self._lock:
+            return await self._list()
+
+    async def _list(self) -> list[PickedMediaItem]:
+        items = await self._picker.list_items(self._session.user_id, self._session.google_session_id)
+        self._items = {item.id: item for item in items}
+        self._listed_at = time.monotonic()
+        self._listing += 1
+        return items
+
+    async def relist(self) -> None:
+        async with self._lock:
+            await self._list()
+
+    async def get(self, media_id: str, *, refused: int | None = None) -> tuple[PickedMediaItem | None, int]:
+        """The item with a baseUrl young enough to use, and the listing that baseUrl comes from.
+
+        `refused`: Google just refused a baseUrl from that listing, so list again — unless a newer listing
+        already replaced it (one re-list per expiry, however many downloads ran into it, and however
+        young the listing was), and at most MAX_RELISTS_FOR_REFUSALS times per delivery.
+        """
+        async with self._lock:
+            age = time.monotonic() - self._listed_at
+            if refused is not None and refused == self._listing:
+                if self._relists_for_refusals >= MAX_RELISTS_FOR_REFUSALS:
+                    return None, self._listing  # Google refuses even fresh baseUrls: stop asking
+                self._relists_for_refusals += 1
+                await self._list()
+            elif age > BASE_URL_MAX_AGE:
+                await self._list()
+            return self._items.get(media_id), self._listing
+
+
+class MediaFetcher:
+    """Lists a session's items and downloads each into the delivery's work directory."""
+
+    def __init__(self, picker: PickerClient, session: PickSession, workdir: Path, upload_limit: int) -> None:
+        self._picker = picker
+        self._session = session
+        self._urls = UrlBook(picker, session)
+        self._workdir = workdir
+        self._upload_limit = upload_limit
+        self._originals = session.delivery_mode == "originals"
+
+    async def list_patiently(self) -> list[PickedMediaItem]:
+        """List the picked items, waiting out a Google outage (within the session's life): before the first
+        listing the bot does not even know what was picked, so giving up would lose the whole pick."""
+        pauses = iter(GOOGLE_OUTAGE_PAUSES)
+        while True:
+            try:
+                return await self._urls.load()
+            except GoogleUnavailable:
+                pause = next(pauses, None)
+                if pause is None or time.time() + pause >= self._session.expire_time - 60:
+                    raise
+                log.info("pick %s: Google is not listing the items yet; again in %.0f s", self._session.id, pause)
+                await asyncio.sleep(pause)
+
+    async def relist(self) -> None:
+        await self._urls.relist()
+
+    async def fetch(self, item: PickItem) -> Fetched:
+        plan = plan_for(item, self._originals)
+        media, listing = await self._urls.get(item.media_id)
+        if media is None:
+            return Fetched(item, reason=SkipReason.UNAVAILABLE)
+        if media.type == "VIDEO" and media.processing_status not in (None, "READY"):
+            return Fetched(item, deferred=True)
+        path = self._workdir / f"{item.position:05d}"
+        for attempt in range(2):
+            try:
+                size = await self._picker.download(
+                    self._session.user_id, media.base_url + plan.suffix, path, self._upload_limit
+                )
+            except TooLarge as exc:
+                path.unlink(missing_ok=True)
+                return Fetched(item, size=exc.size, reason=SkipReason.TOO_BIG, detail=str(self._upload_limit))
+            except MediaUnavailable:
+                path.unlink(missing_ok=True)
+                refreshed, listing = await self._urls.get(item.media_id, refused=listing) if attempt == 0 else (None, 0)
+                if refreshed is None:
+                    return Fetched(item, reason=SkipReason.UNAVAILABLE)
+                media = refreshed
+                continue
+            except GoogleUnavailable:
+                path.unlink(missing_ok=True)
+                return Fetched(item, reason=SkipReason.GOOGLE_DOWN)
+            kind = plan.kind
+            if kind == "photo" and size > PHOTO_UPLOAD_LIMIT:
+                kind = "document"
+            upload = Upload(item.position, path, item.filename, kind, item.width, item.height)
+            return Fetched(item, upload=upload, size=size)
+        return Fetched(item, reason=SkipReason.UNAVAILABLE)

@@ -1,0 +1,80 @@
+"""What a delivery tells its chat while it runs and when it ends: the progress line, edited at most every
+few seconds, and the summary (PickMessages renders both)."""
+
+from __future__ import annotations
+
+import time
+
+from bot.delivery.target import DeliveryTarget
+from bot.outcomes import SkipReason
+from bot.pick_messages import PickMessages, ProgressLine, Skipped, Summary
+from storage.picks import PickItem, PickRepository
+
+PROGRESS_EVERY = 3.0
+
+
+class DeliveryReport:
+    def __init__(self, messages: PickMessages, repo: PickRepository, target: DeliveryTarget) -> None:
+        self._messages = messages
+        self._repo = repo
+        self._target = target
+        self._total = self._downloaded = self._sent = 0
+        self._last_edit = 0.0
+
+    async def start(self, total: int, done: int) -> None:
+        """Show the progress line: the group's "choosing photos…" line or the one left by an interrupted run
+        is edited; otherwise a new one is posted and remembered."""
+        self._total, self._downloaded, self._sent = total, done, done
+        session = self._target.session
+        if session.status_message_id is None:
+            message_id = await self._messages.progress(session.report_chat_id, None, self._line())
+            await self._repo.set_messages(session.id, status_message_id=message_id)
+            await self._target.refresh()
+        else:
+            await self._show(force=True)
+
+    async def downloaded(self) -> None:
+        self._downloaded += 1
+        await self._show()
+
+    async def sent(self, count: int) -> None:
+        self._sent += count
+        await self._show()
+
+    async def waiting_for_videos(self, count: int) -> None:
+        session = self._target.session
+        if session.status_message_id is not None:
+            line = ProgressLine("waiting_videos", 0, count)
+            await self._messages.progress(session.report_chat_id, session.status_message_id, line)
+
+    async def finish(self, items: list[PickItem], *, unlisted: bool) -> None:
+        """Replace the progress line with the summary, in the chat the pick reports to."""
+        session = self._target.session
+        posted = self._target.posted
+        summary = Summary(
+            total=len(items),
+            sent=sum(1 for item in items if item.status == "sent"),
+            skipped=[
+                Skipped(item.filename, item.size, item.reason or SkipReason.UNAVAILABLE, item.reason_detail)
+                for item in items
+                if item.status == "skipped"
+            ],
+            unlisted=unlisted,
+            posted_in=(posted.chat.title or "", posted.link) if posted is not None else None,
+        )
+        await self._messages.delete(session.report_chat_id, session.status_message_id)
+        await self._messages.summary(session.report_chat_id, summary)
+
+    def _line(self) -> ProgressLine:
+        if self._downloaded < self._total:
+            return ProgressLine("downloading", self._downloaded, self._total)
+        return ProgressLine("sending", self._sent, self._total)
+
+    async def _show(self, *, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._last_edit < PROGRESS_EVERY:
+            return
+        self._last_edit = now
+        session = self._target.session
+        if session.status_message_id is not None:
+            await self._messages.progress(session.report_chat_id, session.status_message_id, self._line())

@@ -1,0 +1,195 @@
+"""One delivery of a picked session, from listing its items to the summary; and `Deliveries`, which builds
+each run from collaborators wired once in bot/app.py.
+
+A run lists and saves the items (first time only), reports items left in doubt by a crash, checks the
+target, feeds the pending items through the pipeline, waits for videos Google is still processing, and
+ends with the summary. A restart runs it again on what is still pending.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from telegram import Bot
+
+from bot.delivery.fetching import Fetched, MediaFetcher
+from bot.delivery.pipeline import Pipeline
+from bot.delivery.reporting import DeliveryReport
+from bot.delivery.sending import BatchSender, ChatUnavailable, Stopping
+from bot.delivery.target import ChatMigratedListener, DeliveryTarget
+from bot.google.errors import GoogleError, GoogleUnavailable, LinkBroken, NotLinked, SessionGone
+from bot.google.picker import PickedMediaItem, PickerClient
+from bot.outcomes import Code, SkipReason
+from bot.pick_messages import PickMessages
+from bot.session_cleanup import delete_at_google
+from bot.telegram_send import MediaSender
+from storage.picks import PickItem, PickRepository, PickSession
+
+log = logging.getLogger(__name__)
+
+UPLOAD_LIMIT = 50_000_000
+LOCAL_UPLOAD_LIMIT = 2_000_000_000
+
+
+@dataclass(frozen=True)
+class Deliveries:
+    """Everything a delivery needs, built once; `run(session)` delivers one session."""
+
+    picker: PickerClient
+    repo: PickRepository
+    media: MediaSender
+    messages: PickMessages
+    bot: Bot
+    on_migrated: ChatMigratedListener
+    workdir: Path  # one folder per session below it, removed when its run ends
+    upload_limit: int
+    video_wait: float
+    max_items: int
+    stopping: asyncio.Event  # set on shutdown: runs stop between uploads
+
+    async def run(self, session: PickSession) -> None:
+        workdir = self.workdir / str(session.id)
+        workdir.mkdir(parents=True, exist_ok=True)
+        try:
+            await Delivery(self, session, workdir).run()
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+class Delivery:
+    def __init__(self, tools: Deliveries, session: PickSession, workdir: Path) -> None:
+        self._tools = tools
+        self._repo = tools.repo
+        self._fetcher = MediaFetcher(tools.picker, session, workdir, tools.upload_limit)
+        self._target = DeliveryTarget(
+            session,
+            repo=tools.repo,
+            messages=tools.messages,
+            bot=tools.bot,
+            on_migrated=tools.on_migrated,
+        )
+        self._report = DeliveryReport(tools.messages, tools.repo, self._target)
+        self._sender = BatchSender(
+            repo=tools.repo, media=tools.media, target=self._target, report=self._report, stopping=tools.stopping
+        )
+        self._pipeline = Pipeline(self._fetcher, self._sender, self._report)
+        self._unlisted = False  # Google never listed the items: it is not known what was picked
+
+    @property
+    def _session(self) -> PickSession:
+        return self._target.session
+
+    async def run(self) -> None:
+        session = self._session
+        try:
+            if await self._deliver() is False:
+                return
+        except (LinkBroken, NotLinked):
+            await self._skip_rest(SkipReason.LINK_BROKEN)
+            await self._tools.messages.say(session.prompt_chat_id, Code.DELIVERY_LINK_BROKEN)
+        except SessionGone:
+            await self._skip_rest(SkipReason.SESSION_EXPIRED)
+        except GoogleUnavailable:
+            await self._skip_rest(SkipReason.GOOGLE_DOWN)
+        except GoogleError as exc:  # any other refusal, e.g. the listing answering 400
+            log.warning("pick %s: Google refused (%s); reporting what is left", session.id, exc)
+            self._unlisted = not await self._repo.items(session.id)
+            await self._skip_rest(SkipReason.UNAVAILABLE)
+        except ChatUnavailable:
+            await self._skip_rest(SkipReason.CHAT_GONE)
+        except Stopping:
+            log.info("pick %s: stopped for shutdown; the rest is delivered after the restart", session.id)
+            return
+        await self._finish()
+
+    async def _deliver(self) -> bool:
+        """Deliver what is pending; False when the pick was refused whole (it is over already)."""
+        session = self._session
+        if session.status == "picked":
+            listed = await self._list()
+            if len(listed) > self._tools.max_items:
+                await self._refuse_oversized(len(listed))
+                return False
+            await self._repo.save_items(session.id, [_to_item(i, n) for n, i in enumerate(listed)])
+        items = await self._repo.items(session.id)
+        if any(item.in_doubt for item in items):
+            await self._report_in_doubt(items)
+            items = await self._repo.items(session.id)
+        pending = [i for i in items if i.status == "pending"]
+        if pending:
+            if session.status != "picked":
+                await self._list()
+            await self._target.check()
+            done = len(items) - len(pending)
+            self._target.credited = done > 0  # a resumed run: the first items went out with the credit
+            await self._report.start(len(items), done)
+            deferred = await self._pipeline.run(pending)
+            if deferred:
+                await self._wait_for_videos(deferred)
+        return True
+
+    async def _list(self) -> list[PickedMediaItem]:
+        try:
+            return await self._fetcher.list_patiently()
+        except GoogleUnavailable:
+            self._unlisted = not await self._repo.items(self._session.id)
+            raise
+
+    async def _refuse_oversized(self, count: int) -> None:
+        """More items than one pick may hold (Google should have capped it): nothing is downloaded."""
+        session, limit = self._session, self._tools.max_items
+        await self._tools.messages.say(
+            session.report_chat_id, Code.PICK_TOO_BIG, pick_again=True, count=count, limit=limit
+        )
+        await self._repo.set_status(session.id, "done", failure="too_many_items")
+        await delete_at_google(self._tools.picker, self._repo, session, patient=True)
+
+    async def _report_in_doubt(self, items: list[PickItem]) -> None:
+        """Items whose upload was under way when the bot stopped may have arrived: Telegram cannot be
+        asked, so they are reported rather than risked twice."""
+        for item in items:
+            if item.in_doubt:
+                log.warning(
+                    "pick %s: item %s was being uploaded at a restart; reporting it", self._session.id, item.position
+                )
+                await self._repo.mark_skipped(self._session.id, item.position, SkipReason.IN_DOUBT)
+
+    async def _wait_for_videos(self, videos: list[PickItem]) -> None:
+        """Re-list until Google has processed the videos, within VIDEO_PROCESSING_TIMEOUT and expireTime."""
+        session = self._session
+        deadline = min(time.time() + self._tools.video_wait, session.expire_time - 60)
+        waiting = videos
+        await self._report.waiting_for_videos(len(waiting))
+        while waiting and time.time() < deadline:
+            await asyncio.sleep(min(max(session.poll_interval, 0.5), 30.0))
+            await self._fetcher.relist()
+            waiting = await self._pipeline.run(waiting)
+        await self._sender.skip_all([Fetched(item) for item in waiting], SkipReason.STILL_PROCESSING)
+
+    async def _skip_rest(self, reason: SkipReason) -> None:
+        for item in await self._repo.items(self._session.id):
+            if item.status == "pending":
+                await self._repo.mark_skipped(self._session.id, item.position, reason)
+
+    async def _finish(self) -> None:
+        session = await self._target.refresh()
+        await self._report.finish(await self._repo.items(session.id), unlisted=self._unlisted)
+        await self._repo.set_status(session.id, "done")
+        await delete_at_google(self._tools.picker, self._repo, session, patient=True)
+
+
+def _to_item(media: PickedMediaItem, position: int) -> PickItem:
+    return PickItem(
+        position=position,
+        media_id=media.id,
+        kind=media.type,
+        filename=media.filename,
+        mime_type=media.mime_type,
+        width=media.width,
+        height=media.height,
+    )

@@ -1,0 +1,46 @@
+"""Every inline keyboard the bot shows, in one place (labels from bot/texts.py; callback data here)."""
+
+from __future__ import annotations
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup
+
+from bot import texts
+
+PICK_NEW = "pick:new"
+LINK = "link"
+
+
+def one_button(label: str, *, url: str | None = None, data: str | None = None) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup([[InlineKeyboardButton(label, url=url, callback_data=data)]])
+
+
+def pick_again() -> InlineKeyboardMarkup:
+    """ "📷 Pick photos": starts a new pick in the chat it is tapped in."""
+    return one_button(texts.BUTTON_PICK, data=PICK_NEW)
+
+
+def link() -> InlineKeyboardMarkup:
+    """ "🔗 Link Google account": sends the consent button (privately)."""
+    return one_button(texts.BUTTON_LINK, data=LINK)
+
+
+def autoclose_uri(picker_uri: str) -> str:
+    return picker_uri.rstrip("/") + "/autoclose"
+
+
+def prompt(session_id: int, picker_uri: str) -> InlineKeyboardMarkup:
+    """The pick's prompt: open Google Photos; a QR code for another device; cancel."""
+    return InlineKeyboardMarkup(
+        [
+            [InlineKeyboardButton(texts.BUTTON_OPEN_PHOTOS, url=autoclose_uri(picker_uri))],
+            [
+                InlineKeyboardButton(texts.BUTTON_QR, callback_data=f"pick:qr:{session_id}"),
+                InlineKeyboardButton(texts.BUTTON_CANCEL, callback_data=f"pick:cancel:{session_id}"),
+            ],
+        ]
+    )
+
+
+def cancel_pick(session_id: int) -> InlineKeyboardMarkup:
+    """The group's "choosing photos…" line: a Cancel only the picker may use."""
+    return one_button(texts.BUTTON_CANCEL, data=f"pick:cancel:{session_id}")
