@@ -12,11 +12,12 @@ import json
 import logging
 import os
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -46,6 +47,10 @@ _ENDPOINTS = {
     ("DELETE", "sessions"): "sessions.delete",
     ("GET", "mediaItems"): "mediaItems.list",
 }
+
+
+T = TypeVar("T")
+Response = AbstractAsyncContextManager[aiohttp.ClientResponse]
 
 
 class TokenSource(Protocol):
@@ -246,6 +251,46 @@ class PickerClient:
 
         Raises TooLarge without fetching the body when it would exceed `limit` bytes.
         """
+
+        def send(token: str) -> Response:
+            return self._http.get(URL(url, encoded=True), headers={"Authorization": f"Bearer {token}"})
+
+        async def save(response: aiohttp.ClientResponse) -> int:
+            if response.status != 200:
+                raise MediaUnavailable(f"media answered {response.status}", response.status)
+            if _error_page(response.headers.get("Content-Type")):
+                raise MediaUnavailable("media answered with a page, not media", response.status)
+            expected = _int(response.headers.get("Content-Length"))
+            if expected is not None and expected > limit:
+                raise TooLarge(expected)
+            size = await _write(response.content.iter_chunked(CHUNK), dest, limit)
+            if expected is not None and size != expected:
+                raise aiohttp.ClientPayloadError("body shorter than Content-Length")  # retried like a cut
+            return size
+
+        return await self._request(user_id, "media", "media", send, save)
+
+    async def _call(self, user_id: int, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        def send(token: str) -> Response:
+            return self._http.request(method, self._base + path, headers={"Authorization": f"Bearer {token}"}, **kwargs)
+
+        async def parse(response: aiohttp.ClientResponse) -> dict[str, Any]:
+            return _json_or_raise(response.status, await response.read())
+
+        endpoint = _ENDPOINTS.get((method, path.split("/")[1]), "other")
+        return await self._request(user_id, "api", endpoint, send, parse)
+
+    async def _request(
+        self,
+        user_id: int,
+        kind: str,
+        endpoint: str,
+        send: Callable[[str], Response],
+        handle: Callable[[aiohttp.ClientResponse], Awaitable[T]],
+    ) -> T:
+        """One request with the user's token, retried: a 401 refreshes the token once; 429/5xx, network
+        errors and errors `handle` raises as aiohttp.ClientError back off (Retry-After holds back every
+        request of that `kind`); anything else `handle` returns or raises is the answer."""
         refreshed = False
         rejected: str | None = None
         for attempt in range(self._retry.attempts):
@@ -253,64 +298,20 @@ class PickerClient:
             if token is None:
                 continue
             rejected = None
-            await self._respect_retry_after("media")
+            await self._respect_retry_after(kind)
             try:
-                async with (
-                    self._metrics.timed("media") as timing,
-                    self._http.get(URL(url, encoded=True), headers={"Authorization": f"Bearer {token}"}) as response,
-                ):
+                async with self._metrics.timed(endpoint) as timing, send(token) as response:
                     timing.status(response.status)
                     if response.status == 401 and not refreshed:
                         refreshed, rejected = True, token
                         continue
                     if response.status in RETRYABLE_STATUSES:
-                        await self._backoff(attempt, response.headers.get("Retry-After"), "media")
+                        await self._backoff(attempt, response.headers.get("Retry-After"), kind)
                         continue
-                    if response.status != 200:
-                        raise MediaUnavailable(f"media answered {response.status}", response.status)
-                    if _error_page(response.headers.get("Content-Type")):
-                        raise MediaUnavailable("media answered with a page, not media", response.status)
-                    expected = _int(response.headers.get("Content-Length"))
-                    if expected is not None and expected > limit:
-                        raise TooLarge(expected)
-                    size = await _write(response.content.iter_chunked(CHUNK), dest, limit)
-                    if expected is not None and size != expected:
-                        raise aiohttp.ClientPayloadError("body shorter than Content-Length")
-                    return size
+                    return await handle(response)
             except (aiohttp.ClientError, TimeoutError):
                 await self._backoff(attempt, None)
-        raise GoogleUnavailable("media download kept failing")
-
-    async def _call(self, user_id: int, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
-        refreshed = False
-        rejected: str | None = None
-        endpoint = _ENDPOINTS.get((method, path.split("/")[1]), "other")
-        for attempt in range(self._retry.attempts):
-            token = await self._token(user_id, rejected, attempt)
-            if token is None:
-                continue
-            rejected = None
-            await self._respect_retry_after("api")
-            try:
-                async with (
-                    self._metrics.timed(endpoint) as timing,
-                    self._http.request(
-                        method, self._base + path, headers={"Authorization": f"Bearer {token}"}, **kwargs
-                    ) as response,
-                ):
-                    timing.status(response.status)
-                    body = await response.read()
-            except (aiohttp.ClientError, TimeoutError):
-                await self._backoff(attempt, None)
-                continue
-            if response.status == 401 and not refreshed:
-                refreshed, rejected = True, token
-                continue
-            if response.status in RETRYABLE_STATUSES:
-                await self._backoff(attempt, response.headers.get("Retry-After"), "api")
-                continue
-            return _json_or_raise(response.status, body)
-        raise GoogleUnavailable(f"{method} {path} kept failing")
+        raise GoogleUnavailable(f"{endpoint} kept failing")
 
     async def _token(self, user_id: int, rejected: str | None, attempt: int) -> str | None:
         """The access token for the next attempt (refreshed if Google just rejected `rejected`), or None
