@@ -79,6 +79,27 @@ async def test_retry_after_is_waited_out_and_the_send_retried() -> None:
     assert calls == 3 and loop.time() - start >= 2
 
 
+async def test_the_hand_over_hook_runs_after_each_flood_wait_right_before_the_request() -> None:
+    flood = _flood(private_per_second=1000, group_per_minute=60000)
+    events: list[str] = []
+
+    async def handed_over() -> None:
+        events.append("handed over")
+
+    async def send() -> bool:
+        events.append("request")
+        if events.count("request") == 1:
+            raise RetryAfter(1)
+        return True
+
+    info = SendInfo(upload_bytes=1000, on_handover=handed_over)
+    assert await flood.process_request(send, (), {}, "sendPhoto", {"chat_id": 7}, info)
+    assert events == ["handed over", "request", "handed over", "request"]
+    # Requests that are not sends (an edit) never call it, even if given.
+    assert await flood.process_request(_ok, (), {}, "editMessageText", {"chat_id": 7}, info)
+    assert events.count("handed over") == 2
+
+
 async def test_other_errors_are_not_retried() -> None:
     flood = _flood(private_per_second=1000, group_per_minute=60000)
 
