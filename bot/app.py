@@ -19,6 +19,7 @@ from bot import texts
 from bot.config import Settings
 from bot.context import SERVICES_KEY, App, Services
 from bot.crypto import Cipher, load_or_create_key
+from bot.delivery.run import LOCAL_UPLOAD_LIMIT, UPLOAD_LIMIT, Deliveries
 from bot.flood import FloodControl
 from bot.google.oauth import GoogleOAuth
 from bot.google.picker import PickerClient, google_session
@@ -135,18 +136,26 @@ async def run(settings: Settings) -> None:
         async def on_migrated(old: int, new: int) -> None:
             await upgrade_chat_id(db, old, new)
 
+        deliveries = Deliveries(
+            picker=picker,
+            repo=pick_repo,
+            media=MediaSender(application.bot),
+            messages=messages,
+            bot=application.bot,
+            on_migrated=on_migrated,
+            workdir=settings.data_dir / "tmp",
+            upload_limit=LOCAL_UPLOAD_LIMIT if settings.telegram_local_mode else UPLOAD_LIMIT,
+            video_wait=settings.video_processing_timeout,
+            max_items=settings.max_items_per_pick,
+            stopping=asyncio.Event(),
+        )
         picks = PickService(
             picker=picker,
             links=links,
             repo=pick_repo,
             chat_settings=chat_settings,
             messages=messages,
-            sender=MediaSender(application.bot),
-            bot=application.bot,
-            on_migrated=on_migrated,
-            workdir=settings.data_dir / "tmp",
-            local_mode=settings.telegram_local_mode,
-            video_wait=settings.video_processing_timeout,
+            deliveries=deliveries,
             limits=PickLimits(settings.max_active_picks, settings.picks_per_hour, settings.max_items_per_pick),
         )
         sharing = SharingService(
