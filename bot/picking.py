@@ -58,16 +58,16 @@ class PickService:
         self._repo = repo
         self._chat_settings = chat_settings
         self._messages = messages
-        self._delivery = deliveries
+        self._deliveries = deliveries
         self.limits = limits
         self.poller = Poller(self._poll_once)
-        self._deliveries: dict[int, asyncio.Task[None]] = {}
+        self._running: dict[int, asyncio.Task[None]] = {}  # deliveries under way, by session id
         self._background: set[asyncio.Task[None]] = set()
 
     # --- lifecycle ------------------------------------------------------------------------
     async def resume(self) -> None:
         """After a start: poll waiting sessions again, continue deliveries, finish Google clean-up."""
-        shutil.rmtree(self._delivery.workdir, ignore_errors=True)
+        shutil.rmtree(self._deliveries.workdir, ignore_errors=True)
         self.poller.start()
         now = time.time()
         for session in await self._repo.sessions_with_status(["waiting"]):
@@ -81,12 +81,12 @@ class PickService:
     async def stop(self, grace: float = STOP_GRACE) -> None:
         """Stop polling; let deliveries finish the upload under way (they stop before the next one,
         everything not yet sent stays pending for the restart), then cancel whatever is left."""
-        self._delivery.stopping.set()
+        self._deliveries.stopping.set()
         await self.poller.stop()
-        deliveries = list(self._deliveries.values())
+        deliveries = list(self._running.values())
         if deliveries:
             await asyncio.wait(deliveries, timeout=grace)
-        tasks = [*self._deliveries.values(), *self._background]
+        tasks = [*self._running.values(), *self._background]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -267,15 +267,15 @@ class PickService:
 
     # --- delivery -------------------------------------------------------------------------
     def _start_delivery(self, session: PickSession) -> None:
-        if session.id in self._deliveries:
+        if session.id in self._running:
             return
         task = asyncio.create_task(self._deliver(session), name=f"deliver-{session.id}")
-        self._deliveries[session.id] = task
-        task.add_done_callback(lambda _: self._deliveries.pop(session.id, None))
+        self._running[session.id] = task
+        task.add_done_callback(lambda _: self._running.pop(session.id, None))
 
     async def _deliver(self, session: PickSession) -> None:
         try:
-            await self._delivery.run(session)
+            await self._deliveries.run(session)
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -284,7 +284,7 @@ class PickService:
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         """Run a clean-up in the background; stop() cancels it."""
-        if self._delivery.stopping.is_set():  # stop() may have gathered its tasks already: the next start does it
+        if self._deliveries.stopping.is_set():  # stop() may have gathered its tasks already: the next start does it
             coro.close()
             return
         task = asyncio.create_task(coro)
