@@ -8,10 +8,12 @@ import secrets
 import time
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Any, Literal
+from enum import StrEnum
+from typing import Any
 
 from bot.google.errors import GoogleUnavailable, LinkBroken, NotLinked
 from bot.google.oauth import PICKER_SCOPE, CodeExchangeFailed, GoogleOAuth, granted_scopes
+from bot.outcomes import Code, Refused
 from storage.links import GoogleLink, LinkRepository
 from storage.oauth_states import OAuthStateRepository
 
@@ -20,17 +22,36 @@ log = logging.getLogger(__name__)
 STATE_TTL = 600.0
 REFRESH_LEEWAY = 60.0
 
-CallbackKind = Literal["linked", "denied", "scope_missing", "exchange_failed", "bad_state", "expired_state"]
-UnlinkKind = Literal["not_linked", "revoked", "revoke_failed"]
+
+class CallbackCode(StrEnum):
+    """How Google's redirect ended (also the word in the outcome page's address)."""
+
+    LINKED = "linked"
+    DENIED = "denied"
+    SCOPE_MISSING = "scope_missing"
+    EXCHANGE_FAILED = "exchange_failed"
+    BAD_STATE = "bad_state"  # unknown, used or missing: nobody to tell
+    EXPIRED_STATE = "expired_state"
 
 
 @dataclass(frozen=True)
 class CallbackOutcome:
-    kind: CallbackKind
+    code: CallbackCode
     user_id: int | None = None
     chat_id: int | None = None
     email: str | None = None
     then_pick_chat_id: int | None = None
+
+
+class UnlinkCode(StrEnum):
+    REVOKED = "revoked"
+    REVOKE_FAILED = "revoke_failed"  # forgotten here, but Google did not confirm the revocation
+
+
+@dataclass(frozen=True)
+class Unlinked:
+    code: UnlinkCode
+    email: str
 
 
 class LinkService:
@@ -56,44 +77,44 @@ class LinkService:
         """Handle Google's redirect. The state is consumed whatever happens next."""
         pending = await self._states.pop_oauth_state(state) if state else None
         if pending is None:
-            return CallbackOutcome("bad_state")
+            return CallbackOutcome(CallbackCode.BAD_STATE)
         user_id, chat_id = pending.user_id, pending.chat_id
         if pending.expired:
-            return CallbackOutcome("expired_state", user_id, chat_id)
+            return CallbackOutcome(CallbackCode.EXPIRED_STATE, user_id, chat_id)
         if error or not code:
-            return CallbackOutcome("denied", user_id, chat_id)
+            return CallbackOutcome(CallbackCode.DENIED, user_id, chat_id)
         try:
             token = await self._oauth.exchange_code(code, pending.code_verifier)
             if PICKER_SCOPE not in granted_scopes(token):
                 await self._oauth.revoke(token["access_token"])
-                return CallbackOutcome("scope_missing", user_id, chat_id)
+                return CallbackOutcome(CallbackCode.SCOPE_MISSING, user_id, chat_id)
             email = await self._oauth.email(token["access_token"])
         except CodeExchangeFailed as exc:
             log.warning("code exchange failed for user %s: %s", pending.user_id, exc)
-            return CallbackOutcome("exchange_failed", user_id, chat_id)
+            return CallbackOutcome(CallbackCode.EXCHANGE_FAILED, user_id, chat_id)
         if not token.get("refresh_token"):
             log.warning("Google returned no refresh token for user %s", pending.user_id)
         async with self._locks[pending.user_id]:  # not while access_token() caches the old one
             await self._links.save_link(pending.user_id, email, token, " ".join(sorted(granted_scopes(token))))
             self._tokens.pop(pending.user_id, None)
         log.info("user %s linked a Google account", pending.user_id)
-        return CallbackOutcome("linked", user_id, chat_id, email, pending.then_pick_chat_id)
+        return CallbackOutcome(CallbackCode.LINKED, user_id, chat_id, email, pending.then_pick_chat_id)
 
     async def status(self, user_id: int) -> GoogleLink | None:
         return await self._links.get_link(user_id)
 
-    async def unlink(self, user_id: int) -> UnlinkKind:
-        """Revoke at Google, then forget locally whatever Google said."""
+    async def unlink(self, user_id: int) -> Unlinked:
+        """Revoke at Google, then forget locally whatever Google said. Raises Refused(NOT_LINKED)."""
         link = await self._links.get_link(user_id)
         if link is None:
-            return "not_linked"
+            raise Refused(Code.NOT_LINKED)
         token = link.token.get("refresh_token") or link.token.get("access_token")
         revoked = bool(token) and await self._oauth.revoke(str(token))
         async with self._locks[user_id]:
             await self._links.delete_link(user_id)
             self._tokens.pop(user_id, None)
         log.info("user %s unlinked (revoked at Google: %s)", user_id, revoked)
-        return "revoked" if revoked else "revoke_failed"
+        return Unlinked(UnlinkCode.REVOKED if revoked else UnlinkCode.REVOKE_FAILED, link.email)
 
     async def access_token(self, user_id: int, *, rejected: str | None = None) -> str:
         """A valid access token, refreshed ahead of expiry, or when Google just rejected `rejected`.

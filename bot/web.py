@@ -12,7 +12,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from bot import texts
-from bot.linking import CallbackOutcome, LinkService
+from bot.linking import CallbackCode, CallbackOutcome, LinkService
 from bot.webhook import WEBHOOK_PATH
 
 log = logging.getLogger(__name__)
@@ -29,16 +29,18 @@ MAX_PARAM_LENGTH = 2048
 # reloading it shows the same page (reloading the callback would replay the used state: "not valid"), and
 # the one-time code and state leave the address bar. Its URL holds nothing but the outcome word.
 DONE_PATH = "/oauth/done"
-_SETTLED = frozenset({"linked", "denied", "scope_missing", "exchange_failed"})
+_SETTLED = frozenset(
+    {CallbackCode.LINKED, CallbackCode.DENIED, CallbackCode.SCOPE_MISSING, CallbackCode.EXCHANGE_FAILED}
+)
 _NO_STORE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Frame-Options": "DENY"}
 
-_PAGES: dict[str, tuple[int, tuple[str, str], bool]] = {
-    "linked": (200, texts.PAGE_LINKED, True),
-    "denied": (200, texts.PAGE_DENIED, False),
-    "scope_missing": (200, texts.PAGE_SCOPE_MISSING, False),
-    "exchange_failed": (502, texts.PAGE_EXCHANGE_FAILED, False),
-    "bad_state": (400, texts.PAGE_BAD_STATE, False),
-    "expired_state": (400, texts.PAGE_BAD_STATE, False),
+_PAGES: dict[CallbackCode, tuple[int, tuple[str, str], bool]] = {
+    CallbackCode.LINKED: (200, texts.PAGE_LINKED, True),
+    CallbackCode.DENIED: (200, texts.PAGE_DENIED, False),
+    CallbackCode.SCOPE_MISSING: (200, texts.PAGE_SCOPE_MISSING, False),
+    CallbackCode.EXCHANGE_FAILED: (502, texts.PAGE_EXCHANGE_FAILED, False),
+    CallbackCode.BAD_STATE: (400, texts.PAGE_BAD_STATE, False),
+    CallbackCode.EXPIRED_STATE: (400, texts.PAGE_BAD_STATE, False),
 }
 
 _PAGE = """<!doctype html>
@@ -91,8 +93,8 @@ def quiet_malformed_requests() -> None:
         server_log.addFilter(_MalformedRequests())
 
 
-def render_page(kind: str, bot_username: str) -> web.Response:
-    status, (title, body), success = _PAGES[kind]
+def render_page(code: CallbackCode, bot_username: str) -> web.Response:
+    status, (title, body), success = _PAGES[code]
     page = _PAGE.format(
         title=escape(title),
         body=escape(body),
@@ -126,7 +128,7 @@ def build_web_app(
         outcome = await links.complete_link(state, code, error)
         log.info(
             "OAuth callback: %s (user %s)",
-            outcome.kind,
+            outcome.code,
             outcome.user_id,
             extra={"user_id": outcome.user_id, "chat_id": outcome.chat_id},
         )
@@ -135,15 +137,15 @@ def build_web_app(
                 await on_outcome(outcome)
             except Exception:
                 log.exception("could not tell user %s about the OAuth outcome", outcome.user_id)
-        if outcome.kind in _SETTLED:  # relative: right behind a PUBLIC_URL with a path too
-            return web.Response(status=303, headers={**_NO_STORE, "Location": f"done?result={outcome.kind}"})
-        return render_page(outcome.kind, bot_username())
+        if outcome.code in _SETTLED:  # relative: right behind a PUBLIC_URL with a path too
+            return web.Response(status=303, headers={**_NO_STORE, "Location": f"done?result={outcome.code}"})
+        return render_page(outcome.code, bot_username())
 
     async def oauth_done(request: web.Request) -> web.Response:
-        kind = request.rel_url.query.get("result", "")
-        if kind not in _SETTLED:
+        result = request.rel_url.query.get("result", "")
+        if result not in _SETTLED:
             raise web.HTTPNotFound()
-        return render_page(kind, bot_username())
+        return render_page(CallbackCode(result), bot_username())
 
     async def healthz(request: web.Request) -> web.Response:
         ok = await ready()

@@ -2,22 +2,15 @@
 
 from __future__ import annotations
 
-from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram import Bot, Update
 from telegram.ext import CallbackQueryHandler, CommandHandler, ContextTypes
 
-from bot import texts
+from bot import keyboards, texts
 from bot.context import App, services
-from bot.linking import CallbackOutcome
+from bot.linking import CallbackCode, CallbackOutcome, UnlinkCode
+from bot.outcomes import Code, Refused
 from bot.sharing import SharingService
-from handlers.common import (
-    NEW_MESSAGES,
-    NO_PREVIEW,
-    answer,
-    is_private,
-    link_keyboard,
-    private_chat_keyboard,
-    reply,
-)
+from handlers.common import NEW_MESSAGES, NO_PREVIEW, answer, is_private, private_chat_keyboard, reply
 
 
 async def send_link_prompt(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -31,7 +24,7 @@ async def send_link_prompt(update: Update, context: ContextTypes.DEFAULT_TYPE) -
     links = services(context).links
     current = await links.status(user.id)
     url = await links.start_link(user.id, chat.id)
-    keyboard = InlineKeyboardMarkup([[InlineKeyboardButton(texts.BUTTON_SIGN_IN, url=url)]])
+    keyboard = keyboards.one_button(texts.BUTTON_SIGN_IN, url=url)
     if current is not None and not current.broken:
         text = texts.LINK_PROMPT_RELINK.format(email=texts.html(current.email))
     else:
@@ -55,9 +48,9 @@ async def status_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
         return
     link = await services(context).links.status(user.id)
     if link is None:
-        await reply(update, texts.NOT_LINKED, link_keyboard())
+        await reply(update, texts.say(Code.NOT_LINKED), keyboards.link())
     elif link.broken:
-        await reply(update, texts.STATUS_BROKEN.format(email=texts.html(link.email)), link_keyboard())
+        await reply(update, texts.STATUS_BROKEN.format(email=texts.html(link.email)), keyboards.link())
     else:
         await reply(update, texts.STATUS_LINKED.format(email=texts.html(link.email)))
 
@@ -66,22 +59,21 @@ async def unlink_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     user = update.effective_user
     if user is None:
         return
-    links = services(context).links
-    link = await links.status(user.id)
-    outcome = await links.unlink(user.id)
-    if outcome == "not_linked" or link is None:
+    try:
+        unlinked = await services(context).links.unlink(user.id)
+    except Refused:  # NOT_LINKED
         await reply(update, texts.UNLINK_NOTHING)
-    elif outcome == "revoked":
-        await reply(update, texts.UNLINKED.format(email=texts.html(link.email)))
-    else:
-        await reply(update, texts.UNLINKED_REVOKE_FAILED.format(email=texts.html(link.email)))
+        return
+    done = texts.UNLINKED if unlinked.code is UnlinkCode.REVOKED else texts.UNLINKED_REVOKE_FAILED
+    await reply(update, done.format(email=texts.html(unlinked.email)))
 
 
-_OUTCOME_TEXTS = {
-    "denied": texts.LINK_DENIED,
-    "scope_missing": texts.LINK_SCOPE_MISSING,
-    "exchange_failed": texts.LINK_EXCHANGE_FAILED,
-    "expired_state": texts.LINK_STATE_EXPIRED,
+# Sign-ins that linked nothing: the sentence, and a button to try again.
+_NOT_LINKED_TEXTS = {
+    CallbackCode.DENIED: texts.LINK_DENIED,
+    CallbackCode.SCOPE_MISSING: texts.LINK_SCOPE_MISSING,
+    CallbackCode.EXCHANGE_FAILED: texts.LINK_EXCHANGE_FAILED,
+    CallbackCode.EXPIRED_STATE: texts.LINK_STATE_EXPIRED,
 }
 
 
@@ -89,19 +81,19 @@ async def notify_link_outcome(bot: Bot, sharing: SharingService, outcome: Callba
     """Tell the user in Telegram how the Google sign-in ended (and offer to continue a group's pick)."""
     if outcome.chat_id is None or outcome.user_id is None:
         return
-    if outcome.kind == "linked" and outcome.then_pick_chat_id is not None:
+    if outcome.code is CallbackCode.LINKED and outcome.then_pick_chat_id is not None:
         group = await bot.get_chat(outcome.then_pick_chat_id)
         title = texts.html(group.title or "")
         token = await sharing.continue_token(outcome.user_id, outcome.then_pick_chat_id)
         text = texts.LINKED_CONTINUE.format(email=texts.html(outcome.email), title=title)
         label = texts.BUTTON_CONTINUE_PICK.format(title=group.title or "")
-        keyboard = InlineKeyboardMarkup([[InlineKeyboardButton(label, callback_data=f"go:{token}")]])
-    elif outcome.kind == "linked":
+        keyboard = keyboards.one_button(label, data=f"go:{token}")
+    elif outcome.code is CallbackCode.LINKED:
         text = texts.LINKED.format(email=texts.html(outcome.email))
-        keyboard = InlineKeyboardMarkup([[InlineKeyboardButton(texts.BUTTON_PICK, callback_data="pick:new")]])
-    elif outcome.kind in _OUTCOME_TEXTS:
-        text = _OUTCOME_TEXTS[outcome.kind]
-        keyboard = InlineKeyboardMarkup([[InlineKeyboardButton(texts.BUTTON_TRY_AGAIN, callback_data="link")]])
+        keyboard = keyboards.pick_again()
+    elif outcome.code in _NOT_LINKED_TEXTS:
+        text = _NOT_LINKED_TEXTS[outcome.code]
+        keyboard = keyboards.one_button(texts.BUTTON_TRY_AGAIN, data=keyboards.LINK)
     else:
         return
     await bot.send_message(outcome.chat_id, text, reply_markup=keyboard, link_preview_options=NO_PREVIEW)
@@ -111,4 +103,4 @@ def register(application: App) -> None:
     application.add_handler(CommandHandler("link", link_command, filters=NEW_MESSAGES))
     application.add_handler(CommandHandler("status", status_command, filters=NEW_MESSAGES))
     application.add_handler(CommandHandler("unlink", unlink_command, filters=NEW_MESSAGES))
-    application.add_handler(CallbackQueryHandler(link_button, pattern=r"^link$"))
+    application.add_handler(CallbackQueryHandler(link_button, pattern=f"^{keyboards.LINK}$"))

@@ -1,4 +1,4 @@
-"""LinkService's cached tokens: read once while polling, never stale after a change of the link."""
+"""LinkService: cached tokens read once while polling and never stale after a change of the link; unlinking."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from cryptography.fernet import Fernet
 from bot.crypto import Cipher
 from bot.google.errors import LinkBroken, NotLinked
 from bot.google.oauth import PICKER_SCOPE, GoogleOAuth
-from bot.linking import LinkService
+from bot.linking import CallbackCode, LinkService, UnlinkCode, Unlinked
+from bot.outcomes import Code, Refused
 from storage.database import Database
 from storage.links import GoogleLink, LinkRepository
 from storage.oauth_states import OAuthStateRepository
@@ -62,7 +63,7 @@ class CountingLinks(LinkRepository):
 async def linked(service: LinkService, user_id: int) -> None:
     url = await service.start_link(user_id, user_id)
     outcome = await service.complete_link(url.rsplit("state=", 1)[1], "code", None)
-    assert outcome.kind == "linked"
+    assert outcome.code is CallbackCode.LINKED
 
 
 async def test_polling_reads_the_link_once_and_sees_every_change(db: Database) -> None:
@@ -97,3 +98,13 @@ async def test_a_refused_refresh_breaks_the_link_for_good(db: Database) -> None:
         await service.access_token(8, rejected="access-1")
     with pytest.raises(LinkBroken):  # not the cached token Google just refused
         await service.access_token(8)
+
+
+async def test_unlink_says_which_account_went_and_refuses_when_none_is_linked(db: Database) -> None:
+    oauth, cipher = FakeOAuth(), Cipher(Fernet.generate_key().decode())
+    service = LinkService(cast(GoogleOAuth, oauth), LinkRepository(db, cipher), OAuthStateRepository(db, cipher))
+    await linked(service, 9)
+    assert await service.unlink(9) == Unlinked(UnlinkCode.REVOKED, "someone@example.com")
+    with pytest.raises(Refused) as refused:
+        await service.unlink(9)
+    assert refused.value.code is Code.NOT_LINKED
