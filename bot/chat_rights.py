@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import logging
-from typing import Literal
 
 from telegram import Bot, ChatMember, ChatMemberAdministrator, ChatMemberOwner, ChatMemberRestricted
 from telegram.constants import ChatMemberStatus, ChatType
 from telegram.error import BadRequest, Forbidden
 
-log = logging.getLogger(__name__)
+from bot.outcomes import Code
 
-Problem = Literal["chat_gone", "bot_cannot_post", "user_not_member", "user_not_admin"]
+log = logging.getLogger(__name__)
 
 
 def _in_chat(member: ChatMember) -> bool:
@@ -31,19 +30,20 @@ def _may_post(member: ChatMember, is_channel: bool) -> bool:
     return _in_chat(member)
 
 
-async def posting_problem(bot: Bot, chat_id: int, user_id: int) -> Problem | None:
-    """Why the bot should not post into `chat_id` for `user_id` right now, or None when it may."""
+async def posting_problem(bot: Bot, chat_id: int, user_id: int) -> Code | None:
+    """Why the bot should not post into `chat_id` for `user_id` right now (CHAT_GONE, BOT_CANNOT_POST,
+    USER_NOT_ADMIN or USER_NOT_MEMBER), or None when it may."""
     try:
         is_channel = (await bot.get_chat(chat_id)).type == ChatType.CHANNEL
         me = await bot.get_chat_member(chat_id, bot.id)
         user = await bot.get_chat_member(chat_id, user_id)
     except (BadRequest, Forbidden) as exc:
         log.info("cannot check rights in chat %s: %s", chat_id, exc.message)
-        return "chat_gone"
+        return Code.CHAT_GONE
     if not _may_post(me, is_channel):
-        return "bot_cannot_post"
+        return Code.BOT_CANNOT_POST
     if is_channel and not _may_post(user, is_channel=True):
-        return "user_not_admin"
+        return Code.USER_NOT_ADMIN
     if not _in_chat(user):
-        return "user_not_member"
+        return Code.USER_NOT_MEMBER
     return None

@@ -6,16 +6,16 @@ import logging
 import secrets
 import time
 from dataclasses import dataclass
-from typing import Literal
+from enum import StrEnum
 
 from telegram import Bot
 from telegram.constants import ChatType
 
-from bot import texts
 from bot.chat_rights import posting_problem
 from bot.linking import LinkService
+from bot.outcomes import Code, Refused
 from bot.pick_messages import PickMessages
-from bot.picking import PickError, PickService, PromptUndeliverable
+from bot.picking import PickService
 from storage.chat_intents import ChatIntentRepository
 from storage.chat_upgrades import upgrade_chat_id
 from storage.database import Database
@@ -28,13 +28,19 @@ INTENT_TTL = 600.0
 PAYLOAD_PREFIX = "p_"  # deep-link payloads: "link", or "p_" + a single-use token (24 chars in all)
 
 
-@dataclass(frozen=True)
-class Outcome:
-    """What happened, for the handler to render: `kind`, plus a deep link or consent URL when there is one."""
+class GroupPickCode(StrEnum):
+    STARTED = "started"  # the prompt is in the member's private chat
+    START_PRIVATELY = "start_privately"  # url: a deep link to open the private chat first
+    LINK_FIRST = "link_first"  # url: a deep link to link a Google account privately first
+    LINK = "link"  # url: the consent URL; linking continues with the group's pick
 
-    kind: Literal["started", "start_privately", "link_first", "link", "not_yours", "expired", "failed"]
+
+@dataclass(frozen=True)
+class GroupPick:
+    """How a pick for a group got under way (refusals are raised as Refused)."""
+
+    code: GroupPickCode
     url: str | None = None
-    text: str | None = None
 
 
 class SharingService:
@@ -66,40 +72,43 @@ class SharingService:
         target = destination.chat_id if destination else user_id
         return Route(chat_id=user_id, prompt_chat_id=user_id, target_chat_id=target, report_chat_id=user_id)
 
-    async def pick_in_group(self, user_id: int, name: str, group_id: int, max_items: int | None) -> Outcome:
-        """A member's /pick in a group: the Google Photos button goes to their private chat."""
+    async def pick_in_group(self, user_id: int, name: str, group_id: int, max_items: int | None) -> GroupPick:
+        """A member's /pick in a group: the Google Photos button goes to their private chat.
+
+        Raises Refused as PickService.start does, but for a private chat that refuses our messages.
+        """
         link = await self._links.status(user_id)
         if link is None or link.broken:
-            return Outcome("link_first", url=await self._deep_link(user_id, group_id))
+            return GroupPick(GroupPickCode.LINK_FIRST, url=await self._deep_link(user_id, group_id))
         try:
             await self._picks.start(user_id, _group_route(user_id, name, group_id), max_items)
-        except PromptUndeliverable:
-            return Outcome("start_privately", url=await self._deep_link(user_id, group_id))
-        except PickError as exc:
-            return Outcome("failed", text=str(exc))
-        return Outcome("started")
+        except Refused as exc:
+            if exc.code is not Code.PROMPT_UNDELIVERABLE:
+                raise
+            return GroupPick(GroupPickCode.START_PRIVATELY, url=await self._deep_link(user_id, group_id))
+        return GroupPick(GroupPickCode.STARTED)
 
-    async def claim(self, token: str, user_id: int, name: str) -> Outcome:
-        """A deep-link payload or a "continue" button: only its member, only once, only within 10 minutes."""
+    async def claim(self, token: str, user_id: int, name: str) -> GroupPick:
+        """A deep-link payload or a "continue" button: only its member, only once, only within 10 minutes.
+
+        Raises Refused(CLAIM_EXPIRED | CLAIM_NOT_YOURS | CLAIM_NOT_IN_GROUP), or as PickService.start does.
+        """
         intent = await self._intents.peek_intent(token)
         if intent is None:
-            return Outcome("expired")
+            raise Refused(Code.CLAIM_EXPIRED)
         if intent.user_id != user_id:
-            return Outcome("not_yours")
+            raise Refused(Code.CLAIM_NOT_YOURS)
         await self._intents.pop_intent(token)
         if intent.expired:
-            return Outcome("expired")
+            raise Refused(Code.CLAIM_EXPIRED)
         if await posting_problem(self._bot, intent.chat_id, user_id) is not None:
-            return Outcome("failed", text=texts.CLAIM_NOT_IN_GROUP)
+            raise Refused(Code.CLAIM_NOT_IN_GROUP)
         link = await self._links.status(user_id)
         if link is None or link.broken:
             url = await self._links.start_link(user_id, user_id, then_pick_chat_id=intent.chat_id)
-            return Outcome("link", url=url)
-        try:
-            await self._picks.start(user_id, _group_route(user_id, name, intent.chat_id), None)
-        except PickError as exc:
-            return Outcome("failed", text=str(exc))
-        return Outcome("started")
+            return GroupPick(GroupPickCode.LINK, url=url)
+        await self._picks.start(user_id, _group_route(user_id, name, intent.chat_id), None)
+        return GroupPick(GroupPickCode.STARTED)
 
     async def continue_token(self, user_id: int, group_id: int) -> str:
         """A fresh single-use token for "continue the pick for that group" after linking."""
@@ -115,16 +124,21 @@ class SharingService:
     async def destination(self, user_id: int) -> Destination | None:
         return await self._destinations.get_destination(user_id)
 
-    async def choose_destination(self, user_id: int, chat_id: int) -> str:
-        """Verify and save a shared chat as the destination; returns the sentence to answer with."""
+    async def choose_destination(self, user_id: int, chat_id: int) -> Destination:
+        """Verify and save a shared chat as the destination.
+
+        Raises Refused(CHAT_GONE | BOT_CANNOT_POST | USER_NOT_MEMBER | USER_NOT_ADMIN).
+        """
         problem = await posting_problem(self._bot, chat_id, user_id)
         if problem is not None:
-            return texts.FORWARD_REFUSED[problem]
+            raise Refused(problem)
         chat = await self._bot.get_chat(chat_id)
-        title = chat.title or chat.username or str(chat_id)
-        await self._destinations.set_destination(user_id, chat_id, title, chat.type == ChatType.CHANNEL)
+        destination = Destination(
+            user_id, chat_id, chat.title or chat.username or str(chat_id), chat.type == ChatType.CHANNEL
+        )
+        await self._destinations.set_destination(user_id, chat_id, destination.title, destination.is_channel)
         log.info("user %s forwards picks to chat %s", user_id, chat_id)
-        return texts.FORWARD_SET.format(title=texts.html(title))
+        return destination
 
     async def stop_forwarding(self, user_id: int) -> bool:
         had = await self._destinations.get_destination(user_id) is not None
@@ -135,10 +149,10 @@ class SharingService:
     async def bot_left(self, chat_id: int, title: str) -> None:
         """Removed from a group or channel: forget it as a destination and stop picks meant for it."""
         for destination in await self._destinations.pop_destinations_to(chat_id):
-            await self._messages.say(destination.user_id, texts.FORWARD_GONE.format(title=texts.html(title)))
+            await self._messages.say(destination.user_id, Code.FORWARD_GONE, title=title)
         for session in await self._pick_repo.active_sessions_involving(chat_id):
             if session.status == "waiting":
-                await self._picks.end(session, texts.PICK_CHAT_GONE.format(title=texts.html(title)))
+                await self._picks.end(session, Code.PICK_CHAT_GONE, title=title)
         log.info("removed from chat %s: destinations and waiting picks cleaned up", chat_id)
 
     async def user_blocked(self, user_id: int) -> None:

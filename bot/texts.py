@@ -215,12 +215,10 @@ FORWARD_OFF = "Forwarding stopped: picks you make here arrive here."
 FORWARD_NONE = "Forwarding is already off: picks arrive here."
 FORWARD_PRIVATE_ONLY = "Forwarding is set up in our private chat."
 FORWARD_GONE = "I was removed from <b>{title}</b>, so your picks now arrive here instead."
-FORWARD_REFUSED = {
-    "chat_gone": "I can't see that chat. Add me to it first, then choose it again.",
-    "bot_cannot_post": "I'm not allowed to post there. In a channel, make me an administrator who can post.",
-    "user_not_member": "You are not a member of that chat, so I can't post there for you.",
-    "user_not_admin": "Only channel administrators who can post may send photos there.",
-}
+FORWARD_CHAT_GONE = "I can't see that chat. Add me to it first, then choose it again."
+FORWARD_BOT_CANNOT_POST = "I'm not allowed to post there. In a channel, make me an administrator who can post."
+FORWARD_USER_NOT_MEMBER = "You are not a member of that chat, so I can't post there for you."
+FORWARD_USER_NOT_ADMIN = "Only channel administrators who can post may send photos there."
 
 # --- admin ---------------------------------------------------------------------------------
 ADMIN_STATS = (
@@ -262,10 +260,10 @@ _SAYINGS: dict[Code, str] = {
     Code.CLAIM_NOT_YOURS: CLAIM_NOT_YOURS,
     Code.CLAIM_EXPIRED: CLAIM_EXPIRED,
     Code.CLAIM_NOT_IN_GROUP: CLAIM_NOT_IN_GROUP,
-    Code.CHAT_GONE: FORWARD_REFUSED["chat_gone"],
-    Code.BOT_CANNOT_POST: FORWARD_REFUSED["bot_cannot_post"],
-    Code.USER_NOT_MEMBER: FORWARD_REFUSED["user_not_member"],
-    Code.USER_NOT_ADMIN: FORWARD_REFUSED["user_not_admin"],
+    Code.CHAT_GONE: FORWARD_CHAT_GONE,
+    Code.BOT_CANNOT_POST: FORWARD_BOT_CANNOT_POST,
+    Code.USER_NOT_MEMBER: FORWARD_USER_NOT_MEMBER,
+    Code.USER_NOT_ADMIN: FORWARD_USER_NOT_ADMIN,
 }
 
 _SKIP_REASONS: dict[SkipReason, str] = {

@@ -1,15 +1,16 @@
-"""Small helpers shared by the handlers: replying, standard keyboards, the deep link."""
+"""Small helpers shared by the handlers: replying, rendering a refusal, the deep link."""
 
 from __future__ import annotations
 
 import logging
 
-from telegram import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, LinkPreviewOptions, Message, Update
+from telegram import CallbackQuery, InlineKeyboardMarkup, LinkPreviewOptions, Message, Update
 from telegram.constants import ChatType
 from telegram.error import BadRequest
 from telegram.ext import ContextTypes, filters
 
-from bot import texts
+from bot import keyboards, texts
+from bot.outcomes import Code, Refused
 
 log = logging.getLogger(__name__)
 
@@ -22,16 +23,13 @@ def is_private(update: Update) -> bool:
     return update.effective_chat is not None and update.effective_chat.type == ChatType.PRIVATE
 
 
-def link_keyboard() -> InlineKeyboardMarkup:
-    return InlineKeyboardMarkup([[InlineKeyboardButton(texts.BUTTON_LINK, callback_data="link")]])
-
-
-def url_keyboard(text: str, url: str) -> InlineKeyboardMarkup:
-    return InlineKeyboardMarkup([[InlineKeyboardButton(text, url=url)]])
+# Refusals a Google link would cure: their answer offers the "Link Google account" button.
+RELINK = frozenset({Code.NOT_LINKED, Code.LINK_BROKEN})
 
 
 def private_chat_keyboard(context: ContextTypes.DEFAULT_TYPE, payload: str) -> InlineKeyboardMarkup:
-    return url_keyboard(texts.BUTTON_OPEN_PRIVATE, f"https://t.me/{context.bot.username}?start={payload}")
+    url = f"https://t.me/{context.bot.username}?start={payload}"
+    return keyboards.one_button(texts.BUTTON_OPEN_PRIVATE, url=url)
 
 
 async def reply(update: Update, text: str, markup: InlineKeyboardMarkup | None = None) -> None:
@@ -40,6 +38,12 @@ async def reply(update: Update, text: str, markup: InlineKeyboardMarkup | None =
     if chat is None:
         return
     await chat.send_message(text, reply_markup=markup, link_preview_options=NO_PREVIEW)
+
+
+async def reply_refused(update: Update, refusal: Refused) -> None:
+    """Say why a service refused, with the link button when linking would help."""
+    markup = keyboards.link() if refusal.code in RELINK else None
+    await reply(update, texts.say(refusal.code, **refusal.params), markup)
 
 
 def carries(query: CallbackQuery) -> bool:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from telegram import (
     ChatAdministratorRights,
-    InlineKeyboardButton,
-    InlineKeyboardMarkup,
     KeyboardButton,
     KeyboardButtonRequestChat,
     ReplyKeyboardMarkup,
@@ -14,12 +12,14 @@ from telegram import (
 )
 from telegram.ext import CallbackQueryHandler, CommandHandler, ContextTypes, MessageHandler, filters
 
-from bot import texts
+from bot import keyboards, texts
 from bot.context import App, services
+from bot.outcomes import Refused
 from handlers.common import NEW_MESSAGES, answer, carries, edit_quietly, is_private, reply
 
 REQUEST_GROUP = 1
 REQUEST_CHANNEL = 2
+STOP = "fwd:off"
 
 
 def _post_rights() -> ChatAdministratorRights:
@@ -58,7 +58,7 @@ async def forward_command(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
         return
     current = await sharing.destination(user.id)
     if current is not None:
-        stop = InlineKeyboardMarkup([[InlineKeyboardButton(texts.BUTTON_STOP_FORWARDING, callback_data="fwd:off")]])
+        stop = keyboards.one_button(texts.BUTTON_STOP_FORWARDING, data=STOP)
         await reply(update, texts.FORWARD_CURRENT.format(title=texts.html(current.title)), stop)
     chat = update.effective_chat
     assert chat is not None
@@ -71,15 +71,20 @@ async def chat_shared(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
         return
     if message.chat_shared.request_id not in (REQUEST_GROUP, REQUEST_CHANNEL):
         return
-    answer = await services(context).sharing.choose_destination(user.id, message.chat_shared.chat_id)
-    await message.reply_text(answer, reply_markup=ReplyKeyboardRemove())
+    try:
+        chosen = await services(context).sharing.choose_destination(user.id, message.chat_shared.chat_id)
+    except Refused as exc:
+        text = texts.say(exc.code, **exc.params)
+    else:
+        text = texts.FORWARD_SET.format(title=texts.html(chosen.title))
+    await message.reply_text(text, reply_markup=ReplyKeyboardRemove())
 
 
 async def stop_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     query = update.callback_query
     if query is None:
         return
-    if not carries(query):  # "fwd:off" sent from another message: that message is not ours to rewrite
+    if not carries(query):  # STOP sent from another message: that message is not ours to rewrite
         await answer(query, texts.BUTTON_UNKNOWN, alert=True)
         return
     stopped = await services(context).sharing.stop_forwarding(query.from_user.id)
@@ -90,4 +95,4 @@ async def stop_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
 def register(application: App) -> None:
     application.add_handler(CommandHandler("forward", forward_command, filters=NEW_MESSAGES))
     application.add_handler(MessageHandler(filters.StatusUpdate.CHAT_SHARED & filters.ChatType.PRIVATE, chat_shared))
-    application.add_handler(CallbackQueryHandler(stop_button, pattern=r"^fwd:off$"))
+    application.add_handler(CallbackQueryHandler(stop_button, pattern=f"^{STOP}$"))

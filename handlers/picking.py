@@ -7,10 +7,11 @@ import re
 from telegram import Update
 from telegram.ext import CallbackQueryHandler, CommandHandler, ContextTypes
 
-from bot import texts
+from bot import keyboards, texts
 from bot.context import App, services
-from bot.picking import PickError, PromptUndeliverable
-from handlers.common import NEW_MESSAGES, answer, is_private, link_keyboard, reply, url_keyboard
+from bot.outcomes import Code, Refused
+from bot.sharing import GroupPickCode
+from handlers.common import NEW_MESSAGES, answer, is_private, reply, reply_refused
 
 PICK_BUTTON = re.compile(r"pick:(qr|cancel):([0-9]{1,18})")
 
@@ -34,11 +35,10 @@ async def start_pick(update: Update, context: ContextTypes.DEFAULT_TYPE, max_ite
         return
     try:
         await found.picks.start(user.id, await found.sharing.private_route(user.id), max_items)
-    except PickError as exc:
-        markup = link_keyboard() if str(exc) in (texts.NOT_LINKED, texts.LINK_BROKEN) else None
-        await reply(update, str(exc), markup)
-    except PromptUndeliverable:
-        pass  # the user blocked the bot between sending /pick and our answer: nobody to tell
+    except Refused as exc:
+        # PROMPT_UNDELIVERABLE: the user blocked the bot between sending /pick and our answer, nobody to tell.
+        if exc.code is not Code.PROMPT_UNDELIVERABLE:
+            await reply_refused(update, exc)
 
 
 async def start_group_pick(update: Update, context: ContextTypes.DEFAULT_TYPE, max_items: int | None) -> None:
@@ -46,13 +46,17 @@ async def start_group_pick(update: Update, context: ContextTypes.DEFAULT_TYPE, m
     user, chat = update.effective_user, update.effective_chat
     assert user is not None and chat is not None
     name = texts.html(user.first_name)
-    outcome = await services(context).sharing.pick_in_group(user.id, user.first_name, chat.id, max_items)
-    if outcome.kind == "link_first" and outcome.url:
-        await reply(update, texts.GROUP_LINK_FIRST.format(name=name), url_keyboard(texts.BUTTON_LINK, outcome.url))
-    elif outcome.kind == "start_privately" and outcome.url:
-        await reply(update, texts.GROUP_START_PRIVATELY.format(name=name), url_keyboard(texts.BUTTON_PICK, outcome.url))
-    elif outcome.kind == "failed":
-        await reply(update, texts.GROUP_PICK_FAILED.format(name=name, error=outcome.text))
+    try:
+        started = await services(context).sharing.pick_in_group(user.id, user.first_name, chat.id, max_items)
+    except Refused as exc:
+        await reply(update, texts.GROUP_PICK_FAILED.format(name=name, error=texts.say(exc.code, **exc.params)))
+        return
+    if started.code is GroupPickCode.LINK_FIRST and started.url:
+        link = keyboards.one_button(texts.BUTTON_LINK, url=started.url)
+        await reply(update, texts.GROUP_LINK_FIRST.format(name=name), link)
+    elif started.code is GroupPickCode.START_PRIVATELY and started.url:
+        go = keyboards.one_button(texts.BUTTON_PICK, url=started.url)
+        await reply(update, texts.GROUP_START_PRIVATELY.format(name=name), go)
 
 
 async def pick_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -74,9 +78,10 @@ async def cancel_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     user, chat = update.effective_user, update.effective_chat
     if user is None or chat is None:
         return
-    result = await services(context).picks.cancel(user.id, chat.id)
-    if not result.ok:
-        await reply(update, result.text)
+    try:
+        await services(context).picks.cancel(user.id, chat.id)
+    except Refused as exc:
+        await reply(update, texts.say(exc.code, **exc.params))
     # On success the pick's own message now says it was cancelled.
 
 
@@ -86,25 +91,25 @@ async def pick_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
         return
     match = PICK_BUTTON.fullmatch(query.data)
     if match is None:
-        await answer(query, texts.SESSION_OVER, alert=True)
+        await answer(query, texts.say(Code.SESSION_OVER), alert=True)
         return
     action, session_id = match.group(1), int(match.group(2))
     picks = services(context).picks
     tapped = (query.message.chat.id, query.message.message_id) if query.message is not None else None
-    found = await picks.session_for_button(session_id, query.from_user.id, tapped)
-    if isinstance(found, str):
-        await answer(query, found, alert=True)
+    try:
+        session = await picks.session_for_button(session_id, query.from_user.id, tapped)
+        if action == "cancel":
+            await picks.cancel_session(session)
+    except Refused as exc:
+        await answer(query, texts.say(exc.code, **exc.params), alert=True)
         return
+    await answer(query)  # a cancelled pick's own message says so
     if action == "qr":
-        await answer(query)
-        await picks.send_qr(found)
-        return
-    result = await picks.cancel_session(found)
-    await answer(query, result.text if not result.ok else None, alert=not result.ok)
+        await picks.send_qr(session)
 
 
 def register(application: App) -> None:
     application.add_handler(CommandHandler("pick", pick_command, filters=NEW_MESSAGES))
     application.add_handler(CommandHandler("cancel", cancel_command, filters=NEW_MESSAGES))
-    application.add_handler(CallbackQueryHandler(pick_again_button, pattern=r"^pick:new$"))
+    application.add_handler(CallbackQueryHandler(pick_again_button, pattern=f"^{keyboards.PICK_NEW}$"))
     application.add_handler(CallbackQueryHandler(pick_button, pattern=r"^pick:"))

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram import Update
 from telegram.ext import CallbackQueryHandler, CommandHandler, ContextTypes
 
-from bot import texts
+from bot import keyboards, texts
 from bot.context import App, services
-from bot.sharing import PAYLOAD_PREFIX
-from handlers.common import NEW_MESSAGES, answer, is_private, link_keyboard, reply, url_keyboard
+from bot.outcomes import Code, Refused
+from bot.sharing import PAYLOAD_PREFIX, GroupPickCode
+from handlers.common import NEW_MESSAGES, answer, is_private, reply, reply_refused
 from handlers.linking import send_link_prompt
 
 
@@ -25,26 +26,25 @@ async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     link = await services(context).links.status(user.id)
     name = texts.html(user.first_name)
     if link is not None and not link.broken:
-        keyboard = InlineKeyboardMarkup([[InlineKeyboardButton(texts.BUTTON_PICK, callback_data="pick:new")]])
-        await reply(update, texts.WELCOME_LINKED.format(name=name, email=texts.html(link.email)), keyboard)
+        welcome = texts.WELCOME_LINKED.format(name=name, email=texts.html(link.email))
+        await reply(update, welcome, keyboards.pick_again())
     else:
-        await reply(update, texts.WELCOME.format(name=name), link_keyboard())
+        await reply(update, texts.WELCOME.format(name=name), keyboards.link())
 
 
 async def claim(update: Update, context: ContextTypes.DEFAULT_TYPE, token: str) -> None:
     """A deep link or "continue" button for a group pick; only its member, once, within 10 minutes."""
     user = update.effective_user
     assert user is not None
-    outcome = await services(context).sharing.claim(token, user.id, user.first_name)
-    if outcome.kind == "link" and outcome.url:
-        await reply(update, texts.LINK_PROMPT, url_keyboard(texts.BUTTON_SIGN_IN, outcome.url))
-    elif outcome.kind == "not_yours":
-        await reply(update, texts.CLAIM_NOT_YOURS)
-    elif outcome.kind == "expired":
-        await reply(update, texts.CLAIM_EXPIRED)
-    elif outcome.kind == "failed" and outcome.text:
-        relink = outcome.text in (texts.NOT_LINKED, texts.LINK_BROKEN)
-        await reply(update, outcome.text, link_keyboard() if relink else None)
+    try:
+        claimed = await services(context).sharing.claim(token, user.id, user.first_name)
+    except Refused as exc:
+        # PROMPT_UNDELIVERABLE: this very chat refuses our messages, nobody to tell.
+        if exc.code is not Code.PROMPT_UNDELIVERABLE:
+            await reply_refused(update, exc)
+        return
+    if claimed.code is GroupPickCode.LINK and claimed.url:
+        await reply(update, texts.LINK_PROMPT, keyboards.one_button(texts.BUTTON_SIGN_IN, url=claimed.url))
 
 
 async def continue_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
