@@ -31,6 +31,12 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def bot_python() -> str:
+    """The interpreter that runs the bot: BOT_PYTHON when set (CI points it at a venv holding only the
+    runtime dependencies, to catch one the dev extra would hide), else the one running the tests."""
+    return os.environ.get("BOT_PYTHON") or sys.executable
+
+
 def bot_env(workdir: Path, tg: TelegramEmulator, google: GoogleEmulator, **overrides: str) -> dict[str, str]:
     port = free_port()
     env = {
@@ -95,7 +101,7 @@ class BotProcess:
         before = len(self.tg.calls_of(method))
         with log_path.open("wb") as out:
             self.proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "bot", cwd=self.workdir, env=self.env, stdout=out, stderr=out
+                bot_python(), "-m", "bot", cwd=self.workdir, env=self.env, stdout=out, stderr=out
             )
 
         def receiving() -> bool:
