@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from bot import texts
+from bot.outcomes import SkipReason
 from tests.emulators.google import GoogleEmulator, MediaItem, SessionRecord
 from tests.emulators.telegram import TelegramEmulator
 from tests.harness import (
@@ -59,7 +60,7 @@ BOT_USERNAME = "photos_test_bot"
 GROUP_ID = -1009000
 PEOPLE = (("Alice", 111), ("Bob", 222), ("Carol", 333), ("Dave", 444))
 SEND_METHODS = ("sendMediaGroup", "sendPhoto", "sendVideo", "sendDocument", "sendMessage")
-IN_DOUBT = frozenset({texts.REASON_IN_DOUBT, texts.REASON_UNCONFIRMED})
+IN_DOUBT = frozenset({texts.skip_reason(SkipReason.IN_DOUBT), texts.skip_reason(SkipReason.UNCONFIRMED)})
 STOPPED = "the pick was stopped: its chat went away"  # the prompt says so instead of a summary
 TERMINAL = frozenset({"done", "cancelled", "expired", "failed"})
 OUTCOMES = ("delivered", "reported", "unreachable", "duplicated", "lost", "contradicted")
@@ -760,12 +761,12 @@ class ChaosRun:
             )
         }
         groups: dict[tuple[int, str], list[str]] = {}
-        for session_id, filename, reason in _query(
+        for session_id, filename, reason, detail in _query(
             self.db,
-            "SELECT session_id, filename, reason FROM pick_items WHERE status = 'skipped'"
+            "SELECT session_id, filename, reason, reason_detail FROM pick_items WHERE status = 'skipped'"
             " ORDER BY session_id, position",
         ):
-            groups.setdefault((session_id, reason), []).append(filename)
+            groups.setdefault((session_id, stored_reason(reason, detail)), []).append(filename)
 
         # What arrived, by sha256, and where.
         arrived: dict[str, list[int]] = {}
@@ -816,8 +817,7 @@ class ChaosRun:
                 if outcome == "delivered" and reasons:
                     result.in_doubt_and_arrived += 1
                 if outcome == "reported":
-                    for reason in reasons:
-                        result.reported_by_reason[_reason_label(reason)] += 1
+                    result.reported_by_reason[reported_label(row, reasons)] += 1
                 allowed = {pick.chat_id or pick.person.user_id, pick.person.user_id}
                 if any(chat not in allowed for chat in chats):
                     self.problem(f"{item.filename} arrived in {chats}, not in its pick's chats {sorted(allowed)}")
@@ -853,9 +853,19 @@ def tracebacks(logs: str) -> Counter[str]:
     return found
 
 
-def _reason_label(reason: str) -> str:
-    """Reasons with details (Telegram's refusal text, a size limit) counted under one label."""
-    return re.sub(r"\(.*\)$", "(…)", reason) if reason.startswith("Telegram refused") else reason
+def stored_reason(code: str, detail: str | None) -> str:
+    """A skip reason the bot stored, as its summary words it."""
+    return texts.skip_reason(SkipReason(code), detail)
+
+
+def reported_label(row: tuple[Any, ...] | None, reasons: Iterable[str]) -> str:
+    """What the figures count a reported item under: the reason code the bot stored with it (one label
+    whatever the detail: Telegram's error text, the size limit), else the words it was reported with.
+
+    `row` is the item's (status, reason, …) in the bot's database, None when it never got that far."""
+    if row is not None and row[0] == "skipped":
+        return str(SkipReason(row[1]))
+    return ", ".join(sorted(reasons))
 
 
 def _live(session: SessionRecord) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bot import texts
-from bot.delivery import PHOTO_RENDITION, plan_for
+from bot.delivery.fetching import PHOTO_RENDITION, plan_for
 from bot.google.picker import _item, parse_duration, parse_timestamp
 from bot.google.retry import RetryPolicy, parse_retry_after
 from handlers.picking import parse_max_items
@@ -110,7 +110,8 @@ def test_qr_code_encodes_the_plain_picker_uri() -> None:
     import qrcode
     from PIL import Image
 
-    from bot.pick_messages import autoclose_uri, qr_png
+    from bot.keyboards import autoclose_uri
+    from bot.pick_messages import qr_png
 
     uri = "https://photos.google.com/picker/abc"
     png = qr_png(uri)
