@@ -288,8 +288,9 @@ def say(code: Code, **params: object) -> str:
 
 def skip_reason(reason: SkipReason, detail: str | None = None) -> str:
     """Why an item was not delivered, as the summary shows it (not escaped: the summary escapes it)."""
+    sentence = _SKIP_REASONS[reason]
     if reason is SkipReason.TOO_BIG:
-        return REASON_TOO_BIG.format(limit=file_size(int(detail or 0)))
+        return sentence.format(limit=file_size(int(detail or 0)))
     if reason is SkipReason.TELEGRAM_REFUSED:
-        return REASON_REFUSED.format(error=detail or "")
-    return _SKIP_REASONS[reason]
+        return sentence.format(error=detail or "")
+    return sentence
