@@ -1,6 +1,6 @@
 """Deterministic, streamable media bodies for the Google emulator.
 
-A body is a real file header (a Pillow-made JPEG/PNG/…, or ISO-BMFF ``ftyp`` + ``mdat`` boxes) plus
+A body is a real file header (a Pillow-made JPEG/PNG/…, or ISO-BMFF ``ftyp``, ``moov`` and ``mdat`` boxes) plus
 pseudo-random padding up to an exact byte size. The padding comes from ``random.Random(seed)`` in fixed
 64 KB blocks, so the bytes depend only on the seed and never on how the stream is chunked, and a 40 MB
 video is never held in memory. JPEG padding sits in COM segments before the scan, so the file stays a
@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import io
 import random
+import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -137,11 +138,89 @@ def _isobmff(content_type: str, brand: bytes, compatible: bytes, size: int, seed
     return MediaBody(content_type, (ftyp, b"\x00\x00\x00\x01mdat" + rest.to_bytes(8, "big"), rest - 16), seed)
 
 
-def mp4(size: int, seed: str, content_type: str = "video/mp4") -> MediaBody:
-    """An ISO-BMFF video (``ftyp`` isom/qt + ``mdat``) of exactly ``size`` bytes."""
+@dataclass(frozen=True)
+class VideoHeader:
+    """What a video's ``moov`` box says, and where it sits in the file."""
+
+    duration: float = 12.0  # seconds (mvhd, at a timescale of 1000)
+    width: int = 1920  # the video track as shown, i.e. after ``rotation``
+    height: int = 1080
+    rotation: int = 0  # degrees clockwise, written as the track's matrix (tkhd)
+    moov_at_end: bool = False  # after mdat, as encoders write it unless told to "fast start"
+    wide_mdat: bool = False  # mdat with a 64-bit size even where 32 bits would do
+
+    def __post_init__(self) -> None:
+        if self.rotation not in _ROTATIONS:
+            raise ValueError(f"rotation must be one of {sorted(_ROTATIONS)}")
+
+
+_TIMESCALE = 1000
+_ONE = 0x10000  # 1.0 in 16.16 fixed point
+# (a, b, c, d) of the ISO-BMFF/QuickTime transformation matrix [a b u; c d v; x y w] per rotation.
+_ROTATIONS = {0: (_ONE, 0, 0, _ONE), 90: (0, _ONE, -_ONE, 0), 180: (-_ONE, 0, 0, -_ONE), 270: (0, -_ONE, _ONE, 0)}
+
+
+def _full_box(kind: bytes, version: int, flags: int, payload: bytes) -> bytes:
+    return _box(kind, bytes([version]) + flags.to_bytes(3, "big") + payload)
+
+
+def _matrix(rotation: int, coded_width: int, coded_height: int) -> bytes:
+    a, b, c, d = _ROTATIONS[rotation]
+    x = coded_height if rotation == 90 else coded_width if rotation == 180 else 0
+    y = coded_height if rotation == 180 else coded_width if rotation == 270 else 0
+    return struct.pack(">9i", a, b, 0, c, d, 0, x * _ONE, y * _ONE, 0x40000000)
+
+
+def _mvhd(ticks: int) -> bytes:
+    if ticks > 0xFFFFFFFF:  # version 1: 64-bit times and duration
+        times = struct.pack(">QQIQ", 0, 0, _TIMESCALE, ticks)
+    else:
+        times = struct.pack(">IIII", 0, 0, _TIMESCALE, ticks)
+    rest = struct.pack(">IH10x", _ONE, 0x0100) + _matrix(0, 0, 0) + bytes(24) + struct.pack(">I", 3)
+    return _full_box(b"mvhd", 1 if ticks > 0xFFFFFFFF else 0, 0, times + rest)
+
+
+def _trak(track_id: int, ticks: int, handler: bytes, coded: tuple[int, int], rotation: int) -> bytes:
+    video = handler == b"vide"
+    tkhd = _full_box(
+        b"tkhd",
+        0,
+        3,  # enabled, in movie
+        struct.pack(">IIII", 0, 0, track_id, 0)
+        + struct.pack(">I8xHHH2x", min(ticks, 0xFFFFFFFF), 0, 0, 0 if video else 0x0100)
+        + _matrix(rotation, *coded)
+        + struct.pack(">II", coded[0] * _ONE, coded[1] * _ONE),
+    )
+    mdhd = _full_box(b"mdhd", 0, 0, struct.pack(">IIIIHH", 0, 0, _TIMESCALE, min(ticks, 0xFFFFFFFF), 0x55C4, 0))
+    hdlr = _full_box(b"hdlr", 0, 0, bytes(4) + handler + bytes(12) + b"Handler\x00")
+    return _box(b"trak", tkhd + _box(b"mdia", mdhd + hdlr))
+
+
+def _moov(header: VideoHeader) -> bytes:
+    """An audio track first and then the video track, so a reader must look for the video one."""
+    ticks = round(header.duration * _TIMESCALE)
+    turned = header.rotation in (90, 270)
+    coded = (header.height, header.width) if turned else (header.width, header.height)
+    audio = _trak(1, ticks, b"soun", (0, 0), 0)
+    return _box(b"moov", _mvhd(ticks) + audio + _trak(2, ticks, b"vide", coded, header.rotation))
+
+
+def mp4(size: int, seed: str, content_type: str = "video/mp4", header: VideoHeader | None = VideoHeader()) -> MediaBody:
+    """An ISO-BMFF video (``ftyp`` isom/qt, ``moov`` per ``header`` — none if None, an unreadable file —
+    and ``mdat``) of exactly ``size`` bytes (or its minimal size if larger)."""
     if content_type == "video/quicktime":
-        return _isobmff(content_type, b"qt  ", b"qt  ", size, seed)
-    return _isobmff(content_type, b"isom", b"isomiso2avc1mp41", size, seed)
+        ftyp = _box(b"ftyp", b"qt  \x00\x00\x02\x00qt  ")
+    else:
+        ftyp = _box(b"ftyp", b"isom\x00\x00\x02\x00isomiso2avc1mp41")
+    moov = _moov(header) if header is not None else b""
+    rest = size - len(ftyp) - len(moov)
+    wide = (header is not None and header.wide_mdat) or rest > 0xFFFFFFFF
+    if rest < (16 if wide else 8):
+        return MediaBody(content_type, (ftyp, moov), seed)
+    mdat = b"\x00\x00\x00\x01mdat" + rest.to_bytes(8, "big") if wide else rest.to_bytes(4, "big") + b"mdat"
+    padding = rest - len(mdat)
+    parts = (ftyp, mdat, padding, moov) if header is not None and header.moov_at_end else (ftyp, moov, mdat, padding)
+    return MediaBody(content_type, parts, seed)
 
 
 def original(mime_type: str, width: int, height: int, size: int, seed: str) -> MediaBody:
