@@ -181,6 +181,16 @@ class MediaItem:
     camera_model: str
     fps: float = 0.0
     processing_status: str = "READY"
+    duration: float = 12.0  # seconds, as the =dv transcode's mvhd says
+    # The =dv transcode as shown (None: the listed width × height) and the rotation its video track carries.
+    # ASSUMPTION: Google lists a video's size as shown and keeps a phone's rotation matrix in the transcode;
+    # the bot reads both from the file itself, so a wrong guess here only changes which branch is tested.
+    transcode: tuple[int, int] | None = None
+    rotation: int = 0
+    # ASSUMPTION: where Google's transcode puts moov is undocumented; the bot finds it either way, and sends
+    # the video without duration when there is none ("missing": a test's fault, not seen from Google).
+    moov: Literal["start", "end", "missing"] = "start"
+    frame: bool = True  # False: size parameters answer 404 for this video (a test's fault)
     ready_after_lists: int = 0
     times_listed: int = 0
 
@@ -387,6 +397,13 @@ def _parse_media_params(params: str) -> _MediaParams | None:
     if parsed.crop and (parsed.width is None or parsed.height is None):
         return None
     return parsed if (sized or parsed.download or parsed.video) else None
+
+
+def _transcode_header(item: MediaItem) -> media_files.VideoHeader | None:
+    if item.moov == "missing":
+        return None
+    width, height = item.transcode or (item.width, item.height)
+    return media_files.VideoHeader(item.duration, width, height, item.rotation, item.moov == "end")
 
 
 class GoogleEmulator:
@@ -613,8 +630,15 @@ class GoogleEmulator:
         create_time: datetime | None = None,
         camera_make: str = "Google",
         camera_model: str = "Pixel 8",
+        duration: float = 12.0,
+        transcode: tuple[int, int] | None = None,
+        rotation: int = 0,
+        moov: Literal["start", "end", "missing"] = "start",
+        frame: bool = True,
     ) -> MediaItem:
-        """Add a video: PROCESSING until listed ``ready_after_lists`` times, then ``processing_status``."""
+        """Add a video: PROCESSING until listed ``ready_after_lists`` times, then ``processing_status``;
+        ``duration``, ``transcode`` (size as shown), ``rotation`` and ``moov`` shape its =dv bytes, and
+        ``frame=False`` makes its thumbnail (size parameters) answer 404."""
         return self._new_item(
             email,
             "VIDEO",
@@ -629,6 +653,11 @@ class GoogleEmulator:
             fps=fps,
             processing_status=processing_status,
             ready_after_lists=ready_after_lists,
+            duration=duration,
+            transcode=transcode,
+            rotation=rotation,
+            moov=moov,
+            frame=frame,
         )
 
     def _picker_live(self, s: SessionRecord) -> bool:
@@ -1302,8 +1331,12 @@ class GoogleEmulator:
             if base.status != "READY":
                 self._violation(f"=dv requested for video {item.id} listed with processingStatus {base.status}")
                 return _page(404, "Error 404 (Not Found)!!1", "<p>The video is not ready.</p>")
-            body = media_files.mp4(item.size, f"{item.id}|dv")
+            # =dv is "a high-quality transcode", an MP4 whatever the original was (Picker media-items guide).
+            body = media_files.mp4(item.size, f"{item.id}|dv", header=_transcode_header(item))
         elif parsed.width or parsed.height:
+            # For a video too: "a thumbnail image of the video", a JPEG frame (Picker media-items guide).
+            if not item.frame:
+                return _page(404, "Error 404 (Not Found)!!1", "<p>The requested URL was not found.</p>")
             w, h = _fit(item.width, item.height, parsed.width, parsed.height, parsed.crop)
             estimate = item.size * w * h / (item.width * item.height) if item.type == "PHOTO" else w * h / 5
             body = await asyncio.to_thread(

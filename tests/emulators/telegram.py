@@ -6,8 +6,10 @@ Limits and error texts follow the project's Telegram notes (TELEGRAM_NOTES.md §
 Telegram's real behaviour is unknown the emulator's choice is marked with ``CHOICE:``.
 
 Anything the bot sends that Telegram would not understand (unknown method, unknown or mistyped
-parameter, missing required parameter, unknown fields in nested objects, unreferenced upload parts)
-is recorded in :attr:`TelegramEmulator.violations` -- tests should end with ``assert_no_violations()``.
+parameter, missing required parameter, unknown fields in nested objects, unreferenced upload parts),
+and anything Telegram would take but show badly (a video over 10 MB without duration or thumbnail, a
+thumbnail it ignores) is recorded in :attr:`TelegramEmulator.violations` -- tests should end with
+``assert_no_violations()``.
 """
 
 from __future__ import annotations
@@ -52,6 +54,14 @@ LOCAL_UPLOAD_LIMIT: Final = 2_000_000_000
 URL_PHOTO_LIMIT: Final = 5_000_000
 URL_FILE_LIMIT: Final = 20_000_000
 PHOTO_MAX_SIDE: Final = 2560  # largest PhotoSize Telegram keeps
+# Telegram works out a video's duration, size and thumbnail itself only for small uploads ("about 10 MB",
+# tdlib/telegram-bot-api#127 and #442, maintainer); above that, what the request omits stays unknown: the
+# video shows 0:00 and a blank tile. CHOICE: exactly 10 MB.
+VIDEO_ANALYSED_LIMIT: Final = 10_000_000
+# Bot API, sendVideo.thumbnail: "JPEG format and less than 200 kB in size. A thumbnail's width and height
+# should not exceed 320." CHOICE: kB read as 1000 bytes (the stricter reading).
+THUMBNAIL_BYTES_UNDER: Final = 200_000
+THUMBNAIL_MAX_SIDE: Final = 320
 HEAD_BYTES: Final = 64 * 1024  # bytes of each upload kept for Pillow's header read
 CHUNK: Final = 256 * 1024
 
@@ -311,6 +321,8 @@ class MediaFile:
     height: int | None = None
     duration: int | None = None
     photo_sizes: list[JSON] = field(default_factory=list)
+    thumbnail: FileInfo | None = None  # a video's thumbnail as uploaded with it
+    supports_streaming: bool = False
 
 
 @dataclass
@@ -1835,6 +1847,11 @@ class TelegramEmulator:
         media = MediaFile(
             kind, file_id, unique_id, info.size, info.sha256, info.filename, info.mime, width, height, duration
         )
+        if kind == "video":
+            thumbnail = meta.get("thumbnail")
+            media.thumbnail = thumbnail if isinstance(thumbnail, FileInfo) else None
+            media.supports_streaming = bool(meta.get("supports_streaming"))
+            self._check_video_preview(media)
         if kind == "photo" and width and height:
             media.photo_sizes = self._photo_sizes(media, width, height)
             media.file_id = media.photo_sizes[-1]["file_id"]
@@ -1843,6 +1860,38 @@ class TelegramEmulator:
             self.files[size["file_id"]] = media
         self.files[media.file_id] = media
         return media
+
+    def _with_thumbnail(self, method: str, meta: JSON, files: dict[str, FileInfo]) -> JSON:
+        """``meta`` with its thumbnail as the uploaded part it names. A thumbnail is taken only as a new
+        upload ("attach://<name>"; telegram-bot-api Client.cpp get_input_thumbnail reads uploaded parts
+        only): anything else Telegram ignores without a word, so it is recorded as a violation."""
+        ref = meta.get("thumbnail")
+        if ref is None or isinstance(ref, FileInfo):
+            return meta
+        attached = isinstance(ref, str) and ref.startswith("attach://")
+        info = files.get(str(ref).removeprefix("attach://")) if attached else None
+        if info is None:
+            self._violate(method, f"thumbnail {ref!r} is not an uploaded part: Telegram ignores it")
+        return {**meta, "thumbnail": info}
+
+    def _check_video_preview(self, media: MediaFile) -> None:
+        """What a user would see of this upload before playing it: flag a 0:00 or blank tile."""
+        where = f"video upload {media.filename or media.file_id}"
+        thumbnail = media.thumbnail
+        if thumbnail is not None:
+            side = max(thumbnail.jpeg_size) if thumbnail.jpeg_size else None
+            if side is None or side > THUMBNAIL_MAX_SIDE or thumbnail.size >= THUMBNAIL_BYTES_UNDER:
+                self._violate(
+                    where,
+                    f"thumbnail Telegram ignores (JPEG {thumbnail.jpeg_size}, {thumbnail.size} bytes; "
+                    f"needs a JPEG of at most {THUMBNAIL_MAX_SIDE} px under {THUMBNAIL_BYTES_UNDER} bytes)",
+                )
+                thumbnail = None
+        if media.size > VIDEO_ANALYSED_LIMIT:
+            if not media.duration:
+                self._violate(where, f"{media.size} bytes without duration: Telegram shows 0:00")
+            if thumbnail is None:
+                self._violate(where, f"{media.size} bytes without a thumbnail: Telegram shows a blank tile")
 
     def _photo_sizes(self, media: MediaFile, width: int, height: int) -> list[JSON]:
         """Thumbnails (90/320/800/1280 px) below the stored size, which is capped at 2560 px."""
@@ -2121,7 +2170,7 @@ class TelegramEmulator:
         caption, entities = self._text(method, p, "caption", "caption_entities")
         markup = self._check_markup(method, p.get("reply_markup"), inline_only=False)
         reply_to = self._check_reply(method, chat, p.get("reply_parameters"))
-        media = await self._materialize(self._upload_for(p[kind], files), kind, p)
+        media = await self._materialize(self._upload_for(p[kind], files), kind, self._with_thumbnail(method, p, files))
         self._flood_take(chat)
         rec = self._new_message(
             chat,
@@ -2169,7 +2218,7 @@ class TelegramEmulator:
         stored: list[MediaFile] = []
         for index, (item, kind, _, _, source) in enumerate(prepared, 1):
             try:
-                stored.append(await self._materialize(source, kind, item))
+                stored.append(await self._materialize(source, kind, self._with_thumbnail(method, item, files)))
             except ApiError as exc:
                 inner = exc.description.removeprefix("Bad Request: ")
                 raise _bad(f'failed to send message #{index} with the error message "{inner}"') from exc
