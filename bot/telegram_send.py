@@ -32,6 +32,8 @@ class Upload:
     kind: SendKind
     width: int | None = None
     height: int | None = None
+    duration: int | None = None  # seconds; with `thumbnail`, what a video over ~10 MB needs to show
+    thumbnail: Path | None = None  # a JPEG Telegram takes as the video's thumbnail
 
 
 def unanswered(error: NetworkError) -> bool:
@@ -89,6 +91,13 @@ class MediaSender:
                 handle = files.enter_context(upload.path.open("rb"))
                 return InputFile(handle, filename=upload.filename, attach=in_album, read_file_handle=False)
 
+            def thumbnail(upload: Upload) -> InputFile | None:
+                """Thumbnails go as their own part, referenced by attach:// (Bot API: never reused)."""
+                if upload.thumbnail is None:
+                    return None
+                handle = files.enter_context(upload.thumbnail.open("rb"))
+                return InputFile(handle, filename="thumbnail.jpg", attach=True, read_file_handle=False)
+
             if len(uploads) == 1:
                 upload = uploads[0]
                 if upload.kind == "photo":
@@ -105,6 +114,8 @@ class MediaSender:
                             caption=caption,
                             width=upload.width,
                             height=upload.height,
+                            duration=upload.duration,
+                            thumbnail=thumbnail(upload),
                             supports_streaming=True,
                             rate_limit_args=info,
                         )
@@ -124,6 +135,8 @@ class MediaSender:
                             caption=item_caption,
                             width=upload.width,
                             height=upload.height,
+                            duration=upload.duration,
+                            thumbnail=thumbnail(upload),
                             supports_streaming=True,
                         )
                     )

@@ -180,7 +180,9 @@ def summary(total: int, sent: int, skipped: dict[str, list[str]]) -> str:
 SETTINGS = (
     "<b>How should picks arrive in this chat?</b>\nNow: <b>{current}</b>\n\n"
     "📷 Photos — fast, in albums, sized for Telegram.\n"
-    "📁 Original files — full quality, as files with their names."
+    "📁 Original files — full quality, as files with their names.\n\n"
+    "Videos come as Google's high-quality transcode (MP4) either way: Google Photos gives apps no original "
+    "video files."
 )
 SETTINGS_PHOTOS = "📷 Photos"
 SETTINGS_ORIGINALS = "📁 Original files"

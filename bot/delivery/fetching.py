@@ -8,7 +8,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.google.errors import GoogleUnavailable, MediaUnavailable, TooLarge
+from bot.delivery import thumbnails
+from bot.delivery.file_names import name_for_file
+from bot.delivery.video_meta import read_video_meta
+from bot.google.errors import GoogleError, GoogleUnavailable, MediaUnavailable, TooLarge
 from bot.google.picker import PickedMediaItem, PickerClient
 from bot.outcomes import SkipReason
 from bot.session_cleanup import GOOGLE_OUTAGE_PAUSES
@@ -56,6 +59,8 @@ class Fetched:
     def remove_file(self) -> None:
         if self.upload is not None:
             self.upload.path.unlink(missing_ok=True)
+            if self.upload.thumbnail is not None:
+                self.upload.thumbnail.unlink(missing_ok=True)
 
 
 class UrlBook:
@@ -161,6 +166,30 @@ class MediaFetcher:
             kind = plan.kind
             if kind == "photo" and size > PHOTO_UPLOAD_LIMIT:
                 kind = "document"
-            upload = Upload(item.position, path, item.filename, kind, item.width, item.height)
-            return Fetched(item, upload=upload, size=size)
+            name = name_for_file(item.filename, path)  # e.g. IMG_1234.MOV's =dv is an MP4: IMG_1234.mp4
+            if kind == "video":
+                return Fetched(item, upload=await self._video(item, media.base_url, path, name), size=size)
+            return Fetched(item, upload=Upload(item.position, path, name, kind, item.width, item.height), size=size)
         return Fetched(item, reason=SkipReason.UNAVAILABLE)
+
+    async def _video(self, item: PickItem, base_url: str, path: Path, name: str) -> Upload:
+        """A video with what Telegram needs to show it, since it analyses only small uploads itself: the
+        duration and size from the file's own header, and a frame from Google as its thumbnail."""
+        meta = await asyncio.to_thread(read_video_meta, path)
+        # A header that is missing or unreadable does not stop the video: over ~10 MB it then arrives
+        # showing 0:00 (and Google's listed size, maybe the original's), but it plays.
+        width, height = (meta.width, meta.height) if meta.width and meta.height else (item.width, item.height)
+        thumbnail = await self._thumbnail(base_url, path.with_name(f"{path.name}-thumbnail.jpg"))
+        return Upload(item.position, path, name, "video", width, height, meta.whole_seconds, thumbnail)
+
+    async def _thumbnail(self, base_url: str, dest: Path) -> Path | None:
+        """Google's frame of the video if Telegram will take it; else None, and the video goes without one
+        (over ~10 MB it then shows a blank tile until played)."""
+        try:
+            url = base_url + thumbnails.RENDITION
+            await self._picker.download(self._session.user_id, url, dest, thumbnails.MAX_BYTES)
+        except (GoogleError, OSError) as exc:
+            log.info("pick %s: no thumbnail for a video (%s)", self._session.id, type(exc).__name__)
+            await asyncio.to_thread(dest.unlink, missing_ok=True)
+            return None
+        return await asyncio.to_thread(thumbnails.keep_if_usable, dest)
