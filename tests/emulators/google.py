@@ -18,8 +18,20 @@ Choices where Google's behaviour is not documented:
 - A failed code exchange (wrong verifier / redirect_uri) still consumes the code.
 - ``sessions.get/delete`` and ``mediaItems.list`` on a session of another user, a deleted or an expired one
   answer 404 NOT_FOUND; a session's ``baseUrl`` then answers 403.
-- ``=dv`` answers 404 unless the listing that issued the baseUrl reported ``processingStatus: READY``
-  (Google only says the request "may fail"); it is also a violation. ``=dv`` on a photo answers 404.
+- ``=dv`` answers 404 when the listing that issued the baseUrl reported ``processingStatus`` PROCESSING or
+  FAILED (Google only says the request "may fail"); it is also a violation (FAILED is final: report it).
+  ASSUMPTION: with ``UNSPECIFIED`` or no ``processingStatus`` the transcode is served (the listing just did
+  not say); if Google refused it, the bot re-lists once and reports the video unavailable. ``=dv`` on a
+  photo answers 404.
+- Errors carry Google's ``details[]`` with a ``google.rpc.ErrorInfo`` where Google sends one: a missing scope
+  (``ACCESS_TOKEN_SCOPE_INSUFFICIENT``), the API not enabled in the project (``SERVICE_DISABLED``, see
+  ``service_disabled``), project quota 429s (``RATE_LIMIT_EXCEEDED``). ASSUMPTION: the per-user "too many
+  sessions" 429 carries no ErrorInfo (its reason is unpublished); had it a quota reason, the bot would retry
+  it and then say Google is not answering.
+- Media downloads: ASSUMPTION (undocumented): lh3 answers ``identity`` unless ``media_encoding`` says
+  otherwise, and never redirects unless ``media_redirect`` says so: to another Google media host (modelled
+  by ``hop_url``, another port of 127.0.0.1) or to a host that is not Google's (``elsewhere_url``,
+  ``localhost``), where a bearer token arriving is a violation.
 - ``=d`` on a video gives a full-size JPEG still (the image-download meaning of ``d``); ``=w/h`` never
   upscale; ``-c`` crops to the box shrunk (keeping its aspect ratio) to fit the original.
 - Media: no ``Authorization`` → 403 (+ violation), invalid/expired token → 401, token of another user or
@@ -35,6 +47,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import gzip
 import hashlib
 import html
 import json
@@ -144,6 +157,15 @@ _INVALID_CREDENTIAL = (
     "https://developers.google.com/identity/sign-in/web/devconsole-project."
 )
 _REALM = 'Bearer realm="https://accounts.google.com/"'
+_SERVICE = "photospicker.googleapis.com"
+_PROJECT = "123456789012"
+# RPC names of the Picker API methods, as ErrorInfo metadata names them.
+_METHODS = {
+    "sessions.create": "CreateSession",
+    "sessions.get": "GetSession",
+    "sessions.delete": "DeleteSession",
+    "mediaItems.list": "ListMediaItems",
+}
 _CODE_TTL = 600.0
 _MAX_ITEMS = 2000
 _MIN_RENDITION = 8 * 1024
@@ -180,7 +202,7 @@ class MediaItem:
     camera_make: str
     camera_model: str
     fps: float = 0.0
-    processing_status: str = "READY"
+    processing_status: str | None = "READY"  # None: the listing leaves processingStatus out
     duration: float = 12.0  # seconds, as the =dv transcode's mvhd says
     # The =dv transcode as shown (None: the listed width × height) and the rotation its video track carries.
     # ASSUMPTION: Google lists a video's size as shown and keeps a phone's rotation matrix in the transcode;
@@ -194,7 +216,7 @@ class MediaItem:
     ready_after_lists: int = 0
     times_listed: int = 0
 
-    def current_status(self) -> str:
+    def current_status(self) -> str | None:
         """Video processing status right now: PROCESSING until listed ``ready_after_lists`` times."""
         return "PROCESSING" if self.times_listed < self.ready_after_lists else self.processing_status
 
@@ -277,7 +299,7 @@ class _AuthCode:
 class _BaseUrl:
     item: MediaItem
     session: SessionRecord
-    status: str  # video processing status reported by the listing that issued it
+    status: str | None  # video processing status reported by the listing that issued it
     expires_at: float
 
 
@@ -328,11 +350,72 @@ def _json(
 
 
 def _google_error(
-    code: int, message: str, status: str | None = None, headers: Mapping[str, str] | None = None
+    code: int,
+    message: str,
+    status: str | None = None,
+    headers: Mapping[str, str] | None = None,
+    details: list[dict[str, Any]] | None = None,
 ) -> web.Response:
-    """Google API error body ``{"error": {"code", "message", "status"}}``."""
-    name = status or _STATUS_NAMES.get(code, "UNKNOWN")
-    return _json({"error": {"code": code, "message": message, "status": name}}, code, headers)
+    """Google API error body ``{"error": {"code", "message", "status", "details"}}`` (AIP-193)."""
+    error: dict[str, Any] = {"code": code, "message": message, "status": status or _STATUS_NAMES.get(code, "UNKNOWN")}
+    if details:
+        error["details"] = details
+    return _json({"error": error}, code, headers)
+
+
+def _error_info(reason: str, **metadata: str) -> dict[str, Any]:
+    """A ``google.rpc.ErrorInfo`` detail of the googleapis.com domain (google/rpc/error_details.proto; the
+    reasons are google/api/error_reason.proto's)."""
+    return {
+        "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+        "reason": reason,
+        "domain": "googleapis.com",
+        "metadata": {"service": _SERVICE, **metadata},
+    }
+
+
+def _quota_error(retry_after: int | None) -> web.Response:
+    """A project quota 429, as Google's quota system answers every API (developers' reports; the reference:
+    "project quota hit → exponential backoff")."""
+    return _google_error(
+        429,
+        f"Quota exceeded for quota metric 'Requests' and limit 'Requests per minute' of service '{_SERVICE}' "
+        f"for consumer 'project_number:{_PROJECT}'.",
+        headers={} if retry_after is None else {"Retry-After": str(retry_after)},
+        details=[
+            _error_info(
+                "RATE_LIMIT_EXCEEDED",
+                consumer=f"projects/{_PROJECT}",
+                quota_metric=f"{_SERVICE}/requests",
+                quota_limit="RequestsPerMinutePerProject",
+            )
+        ],
+    )
+
+
+def _service_disabled_error() -> web.Response:
+    """The Picker API not enabled in the OAuth client's project: 403 PERMISSION_DENIED with reason
+    SERVICE_DISABLED (real-service-notes.md, "error body"; the text as developers report it)."""
+    activation = f"https://console.developers.google.com/apis/api/{_SERVICE}/overview?project={_PROJECT}"
+    return _google_error(
+        403,
+        f"Photos Picker API has not been used in project {_PROJECT} before or it is disabled. Enable it by "
+        f"visiting {activation} then retry. If you enabled this API recently, wait a few minutes for the "
+        "action to propagate to our systems and retry.",
+        details=[
+            _error_info(
+                "SERVICE_DISABLED",
+                consumer=f"projects/{_PROJECT}",
+                activationUrl=activation,
+                serviceTitle="Photos Picker API",
+                containerInfo=_PROJECT,
+            ),
+            {
+                "@type": "type.googleapis.com/google.rpc.Help",
+                "links": [{"description": "Google developers console API activation", "url": activation}],
+            },
+        ],
+    )
 
 
 def _oauth_error(code: int, error: str, description: str | None = None) -> web.Response:
@@ -376,6 +459,19 @@ class _MediaParams:
     crop: bool = False
     width: int | None = None
     height: int | None = None
+
+
+def _accepts_gzip(accept_encoding: str) -> bool:
+    """Whether an Accept-Encoding header allows gzip (RFC 9110 §12.5.3: ``gzip`` or ``*``, q not 0)."""
+    for entry in accept_encoding.lower().split(","):
+        coding, *params = (part.strip() for part in entry.split(";"))
+        weight = next((param[2:] for param in params if param.startswith("q=")), "1")
+        try:
+            if coding in ("gzip", "*") and float(weight) > 0:
+                return True
+        except ValueError:
+            continue
+    return False
 
 
 def _parse_media_params(params: str) -> _MediaParams | None:
@@ -428,12 +524,19 @@ class GoogleEmulator:
         self.media_bandwidth: float | None = None  # bytes per second
         self.sparse_pages = False  # every other page of mediaItems.list is empty but has nextPageToken
         self.max_live_sessions: int | None = None  # per user; beyond → 429 RESOURCE_EXHAUSTED
+        self.service_disabled = False  # the Picker API is not enabled in the project: every call → 403
+        # How lh3 encodes media: "identity", "gzip_if_accepted" (when Accept-Encoding allows gzip), "gzip".
+        self.media_encoding: Literal["identity", "gzip_if_accepted", "gzip"] = "identity"
+        # Where a baseUrl download is redirected (302): None, "google" (hop_url) or "elsewhere" (elsewhere_url).
+        self.media_redirect: Literal["google", "elsewhere"] | None = None
         self.max_refresh_tokens = 100  # live refresh tokens per user; older ones silently die
         self.no_photos_account: set[str] = set()  # no Google Photos: create → FAILED_PRECONDITION
         # Rewrites each mediaItems.list answer before it is sent (odd fields, unknown types, bad page tokens):
         # a page as Google built it in, the page to send out.
         self.page_transform: Callable[[dict[str, Any]], dict[str, Any]] | None = None
         self.url = ""
+        self.hop_url = ""  # another Google media host (another port of 127.0.0.1)
+        self.elsewhere_url = ""  # a host that is not Google's (localhost)
         self.library: dict[str, list[MediaItem]] = {}
         self.sessions: dict[str, SessionRecord] = {}
         self.requests: list[RequestRecord] = []
@@ -468,6 +571,8 @@ class GoogleEmulator:
             ("DELETE", "/v1/sessions/{sid}", "sessions.delete", self._sessions_delete),
             ("GET", "/v1/mediaItems", "mediaItems.list", self._media_items_list),
             ("GET", "/lh3/ppa/{key}", "media", self._media),
+            ("GET", "/lh3/hop/{key}", "media", self._media),
+            ("GET", "/elsewhere/{key}", "elsewhere", self._elsewhere),
         ]
         for path in ("/picker/{sid}", "/picker/{sid}/autoclose"):
             routes += [
@@ -479,7 +584,10 @@ class GoogleEmulator:
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()
         await web.TCPSite(self._runner, "127.0.0.1", port).start()
+        await web.TCPSite(self._runner, "127.0.0.1", 0).start()  # the hop_url of media_redirect "google"
         self.url = f"http://127.0.0.1:{self._runner.addresses[0][1]}"
+        self.hop_url = f"http://127.0.0.1:{self._runner.addresses[1][1]}"
+        self.elsewhere_url = f"http://localhost:{self._runner.addresses[0][1]}"
 
     async def stop(self) -> None:
         """Stop serving."""
@@ -625,7 +733,7 @@ class GoogleEmulator:
         height: int = 1080,
         mime_type: str = "video/mp4",
         fps: float = 30.0,
-        processing_status: str = "READY",
+        processing_status: str | None = "READY",
         ready_after_lists: int = 0,
         create_time: datetime | None = None,
         camera_make: str = "Google",
@@ -636,7 +744,8 @@ class GoogleEmulator:
         moov: Literal["start", "end", "missing"] = "start",
         frame: bool = True,
     ) -> MediaItem:
-        """Add a video: PROCESSING until listed ``ready_after_lists`` times, then ``processing_status``;
+        """Add a video: PROCESSING until listed ``ready_after_lists`` times, then ``processing_status``
+        (UNSPECIFIED, PROCESSING, READY, FAILED; None leaves the field out);
         ``duration``, ``transcode`` (size as shown), ``rotation`` and ``moov`` shape its =dv bytes, and
         ``frame=False`` makes its thumbnail (size parameters) answer 404."""
         return self._new_item(
@@ -801,9 +910,10 @@ class GoogleEmulator:
             fallback = "server_error" if code >= 500 else "invalid_request"
             error = {429: "rate_limit_exceeded", 503: "temporarily_unavailable"}.get(code, fallback)
             response = _oauth_error(code, error, f"Injected failure (HTTP {code})")
+        elif code == 429:
+            response = _quota_error(None)
         else:
             messages = {
-                429: "Quota exceeded for quota metric 'Requests' of service 'photospicker.googleapis.com'.",
                 500: "Internal error encountered.",
                 503: "The service is currently unavailable.",
             }
@@ -1043,10 +1153,16 @@ class GoogleEmulator:
             return _google_error(
                 401, _INVALID_CREDENTIAL, headers={"WWW-Authenticate": _REALM + ', error="invalid_token"'}
             )
+        if self.service_disabled:
+            return _service_disabled_error()
         if PICKER_SCOPE not in tok.scopes:
             www = f'{_REALM}, error="insufficient_scope", scope="{PICKER_SCOPE}"'
+            method = f"google.photos.picker.v1.PickingService.{_METHODS[request[_ENDPOINT]]}"
             return _google_error(
-                403, "Request had insufficient authentication scopes.", headers={"WWW-Authenticate": www}
+                403,
+                "Request had insufficient authentication scopes.",
+                headers={"WWW-Authenticate": www},
+                details=[_error_info("ACCESS_TOKEN_SCOPE_INSUFFICIENT", method=method)],
             )
         for name in request.query:
             if name not in allowed_params and name not in _SYSTEM_PARAMS:
@@ -1124,6 +1240,8 @@ class GoogleEmulator:
             return _google_error(400, "The user does not have an active Google Photos account.", "FAILED_PRECONDITION")
         live = [s for s in self.sessions.values() if self._owned_session(tok, s.id)]
         if self.max_live_sessions is not None and len(live) >= self.max_live_sessions:
+            # Picker reference, sessions.create: RESOURCE_EXHAUSTED when the app made too many sessions for
+            # this user; retrying does not help until some end or are deleted (no ErrorInfo: see the top).
             return _google_error(429, "Too many picking sessions for this user. Delete unused sessions.")
         now, sid = self.now(), str(uuid.uuid4())
         s = SessionRecord(
@@ -1237,7 +1355,9 @@ class GoogleEmulator:
                 "exposureTime": "0.008s",
             }
         else:
-            meta["videoMetadata"] = {"fps": item.fps, "processingStatus": status}
+            meta["videoMetadata"] = {"fps": item.fps}
+            if status is not None:
+                meta["videoMetadata"]["processingStatus"] = status
         return {
             "id": item.id,
             "createTime": _timestamp(item.create_time),
@@ -1325,10 +1445,14 @@ class GoogleEmulator:
             or self.now() >= min(base.expires_at, s.expire_at)
         ):
             return forbidden
+        if self.media_redirect is not None and request.path.startswith("/lh3/ppa/"):  # ASSUMPTION: see the top
+            hop = self.media_redirect == "google"
+            where = f"{self.hop_url}/lh3/hop/" if hop else f"{self.elsewhere_url}/elsewhere/"
+            return web.Response(status=302, headers={"Location": where + request.match_info["key"]})
         if parsed.video:
             if item.type != "VIDEO":
                 return _page(404, "Error 404 (Not Found)!!1", "<p>No video for this item.</p>")
-            if base.status != "READY":
+            if base.status in ("PROCESSING", "FAILED"):  # UNSPECIFIED or missing: see the ASSUMPTION at the top
                 self._violation(f"=dv requested for video {item.id} listed with processingStatus {base.status}")
                 return _page(404, "Error 404 (Not Found)!!1", "<p>The video is not ready.</p>")
             # =dv is "a high-quality transcode", an MP4 whatever the original was (Picker media-items guide).
@@ -1351,34 +1475,60 @@ class GoogleEmulator:
             body = await asyncio.to_thread(media_files.jpeg, item.width, item.height, size, f"{item.id}|d")
         return await self._stream(request, body, item, f"={params}")
 
+    async def _elsewhere(self, request: web.Request) -> web.Response:
+        """A host that is not Google's, where a media download was redirected: it serves some image, and a
+        Google bearer token arriving here is a leak."""
+        if _bearer(request) is not None:
+            self._violation(f"Google bearer token sent to a host that is not Google's: {request.host}")
+        body = await asyncio.to_thread(media_files.jpeg, 64, 64, _MIN_RENDITION, "elsewhere")
+        return web.Response(body=body.read_all(), content_type=body.content_type)
+
+    def _gzips(self, request: web.Request) -> bool:
+        """Whether this media answer is gzip-encoded (``media_encoding``; the request's Accept-Encoding)."""
+        if self.media_encoding == "gzip_if_accepted":
+            return _accepts_gzip(request.headers.get("Accept-Encoding", ""))
+        return self.media_encoding == "gzip"
+
     async def _stream(
         self, request: web.Request, body: media_files.MediaBody, item: MediaItem, suffix: str
     ) -> web.StreamResponse:
-        """Send ``body`` with Content-Length, honouring holds, latency, bandwidth and pending cuts."""
+        """Send ``body`` with Content-Length (of the encoded body when gzipped), honouring holds, latency,
+        bandwidth and pending cuts."""
         hold = self._holds.get(item.id)
         if hold is not None:
             await hold.wait()
         if self.media_latency:
             await asyncio.sleep(self.media_latency)
-        response = web.StreamResponse(headers={"Content-Type": body.content_type})
-        response.content_length = body.size
-        await response.prepare(request)
-        cut = self._cuts.popleft() if self._cuts else None
         bandwidth = self.media_bandwidth
         chunk_size = 256 * 1024 if not bandwidth else min(max(int(bandwidth / 20), 64 * 1024), 1024 * 1024)
+        response = web.StreamResponse(headers={"Content-Type": body.content_type})
+        digest = hashlib.sha256()
+        chunks: Iterable[bytes] = body.chunks(chunk_size)
+        if self._gzips(request):
+            raw = await asyncio.to_thread(body.read_all)
+            packed = await asyncio.to_thread(gzip.compress, raw)
+            digest.update(raw)
+            chunks = (packed[at : at + chunk_size] for at in range(0, len(packed), chunk_size))
+            response.headers["Content-Encoding"] = "gzip"
+            response.content_length = len(packed)
+        else:
+            response.content_length = body.size
+        await response.prepare(request)
+        cut = self._cuts.popleft() if self._cuts else None
         loop = asyncio.get_running_loop()
-        digest, sent, started = hashlib.sha256(), 0, loop.time()
-        for chunk in body.chunks(chunk_size):
+        sent, started = 0, loop.time()
+        for chunk in chunks:
             if cut is not None and sent + len(chunk) > cut:
                 await response.write(chunk[: cut - sent])
                 if request.transport is not None:
                     request.transport.close()
                 return response
             await response.write(chunk)
-            digest.update(chunk)
+            if "Content-Encoding" not in response.headers:
+                digest.update(chunk)
             sent += len(chunk)
             if bandwidth:
                 await asyncio.sleep(max(0.0, started + sent / bandwidth - loop.time()))
-        self.served.append(Served(item.id, suffix, sent, digest.hexdigest(), body.content_type))
+        self.served.append(Served(item.id, suffix, body.size, digest.hexdigest(), body.content_type))
         await response.write_eof()
         return response

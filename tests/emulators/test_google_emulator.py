@@ -249,7 +249,34 @@ async def test_unticked_picker_scope_gives_403_on_picker(google: GoogleEmulator,
         "code": 403,
         "message": "Request had insufficient authentication scopes.",
         "status": "PERMISSION_DENIED",
+        "details": [
+            {
+                "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                "reason": "ACCESS_TOKEN_SCOPE_INSUFFICIENT",
+                "domain": "googleapis.com",
+                "metadata": {
+                    "service": "photospicker.googleapis.com",
+                    "method": "google.photos.picker.v1.PickingService.CreateSession",
+                },
+            }
+        ],
     }
+
+
+async def test_a_disabled_picker_api_answers_service_disabled(google: GoogleEmulator, http: httpx.AsyncClient) -> None:
+    token = await link(google, http)
+    google.service_disabled = True
+    for response in (
+        await http.post(f"{google.picker_api_url}/sessions", json={}, headers=bearer(token)),
+        await http.get(f"{google.picker_api_url}/sessions/whatever", headers=bearer(token)),
+    ):
+        error = response.json()["error"]
+        assert response.status_code == 403 and error["status"] == "PERMISSION_DENIED"
+        assert "has not been used in project" in error["message"]
+        [info] = [d for d in error["details"] if d["@type"] == "type.googleapis.com/google.rpc.ErrorInfo"]
+        assert info["reason"] == "SERVICE_DISABLED" and info["metadata"]["service"] == "photospicker.googleapis.com"
+    google.service_disabled = False
+    assert (await http.post(f"{google.picker_api_url}/sessions", json={}, headers=bearer(token))).status_code == 200
 
 
 async def test_revoked_grant_and_expired_access_token(google: GoogleEmulator, http: httpx.AsyncClient) -> None:
@@ -388,6 +415,7 @@ async def test_create_validation(google: GoogleEmulator, http: httpx.AsyncClient
     assert exhausted.status_code == 200
     exhausted = await http.post(url, json={}, headers=bearer(token))
     assert exhausted.status_code == 429 and exhausted.json()["error"]["status"] == "RESOURCE_EXHAUSTED"
+    assert "details" not in exhausted.json()["error"]  # no quota reason: not the project's quota
 
 
 # ----------------------------------------------------------------------------- mediaItems.list
@@ -484,6 +512,63 @@ async def test_video_processing_then_ready(google: GoogleEmulator, http: httpx.A
     google.assert_no_violations()
 
 
+async def test_failed_unspecified_and_missing_processing_status(
+    google: GoogleEmulator, http: httpx.AsyncClient
+) -> None:
+    failed = google.add_video(ALICE, size=100_000, processing_status="FAILED")
+    unspecified = google.add_video(ALICE, size=100_000, processing_status="UNSPECIFIED")
+    missing = google.add_video(ALICE, size=100_000, processing_status=None)
+    token, _, listed = await picked_session(google, http, [failed, unspecified, missing])
+    statuses = [item["mediaFile"]["mediaFileMetadata"]["videoMetadata"].get("processingStatus") for item in listed]
+    assert statuses == ["FAILED", "UNSPECIFIED", None]
+    bases = [item["mediaFile"]["baseUrl"] for item in listed]
+    for base in bases[1:]:
+        assert (await http.get(f"{base}=dv", headers=bearer(token))).status_code == 200
+    google.assert_no_violations()
+    assert (await http.get(f"{bases[0]}=dv", headers=bearer(token))).status_code == 404
+    assert google.violations == [f"=dv requested for video {failed.id} listed with processingStatus FAILED"]
+
+
+async def test_media_gzip_when_asked_or_always(google: GoogleEmulator, http: httpx.AsyncClient) -> None:
+    token, _, listed = await picked_session(google, http, [google.add_video(ALICE, size=300_000)])
+    url = listed[0]["mediaFile"]["baseUrl"] + "=dv"
+    plain = await http.get(url, headers={**bearer(token), "Accept-Encoding": "gzip"})
+    assert "content-encoding" not in plain.headers  # identity by default
+    google.media_encoding = "gzip_if_accepted"
+    identity = await http.get(url, headers={**bearer(token), "Accept-Encoding": "identity"})
+    assert "content-encoding" not in identity.headers and identity.content == plain.content
+    refused = await http.get(url, headers={**bearer(token), "Accept-Encoding": "gzip;q=0, identity"})
+    assert "content-encoding" not in refused.headers
+    packed = await http.get(url, headers={**bearer(token), "Accept-Encoding": "gzip, deflate"})
+    assert packed.headers["content-encoding"] == "gzip"
+    assert int(packed.headers["content-length"]) < len(plain.content)  # gzip's length, not the media's
+    assert packed.content == plain.content  # httpx decoded it
+    google.media_encoding = "gzip"
+    forced = await http.get(url, headers={**bearer(token), "Accept-Encoding": "identity"})
+    assert forced.headers["content-encoding"] == "gzip" and forced.content == plain.content
+    assert {(s.size, s.sha256) for s in google.served} == {(300_000, hashlib.sha256(plain.content).hexdigest())}
+
+
+async def test_media_redirects_to_another_google_host_or_elsewhere(
+    google: GoogleEmulator, http: httpx.AsyncClient
+) -> None:
+    token, _, listed = await picked_session(google, http, [google.add_photo(ALICE, size=100_000)])
+    url = listed[0]["mediaFile"]["baseUrl"] + "=d"
+    google.media_redirect = "google"
+    hop = await http.get(url, headers=bearer(token))
+    assert hop.status_code == 302 and hop.headers["location"].startswith(google.hop_url + "/lh3/hop/")
+    assert (await http.get(hop.headers["location"])).status_code == 403  # the bearer is needed there too
+    assert (await http.get(hop.headers["location"], headers=bearer(token))).status_code == 200
+    google.violations.clear()
+    google.media_redirect = "elsewhere"
+    away = await http.get(url, headers=bearer(token))
+    assert away.status_code == 302 and away.headers["location"].startswith(google.elsewhere_url + "/elsewhere/")
+    assert (await http.get(away.headers["location"])).status_code == 200
+    google.assert_no_violations()
+    await http.get(away.headers["location"], headers=bearer(token))
+    assert google.violations == ["Google bearer token sent to a host that is not Google's: " + google.elsewhere_url[7:]]
+
+
 async def test_media_access_rules(google: GoogleEmulator, http: httpx.AsyncClient) -> None:
     token, sid, listed = await picked_session(google, http, [google.add_photo(ALICE, size=100_000)])
     base = listed[0]["mediaFile"]["baseUrl"]
@@ -515,6 +600,7 @@ async def test_fail_next_with_retry_after(google: GoogleEmulator, http: httpx.As
     failed = await http.post(url, json={}, headers=bearer(token))
     assert failed.status_code == 429 and failed.headers["retry-after"] == "3"
     assert failed.json()["error"]["status"] == "RESOURCE_EXHAUSTED"
+    assert [d["reason"] for d in failed.json()["error"]["details"]] == ["RATE_LIMIT_EXCEEDED"]  # project quota
     google.advance(3)
     assert (await http.post(url, json={}, headers=bearer(token))).status_code == 200
     google.assert_no_violations()
