@@ -23,7 +23,7 @@ from bot.delivery.run import LOCAL_UPLOAD_LIMIT, UPLOAD_LIMIT, Deliveries
 from bot.flood import FloodControl
 from bot.google.oauth import GoogleOAuth
 from bot.google.picker import PickerClient, google_session
-from bot.health import Readiness, TelegramCheck
+from bot.health import GoogleConfig, Readiness, TelegramCheck
 from bot.linking import CallbackOutcome, LinkService
 from bot.logs import mask
 from bot.metrics import Metrics, RequestMetrics
@@ -111,6 +111,7 @@ async def run(settings: Settings) -> None:
         metrics = Metrics(CollectorRegistry(), stats)
         lag_watch = asyncio.create_task(metrics.watch_event_loop())
         stack.callback(lag_watch.cancel)
+        google_config = GoogleConfig(metrics.google_config)
 
         google_http = google_session()
         stack.push_async_callback(google_http.close)
@@ -123,10 +124,11 @@ async def run(settings: Settings) -> None:
             revoke_url=settings.google_revoke_url,
             userinfo_url=settings.google_userinfo_url,
             metrics=metrics.google,
+            config=google_config,
         )
         stack.push_async_callback(oauth.aclose)
         links = LinkService(oauth, LinkRepository(db, cipher), OAuthStateRepository(db, cipher))
-        picker = PickerClient(settings.picker_api_url, google_http, links, metrics.google)
+        picker = PickerClient(settings.picker_api_url, google_http, links, metrics.google, google_config)
 
         application = build_application(settings, metrics.telegram)
         messages = PickMessages(application.bot)
@@ -196,7 +198,9 @@ async def run(settings: Settings) -> None:
             on_outcome,
             lambda: application.bot.username,
             ready,
-            readiness=Readiness({"database": db.ping, "telegram": TelegramCheck(application.bot)}),
+            readiness=Readiness(
+                {"database": db.ping, "telegram": TelegramCheck(application.bot), **google_config.checks()}
+            ),
             metrics=metrics.exposition,
             telegram_webhook=receiver,
         )

@@ -1,4 +1,5 @@
-"""Readiness for /readyz: the database answers and Telegram answers getMe."""
+"""Readiness for /readyz: the database answers, Telegram answers getMe, and Google accepts the bot's own
+configuration (its OAuth client, its Cloud project)."""
 
 from __future__ import annotations
 
@@ -6,13 +7,23 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING, Literal
 
 from telegram import Bot
 from telegram.error import TelegramError
 
+if TYPE_CHECKING:
+    from bot.metrics import GoogleConfigMetrics
+
 log = logging.getLogger(__name__)
 
 Check = Callable[[], Awaitable[bool]]
+ConfigPart = Literal["oauth_client", "picker_api"]
+CONFIG_PARTS: tuple[ConfigPart, ...] = ("oauth_client", "picker_api")
+_FIXES: dict[ConfigPart, str] = {
+    "oauth_client": "GOOGLE_CLIENT_ID / GOOGLE_CLIENT_SECRET are wrong, or the secret was rotated at Google",
+    "picker_api": "enable the Google Photos Picker API in the Cloud project of the OAuth client",
+}
 
 
 class Readiness:
@@ -55,3 +66,45 @@ class TelegramCheck:
                 return False
             self._ok_until = time.monotonic() + self._ttl
             return True
+
+
+class GoogleConfig:
+    """Whether Google accepts the bot's own configuration, as its latest answers said: the OAuth client (the
+    token endpoint's `invalid_client` / `unauthorized_client`) and the Cloud project (the Picker API's
+    SERVICE_DISABLED and co.). A refusal is the operator's to fix: it is logged once as an error, counted,
+    and fails its readiness check (`google_oauth_client`, `google_picker_api`) until Google accepts again."""
+
+    def __init__(self, metrics: GoogleConfigMetrics) -> None:
+        self._metrics = metrics
+        self._refused: dict[ConfigPart, str] = {}
+
+    def refused(self, part: ConfigPart, error: str) -> None:
+        self._metrics.refused(part, error)
+        if part not in self._refused:
+            log.error(
+                "OPERATOR: Google refuses the bot's %s (%s): %s. Users' links are kept; they work again as "
+                "soon as this is fixed.",
+                part.replace("_", " "),
+                error,
+                _FIXES[part],
+            )
+        self._refused[part] = error
+
+    def accepted(self, part: ConfigPart) -> None:
+        if self._refused.pop(part, None) is not None:
+            self._metrics.accepted(part)
+            log.warning("Google accepts the bot's %s again", part.replace("_", " "))
+
+    def ok(self, part: ConfigPart) -> bool:
+        return part not in self._refused
+
+    def checks(self) -> dict[str, Check]:
+        """The readiness checks, by name."""
+
+        def check(part: ConfigPart) -> Check:
+            async def accepted() -> bool:
+                return self.ok(part)
+
+            return accepted
+
+        return {f"google_{part}": check(part) for part in CONFIG_PARTS}

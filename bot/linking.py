@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from bot.google.errors import GoogleUnavailable, LinkBroken, NotLinked
+from bot.google.errors import GoogleUnavailable, LinkBroken, Misconfigured, NotLinked
 from bot.google.oauth import PICKER_SCOPE, CodeExchangeFailed, GoogleOAuth, granted_scopes
 from bot.outcomes import Code, Refused
 from storage.links import GoogleLink, LinkRepository
@@ -151,6 +151,9 @@ class LinkService:
         except LinkBroken:
             await self._links.mark_broken(user_id)
             log.warning("Google refused to refresh the token of user %s: link marked broken", user_id)
+            raise
+        except Misconfigured:  # the bot's client, not the user's grant: the link stays for when it is fixed
+            log.info("token refresh for user %s refused for the bot's client; the link is kept", user_id)
             raise
         except GoogleUnavailable:
             log.warning("token refresh for user %s failed for now", user_id)

@@ -3,8 +3,9 @@
 Requests to Google (by endpoint) and Telegram (by method): a latency histogram with one observation
 per HTTP attempt, up to the answer (for media downloads: its headers, not the whole body), and an
 error counter whose `error` label is the HTTP status (400 and up) or, when no answer came, the
-exception's class. Counts of pick sessions and items are read from the database
-at scrape time. Event-loop lag comes from a task that asks to wake every 100 ms and measures how late
+exception's class. Whether Google accepts the bot's own configuration (`bot_google_config_ok`,
+`bot_google_config_errors_total`), set as Google answers. Counts of pick sessions and items are read from
+the database at scrape time. Event-loop lag comes from a task that asks to wake every 100 ms and measures how late
 it woke; the process collector adds memory, CPU and file descriptors.
 """
 
@@ -12,12 +13,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator
 from contextlib import asynccontextmanager
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, ProcessCollector, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
+from bot.health import CONFIG_PARTS
 from bot.outcomes import SkipReason
 from storage.stats import ItemOutcomes, StatsRepository
 
@@ -78,6 +80,34 @@ class RequestMetrics:
                 self._errors.labels(name, timing.error).inc()
 
 
+class GoogleConfigMetrics:
+    """Whether Google accepts the bot's own configuration, by part (oauth_client, picker_api): a gauge, 1 until
+    Google refuses that part and again once it accepts it, and a count of the refusals by Google's error."""
+
+    def __init__(self, registry: CollectorRegistry, parts: Iterable[str]) -> None:
+        self._ok = Gauge(
+            "bot_google_config_ok",
+            "1 while Google accepts the bot's own configuration (OAuth client, Picker API in the project), else 0",
+            ["part"],
+            registry=registry,
+        )
+        self._errors = Counter(
+            "bot_google_config_errors",
+            "Google's refusals of the bot's own configuration, by part and Google's error",
+            ["part", "error"],
+            registry=registry,
+        )
+        for part in parts:
+            self._ok.labels(part).set(1)
+
+    def refused(self, part: str, error: str) -> None:
+        self._errors.labels(part, error).inc()
+        self._ok.labels(part).set(0)
+
+    def accepted(self, part: str) -> None:
+        self._ok.labels(part).set(1)
+
+
 class DatabaseCounts:
     """A collector of counts read from the database: `refresh` them just before each scrape."""
 
@@ -121,6 +151,7 @@ class Metrics:
         ProcessCollector(registry=registry)
         self.google = RequestMetrics(registry, "google", "endpoint")
         self.telegram = RequestMetrics(registry, "telegram", "method")
+        self.google_config = GoogleConfigMetrics(registry, CONFIG_PARTS)
         self._lag = Histogram(
             "bot_event_loop_lag_seconds",
             f"How late the event loop woke a task that sleeps {LAG_INTERVAL:g} s at a time",

@@ -22,6 +22,7 @@ class Code(StrEnum):
     GOOGLE_DOWN = "google_down"
     GOOGLE_NO_PHOTOS = "google_no_photos"
     GOOGLE_TOO_MANY_SESSIONS = "google_too_many_sessions"
+    BOT_MISCONFIGURED = "bot_misconfigured"  # Google refuses the bot's own client or project: the operator's to fix
     # Starting a pick
     TOO_MANY_ACTIVE = "too_many_active"  # count
     TOO_MANY_PICKS = "too_many_picks"  # count
@@ -76,3 +77,4 @@ class SkipReason(StrEnum):
     UNCONFIRMED = "unconfirmed"
     LINK_BROKEN = "link_broken"
     CHAT_GONE = "chat_gone"
+    BOT_MISCONFIGURED = "bot_misconfigured"  # Google refused the bot's own client or project

@@ -13,8 +13,16 @@ from typing import Any, Literal
 from telegram.error import BadRequest, NetworkError, TelegramError
 
 from bot.delivery.run import Deliveries
-from bot.google.errors import GoogleError, GoogleUnavailable, LinkBroken, NotLinked, SessionGone
-from bot.google.picker import PickerClient
+from bot.google.errors import (
+    GoogleError,
+    GoogleUnavailable,
+    LinkBroken,
+    Misconfigured,
+    NotLinked,
+    SessionGone,
+    TooManySessions,
+)
+from bot.google.picker import PickerClient, PickingSession
 from bot.linking import LinkService
 from bot.outcomes import Code, Refused
 from bot.pick_messages import PickMessages
@@ -103,18 +111,7 @@ class PickService:
         if link.broken:
             raise Refused(Code.LINK_BROKEN)
         await self._check_limits(user_id, route.chat_id)
-        try:
-            created = await self._picker.create_session(user_id, max_items or self.limits.max_items)
-        except (LinkBroken, NotLinked):
-            raise Refused(Code.LINK_BROKEN) from None
-        except GoogleUnavailable:
-            raise Refused(Code.GOOGLE_DOWN) from None
-        except GoogleError as exc:
-            if exc.reason == "FAILED_PRECONDITION":
-                raise Refused(Code.GOOGLE_NO_PHOTOS) from None
-            if exc.status == 429:
-                raise Refused(Code.GOOGLE_TOO_MANY_SESSIONS) from None
-            raise Refused(Code.GOOGLE_DOWN) from None
+        created = await self._create_session(user_id, max_items or self.limits.max_items)
         previous = await self._repo.active_session(user_id, route.chat_id)
         if previous is not None and previous.status == "waiting":
             await self._end_waiting(previous, "cancelled", Code.PICK_REPLACED)
@@ -149,6 +146,42 @@ class PickService:
         self.poller.schedule(session.id, interval)
         log.info("pick %s started by user %s in chat %s", session.id, user_id, route.chat_id)
         return session
+
+    async def _create_session(self, user_id: int, max_items: int) -> PickingSession:
+        """A new picking session at Google; Refused with what Google's refusal means for the user.
+
+        Google refuses one when the user has too many open (retrying alone never helps): the user's own
+        sessions the bot knows of are closed, and Google is asked once more.
+        """
+        try:
+            try:
+                return await self._picker.create_session(user_id, max_items)
+            except TooManySessions:
+                log.info("Google says user %s has too many open sessions; closing theirs and trying again", user_id)
+                await self._close_sessions_of(user_id)
+                return await self._picker.create_session(user_id, max_items)
+        except TooManySessions:
+            raise Refused(Code.GOOGLE_TOO_MANY_SESSIONS) from None
+        except (LinkBroken, NotLinked):
+            raise Refused(Code.LINK_BROKEN) from None
+        except Misconfigured:
+            raise Refused(Code.BOT_MISCONFIGURED) from None
+        except GoogleUnavailable:
+            raise Refused(Code.GOOGLE_DOWN) from None
+        except GoogleError as exc:
+            if exc.google_status == "FAILED_PRECONDITION":
+                raise Refused(Code.GOOGLE_NO_PHOTOS) from None
+            raise Refused(Code.GOOGLE_DOWN) from None
+
+    async def _close_sessions_of(self, user_id: int) -> None:
+        """End the user's waiting picks (their prompts say a newer pick replaced them) and delete at Google
+        every session of theirs that may still be open there; picks being delivered keep theirs."""
+        for session in await self._repo.active_sessions_of(user_id):
+            if session.status == "waiting":
+                await self._stop_waiting(session, "cancelled", Code.PICK_REPLACED)
+        for session in await self._repo.sessions_to_delete_at_google():
+            if session.user_id == user_id:
+                await delete_at_google(self._picker, self._repo, session)
 
     async def _check_limits(self, user_id: int, chat_id: int) -> None:
         """Refuse a pick beyond the user's limits, before anything is created at Google."""
@@ -249,14 +282,28 @@ class PickService:
     ) -> bool:
         """Stop a waiting session (expired, cancelled, replaced, failed) and delete it at Google.
 
-        `ending` replaces the prompt (None: leave the chat alone); a group's notice line is removed. The deletion
-        at Google runs in the background and waits out an outage: the user's cancel is not held up by
-        Google, and the session is not left open at Google until the next restart.
+        The deletion at Google runs in the background and waits out an outage: the user's cancel is not held
+        up by Google, and the session is not left open at Google until the next restart.
+        """
+        if not await self._stop_waiting(session, status, ending, **params):
+            return False
+        self._spawn(delete_at_google(self._picker, self._repo, session, patient=True))
+        return True
+
+    async def _stop_waiting(
+        self,
+        session: PickSession,
+        status: Literal["expired", "cancelled", "failed"],
+        ending: Code | None,
+        **params: object,
+    ) -> bool:
+        """Stop a waiting session here, leaving it open at Google; False when it was not waiting any more.
+
+        `ending` replaces the prompt (None: leave the chat alone); a group's notice line is removed.
         """
         if not await self._repo.set_status(session.id, status, only_from=["waiting"]):
             return False
         self.poller.unschedule(session.id)
-        self._spawn(delete_at_google(self._picker, self._repo, session, patient=True))
         if ending is not None:
             await self._messages.replace(
                 session.prompt_chat_id, session.prompt_message_id, ending, pick_again=True, **params

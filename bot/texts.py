@@ -71,6 +71,10 @@ UNLINK_NOTHING = "No Google account is linked, so there is nothing to disconnect
 # --- errors --------------------------------------------------------------------------------
 GOOGLE_DOWN = "Google isn't answering right now. Please try again in a minute."
 UNEXPECTED = "Sorry, something went wrong on my side. Please try again."
+BOT_MISCONFIGURED = (
+    "Sorry, I can't reach Google Photos because of a configuration problem on my side — nothing is wrong with "
+    "your account, and your link is kept. My operator has been alerted; please try again later."
+)
 
 # --- callback web page ---------------------------------------------------------------------
 PAGE_LINKED = ("Account linked", "Your Google account is linked. You can go back to Telegram.")
@@ -120,7 +124,10 @@ CANCEL_TOO_LATE = "Your photos are already on their way, so there is nothing to 
 SESSION_NOT_YOURS = "Only the person who started this pick can use these buttons."
 SESSION_OVER = "This pick has already finished."
 GOOGLE_NO_PHOTOS = "This Google account has no Google Photos library, so there is nothing to pick from."
-GOOGLE_TOO_MANY_SESSIONS = "Google says there are too many open picks for your account. Please try again later."
+GOOGLE_TOO_MANY_SESSIONS = (
+    "Google won't open another pick for your account: too many are still open there, even after I closed "
+    "the ones waiting here. Let the picks under way finish, then try again."
+)
 PROGRESS_DOWNLOADING = "⏳ Downloading {done} / {total}…"
 PROGRESS_SENDING = "📤 Sending {done} / {total}…"
 PROGRESS_WAITING_VIDEOS = "⏳ Waiting for Google to finish processing {count} video(s)…"
@@ -145,6 +152,7 @@ REASON_IN_DOUBT = "interrupted by a restart mid-upload (it may have arrived abov
 REASON_UNCONFIRMED = "Telegram did not confirm it in time (it may have arrived above)"
 REASON_LINK_BROKEN = "Google access was revoked"
 REASON_CHAT_GONE = "this chat can no longer receive messages"
+REASON_BOT_MISCONFIGURED = "a configuration problem on my side"
 
 
 def file_size(size: int) -> str:
@@ -266,6 +274,7 @@ _SAYINGS: dict[Code, str] = {
     Code.BOT_CANNOT_POST: FORWARD_BOT_CANNOT_POST,
     Code.USER_NOT_MEMBER: FORWARD_USER_NOT_MEMBER,
     Code.USER_NOT_ADMIN: FORWARD_USER_NOT_ADMIN,
+    Code.BOT_MISCONFIGURED: BOT_MISCONFIGURED,
 }
 
 _SKIP_REASONS: dict[SkipReason, str] = {
@@ -279,6 +288,7 @@ _SKIP_REASONS: dict[SkipReason, str] = {
     SkipReason.UNCONFIRMED: REASON_UNCONFIRMED,
     SkipReason.LINK_BROKEN: REASON_LINK_BROKEN,
     SkipReason.CHAT_GONE: REASON_CHAT_GONE,
+    SkipReason.BOT_MISCONFIGURED: REASON_BOT_MISCONFIGURED,
 }
 
 

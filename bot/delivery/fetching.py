@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from bot.delivery import thumbnails
@@ -144,52 +144,75 @@ class MediaFetcher:
             return Fetched(item, reason=SkipReason.UNAVAILABLE)
         if media.type == "VIDEO" and media.processing_status not in (None, "READY"):
             return Fetched(item, deferred=True)
-        path = self._workdir / f"{item.position:05d}"
-        for attempt in range(2):
-            try:
-                size = await self._picker.download(
-                    self._session.user_id, media.base_url + plan.suffix, path, self._upload_limit
-                )
-            except TooLarge as exc:
-                path.unlink(missing_ok=True)
-                return Fetched(item, size=exc.size, reason=SkipReason.TOO_BIG, detail=str(self._upload_limit))
-            except MediaUnavailable:
-                path.unlink(missing_ok=True)
-                refreshed, listing = await self._urls.get(item.media_id, refused=listing) if attempt == 0 else (None, 0)
-                if refreshed is None:
-                    return Fetched(item, reason=SkipReason.UNAVAILABLE)
-                media = refreshed
-                continue
-            except GoogleUnavailable:
-                path.unlink(missing_ok=True)
-                return Fetched(item, reason=SkipReason.GOOGLE_DOWN)
-            kind = plan.kind
-            if kind == "photo" and size > PHOTO_UPLOAD_LIMIT:
-                kind = "document"
-            name = name_for_file(item.filename, path)  # e.g. IMG_1234.MOV's =dv is an MP4: IMG_1234.mp4
-            if kind == "video":
-                return Fetched(item, upload=await self._video(item, media.base_url, path, name), size=size)
-            return Fetched(item, upload=Upload(item.position, path, name, kind, item.width, item.height), size=size)
-        return Fetched(item, reason=SkipReason.UNAVAILABLE)
+        if plan.kind != "video":
+            return await self._download(item, plan, media, listing)
+        # The thumbnail comes from the same baseUrl: fetched beside the video, its latency adds nothing.
+        frame = asyncio.create_task(self._thumbnail(item, media, listing))
+        try:
+            fetched = await self._download(item, plan, media, listing)
+        except BaseException:
+            frame.cancel()
+            raise
+        thumbnail = await frame
+        if fetched.upload is None:
+            if thumbnail is not None:
+                await asyncio.to_thread(thumbnail.unlink, missing_ok=True)
+            return fetched
+        return Fetched(item, upload=await self._with_header(fetched.upload, thumbnail), size=fetched.size)
 
-    async def _video(self, item: PickItem, base_url: str, path: Path, name: str) -> Upload:
-        """A video with what Telegram needs to show it, since it analyses only small uploads itself: the
-        duration and size from the file's own header, and a frame from Google as its thumbnail."""
-        meta = await asyncio.to_thread(read_video_meta, path)
+    async def _download(self, item: PickItem, plan: Plan, media: PickedMediaItem, listing: int) -> Fetched:
+        path = self._workdir / f"{item.position:05d}"
+        try:
+            size = await self._fetch_file(item, media, listing, plan.suffix, path, self._upload_limit)
+        except TooLarge as exc:
+            return Fetched(item, size=exc.size, reason=SkipReason.TOO_BIG, detail=str(self._upload_limit))
+        except MediaUnavailable:
+            return Fetched(item, reason=SkipReason.UNAVAILABLE)
+        except GoogleUnavailable:
+            return Fetched(item, reason=SkipReason.GOOGLE_DOWN)
+        kind = plan.kind
+        if kind == "photo" and size > PHOTO_UPLOAD_LIMIT:
+            kind = "document"
+        name = name_for_file(item.filename, path)  # e.g. IMG_1234.MOV's =dv is an MP4: IMG_1234.mp4
+        return Fetched(item, upload=Upload(item.position, path, name, kind, item.width, item.height), size=size)
+
+    async def _fetch_file(
+        self, item: PickItem, media: PickedMediaItem, listing: int, suffix: str, dest: Path, limit: int
+    ) -> int:
+        """Download `suffix` of the item into `dest`, listing again once when Google refuses its baseUrl (it
+        may have expired); nothing is left at `dest` when it fails."""
+        user = self._session.user_id
+        try:
+            try:
+                return await self._picker.download(user, media.base_url + suffix, dest, limit)
+            except MediaUnavailable:
+                refreshed, _ = await self._urls.get(item.media_id, refused=listing)
+                if refreshed is None:
+                    raise
+            return await self._picker.download(user, refreshed.base_url + suffix, dest, limit)
+        except GoogleError:
+            await asyncio.to_thread(dest.unlink, missing_ok=True)
+            raise
+
+    @staticmethod
+    async def _with_header(upload: Upload, thumbnail: Path | None) -> Upload:
+        """The video with what Telegram needs to show it, since it analyses only small uploads itself: the
+        duration and size as shown from the file's own header, and the thumbnail."""
+        meta = await asyncio.to_thread(read_video_meta, upload.path)
         # A header that is missing or unreadable does not stop the video: over ~10 MB it then arrives
         # showing 0:00 (and Google's listed size, maybe the original's), but it plays.
-        width, height = (meta.width, meta.height) if meta.width and meta.height else (item.width, item.height)
-        thumbnail = await self._thumbnail(base_url, path.with_name(f"{path.name}-thumbnail.jpg"))
-        return Upload(item.position, path, name, "video", width, height, meta.whole_seconds, thumbnail)
+        if meta.width and meta.height:
+            upload = replace(upload, width=meta.width, height=meta.height)
+        return replace(upload, duration=meta.whole_seconds, thumbnail=thumbnail)
 
-    async def _thumbnail(self, base_url: str, dest: Path) -> Path | None:
+    async def _thumbnail(self, item: PickItem, media: PickedMediaItem, listing: int) -> Path | None:
         """Google's frame of the video if Telegram will take it; else None, and the video goes without one
         (over ~10 MB it then shows a blank tile until played)."""
+        dest = self._workdir / f"{item.position:05d}-thumbnail.jpg"
         try:
-            url = base_url + thumbnails.RENDITION
-            await self._picker.download(self._session.user_id, url, dest, thumbnails.MAX_BYTES)
+            await self._fetch_file(item, media, listing, thumbnails.RENDITION, dest, thumbnails.MAX_BYTES)
         except (GoogleError, OSError) as exc:
-            log.info("pick %s: no thumbnail for a video (%s)", self._session.id, type(exc).__name__)
+            log.info("pick %s: no thumbnail for item %s (%s)", self._session.id, item.position, type(exc).__name__)
             await asyncio.to_thread(dest.unlink, missing_ok=True)
             return None
         return await asyncio.to_thread(thumbnails.keep_if_usable, dest)

@@ -22,7 +22,7 @@ from bot.delivery.pipeline import Pipeline
 from bot.delivery.reporting import DeliveryReport
 from bot.delivery.sending import BatchSender, ChatUnavailable, Stopping
 from bot.delivery.target import ChatMigratedListener, DeliveryTarget
-from bot.google.errors import GoogleError, GoogleUnavailable, LinkBroken, NotLinked, SessionGone
+from bot.google.errors import GoogleError, GoogleUnavailable, LinkBroken, Misconfigured, NotLinked, SessionGone
 from bot.google.picker import PickedMediaItem, PickerClient
 from bot.outcomes import Code, SkipReason
 from bot.pick_messages import PickMessages
@@ -96,6 +96,9 @@ class Delivery:
             await self._skip_rest(SkipReason.SESSION_EXPIRED)
         except GoogleUnavailable:
             await self._skip_rest(SkipReason.GOOGLE_DOWN)
+        except Misconfigured:
+            await self._skip_rest(SkipReason.BOT_MISCONFIGURED)
+            await self._tools.messages.say(session.prompt_chat_id, Code.BOT_MISCONFIGURED)
         except GoogleError as exc:  # any other refusal, e.g. the listing answering 400
             log.warning("pick %s: Google refused (%s); reporting what is left", session.id, exc)
             self._unlisted = not await self._repo.items(session.id)

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 
 class GoogleError(Exception):
-    """A Google call failed; `status` is the HTTP status (0 for network errors)."""
+    """A Google call failed. `status` is the HTTP status (0 for network errors); from Google's error body,
+    `google_status` is its `error.status` (e.g. FAILED_PRECONDITION) and `reason` the `ErrorInfo` reason of
+    its `error.details` (e.g. SERVICE_DISABLED), empty when Google gave none."""
 
-    def __init__(self, message: str, status: int = 0, reason: str = "") -> None:
+    def __init__(self, message: str, status: int = 0, google_status: str = "", reason: str = "") -> None:
         super().__init__(message)
         self.status = status
+        self.google_status = google_status
         self.reason = reason
 
 
@@ -24,12 +27,24 @@ class NotLinked(GoogleError):
     """The user has no Google account linked."""
 
 
+class Misconfigured(GoogleError):
+    """Google refuses the bot's own configuration: its OAuth client (`invalid_client`, `unauthorized_client`:
+    a wrong or rotated GOOGLE_CLIENT_SECRET) or its Cloud project (the Picker API not enabled). Only the
+    operator can fix it; no user's link is at fault, and each works again once it is fixed."""
+
+
+class TooManySessions(GoogleError):
+    """sessions.create refused: the user has too many picking sessions open at Google. Retrying does not
+    help until some of them end or are deleted."""
+
+
 class SessionGone(GoogleError):
     """The picking session no longer exists at Google (deleted or expired)."""
 
 
 class MediaUnavailable(GoogleError):
-    """A media item could not be fetched (403/404 on its baseUrl, or a truncated body)."""
+    """A media item could not be fetched (403/404 on its baseUrl, a redirect off Google's hosts, or a
+    truncated body)."""
 
 
 class TooLarge(GoogleError):

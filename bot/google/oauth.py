@@ -9,13 +9,17 @@ import httpx
 from authlib.integrations.base_client.errors import OAuthError
 from authlib.integrations.httpx_client import AsyncOAuth2Client
 
-from bot.google.errors import GoogleUnavailable, LinkBroken
+from bot.google.errors import GoogleUnavailable, LinkBroken, Misconfigured
 
 if TYPE_CHECKING:
+    from bot.health import GoogleConfig
     from bot.metrics import RequestMetrics
 
 PICKER_SCOPE = "https://www.googleapis.com/auth/photospicker.mediaitems.readonly"
 SCOPES = ("openid", "email", PICKER_SCOPE)
+# RFC 6749 §5.2: the token endpoint's judgement of the client itself (its id, secret or allowed grants), not
+# of the user's grant: a wrong or rotated GOOGLE_CLIENT_SECRET answers these for every user alike.
+CLIENT_ERRORS = frozenset({"invalid_client", "unauthorized_client"})
 
 
 class CodeExchangeFailed(Exception):
@@ -36,9 +40,11 @@ class GoogleOAuth:
         revoke_url: str,
         userinfo_url: str,
         metrics: RequestMetrics,
+        config: GoogleConfig,
         timeout: float = 20.0,
     ) -> None:
         self._metrics = metrics
+        self._config = config
         self._auth_url = auth_url
         self._token_url = token_url
         self._revoke_url = revoke_url
@@ -68,24 +74,42 @@ class GoogleOAuth:
                 token = await self._client.fetch_token(
                     self._token_url, grant_type="authorization_code", code=code, code_verifier=code_verifier
                 )
-        except (OAuthError, httpx.HTTPError, ValueError) as exc:
+        except OAuthError as exc:
+            self._judged_client(exc.error)
+            raise CodeExchangeFailed(exc.error) from None
+        except (httpx.HTTPError, ValueError) as exc:
             raise CodeExchangeFailed(type(exc).__name__) from None
+        self._judged_client(None)
         return _with_expiry(dict(token))
 
     async def refresh(self, refresh_token: str) -> dict[str, Any]:
-        """A fresh access token; raises LinkBroken on invalid_grant, GoogleUnavailable otherwise."""
+        """A fresh access token. Raises LinkBroken when the grant is gone (invalid_grant), Misconfigured when
+        Google refuses the bot's client itself, GoogleUnavailable otherwise."""
         try:
             async with self._metrics.timed("oauth.refresh"):
                 token = await self._client.refresh_token(self._token_url, refresh_token=refresh_token)
         except OAuthError as exc:
-            if exc.error in ("invalid_grant", "unauthorized_client", "invalid_client"):
+            if self._judged_client(exc.error):
+                raise Misconfigured(f"refresh refused: {exc.error}", reason=str(exc.error)) from None
+            if exc.error == "invalid_grant":
                 raise LinkBroken(f"refresh refused: {exc.error}") from None
             raise GoogleUnavailable(f"refresh failed: {exc.error}") from None
         except (httpx.HTTPError, ValueError) as exc:
             raise GoogleUnavailable(f"refresh failed: {type(exc).__name__}") from None
+        self._judged_client(None)
         fresh = dict(token)
         fresh.setdefault("refresh_token", refresh_token)
         return _with_expiry(fresh)
+
+    def _judged_client(self, error: str | None) -> bool:
+        """Tell the config health what the token endpoint's answer (`error`: None when it issued a token)
+        says of the bot's client; True when it refused the client itself."""
+        if error in CLIENT_ERRORS:
+            self._config.refused("oauth_client", str(error))
+            return True
+        if error is None:
+            self._config.accepted("oauth_client")
+        return False
 
     async def revoke(self, token: str) -> bool:
         """Revoke the grant at Google; False when Google could not confirm it."""

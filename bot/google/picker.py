@@ -28,18 +28,34 @@ from bot.google.errors import (
     GoogleUnavailable,
     LinkBroken,
     MediaUnavailable,
+    Misconfigured,
     SessionGone,
     TooLarge,
+    TooManySessions,
 )
 from bot.google.retry import RETRYABLE_STATUSES, RetryPolicy, parse_retry_after
 
 if TYPE_CHECKING:
+    from bot.health import GoogleConfig
     from bot.metrics import RequestMetrics
 
 log = logging.getLogger(__name__)
 
 CHUNK = 256 * 1024
 MAX_PAGES = 200  # of mediaItems.list: a pick holds at most 2000 items, 100 a page (empty pages happen)
+# ErrorInfo reasons (google/api/error_reason.proto) of the project's request quota: a 429 with one of these is
+# throttling that passes; any other 429 of sessions.create is the user's too many open sessions.
+QUOTA_REASONS = frozenset({"RATE_LIMIT_EXCEEDED", "RESOURCE_QUOTA_EXCEEDED"})
+# ErrorInfo reasons that put the bot's Cloud project at fault (the Picker API not enabled, billing, a
+# suspended project): only the operator can fix them, relinking cannot.
+OPERATOR_REASONS = frozenset(
+    {"SERVICE_DISABLED", "BILLING_DISABLED", "CONSUMER_SUSPENDED", "CONSUMER_INVALID", "USER_PROJECT_DENIED"}
+)
+# Where a user's bearer token may go for media: https on Google's media domains (baseUrls are on
+# lh3.googleusercontent.com), and the host of an overridden PICKER_API_URL (the emulators).
+MEDIA_DOMAINS = ("googleusercontent.com", "googlevideo.com", "ggpht.com")
+MAX_REDIRECTS = 5
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
 # Metric names of the Picker API calls, by HTTP method and first path segment.
 _ENDPOINTS = {
     ("POST", "sessions"): "sessions.create",
@@ -119,7 +135,7 @@ def _session(data: dict[str, Any]) -> PickingSession:
         or not _web_url(picker_uri)
         or expire_time is None
     ):
-        raise GoogleError("malformed PickingSession from Google", 200, "malformed")
+        raise GoogleError("malformed PickingSession from Google", 200)
     interval = parse_duration(polling.get("pollInterval"))
     return PickingSession(
         id=session_id,
@@ -174,6 +190,65 @@ def google_session() -> aiohttp.ClientSession:
     )
 
 
+@dataclass(frozen=True)
+class ErrorBody:
+    """What Google's error body says: `error.status` (e.g. RESOURCE_EXHAUSTED) and the reasons of its
+    `google.rpc.ErrorInfo` details (e.g. SERVICE_DISABLED), in order; empty when absent or not JSON."""
+
+    status: str = ""
+    reasons: tuple[str, ...] = ()
+
+    @property
+    def reason(self) -> str:
+        return self.reasons[0] if self.reasons else ""
+
+
+def parse_error_body(body: bytes) -> ErrorBody:
+    """`{"error": {"code", "message", "status", "details": [{"@type": "…ErrorInfo", "reason", …}]}}`
+    (Google's error model, AIP-193); anything odd in it counts as absent."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return ErrorBody()
+    error = _dict(_dict(data).get("error"))
+    status = error.get("status")
+    details = error.get("details")
+    reasons = tuple(
+        detail["reason"]
+        for detail in (details if isinstance(details, list) else [])
+        if isinstance(detail, dict)
+        and str(detail.get("@type", "")).endswith("google.rpc.ErrorInfo")
+        and isinstance(detail.get("reason"), str)
+    )
+    return ErrorBody(status if isinstance(status, str) else "", reasons)
+
+
+class MediaHosts:
+    """Where a user's bearer token may be sent for media (never to any other host, redirects included)."""
+
+    def __init__(self, api_url: str) -> None:
+        self._api = URL(api_url)
+
+    def allow(self, url: URL) -> bool:
+        host = (url.host or "").lower()
+        if url.scheme == "https" and any(host == d or host.endswith("." + d) for d in MEDIA_DOMAINS):
+            return True
+        return url.scheme == self._api.scheme and host == (self._api.host or "").lower()
+
+
+class _Retry(Exception):
+    """An answer worth another attempt (429, 5xx); `retry_after` is its Retry-After header."""
+
+    def __init__(self, retry_after: str | None) -> None:
+        super().__init__(retry_after)
+        self.retry_after = retry_after
+
+
+def _retry_if_transient(response: aiohttp.ClientResponse) -> None:
+    if response.status in RETRYABLE_STATUSES:
+        raise _Retry(response.headers.get("Retry-After"))
+
+
 class PickerClient:
     """Picker API calls with auth refresh on 401 and bounded backoff on 429/5xx/network errors."""
 
@@ -183,13 +258,16 @@ class PickerClient:
         http: aiohttp.ClientSession,
         tokens: TokenSource,
         metrics: RequestMetrics,
+        config: GoogleConfig,
         retry: RetryPolicy | None = None,
     ) -> None:
         self._base = base_url.rstrip("/")
         self._http = http
         self._tokens = tokens
         self._metrics = metrics
+        self._config = config
         self._retry = retry or RetryPolicy()
+        self._media_hosts = MediaHosts(base_url)
         # Retry-After speaks for the whole project's quota, not one request: every request to that
         # kind of endpoint ("api" or "media") waits until it has passed.
         self._not_before: dict[str, float] = {"api": 0.0, "media": 0.0}
@@ -253,14 +331,18 @@ class PickerClient:
         """
 
         def send(token: str) -> Response:
-            return self._http.get(URL(url, encoded=True), headers={"Authorization": f"Bearer {token}"})
+            return self._get_media(URL(url, encoded=True), token)
 
         async def save(response: aiohttp.ClientResponse) -> int:
+            _retry_if_transient(response)
             if response.status != 200:
                 raise MediaUnavailable(f"media answered {response.status}", response.status)
             if _error_page(response.headers.get("Content-Type")):
                 raise MediaUnavailable("media answered with a page, not media", response.status)
-            expected = _int(response.headers.get("Content-Length"))
+            # Asked for identity; should bytes come encoded all the same, aiohttp decodes them and itself
+            # checks Content-Length, which then counts the encoded bytes, not the media's.
+            encoded = response.headers.get("Content-Encoding", "identity").strip().lower() != "identity"
+            expected = None if encoded else _int(response.headers.get("Content-Length"))
             if expected is not None and expected > limit:
                 raise TooLarge(expected)
             size = await _write(response.content.iter_chunked(CHUNK), dest, limit)
@@ -270,15 +352,61 @@ class PickerClient:
 
         return await self._request(user_id, "media", "media", send, save)
 
+    @contextlib.asynccontextmanager
+    async def _get_media(self, url: URL, token: str) -> AsyncIterator[aiohttp.ClientResponse]:
+        """GET media bytes as they are stored (`identity`: a compressed answer's Content-Length would not
+        be the media's), following redirects only within MediaHosts, the bearer token going along."""
+        headers = {"Authorization": f"Bearer {token}", "Accept-Encoding": "identity"}
+        for _ in range(MAX_REDIRECTS + 1):
+            if not self._media_hosts.allow(url):
+                log.warning("media URL on %s, not one of Google's media hosts: not requested", url.host)
+                raise MediaUnavailable("media URL off Google's hosts")
+            async with self._http.get(url, headers=headers, allow_redirects=False) as response:
+                location = response.headers.get("Location")
+                if response.status not in _REDIRECTS or not location:
+                    yield response
+                    return
+            url = url.join(URL(location, encoded=True))
+        raise MediaUnavailable("too many redirects")
+
     async def _call(self, user_id: int, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        endpoint = _ENDPOINTS.get((method, path.split("/")[1]), "other")
+
         def send(token: str) -> Response:
             return self._http.request(method, self._base + path, headers={"Authorization": f"Bearer {token}"}, **kwargs)
 
         async def parse(response: aiohttp.ClientResponse) -> dict[str, Any]:
-            return _json_or_raise(response.status, await response.read())
+            body = await response.read()
+            if response.status == 200:
+                self._config.accepted("picker_api")
+                return _json_object(body)
+            error = parse_error_body(body)
+            too_many_sessions = (
+                endpoint == "sessions.create" and response.status == 429 and not QUOTA_REASONS & set(error.reasons)
+            )
+            if not too_many_sessions:
+                _retry_if_transient(response)
+            raise self._refusal(response.status, error)
 
-        endpoint = _ENDPOINTS.get((method, path.split("/")[1]), "other")
         return await self._request(user_id, "api", endpoint, send, parse)
+
+    def _refusal(self, status: int, error: ErrorBody) -> GoogleError:
+        """The error for a Picker API answer that is final: what it means, from its status and ErrorInfo."""
+        message = " ".join(filter(None, (f"Google answered {status}", error.status, error.reason)))
+        operator = next((reason for reason in error.reasons if reason in OPERATOR_REASONS), None)
+        if status == 403 and operator is not None:
+            self._config.refused("picker_api", operator)
+            return Misconfigured(message, status, error.status, operator)
+        kind: type[GoogleError] = GoogleError
+        if status == 404:
+            kind = SessionGone
+        elif status == 429:
+            kind = TooManySessions
+        elif status in (401, 403):
+            # ACCESS_TOKEN_SCOPE_INSUFFICIENT is fixed by consenting again; so, as far as anyone knows, is
+            # a 403 without a reason the bot knows (ASSUMPTION: Google documents no other).
+            kind = LinkBroken
+        return kind(message, status, error.status, error.reason)
 
     async def _request(
         self,
@@ -288,9 +416,10 @@ class PickerClient:
         send: Callable[[str], Response],
         handle: Callable[[aiohttp.ClientResponse], Awaitable[T]],
     ) -> T:
-        """One request with the user's token, retried: a 401 refreshes the token once; 429/5xx, network
-        errors and errors `handle` raises as aiohttp.ClientError back off (Retry-After holds back every
-        request of that `kind`); anything else `handle` returns or raises is the answer."""
+        """One request with the user's token, retried: a 401 refreshes the token once; network errors and
+        what `handle` finds worth another attempt (it raises _Retry for 429/5xx, aiohttp.ClientError for a
+        cut body) back off (Retry-After holds back every request of that `kind`); anything else `handle`
+        returns or raises is the answer."""
         refreshed = False
         rejected: str | None = None
         for attempt in range(self._retry.attempts):
@@ -305,10 +434,9 @@ class PickerClient:
                     if response.status == 401 and not refreshed:
                         refreshed, rejected = True, token
                         continue
-                    if response.status in RETRYABLE_STATUSES:
-                        await self._backoff(attempt, response.headers.get("Retry-After"), kind)
-                        continue
                     return await handle(response)
+            except _Retry as retry:
+                await self._backoff(attempt, retry.retry_after, kind)
             except (aiohttp.ClientError, TimeoutError):
                 await self._backoff(attempt, None)
         raise GoogleUnavailable(f"{endpoint} kept failing")
@@ -358,22 +486,9 @@ async def _write(chunks: AsyncIterator[bytes], dest: Path, limit: int) -> int:
     return size
 
 
-def _json_or_raise(status: int, body: bytes) -> dict[str, Any]:
+def _json_object(body: bytes) -> dict[str, Any]:
+    """The JSON object Google answered, or {} for anything else."""
     try:
-        data = json.loads(body)
+        return _dict(json.loads(body))
     except ValueError:
-        data = {}
-    if not isinstance(data, dict):
-        data = {}
-    if status == 200:
-        return data
-    error = data.get("error")
-    if not isinstance(error, dict):
-        error = {}
-    reason = str(error.get("status") or "")
-    message = f"Google answered {status} {reason}".strip()
-    if status == 404:
-        raise SessionGone(message, 404, reason)
-    if status in (401, 403):
-        raise LinkBroken(message, status, reason)
-    raise GoogleError(message, status, reason)
+        return {}

@@ -57,12 +57,16 @@ async def test_readyz_follows_telegram_and_remembers_a_success(bot: BotProcess, 
     tg.fail_next("getMe", status=500)
     failing = await get(bot, "/readyz")
     assert failing.status_code == 503
-    assert failing.json() == {"status": "unavailable", "checks": {"database": "ok", "telegram": "failing"}}
+    google_ok = {"google_oauth_client": "ok", "google_picker_api": "ok"}
+    assert failing.json() == {
+        "status": "unavailable",
+        "checks": {"database": "ok", "telegram": "failing", **google_ok},
+    }
     assert (await get(bot, "/healthz")).status_code == 200  # alive all the same: no reason to restart it
 
     ready = await get(bot, "/readyz")  # a failure is not remembered: Telegram is asked again
     assert ready.status_code == 200
-    assert ready.json() == {"status": "ready", "checks": {"database": "ok", "telegram": "ok"}}
+    assert ready.json() == {"status": "ready", "checks": {"database": "ok", "telegram": "ok", **google_ok}}
     asked = len(tg.calls_of("getMe"))
     assert (await get(bot, "/readyz")).status_code == 200
     assert len(tg.calls_of("getMe")) == asked  # a success is remembered for a few seconds

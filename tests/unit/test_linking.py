@@ -1,21 +1,29 @@
-"""LinkService: cached tokens read once while polling and never stale after a change of the link; unlinking."""
+"""LinkService: cached tokens read once while polling and never stale after a change of the link; unlinking;
+which refusals of a refresh break a link (the user's grant) and which do not (the bot's own client)."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import AsyncIterator
 from typing import Any, cast
+from urllib.parse import parse_qs, urlsplit
 
+import httpx
 import pytest
 from cryptography.fernet import Fernet
+from prometheus_client import CollectorRegistry
 
 from bot.crypto import Cipher
-from bot.google.errors import LinkBroken, NotLinked
+from bot.google.errors import LinkBroken, Misconfigured, NotLinked
 from bot.google.oauth import PICKER_SCOPE, GoogleOAuth
+from bot.health import CONFIG_PARTS, GoogleConfig
 from bot.linking import CallbackCode, LinkService, UnlinkCode, Unlinked
+from bot.metrics import GoogleConfigMetrics, RequestMetrics
 from bot.outcomes import Code, Refused
 from storage.database import Database
 from storage.links import GoogleLink, LinkRepository
 from storage.oauth_states import OAuthStateRepository
+from tests.emulators.google import GoogleEmulator
 
 
 class FakeOAuth:
@@ -24,6 +32,7 @@ class FakeOAuth:
     def __init__(self) -> None:
         self.issued = 0
         self.refuse_refresh = False
+        self.refuse_client = False  # the bot's client secret is wrong
 
     def _token(self) -> dict[str, Any]:
         self.issued += 1
@@ -43,6 +52,8 @@ class FakeOAuth:
     async def refresh(self, refresh_token: str) -> dict[str, Any]:
         if self.refuse_refresh:
             raise LinkBroken("refresh refused: invalid_grant")
+        if self.refuse_client:
+            raise Misconfigured("refresh refused: invalid_client", reason="invalid_client")
         return self._token()
 
     async def revoke(self, token: str) -> bool:
@@ -108,3 +119,64 @@ async def test_unlink_says_which_account_went_and_refuses_when_none_is_linked(db
     with pytest.raises(Refused) as refused:
         await service.unlink(9)
     assert refused.value.code is Code.NOT_LINKED
+
+
+async def test_a_refused_client_keeps_the_link_and_fixing_it_heals_it(db: Database) -> None:
+    oauth, cipher = FakeOAuth(), Cipher(Fernet.generate_key().decode())
+    links = LinkRepository(db, cipher)
+    service = LinkService(cast(GoogleOAuth, oauth), links, OAuthStateRepository(db, cipher))
+    await linked(service, 10)
+    oauth.refuse_client = True
+    for _ in range(2):
+        with pytest.raises(Misconfigured):
+            await service.access_token(10, rejected="access-1")
+    link = await links.get_link(10)
+    assert link is not None and not link.broken
+    oauth.refuse_client = False  # the operator fixed GOOGLE_CLIENT_SECRET
+    assert await service.access_token(10, rejected="access-1") == "access-2"
+
+
+@pytest.fixture
+async def google() -> AsyncIterator[GoogleEmulator]:
+    async with GoogleEmulator(client_id="cid", client_secret="secret", redirect_uris={"http://127.0.0.1/cb"}) as g:
+        yield g
+
+
+async def test_google_oauth_tells_a_refused_client_from_a_gone_grant(google: GoogleEmulator) -> None:
+    registry = CollectorRegistry()
+    config = GoogleConfig(GoogleConfigMetrics(registry, CONFIG_PARTS))
+    oauth = GoogleOAuth(
+        client_id="cid",
+        client_secret="secret",
+        redirect_uri="http://127.0.0.1/cb",
+        auth_url=google.auth_url,
+        token_url=google.token_url,
+        revoke_url=google.revoke_url,
+        userinfo_url=google.userinfo_url,
+        metrics=RequestMetrics(registry, "google", "endpoint"),
+        config=config,
+    )
+    try:
+        verifier = "v" * 64
+        async with httpx.AsyncClient() as browser:
+            consent = await browser.get(oauth.authorization_url("state", verifier))
+        code = parse_qs(urlsplit(consent.headers["location"]).query)["code"][0]
+        token = await oauth.exchange_code(code, verifier)
+
+        google.client_secret = "rotated"  # RFC 6749 §5.2: 401 invalid_client
+        with pytest.raises(Misconfigured) as refused:
+            await oauth.refresh(token["refresh_token"])
+        assert refused.value.reason == "invalid_client"
+        assert not config.ok("oauth_client")
+        assert await config.checks()["google_oauth_client"]() is False
+
+        google.client_secret = "secret"
+        assert (await oauth.refresh(token["refresh_token"]))["access_token"]
+        assert config.ok("oauth_client")
+
+        google.revoke_grant("alice@example.com")  # the user's grant is gone: invalid_grant
+        with pytest.raises(LinkBroken):
+            await oauth.refresh(token["refresh_token"])
+        assert config.ok("oauth_client")
+    finally:
+        await oauth.aclose()

@@ -1,4 +1,5 @@
-"""Metrics: request timing, and the counts read from the database (skip reason codes as labels)."""
+"""Metrics: request timing, Google's verdict on the bot's own configuration, and the counts read from the
+database (skip reason codes as labels)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
+from bot.health import GoogleConfig
 from bot.metrics import Metrics, RequestMetrics
 from bot.outcomes import SkipReason
 from storage.database import Database
@@ -48,6 +50,23 @@ async def test_timing_records_status_errors_and_exceptions_without_an_answer() -
     assert sample(text, "bot_google_request_errors_total", endpoint="media", error="ConnectError") == 1
     assert sample(text, "bot_google_request_errors_total", endpoint="media", error="ValueError") is None
     assert sample(text, "bot_google_request_duration_seconds_bucket", endpoint="media", le="0.25") == 2
+
+
+async def test_googles_verdict_on_the_bots_configuration(db: Database) -> None:
+    metrics = Metrics(CollectorRegistry(), StatsRepository(db))
+    config = GoogleConfig(metrics.google_config)
+    text = (await metrics.exposition()).decode()
+    assert sample(text, "bot_google_config_ok", part="oauth_client") == 1
+    assert sample(text, "bot_google_config_ok", part="picker_api") == 1
+    config.refused("oauth_client", "invalid_client")
+    config.refused("oauth_client", "invalid_client")
+    config.refused("picker_api", "SERVICE_DISABLED")
+    config.accepted("picker_api")
+    text = (await metrics.exposition()).decode()
+    assert sample(text, "bot_google_config_ok", part="oauth_client") == 0
+    assert sample(text, "bot_google_config_ok", part="picker_api") == 1
+    assert sample(text, "bot_google_config_errors_total", part="oauth_client", error="invalid_client") == 2
+    assert sample(text, "bot_google_config_errors_total", part="picker_api", error="SERVICE_DISABLED") == 1
 
 
 async def test_counts_come_from_the_database_at_scrape_time(db: Database) -> None:

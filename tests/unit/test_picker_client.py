@@ -1,20 +1,25 @@
-"""PickerClient retries: a token refresh that fails for now is retried like any other failure."""
+"""PickerClient: retries (a token refresh that fails for now is retried like any other failure), what Google's
+error bodies mean, and media downloads (identity encoding, redirects only within Google's media hosts)."""
 
 from __future__ import annotations
 
+import gzip
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
 from aiohttp import web
 from prometheus_client import CollectorRegistry
+from yarl import URL
 
-from bot.google.errors import GoogleUnavailable
-from bot.google.picker import PickerClient, google_session
+from bot.google.errors import GoogleUnavailable, LinkBroken, MediaUnavailable, Misconfigured, TooManySessions
+from bot.google.picker import ErrorBody, MediaHosts, PickerClient, google_session, parse_error_body
 from bot.google.retry import RetryPolicy
-from bot.metrics import RequestMetrics
+from bot.health import CONFIG_PARTS, GoogleConfig
+from bot.metrics import GoogleConfigMetrics, RequestMetrics
 
 SESSION = {"id": "s1", "pickerUri": "https://photos.google.com/picker/s1", "expireTime": "2030-01-01T00:00:00Z"}
 
@@ -45,6 +50,7 @@ class FakeGoogle:
     url: str
     answer: Answer = field(default=lambda request: web.Response(status=500))
     tokens: list[str] = field(default_factory=list)
+    requests: list[web.Request] = field(default_factory=list)
 
 
 @pytest.fixture
@@ -53,6 +59,7 @@ async def google() -> AsyncIterator[FakeGoogle]:
 
     async def handle(request: web.Request) -> web.Response:
         fake.tokens.append(request.headers["Authorization"].removeprefix("Bearer "))
+        fake.requests.append(request)
         return fake.answer(request)
 
     app = web.Application()
@@ -72,9 +79,24 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
         yield session
 
 
-def client(http: aiohttp.ClientSession, base: str, tokens: FlakyTokens) -> PickerClient:
-    metrics = RequestMetrics(CollectorRegistry(), "google", "endpoint")
-    return PickerClient(base + "/v1", http, tokens, metrics, RetryPolicy(attempts=5, base_delay=0.0))
+def client(
+    http: aiohttp.ClientSession, base: str, tokens: FlakyTokens, config: GoogleConfig | None = None
+) -> PickerClient:
+    registry = CollectorRegistry()
+    metrics = RequestMetrics(registry, "google", "endpoint")
+    config = config or GoogleConfig(GoogleConfigMetrics(registry, CONFIG_PARTS))
+    return PickerClient(base + "/v1", http, tokens, metrics, config, RetryPolicy(attempts=5, base_delay=0.0))
+
+
+def google_error(status: int, name: str, *reasons: str) -> web.Response:
+    """Google's error body, with an ErrorInfo per reason."""
+    details = [
+        {"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": r, "domain": "googleapis.com"} for r in reasons
+    ]
+    error: dict[str, Any] = {"code": status, "message": "…", "status": name}
+    if details:
+        error["details"] = details
+    return web.json_response({"error": error}, status=status)
 
 
 async def test_a_failed_refresh_after_a_401_is_retried_and_the_rejected_token_not_reused(
@@ -121,3 +143,106 @@ async def test_a_cookie_set_for_one_user_never_goes_with_another_users_request(
     await picker.get_session(1, "s1")
     await picker.get_session(2, "s1")
     assert cookies == [None, None]
+
+
+def test_error_bodies_are_read_for_status_and_errorinfo_reasons() -> None:
+    body = (
+        b'{"error": {"code": 403, "status": "PERMISSION_DENIED", "details": ['
+        b'{"@type": "type.googleapis.com/google.rpc.Help", "links": []},'
+        b'{"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "SERVICE_DISABLED"}]}}'
+    )
+    parsed = parse_error_body(body)
+    assert (parsed.status, parsed.reasons, parsed.reason) == (
+        "PERMISSION_DENIED",
+        ("SERVICE_DISABLED",),
+        "SERVICE_DISABLED",
+    )
+    for odd in (b"", b"<html>", b"[1]", b'{"error": "bad"}', b'{"error": {"status": 5, "details": [{"reason": 1}]}}'):
+        assert parse_error_body(odd) == ErrorBody("", ())
+
+
+async def test_too_many_sessions_is_not_retried_but_project_quota_is(
+    google: FakeGoogle, http: aiohttp.ClientSession
+) -> None:
+    google.answer = lambda request: google_error(429, "RESOURCE_EXHAUSTED")
+    with pytest.raises(TooManySessions):
+        await client(http, google.url, FlakyTokens()).create_session(1, None)
+    assert len(google.requests) == 1
+
+    google.requests.clear()
+    google.answer = lambda request: google_error(429, "RESOURCE_EXHAUSTED", "RATE_LIMIT_EXCEEDED")
+    with pytest.raises(GoogleUnavailable):
+        await client(http, google.url, FlakyTokens()).create_session(1, None)
+    assert len(google.requests) == 5
+
+    google.requests.clear()
+    google.answer = lambda request: google_error(429, "RESOURCE_EXHAUSTED")  # not sessions.create: quota
+    with pytest.raises(GoogleUnavailable):
+        await client(http, google.url, FlakyTokens()).get_session(1, "s1")
+    assert len(google.requests) == 5
+
+
+async def test_403_means_relink_only_for_a_missing_scope_and_service_disabled_is_the_operators(
+    google: FakeGoogle, http: aiohttp.ClientSession
+) -> None:
+    config = GoogleConfig(GoogleConfigMetrics(CollectorRegistry(), CONFIG_PARTS))
+    picker = client(http, google.url, FlakyTokens(), config)
+    google.answer = lambda request: google_error(403, "PERMISSION_DENIED", "ACCESS_TOKEN_SCOPE_INSUFFICIENT")
+    with pytest.raises(LinkBroken):
+        await picker.get_session(1, "s1")
+    assert config.ok("picker_api")
+
+    google.answer = lambda request: google_error(403, "PERMISSION_DENIED", "SERVICE_DISABLED")
+    with pytest.raises(Misconfigured) as refused:
+        await picker.get_session(1, "s1")
+    assert (refused.value.status, refused.value.google_status, refused.value.reason) == (
+        403,
+        "PERMISSION_DENIED",
+        "SERVICE_DISABLED",
+    )
+    assert not config.ok("picker_api") and config.ok("oauth_client")
+
+    google.answer = lambda request: web.json_response(SESSION)  # the operator enabled the API
+    await picker.get_session(1, "s1")
+    assert config.ok("picker_api")
+
+
+async def test_media_is_asked_for_unencoded_and_an_encoded_answer_still_counts_right(
+    google: FakeGoogle, http: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    media = bytes(range(256)) * 400
+    google.answer = lambda request: web.Response(
+        body=gzip.compress(media), content_type="image/jpeg", headers={"Content-Encoding": "gzip"}
+    )
+    size = await client(http, google.url, FlakyTokens()).download(1, google.url + "/ppa/key=d", tmp_path / "f", 10**6)
+    assert size == len(media) and (tmp_path / "f").read_bytes() == media
+    assert [r.headers.get("Accept-Encoding") for r in google.requests] == ["identity"]
+
+
+async def test_redirects_are_followed_only_within_googles_media_hosts(
+    google: FakeGoogle, http: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    def answer(request: web.Request) -> web.Response:
+        if request.path == "/ppa/key=d":
+            return web.Response(status=302, headers={"Location": "/moved/key=d"})
+        if request.path == "/moved/key=d":
+            return web.Response(status=302, headers={"Location": google.url.replace("localhost", "127.0.0.1") + "/x"})
+        return web.Response(body=b"from elsewhere", content_type="image/jpeg")
+
+    google.answer = answer
+    with pytest.raises(MediaUnavailable):
+        await client(http, google.url, FlakyTokens()).download(1, google.url + "/ppa/key=d", tmp_path / "f", 1000)
+    assert [r.path for r in google.requests] == ["/ppa/key=d", "/moved/key=d"]  # never /x on 127.0.0.1
+    assert google.tokens == ["old", "old"]  # the bearer token went along within the allowed host
+
+
+def test_media_hosts_are_googles_over_https_and_the_overridden_api_host() -> None:
+    default = MediaHosts("https://photospicker.googleapis.com/v1")
+    assert default.allow(URL("https://lh3.googleusercontent.com/ppa/x=d"))
+    assert default.allow(URL("https://video-downloads.googleusercontent.com/x"))
+    assert not default.allow(URL("http://lh3.googleusercontent.com/ppa/x=d"))  # never in clear text
+    assert not default.allow(URL("https://googleusercontent.com.evil.example/x"))
+    assert not default.allow(URL("https://evilgoogleusercontent.com/x"))
+    emulated = MediaHosts("http://127.0.0.1:8123/v1")
+    assert emulated.allow(URL("http://127.0.0.1:9999/lh3/x=d"))
+    assert not emulated.allow(URL("http://localhost:8123/lh3/x=d"))
