@@ -77,4 +77,5 @@ class SkipReason(StrEnum):
     UNCONFIRMED = "unconfirmed"
     LINK_BROKEN = "link_broken"
     CHAT_GONE = "chat_gone"
+    VIDEO_FAILED = "video_failed"  # Google's processing of the video failed (final)
     BOT_MISCONFIGURED = "bot_misconfigured"  # Google refused the bot's own client or project

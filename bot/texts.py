@@ -152,6 +152,7 @@ REASON_IN_DOUBT = "interrupted by a restart mid-upload (it may have arrived abov
 REASON_UNCONFIRMED = "Telegram did not confirm it in time (it may have arrived above)"
 REASON_LINK_BROKEN = "Google access was revoked"
 REASON_CHAT_GONE = "this chat can no longer receive messages"
+REASON_VIDEO_FAILED = "Google could not process the video"
 REASON_BOT_MISCONFIGURED = "a configuration problem on my side"
 
 
@@ -288,6 +289,7 @@ _SKIP_REASONS: dict[SkipReason, str] = {
     SkipReason.UNCONFIRMED: REASON_UNCONFIRMED,
     SkipReason.LINK_BROKEN: REASON_LINK_BROKEN,
     SkipReason.CHAT_GONE: REASON_CHAT_GONE,
+    SkipReason.VIDEO_FAILED: REASON_VIDEO_FAILED,
     SkipReason.BOT_MISCONFIGURED: REASON_BOT_MISCONFIGURED,
 }
 

@@ -142,7 +142,11 @@ class MediaFetcher:
         media, listing = await self._urls.get(item.media_id)
         if media is None:
             return Fetched(item, reason=SkipReason.UNAVAILABLE)
-        if media.type == "VIDEO" and media.processing_status not in (None, "READY"):
+        # Picker reference, VideoProcessingStatus: FAILED is final; only PROCESSING is worth waiting for.
+        # UNSPECIFIED (or none given) says nothing either way, so the download is tried.
+        if media.type == "VIDEO" and media.processing_status == "FAILED":
+            return Fetched(item, reason=SkipReason.VIDEO_FAILED)
+        if media.type == "VIDEO" and media.processing_status == "PROCESSING":
             return Fetched(item, deferred=True)
         if plan.kind != "video":
             return await self._download(item, plan, media, listing)

@@ -20,6 +20,8 @@ class DeliveryReport:
         self._target = target
         self._total = self._downloaded = self._sent = 0
         self._last_edit = 0.0
+        self._waiting = 0  # videos Google is still processing, once the delivery waits for them
+        self._shown: ProgressLine | None = None  # Telegram refuses an edit that changes nothing
 
     async def start(self, total: int, done: int) -> None:
         """Show the progress line: the group's "choosing photos…" line or the one left by an interrupted run
@@ -27,7 +29,8 @@ class DeliveryReport:
         self._total, self._downloaded, self._sent = total, done, done
         session = self._target.session
         if session.status_message_id is None:
-            message_id = await self._messages.progress(session.report_chat_id, None, self._line())
+            self._shown = self._line()
+            message_id = await self._messages.progress(session.report_chat_id, None, self._shown)
             await self._repo.set_messages(session.id, status_message_id=message_id)
             await self._target.refresh()
         else:
@@ -42,10 +45,9 @@ class DeliveryReport:
         await self._show()
 
     async def waiting_for_videos(self, count: int) -> None:
-        session = self._target.session
-        if session.status_message_id is not None:
-            line = ProgressLine("waiting_videos", 0, count)
-            await self._messages.progress(session.report_chat_id, session.status_message_id, line)
+        """From now on the line says how many videos Google is still processing."""
+        self._waiting = count
+        await self._show(force=True)
 
     async def finish(self, items: list[PickItem], *, unlisted: bool) -> None:
         """Replace the progress line with the summary, in the chat the pick reports to."""
@@ -66,15 +68,19 @@ class DeliveryReport:
         await self._messages.summary(session.report_chat_id, summary)
 
     def _line(self) -> ProgressLine:
+        if self._waiting:
+            return ProgressLine("waiting_videos", 0, self._waiting)
         if self._downloaded < self._total:
             return ProgressLine("downloading", self._downloaded, self._total)
         return ProgressLine("sending", self._sent, self._total)
 
     async def _show(self, *, force: bool = False) -> None:
         now = time.monotonic()
-        if not force and now - self._last_edit < PROGRESS_EVERY:
+        line = self._line()
+        if line == self._shown or (not force and now - self._last_edit < PROGRESS_EVERY):
             return
         self._last_edit = now
         session = self._target.session
         if session.status_message_id is not None:
-            await self._messages.progress(session.report_chat_id, session.status_message_id, self._line())
+            self._shown = line
+            await self._messages.progress(session.report_chat_id, session.status_message_id, line)

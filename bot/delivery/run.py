@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 
 UPLOAD_LIMIT = 50_000_000
 LOCAL_UPLOAD_LIMIT = 2_000_000_000
+VIDEO_RELIST_MIN_PAUSE = 0.5  # while Google processes videos: the first pause before re-listing the pick…
+VIDEO_RELIST_MAX_PAUSE = 60.0  # …doubles each time up to this
 
 
 @dataclass(frozen=True)
@@ -163,16 +165,32 @@ class Delivery:
                 await self._repo.mark_skipped(self._session.id, item.position, SkipReason.IN_DOUBT)
 
     async def _wait_for_videos(self, videos: list[PickItem]) -> None:
-        """Re-list until Google has processed the videos, within VIDEO_PROCESSING_TIMEOUT and expireTime."""
+        """Re-list until Google has processed the videos, within VIDEO_PROCESSING_TIMEOUT and expireTime.
+
+        Each re-listing fetches the whole pick again, so the pauses between them grow (from the session's
+        poll interval, doubling up to VIDEO_RELIST_MAX_PAUSE). A shutdown ends the wait at once: the videos
+        stay pending for the restart.
+        """
         session = self._session
         deadline = min(time.time() + self._tools.video_wait, session.expire_time - 60)
+        pause = max(session.poll_interval, VIDEO_RELIST_MIN_PAUSE)
         waiting = videos
-        await self._report.waiting_for_videos(len(waiting))
         while waiting and time.time() < deadline:
-            await asyncio.sleep(min(max(session.poll_interval, 0.5), 30.0))
+            await self._report.waiting_for_videos(len(waiting))
+            await self._pause(min(pause, deadline - time.time()))
+            pause = min(pause * 2, VIDEO_RELIST_MAX_PAUSE)
             await self._fetcher.relist()
             waiting = await self._pipeline.run(waiting)
         await self._sender.skip_all([Fetched(item) for item in waiting], SkipReason.STILL_PROCESSING)
+
+    async def _pause(self, seconds: float) -> None:
+        """Wait `seconds`; raises Stopping as soon as a shutdown begins."""
+        try:
+            async with asyncio.timeout(max(0.0, seconds)):
+                await self._tools.stopping.wait()
+        except TimeoutError:
+            return
+        raise Stopping
 
     async def _skip_rest(self, reason: SkipReason) -> None:
         for item in await self._repo.items(self._session.id):
