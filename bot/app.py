@@ -141,7 +141,9 @@ async def run(settings: Settings) -> None:
         deliveries = Deliveries(
             picker=picker,
             repo=pick_repo,
-            media=MediaSender(application.bot),
+            media=MediaSender(
+                application.bot, album_limit=settings.album_max_bytes, local_files=settings.telegram_local_files
+            ),
             messages=messages,
             bot=application.bot,
             on_migrated=on_migrated,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from collections.abc import Mapping
@@ -28,6 +29,8 @@ class Settings:
     telegram_bot_token: str
     telegram_api_url: str
     telegram_local_mode: bool
+    telegram_local_files: bool  # the local Bot API server reads the bot's files: send file:// paths
+    album_max_bytes: int  # the most one album uploads in one request
     telegram_private_rate: float
     telegram_group_rate_per_minute: float
     google_client_id: str
@@ -130,6 +133,41 @@ def _optional_url(env: Mapping[str, str], name: str) -> str | None:
     return _url(env, name, "") if env.get(name, "").strip() else None
 
 
+def _loopback(host: str | None) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host or "").is_loopback
+    except ValueError:
+        return False
+
+
+def _webhook_url(env: Mapping[str, str], local_mode: bool) -> str | None:
+    """Telegram delivers webhooks over HTTPS only (Bot API, setWebhook). A local Bot API server also takes
+    plain http (its README): with TELEGRAM_LOCAL_MODE, or on a loopback host, which only a server on this
+    machine can reach."""
+    url = _optional_url(env, "TELEGRAM_WEBHOOK_URL")
+    if url is None:
+        return None
+    parts = urlsplit(url)
+    if parts.scheme != "https" and not (local_mode or _loopback(parts.hostname)):
+        raise ConfigError(
+            f"TELEGRAM_WEBHOOK_URL must start with https:// (Telegram sends webhooks over HTTPS only; plain http "
+            f"works only with a local Bot API server, TELEGRAM_LOCAL_MODE=true), got {url!r}."
+        )
+    return url
+
+
+def _local_files(env: Mapping[str, str], local_mode: bool) -> bool:
+    local_files = _bool(env, "TELEGRAM_LOCAL_FILES")
+    if local_files and not local_mode:
+        raise ConfigError(
+            "TELEGRAM_LOCAL_FILES=true needs TELEGRAM_LOCAL_MODE=true: only a local Bot API server reads files "
+            "from the bot's disk."
+        )
+    return local_files
+
+
 def _webhook_secret(env: Mapping[str, str]) -> str | None:
     value = env.get("TELEGRAM_WEBHOOK_SECRET", "").strip()
     if value and not WEBHOOK_SECRET.fullmatch(value):
@@ -190,10 +228,13 @@ def load_settings(env: Mapping[str, str] | None = None, dotenv: Path | None = No
                 "make one with: python -c 'from cryptography.fernet import Fernet; "
                 "print(Fernet.generate_key().decode())'."
             )
+    local_mode = _bool(merged, "TELEGRAM_LOCAL_MODE")
     return Settings(
         telegram_bot_token=token,
         telegram_api_url=_url(merged, "TELEGRAM_API_URL", "https://api.telegram.org"),
-        telegram_local_mode=_bool(merged, "TELEGRAM_LOCAL_MODE"),
+        telegram_local_mode=local_mode,
+        telegram_local_files=_local_files(merged, local_mode),
+        album_max_bytes=round(_number(merged, "ALBUM_MAX_MB", 50.0, minimum=1) * 1_000_000),
         telegram_private_rate=_number(merged, "TELEGRAM_PRIVATE_RATE", 1.0, minimum=0.01),
         telegram_group_rate_per_minute=_number(merged, "TELEGRAM_GROUP_RATE_PER_MINUTE", 20.0, minimum=0.1),
         google_client_id=_required(merged, "GOOGLE_CLIENT_ID", "the OAuth client ID from Google Cloud Console"),
@@ -215,7 +256,7 @@ def load_settings(env: Mapping[str, str] | None = None, dotenv: Path | None = No
         max_active_picks=_whole(merged, "MAX_ACTIVE_PICKS", 3, 1, 100),
         picks_per_hour=_whole(merged, "PICKS_PER_HOUR", 20, 1, 10_000),
         max_items_per_pick=_whole(merged, "MAX_ITEMS_PER_PICK", 2000, 1, 2000),
-        telegram_webhook_url=_optional_url(merged, "TELEGRAM_WEBHOOK_URL"),
+        telegram_webhook_url=_webhook_url(merged, local_mode),
         telegram_webhook_secret=_webhook_secret(merged),
         log_format=_choice(merged, "LOG_FORMAT", LOG_FORMATS),
         admin_user_ids=_user_ids(merged, "ADMIN_USER_IDS"),

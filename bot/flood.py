@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from telegram.error import BadRequest, RetryAfter
+from telegram.error import BadRequest, RetryAfter, TelegramError
 from telegram.ext import BaseRateLimiter
 
 from bot.metrics import RequestMetrics
@@ -52,6 +52,12 @@ ALBUM = 10
 MAX_FLOOD_RETRIES = 8
 
 FLOOD_IN_TEXT = re.compile(r"retry after (\d+)", re.IGNORECASE)
+ALBUM_ITEM_FAILED = re.compile(r"failed to send message #(\d+)", re.IGNORECASE)
+EDIT_METHODS = frozenset({"editMessageText", "editMessageCaption", "editMessageMedia", "editMessageReplyMarkup"})
+# Telegram allows about 20 edits a minute in a group (grammY's docs citing a Telegram developer; limits can
+# differ per chat, tdlib/telegram-bot-api#318). Progress lines take at most half of that, every pick in the
+# chat together, leaving room for the edits that matter and for chats with a lower limit.
+GROUP_PROGRESS_EDITS_PER_MINUTE = 10.0
 # An upload starts early by LEAD_SAFETY of the least time it can take, less LEAD_JITTER: arriving even a
 # moment before the budget is there costs a refusal and the whole upload again.
 LEAD_SAFETY = 0.6
@@ -67,6 +73,12 @@ class SendInfo:
     # Awaited right before the request actually goes to Telegram (after any flood wait, on every attempt):
     # delivery records the items as handed over there, since only from then can they have arrived.
     on_handover: Callable[[], Awaitable[None]] | None = None
+    # A progress edit: skipped (ProgressSkipped) while the chat's edits are paced or refused, never waited for.
+    progress: bool = False
+
+
+class ProgressSkipped(TelegramError):
+    """A progress edit that was not made: the next one will show where things stand."""
 
 
 class TokenBucket:
@@ -105,6 +117,29 @@ class TokenBucket:
         """Telegram said retry_after: nothing more through this bucket until then."""
         self._tokens = min(self._tokens, -seconds * self.rate)
         self._stamp = time.monotonic()
+
+
+class EditGate:
+    """When a progress edit may go: not while Telegram's retry_after for the chat's edits runs, and in a group
+    not sooner than 60/GROUP_PROGRESS_EDITS_PER_MINUTE s after the chat's last edit of any kind."""
+
+    def __init__(self, group_progress_per_minute: float = GROUP_PROGRESS_EDITS_PER_MINUTE) -> None:
+        self._gap = 60.0 / group_progress_per_minute
+        self._last: dict[int, float] = {}
+        self._refused_until: dict[int, float] = {}
+
+    def progress_allowed(self, chat_id: int) -> bool:
+        now = time.monotonic()
+        if now < self._refused_until.get(chat_id, 0.0):
+            return False
+        last = self._last.get(chat_id)
+        return chat_id > 0 or last is None or now - last >= self._gap  # groups and channels: negative ids
+
+    def edited(self, chat_id: int) -> None:
+        self._last[chat_id] = time.monotonic()
+
+    def refused(self, chat_id: int, seconds: float) -> None:
+        self._refused_until[chat_id] = time.monotonic() + seconds
 
 
 class UplinkSpeed:
@@ -152,6 +187,19 @@ def flood_wait(exc: Exception) -> float | None:
     return None
 
 
+def failed_item(error: TelegramError) -> int | None:
+    """The 1-based album item a Bot API error names: the items before it were sent and stay in the chat
+    (telegram-bot-api Client.cpp: 'Failed to send message #N with the error message "…"')."""
+    match = ALBUM_ITEM_FAILED.search(error.message)
+    return int(match.group(1)) if match else None
+
+
+def _maybe_partly_sent(error: TelegramError) -> bool:
+    """A flood refusal of an album that may have sent some of its items: a 429 does not say how many (the Bot
+    API server passes an item's 429 through as it is, Client.cpp); the older 400 names the item refused."""
+    return failed_item(error) != 1
+
+
 def _messages_in(endpoint: str, data: dict[str, Any]) -> int:
     if endpoint == "sendMediaGroup":
         return len(data.get("media") or ()) or 1
@@ -184,6 +232,7 @@ class FloodControl(BaseRateLimiter[SendInfo]):
         self._overall = TokenBucket(overall_per_second, overall_per_second)
         self._chats: dict[int, TokenBucket] = {}
         self._uplink = UplinkSpeed()
+        self._edits = EditGate()
 
     async def initialize(self) -> None:
         pass
@@ -213,9 +262,14 @@ class FloodControl(BaseRateLimiter[SendInfo]):
     ) -> bool | dict[str, Any] | list[dict[str, Any]]:
         chat_id = _chat_id(data)
         is_send = endpoint in SEND_METHODS
+        edited_chat = chat_id if endpoint in EDIT_METHODS else None
         buckets = [self._overall] if chat_id is None else [self._bucket(chat_id), self._overall]
         count = _messages_in(endpoint, data)
-        info = rate_limit_args if is_send and rate_limit_args is not None else SendInfo()
+        given = rate_limit_args or SendInfo()
+        info = given if is_send else SendInfo()
+        progress = edited_chat is not None and given.progress
+        if edited_chat is not None and progress and not self._edits.progress_allowed(edited_chat):
+            raise ProgressSkipped(f"progress edit in chat {chat_id} skipped: edits there are paced or refused")
         size = info.upload_bytes
         for attempt in range(MAX_FLOOD_RETRIES + 1):
             if is_send:
@@ -224,6 +278,8 @@ class FloodControl(BaseRateLimiter[SendInfo]):
                     await bucket.take(count, ahead)
             if info.on_handover is not None:
                 await info.on_handover()
+            if edited_chat is not None:
+                self._edits.edited(edited_chat)
             ticket = self._uplink.begin() if size else None
             took: float | None = None
             try:
@@ -236,10 +292,16 @@ class FloodControl(BaseRateLimiter[SendInfo]):
                 wait = flood_wait(exc)
                 if wait is None or attempt == MAX_FLOOD_RETRIES:
                     raise
-                log.info("flood control on %s in chat %s: waiting %.0f s", endpoint, chat_id, wait)
-                self._uplink.forget()  # if an early start was the cause, start on time until measured again
-                if chat_id is not None:
+                if edited_chat is not None:
+                    self._edits.refused(edited_chat, wait)  # edits have their own limit: sends go on
+                    if progress:
+                        raise  # never waited for: progress shows again once the wait is over
+                elif chat_id is not None:
+                    self._uplink.forget()  # if an early start was the cause, start on time until measured again
                     self._bucket(chat_id).penalise(wait)
+                    if is_send and count > 1 and _maybe_partly_sent(exc):
+                        raise  # re-sending the album could send its first items twice: the sender decides
+                log.info("flood control on %s in chat %s: waiting %.0f s", endpoint, chat_id, wait)
                 if not is_send or chat_id is None:
                     await asyncio.sleep(wait)
             finally:

@@ -1,9 +1,15 @@
-"""Uploading media to Telegram: photos, videos, documents and albums (flood pacing lives in bot/flood.py)."""
+"""Uploading media to Telegram: photos, videos, documents and albums (flood pacing lives in bot/flood.py).
+
+A local Bot API server that shares the bot's filesystem (TELEGRAM_LOCAL_FILES) is handed `file://` paths
+instead of uploads, as its maintainer advises (tdlib/telegram-bot-api#671).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import shutil
 from collections.abc import Awaitable, Callable
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -12,7 +18,7 @@ from typing import Literal
 
 import httpx
 from telegram import InputFile, InputMediaDocument, InputMediaPhoto, InputMediaVideo, Message
-from telegram.error import BadRequest, NetworkError, TimedOut
+from telegram.error import BadRequest, NetworkError, TelegramError, TimedOut
 from telegram.ext import ExtBot
 
 from bot.flood import SendInfo
@@ -36,14 +42,29 @@ class Upload:
     thumbnail: Path | None = None  # a JPEG Telegram takes as the video's thumbnail
 
 
-def unanswered(error: NetworkError) -> bool:
-    """The request may have reached Telegram, but its answer never came back (the connection broke while
-    or after sending it). Not so for an HTTP answer (5xx), a connection that never opened, or a body that
-    could not be written in full: Telegram acts on whole requests only."""
-    cause = error.__cause__
-    return isinstance(cause, httpx.TransportError) and not isinstance(
-        cause, httpx.ConnectError | httpx.WriteError | httpx.LocalProtocolError | httpx.UnsupportedProtocol
+class Unconfirmed(TelegramError):
+    """Telegram may have carried the send out but did not confirm it: the connection broke after the request
+    went out, or it answered 5xx, which can come after messages were sent (a multi-send passes failures >= 500
+    through after sending some, telegram-bot-api Client.cpp; a front proxy may time out on a processed one)."""
+
+
+class TooLarge(TelegramError):
+    """Telegram refused the request body as too large (HTTP 413) before acting on it."""
+
+
+def never_sent(error: NetworkError) -> bool:
+    """The request never reached Telegram: the connection did not open, or its body could not be written in
+    full (Telegram acts on whole requests only). Anything else may have been acted on."""
+    return isinstance(
+        error.__cause__, httpx.ConnectError | httpx.WriteError | httpx.LocalProtocolError | httpx.UnsupportedProtocol
     )
+
+
+def refused_as_too_large(error: NetworkError) -> bool:
+    """HTTP 413. python-telegram-bot keeps no status: its error reads Telegram's description ("Request Entity
+    Too Large", tdlib/telegram-bot-api#720) or, for a body that is not JSON (a front proxy), "<reason> (413)"."""
+    text = error.message.lower()
+    return "entity too large" in text or "(413)" in text
 
 
 def file_id_of(message: Message) -> str | None:
@@ -57,28 +78,40 @@ def file_id_of(message: Message) -> str | None:
 
 
 class MediaSender:
-    def __init__(self, bot: ExtBot[SendInfo]) -> None:
+    def __init__(self, bot: ExtBot[SendInfo], *, album_limit: int, local_files: bool = False) -> None:
+        """`album_limit`: the most bytes one album may upload (ALBUM_MAX_MB); `local_files`: the Bot API server
+        reads the files from this filesystem (TELEGRAM_LOCAL_FILES), so nothing is uploaded."""
         self._bot = bot
+        self._album_limit = album_limit
+        self._local_files = local_files
+
+    def upload_bytes(self, uploads: list[Upload]) -> int:
+        """What sending `uploads` puts on the wire (nothing for files the server reads itself)."""
+        return 0 if self._local_files else sum(upload.path.stat().st_size for upload in uploads)
+
+    def fits_one_album(self, uploads: list[Upload]) -> bool:
+        return len(uploads) == 1 or self.upload_bytes(uploads) <= self._album_limit
 
     async def send(
         self, chat_id: int, uploads: list[Upload], caption: str | None, on_handover: Handover | None = None
     ) -> list[Message]:
         """Send one item or an album (2–10). Flood waits happen in the rate limiter, which awaits `on_handover`
-        right before each attempt leaves; other errors propagate."""
-        info = SendInfo(sum(upload.path.stat().st_size for upload in uploads), on_handover)
+        right before each attempt leaves. Raises Unconfirmed (it may have arrived), TooLarge (it did not), or
+        Telegram's own error."""
+        info = SendInfo(self.upload_bytes(uploads), on_handover)
         for attempt in range(1, MAX_NETWORK_RETRIES + 2):
             try:
                 return await self._send_files(chat_id, uploads, caption, info)
             except (BadRequest, TimedOut):
                 raise  # a refusal, or no answer at all (it may have arrived: never sent twice)
             except NetworkError as exc:
-                if unanswered(exc):
-                    # The connection broke after the request went out: it may have arrived, like a timeout.
-                    raise TimedOut(f"no answer from Telegram ({type(exc.__cause__).__name__})") from exc
-                # Telegram answered 5xx, or the request never got out: it did not land; try again.
+                if refused_as_too_large(exc):
+                    raise TooLarge(exc.message) from exc
+                if not never_sent(exc):
+                    raise Unconfirmed(f"Telegram did not confirm the send ({exc.message})") from exc
                 if attempt > MAX_NETWORK_RETRIES:
                     raise
-                log.info("Telegram network error in chat %s (%s), retrying", chat_id, type(exc).__name__)
+                log.info("Telegram network error in chat %s (%s), retrying", chat_id, type(exc.__cause__).__name__)
                 await asyncio.sleep(min(2.0**attempt, 10.0))
         raise AssertionError("unreachable")
 
@@ -87,7 +120,9 @@ class MediaSender:
     ) -> list[Message]:
         with ExitStack() as files:
 
-            def attach(upload: Upload, in_album: bool) -> InputFile:
+            def attach(upload: Upload, in_album: bool) -> InputFile | str:
+                if self._local_files:
+                    return _local_uri(upload, files)
                 handle = files.enter_context(upload.path.open("rb"))
                 return InputFile(handle, filename=upload.filename, attach=in_album, read_file_handle=False)
 
@@ -143,3 +178,24 @@ class MediaSender:
                 else:
                     media.append(InputMediaDocument(attach(upload, True), caption=item_caption))
             return list(await self._bot.send_media_group(chat_id, media, rate_limit_args=info))
+
+
+def _local_uri(upload: Upload, files: ExitStack) -> str:
+    """The file as the local Bot API server reads it: a `file://` path whose last part is the name it is sent
+    with (the server names the file by its path), linked for the request and removed after it."""
+    folder = upload.path.with_name(upload.path.name + ".send")
+    named = folder / _file_name(upload.filename)
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir()
+    files.callback(shutil.rmtree, folder, ignore_errors=True)
+    os.link(upload.path, named)
+    return named.absolute().as_uri()
+
+
+def _file_name(name: str) -> str:
+    """`name` as one safe path part of at most 220 characters, its extension kept."""
+    base = Path(name.replace("\\", "/")).name.strip()
+    if base in ("", ".", ".."):
+        base = "file"
+    stem, suffix = os.path.splitext(base)
+    return stem[:200] + suffix[:20]

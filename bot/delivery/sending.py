@@ -2,24 +2,34 @@
 
 Telegram cannot be asked whether a message arrived. So items are marked "sending" right before their
 request leaves (the rate limiter awaits `on_handover` after any flood wait), and "sent" only from
-Telegram's answer: an item still marked after a crash, or whose send got no answer, is reported as maybe
-arrived instead of being sent again. A definite refusal clears the mark.
+Telegram's answer: an item still marked after a crash, or whose send got no confirmation (no answer, a 5xx),
+is reported as maybe arrived instead of being sent again. A definite refusal clears the mark.
+
+An album goes out item by item and the first item that fails fails the request, the items before it staying
+in the chat ("failed to send message #N"): those are reported as unconfirmed (the answer carries no message
+for them, so nothing proves they arrived, and sending them again could show them twice), the rest is sent
+again. A 429 for an album does not say how far it got, so the whole album is reported. Albums stay under
+ALBUM_MAX_MB of uploads; one that Telegram still finds too large (413) is halved down to single items.
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Sequence
 
 from telegram import Message
-from telegram.error import BadRequest, ChatMigrated, Forbidden, TelegramError, TimedOut
+from telegram.error import BadRequest, ChatMigrated, Forbidden, RetryAfter, TelegramError, TimedOut
 
 from bot.delivery.fetching import Fetched
 from bot.delivery.reporting import DeliveryReport
 from bot.delivery.target import DeliveryTarget
+from bot.flood import failed_item, flood_wait
 from bot.outcomes import SkipReason
-from bot.telegram_send import MediaSender, Upload, file_id_of
+from bot.telegram_send import MediaSender, TooLarge, Unconfirmed, Upload, file_id_of
 from storage.picks import PickRepository, SentItem
+
+ITEM_ERROR = re.compile(r'with the error message "(.*)"', re.IGNORECASE | re.DOTALL)
 
 
 class Stopping(Exception):
@@ -51,23 +61,17 @@ class BatchSender:
         is gone (ChatUnavailable) or the bot stops (Stopping)."""
         if self._stopping.is_set():
             raise Stopping
+        parts = self._album_parts(batch)
+        if len(parts) > 1:
+            for part in parts:
+                await self.send(part)
+            return
         try:
             messages = await self._upload(batch)
-        except TimedOut:
+        except (TimedOut, Unconfirmed):
             await self.skip_all(batch, SkipReason.UNCONFIRMED)
-        except ChatMigrated as exc:
-            await self._target.follow_migration(exc.new_chat_id)
-            await self.send(batch)
-        except Forbidden as exc:
-            if self._target.private:
-                _remove_files(batch)
-                raise ChatUnavailable(exc.message) from None
-            await self._target.fall_back_to_private()
-            await self.send(batch)
-        except BadRequest as exc:
-            await self._refused(batch, exc)
         except TelegramError as exc:
-            await self.skip_all(batch, SkipReason.TELEGRAM_REFUSED, str(exc))
+            await self._failed(batch, exc)
         else:
             await self._delivered(batch, messages)
 
@@ -83,24 +87,72 @@ class BatchSender:
             fetched.reason, fetched.detail = reason, detail
             await self.skip(fetched)
 
+    def _album_parts(self, batch: list[Fetched]) -> list[list[Fetched]]:
+        """The batch in consecutive parts whose uploads each fit one album (a single item always does)."""
+        parts: list[list[Fetched]] = [[]]
+        for fetched in batch:
+            if parts[-1] and not self._media.fits_one_album(_uploads([*parts[-1], fetched])):
+                parts.append([])
+            parts[-1].append(fetched)
+        return parts
+
     async def _upload(self, batch: list[Fetched]) -> list[Message]:
-        """One send, recording the moment the items are handed to Telegram; a definite refusal clears it."""
+        """One send, recording the moment the items are handed to Telegram."""
         session_id = self._target.session.id
         positions = [f.item.position for f in batch]
 
         async def handed_over() -> None:
             await self._repo.mark_sending(session_id, positions, True)
 
-        uploads = [f.upload for f in batch if f.upload is not None]
-        try:
-            return await self._media.send(self._target.chat_id, uploads, self._target.caption(), handed_over)
-        except TimedOut:
-            raise  # no answer: the items stay in doubt
-        except TelegramError:
-            await self._repo.mark_sending(session_id, positions, False)
-            raise
+        return await self._media.send(self._target.chat_id, _uploads(batch), self._target.caption(), handed_over)
 
-    async def _refused(self, batch: list[Fetched], error: BadRequest) -> None:
+    async def _failed(self, batch: list[Fetched], error: TelegramError) -> None:
+        """Telegram answered with an error: report what may have arrived, clear the rest and deal with it."""
+        item = failed_item(error) if len(batch) > 1 else None
+        sent = _maybe_arrived(len(batch), error, item)
+        await self.skip_all(batch[:sent], SkipReason.UNCONFIRMED)
+        if item is not None and item > 1:
+            self._target.credited = True  # item 1 went out, with the credit if it carried one
+        rest = batch[sent:]
+        await self._repo.mark_sending(self._target.session.id, [f.item.position for f in rest], False)
+        if not rest:
+            return
+        if isinstance(error, ChatMigrated):
+            await self._target.follow_migration(error.new_chat_id)
+            await self.send(rest)
+        elif isinstance(error, Forbidden):
+            if self._target.private:
+                _remove_files(rest)
+                raise ChatUnavailable(error.message) from None
+            await self._target.fall_back_to_private()
+            await self.send(rest)
+        elif isinstance(error, TooLarge):
+            await self._too_large(rest, error)
+        elif isinstance(error, BadRequest) and item is not None:
+            await self._item_refused(rest, error, item)
+        elif isinstance(error, BadRequest):
+            await self._refused(rest, error.message)
+        else:
+            await self.skip_all(rest, SkipReason.TELEGRAM_REFUSED, error.message)
+
+    async def _item_refused(self, rest: list[Fetched], error: BadRequest, item: int) -> None:
+        """Album item #`item`, `rest[0]`, failed (those before it went out). A flood refusal or a lost chat holds
+        for the rest too; any other error is that item's alone."""
+        if flood_wait(error) is not None:
+            if item > 1:
+                await self.send(rest)  # the rate limiter recorded the wait and left the album to us
+            else:
+                await self.skip_all(rest, SkipReason.TELEGRAM_REFUSED, error.message)  # refused after its retries
+        elif not self._target.private and _lost_the_chat(error.message):
+            await self._target.fall_back_to_private()
+            await self.send(rest)
+        else:
+            match = ITEM_ERROR.search(error.message)
+            await self._refused(rest[:1], match.group(1) if match else error.message)
+            if rest[1:]:
+                await self.send(rest[1:])
+
+    async def _refused(self, batch: list[Fetched], error: str) -> None:
         if not self._target.private and _lost_the_chat(error):
             await self._target.fall_back_to_private()
             await self.send(batch)
@@ -110,7 +162,16 @@ class BatchSender:
         elif batch[0].upload is not None and batch[0].upload.kind == "photo":
             await self.send([_as_document(batch[0])])  # a photo Telegram will not take as a photo
         else:
+            await self.skip_all(batch, SkipReason.TELEGRAM_REFUSED, error)
+
+    async def _too_large(self, batch: list[Fetched], error: TooLarge) -> None:
+        """Telegram found the request too large (413): halve an album down to single items, then report."""
+        if len(batch) == 1:
             await self.skip_all(batch, SkipReason.TELEGRAM_REFUSED, error.message)
+            return
+        middle = len(batch) // 2
+        await self.send(batch[:middle])
+        await self.send(batch[middle:])
 
     async def _delivered(self, batch: list[Fetched], messages: list[Message]) -> None:
         sent = [SentItem(f.item.position, m.message_id, file_id_of(m)) for f, m in zip(batch, messages, strict=False)]
@@ -118,6 +179,18 @@ class BatchSender:
         _remove_files(batch)
         self._target.delivered(messages)
         await self._report.sent(len(batch))
+
+
+def _maybe_arrived(count: int, error: TelegramError, item: int | None) -> int:
+    """How many of the first items of a send of `count` the error leaves in doubt: those before the album item
+    it names, or a whole album for a 429, which does not say how far the album got."""
+    if isinstance(error, RetryAfter) and count > 1:
+        return count
+    return min((item or 1) - 1, count)
+
+
+def _uploads(batch: Sequence[Fetched]) -> list[Upload]:
+    return [f.upload for f in batch if f.upload is not None]
 
 
 def _as_document(fetched: Fetched) -> Fetched:
@@ -128,9 +201,9 @@ def _as_document(fetched: Fetched) -> Fetched:
     )
 
 
-def _lost_the_chat(error: BadRequest) -> bool:
+def _lost_the_chat(error: str) -> bool:
     """Telegram's ways of saying the bot may no longer post in a group or channel."""
-    text = error.message.lower()
+    text = error.lower()
     return any(
         marker in text
         for marker in (

@@ -27,6 +27,7 @@ def test_defaults(tmp_path: Path) -> None:
     assert settings.encryption_key is None and not settings.telegram_local_mode
     assert settings.telegram_webhook_url is None and settings.telegram_webhook_secret is None
     assert settings.log_format == "text" and settings.admin_user_ids == frozenset()
+    assert settings.album_max_bytes == 50_000_000 and not settings.telegram_local_files
 
 
 def test_operations_settings(tmp_path: Path) -> None:
@@ -77,6 +78,9 @@ def test_dotenv_fills_in_and_environment_wins(tmp_path: Path) -> None:
         ({"TELEGRAM_PRIVATE_RATE": "0"}, "TELEGRAM_PRIVATE_RATE"),
         ({"PICKER_API_URL": "ftp://x"}, "PICKER_API_URL"),
         ({"TELEGRAM_WEBHOOK_URL": "bot.example.com/hook"}, "TELEGRAM_WEBHOOK_URL"),
+        ({"TELEGRAM_WEBHOOK_URL": "http://bot.example.com/hook"}, "TELEGRAM_WEBHOOK_URL"),
+        ({"TELEGRAM_LOCAL_FILES": "true"}, "TELEGRAM_LOCAL_FILES"),
+        ({"ALBUM_MAX_MB": "0.5"}, "ALBUM_MAX_MB"),
         ({"TELEGRAM_WEBHOOK_SECRET": "has spaces"}, "TELEGRAM_WEBHOOK_SECRET"),
         ({"TELEGRAM_WEBHOOK_SECRET": "x" * 257}, "TELEGRAM_WEBHOOK_SECRET"),
         ({"TELEGRAM_WEBHOOK_SECRET": "päss"}, "TELEGRAM_WEBHOOK_SECRET"),
@@ -122,3 +126,33 @@ def test_missing_variable_stops_start_up_with_one_line(tmp_path: Path) -> None:
     assert len(lines) == 1, result.stderr
     assert "TELEGRAM_BOT_TOKEN is required" in lines[0]
     assert "Traceback" not in result.stderr
+
+
+def test_plain_http_webhooks_only_for_a_local_bot_api_server(tmp_path: Path) -> None:
+    """Telegram's cloud delivers webhooks over HTTPS only; a local Bot API server also over plain http. A
+    loopback host can only be reached by a server on this machine, so that one is taken too."""
+    none = tmp_path / "none"
+    for url in ("http://127.0.0.1:8080/telegram/webhook", "http://localhost:8080/hook", "http://[::1]/hook"):
+        assert load_settings({**BASE, "TELEGRAM_WEBHOOK_URL": url}, dotenv=none).telegram_webhook_url == url
+    local = {**BASE, "TELEGRAM_LOCAL_MODE": "true", "TELEGRAM_WEBHOOK_URL": "http://bot:8080/hook"}
+    assert load_settings(local, dotenv=none).telegram_webhook_url == "http://bot:8080/hook"
+
+
+def test_local_files_and_album_size(tmp_path: Path) -> None:
+    env = {**BASE, "TELEGRAM_LOCAL_MODE": "1", "TELEGRAM_LOCAL_FILES": "yes", "ALBUM_MAX_MB": "20"}
+    settings = load_settings(env, dotenv=tmp_path / "none")
+    assert settings.telegram_local_files and settings.album_max_bytes == 20_000_000
+
+
+def test_an_http_webhook_stops_start_up_with_one_line(tmp_path: Path) -> None:
+    root = Path(__file__).resolve().parents[2]
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(root), **BASE, "TELEGRAM_WEBHOOK_URL": "http://bot.example.com/x"}
+    result = subprocess.run(
+        [sys.executable, "-m", "bot"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "Configuration error: TELEGRAM_WEBHOOK_URL must start with https:// (Telegram sends webhooks over HTTPS "
+        "only; plain http works only with a local Bot API server, TELEGRAM_LOCAL_MODE=true), "
+        "got 'http://bot.example.com/x'."
+    ]

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 import pytest
 from prometheus_client import CollectorRegistry
 from telegram.error import BadRequest, RetryAfter
 
-from bot.flood import FloodControl, SendInfo, TokenBucket, UplinkSpeed, flood_wait
+from bot.flood import FloodControl, ProgressSkipped, SendInfo, TokenBucket, UplinkSpeed, flood_wait
 from bot.metrics import RequestMetrics
 
 
@@ -60,23 +62,76 @@ async def test_group_and_private_chats_have_their_own_budgets() -> None:
     assert await asyncio.wait_for(flood.process_request(_ok, (), {}, "editMessageText", {"chat_id": 42}, None), 1)
 
 
-async def test_retry_after_is_waited_out_and_the_send_retried() -> None:
-    flood = _flood(private_per_second=1000, group_per_minute=60000)
-    calls = 0
+def _failing(*errors: Exception) -> tuple[Callable[[], Coroutine[Any, Any, bool]], list[int]]:
+    """A request failing with `errors` in turn, then answering; and its count of calls."""
+    calls = [0]
 
-    async def flaky() -> bool:
-        nonlocal calls
-        calls += 1
-        if calls == 1:
-            raise RetryAfter(1)
-        if calls == 2:
-            raise BadRequest('Failed to send message #2 with the error message "Too Many Requests: retry after 1"')
+    async def request() -> bool:
+        calls[0] += 1
+        if calls[0] <= len(errors):
+            raise errors[calls[0] - 1]
         return True
 
+    return request, calls
+
+
+async def test_retry_after_is_waited_out_and_the_send_retried() -> None:
+    flood = _flood(private_per_second=1000, group_per_minute=60000)
+    flaky, calls = _failing(RetryAfter(1), RetryAfter(1))
     loop = asyncio.get_running_loop()
     start = loop.time()
-    assert await flood.process_request(flaky, (), {}, "sendMediaGroup", {"chat_id": 7, "media": [1, 2]}, None)
-    assert calls == 3 and loop.time() - start >= 2
+    assert await flood.process_request(flaky, (), {}, "sendPhoto", {"chat_id": 7}, None)
+    assert calls == [3] and loop.time() - start >= 2
+
+
+async def test_an_album_is_retried_only_when_the_flood_refusal_proves_nothing_went_out() -> None:
+    flood = _flood(private_per_second=1000, group_per_minute=60000)
+    album = {"chat_id": 7, "media": [1, 2]}
+    first = BadRequest('Failed to send message #1 with the error message "Too Many Requests: retry after 1"')
+    flaky, calls = _failing(first)
+    assert await flood.process_request(flaky, (), {}, "sendMediaGroup", album, None)
+    assert calls == [2]
+    # Item 2 refused: item 1 went out. A 429: it does not say how many did. The sender decides, not a retry.
+    second = BadRequest('Failed to send message #2 with the error message "Too Many Requests: retry after 1"')
+    for refusal in (second, RetryAfter(1)):
+        flaky, calls = _failing(refusal)
+        with pytest.raises(type(refusal)):
+            await flood.process_request(flaky, (), {}, "sendMediaGroup", album, None)
+        assert calls == [1]
+    # The chat's budget waits the flood out before anything else goes there.
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    await flood.process_request(_ok, (), {}, "sendMessage", {"chat_id": 7}, None)
+    assert loop.time() - start >= 0.9
+
+
+async def test_a_refused_progress_edit_is_dropped_and_progress_waits_for_the_chat() -> None:
+    flood = _flood(private_per_second=1000, group_per_minute=60000)
+    progress = SendInfo(progress=True)
+    refused, calls = _failing(RetryAfter(30))
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    with pytest.raises(RetryAfter):
+        await flood.process_request(refused, (), {}, "editMessageText", {"chat_id": 7}, progress)
+    assert calls == [1] and loop.time() - start < 0.5  # never slept on
+    with pytest.raises(ProgressSkipped):  # not even asked until the 30 s are over
+        await flood.process_request(_ok, (), {}, "editMessageText", {"chat_id": 7}, progress)
+    assert await flood.process_request(_ok, (), {}, "editMessageText", {"chat_id": 8}, progress)  # other chats
+    # Media for that chat are not held up by an edit's refusal.
+    await asyncio.wait_for(flood.process_request(_ok, (), {}, "sendPhoto", {"chat_id": 7}, None), 1)
+
+
+async def test_group_progress_edits_are_paced_across_every_pick_in_the_chat() -> None:
+    flood = _flood(private_per_second=1000, group_per_minute=60000)
+    progress = SendInfo(progress=True)
+    assert await flood.process_request(_ok, (), {}, "editMessageText", {"chat_id": -100, "message_id": 1}, progress)
+    # Another pick's progress line in the same group, right after: it waits its turn (6 s apart)...
+    with pytest.raises(ProgressSkipped):
+        await flood.process_request(_ok, (), {}, "editMessageText", {"chat_id": -100, "message_id": 2}, progress)
+    # ...while an edit that matters still goes, and private chats are paced by each delivery alone.
+    assert await flood.process_request(_ok, (), {}, "editMessageText", {"chat_id": -100, "message_id": 3}, None)
+    for _ in range(3):
+        assert await flood.process_request(_ok, (), {}, "editMessageText", {"chat_id": 42}, progress)
 
 
 async def test_the_hand_over_hook_runs_after_each_flood_wait_right_before_the_request() -> None:
