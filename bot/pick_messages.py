@@ -13,16 +13,22 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import qrcode
-from telegram import Bot, InlineKeyboardMarkup, LinkPreviewOptions
+from telegram import InlineKeyboardMarkup, LinkPreviewOptions
 from telegram.error import BadRequest, NetworkError, TelegramError
+from telegram.ext import ExtBot
 
 from bot import keyboards, texts
+from bot.flood import ProgressSkipped, SendInfo
 from bot.outcomes import Code, SkipReason
 
 log = logging.getLogger(__name__)
 
 NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
 SUMMARY_RETRY_PAUSES = (1.0, 3.0, 10.0)
+PROGRESS = SendInfo(progress=True)
+MAX_TEXT = 4096  # a message's text, after entity parsing (Bot API, sendMessage)
+NAME_CHARS = 60  # of each file name the summary lists
+REASON_CHARS = 200  # of each reason (Telegram's refusal texts included)
 
 
 @dataclass(frozen=True)
@@ -63,6 +69,9 @@ def render_progress(line: ProgressLine) -> str:
 
 
 def render_summary(summary: Summary) -> str:
+    """The summary, within Telegram's 4096 characters however many items were skipped for however many
+    reasons: long names and reasons are cut, and reasons that do not fit are counted on a last line."""
+    posted = "\n" + texts.posted_in(*summary.posted_in) if summary.posted_in is not None else ""
     if summary.unlisted:
         text = texts.GOOGLE_DOWN
     elif summary.total == 0:
@@ -70,12 +79,38 @@ def render_summary(summary: Summary) -> str:
     else:
         groups: dict[str, list[str]] = {}
         for item in summary.skipped:
-            name = f"{item.filename} ({texts.file_size(item.size)})" if item.size else item.filename
-            groups.setdefault(texts.skip_reason(item.reason, item.detail), []).append(name)
-        text = texts.summary(summary.total, summary.sent, groups)
-    if summary.posted_in is not None:
-        text += "\n" + texts.posted_in(*summary.posted_in)
-    return text
+            name = _one_line(item.filename, NAME_CHARS)
+            if item.size:
+                name += f" ({texts.file_size(item.size)})"
+            groups.setdefault(_one_line(texts.skip_reason(item.reason, item.detail), REASON_CHARS), []).append(name)
+        text = _fit(texts.summary(summary.total, summary.sent, groups), groups, MAX_TEXT - _length(posted))
+    return text + posted
+
+
+def _one_line(text: str, most: int) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= most else flat[: most - 1] + "…"
+
+
+def _length(text: str) -> int:
+    """Characters as Telegram counts them (UTF-16 units), of the HTML source: never less than after parsing."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+def _fit(text: str, groups: dict[str, list[str]], room: int) -> str:
+    """`text` (a head line, then one line per reason of `groups`) cut to whole lines within `room`, the items
+    of the reasons left out counted on a last line."""
+    if _length(text) <= room:
+        return text
+    head, *lines = text.split("\n")
+    counts = [len(names) for names in groups.values()]
+    kept = [head]
+    for number, line in enumerate(lines):
+        more = "\n" + texts.SUMMARY_MORE.format(count=sum(counts[number:]))
+        if _length("\n".join([*kept, line])) + _length(more) > room:
+            return "\n".join(kept) + more
+        kept.append(line)
+    return "\n".join(kept)
 
 
 def qr_png(data: str) -> bytes:
@@ -92,7 +127,7 @@ def _pick_again(wanted: bool) -> InlineKeyboardMarkup | None:
 class PickMessages:
     """Sends and edits the pick's messages; a message that cannot be edited any more is not an error."""
 
-    def __init__(self, bot: Bot) -> None:
+    def __init__(self, bot: ExtBot[SendInfo]) -> None:
         self._bot = bot
 
     async def prompt(self, chat_id: int, session_id: int, picker_uri: str, email: str, limit: int | None) -> int:
@@ -142,19 +177,22 @@ class PickMessages:
         """Show the delivery's progress line: edit it in place, or post it when there is none yet."""
         if message_id is None:
             return await self._send(chat_id, render_progress(line))
-        await self._edit(chat_id, message_id, render_progress(line))
+        await self._edit(chat_id, message_id, render_progress(line), progress=True)
         return message_id
 
     async def summary(self, chat_id: int, summary: Summary) -> None:
         """The summary is the only word the user gets on what did not arrive: when Telegram answers 5xx or
         the connection breaks it is sent again (the same summary twice beats none); a chat that refuses it
-        (blocked, removed) is left alone."""
+        (blocked, removed, a 400) is left alone."""
         text = render_summary(summary)
         for pause in (*SUMMARY_RETRY_PAUSES, None):
             try:
                 await self._bot.send_message(
                     chat_id, text, reply_markup=keyboards.pick_again(), link_preview_options=NO_PREVIEW
                 )
+                return
+            except BadRequest as exc:  # a refusal, though python-telegram-bot makes it a NetworkError
+                log.warning("Telegram refused the summary for chat %s: %s", chat_id, exc.message)
                 return
             except NetworkError as exc:
                 if pause is None:
@@ -184,8 +222,11 @@ class PickMessages:
             return None
         return message.message_id
 
-    async def _edit(self, chat_id: int, message_id: int, text: str, *, pick_again: bool = False) -> None:
-        """Replace a message's text (and drop its buttons)."""
+    async def _edit(
+        self, chat_id: int, message_id: int, text: str, *, pick_again: bool = False, progress: bool = False
+    ) -> None:
+        """Replace a message's text (and drop its buttons). A `progress` edit is skipped, never waited for,
+        while the chat's edits are paced or refused (bot/flood.py)."""
         try:
             await self._bot.edit_message_text(
                 text,
@@ -193,7 +234,10 @@ class PickMessages:
                 message_id=message_id,
                 reply_markup=_pick_again(pick_again),
                 link_preview_options=NO_PREVIEW,
+                rate_limit_args=PROGRESS if progress else None,
             )
+        except ProgressSkipped:
+            log.debug("progress edit in chat %s skipped: edits there are paced", chat_id)
         except BadRequest as exc:
             if "not modified" not in exc.message.lower():
                 log.info("could not edit message %s in chat %s: %s", message_id, chat_id, exc.message)

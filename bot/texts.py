@@ -244,6 +244,13 @@ ADMIN_STATS = (
 BUTTON_UNKNOWN = "This button no longer works. Send /help to see what I can do."
 
 
+# --- Telegram's limits (issue 11: summaries, checks Telegram will not answer) ----------------
+SUMMARY_MORE = "· and {count} more not delivered (too many reasons to list here)"
+SETTINGS_CANNOT_CHECK = (
+    "I can't see who the admins of this group are, so I can't tell whether you may change how photos arrive "
+    "here. Making me an admin lets me check."
+)
+
 # --- rendering codes -----------------------------------------------------------------------
 _SAYINGS: dict[Code, str] = {
     Code.NOT_LINKED: NOT_LINKED,
