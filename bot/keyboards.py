@@ -24,15 +24,17 @@ def link() -> InlineKeyboardMarkup:
     return one_button(texts.BUTTON_LINK, data=LINK)
 
 
-def autoclose_uri(picker_uri: str) -> str:
-    return picker_uri.rstrip("/") + "/autoclose"
-
-
 def prompt(session_id: int, picker_uri: str) -> InlineKeyboardMarkup:
-    """The pick's prompt: open Google Photos; a QR code for another device; cancel."""
+    """The pick's prompt: open Google Photos; a QR code for another device; cancel.
+
+    The button carries the plain pickerUri, like the QR code. Google's picking-experience guide keeps
+    `/autoclose` for web apps that open Google Photos in a new browser tab, and not where the link may be
+    opened on a phone; on a phone this link is meant for the Google Photos app, and the one button serves
+    every device (a desktop browser then shows Google's Done page instead of closing its tab).
+    """
     return InlineKeyboardMarkup(
         [
-            [InlineKeyboardButton(texts.BUTTON_OPEN_PHOTOS, url=autoclose_uri(picker_uri))],
+            [InlineKeyboardButton(texts.BUTTON_OPEN_PHOTOS, url=picker_uri)],
             [
                 InlineKeyboardButton(texts.BUTTON_QR, callback_data=f"pick:qr:{session_id}"),
                 InlineKeyboardButton(texts.BUTTON_CANCEL, callback_data=f"pick:cancel:{session_id}"),

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import re
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
-from telegram.constants import ChatMemberStatus
+from telegram.error import BadRequest, Forbidden
 from telegram.ext import CallbackQueryHandler, CommandHandler, ContextTypes
 
 from bot import texts
@@ -13,8 +14,9 @@ from bot.context import App, services
 from handlers.common import NEW_MESSAGES, answer, carries, edit_quietly, is_private, reply
 from storage.chat_settings import DeliveryMode
 
+log = logging.getLogger(__name__)
+
 SETTINGS_BUTTON = re.compile(r"^set:(photos|originals):(\d{1,18})$")
-ADMINS = (ChatMemberStatus.OWNER, ChatMemberStatus.ADMINISTRATOR)
 
 
 def settings_view(mode: DeliveryMode, opener: int) -> tuple[str, InlineKeyboardMarkup]:
@@ -28,21 +30,36 @@ def settings_view(mode: DeliveryMode, opener: int) -> tuple[str, InlineKeyboardM
     return texts.SETTINGS.format(current=texts.SETTINGS_NAMES[mode]), keyboard
 
 
-async def may_change(update: Update, context: ContextTypes.DEFAULT_TYPE, user_id: int) -> bool:
+async def may_change(update: Update, context: ContextTypes.DEFAULT_TYPE, user_id: int) -> bool | None:
+    """Whether the user may change the chat's settings (None: Telegram will not say). A group's admins are read
+    from its admin list rather than getChatMember, which fails for a bot that is no admin of a group hiding
+    its members. ASSUMPTION: the admin list stays readable there, as group members still see the admins."""
     if is_private(update):
         return True
     chat = update.effective_chat
     assert chat is not None
-    member = await context.bot.get_chat_member(chat.id, user_id)
-    return member.status in ADMINS
+    try:
+        admins = await context.bot.get_chat_administrators(chat.id)
+    except (BadRequest, Forbidden) as exc:
+        log.info("cannot read the admins of chat %s: %s", chat.id, exc.message)
+        return None
+    return any(admin.user.id == user_id for admin in admins)
+
+
+def refusal(allowed: bool | None) -> str | None:
+    """What to tell someone who may not change the settings (None: they may)."""
+    if allowed is None:
+        return texts.SETTINGS_CANNOT_CHECK
+    return None if allowed else texts.SETTINGS_ADMINS_ONLY
 
 
 async def settings_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     user, chat = update.effective_user, update.effective_chat
     if user is None or chat is None:
         return
-    if not await may_change(update, context, user.id):
-        await reply(update, texts.SETTINGS_ADMINS_ONLY)
+    refused = refusal(await may_change(update, context, user.id))
+    if refused is not None:
+        await reply(update, refused)
         return
     mode = await services(context).chat_settings.get_delivery_mode(chat.id)
     text, keyboard = settings_view(mode, user.id)
@@ -65,8 +82,9 @@ async def settings_button(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     if query.from_user.id != opener:
         await answer(query, texts.SETTINGS_NOT_YOURS, alert=True)
         return
-    if not await may_change(update, context, opener):
-        await answer(query, texts.SETTINGS_ADMINS_ONLY, alert=True)
+    refused = refusal(await may_change(update, context, opener))
+    if refused is not None:
+        await answer(query, refused, alert=True)
         return
     await services(context).chat_settings.set_delivery_mode(chat.id, mode)
     await answer(query, texts.SETTINGS_SAVED.format(current=texts.SETTINGS_NAMES[mode]))

@@ -104,13 +104,13 @@ def test_retry_policy() -> None:
     assert parse_retry_after("soon") is None
 
 
-def test_qr_code_encodes_the_plain_picker_uri() -> None:
+def test_qr_code_and_button_carry_the_plain_picker_uri() -> None:
     import io
 
     import qrcode
     from PIL import Image
 
-    from bot.keyboards import autoclose_uri
+    from bot.keyboards import prompt
     from bot.pick_messages import qr_png
 
     uri = "https://photos.google.com/picker/abc"
@@ -122,4 +122,5 @@ def test_qr_code_encodes_the_plain_picker_uri() -> None:
     image = Image.open(io.BytesIO(png)).convert("1")
     modules = expected.modules_count + 4
     assert image.size == (modules * 8, modules * 8)  # the QR of exactly this URI (no /autoclose suffix)
-    assert autoclose_uri(uri) == uri + "/autoclose"
+    # Google keeps /autoclose for web apps opening a browser tab, not for links a phone's Photos app opens.
+    assert prompt(7, uri).inline_keyboard[0][0].url == uri
