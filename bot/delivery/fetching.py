@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -150,24 +151,38 @@ class MediaFetcher:
             return Fetched(item, deferred=True)
         if plan.kind != "video":
             return await self._download(item, plan, media, listing)
-        # The thumbnail comes from the same baseUrl: fetched beside the video, its latency adds nothing.
-        frame = asyncio.create_task(self._thumbnail(item, media, listing))
+        # The thumbnail comes from the same baseUrl. It is fetched beside the video, so its latency adds
+        # nothing, but only once Google's answer shows the video fits: none is fetched for one too big.
+        frames: list[asyncio.Task[Path | None]] = []
+
+        def fetch_frame() -> None:
+            if not frames:  # once, however often the video's download is tried
+                frames.append(asyncio.create_task(self._thumbnail(item)))
+
         try:
-            fetched = await self._download(item, plan, media, listing)
+            fetched = await self._download(item, plan, media, listing, fetch_frame)
         except BaseException:
-            frame.cancel()
+            for frame in frames:
+                frame.cancel()
             raise
-        thumbnail = await frame
+        thumbnail = await frames[0] if frames else None
         if fetched.upload is None:
             if thumbnail is not None:
                 await asyncio.to_thread(thumbnail.unlink, missing_ok=True)
             return fetched
         return Fetched(item, upload=await self._with_header(fetched.upload, thumbnail), size=fetched.size)
 
-    async def _download(self, item: PickItem, plan: Plan, media: PickedMediaItem, listing: int) -> Fetched:
+    async def _download(
+        self,
+        item: PickItem,
+        plan: Plan,
+        media: PickedMediaItem,
+        listing: int,
+        on_accepted: Callable[[], None] | None = None,
+    ) -> Fetched:
         path = self._workdir / f"{item.position:05d}"
         try:
-            size = await self._fetch_file(item, media, listing, plan.suffix, path, self._upload_limit)
+            size = await self._fetch_file(item, media, listing, plan.suffix, path, self._upload_limit, on_accepted)
         except TooLarge as exc:
             return Fetched(item, size=exc.size, reason=SkipReason.TOO_BIG, detail=str(self._upload_limit))
         except MediaUnavailable:
@@ -181,19 +196,26 @@ class MediaFetcher:
         return Fetched(item, upload=Upload(item.position, path, name, kind, item.width, item.height), size=size)
 
     async def _fetch_file(
-        self, item: PickItem, media: PickedMediaItem, listing: int, suffix: str, dest: Path, limit: int
+        self,
+        item: PickItem,
+        media: PickedMediaItem,
+        listing: int,
+        suffix: str,
+        dest: Path,
+        limit: int,
+        on_accepted: Callable[[], None] | None = None,
     ) -> int:
         """Download `suffix` of the item into `dest`, listing again once when Google refuses its baseUrl (it
         may have expired); nothing is left at `dest` when it fails."""
         user = self._session.user_id
         try:
             try:
-                return await self._picker.download(user, media.base_url + suffix, dest, limit)
+                return await self._picker.download(user, media.base_url + suffix, dest, limit, on_accepted)
             except MediaUnavailable:
                 refreshed, _ = await self._urls.get(item.media_id, refused=listing)
                 if refreshed is None:
                     raise
-            return await self._picker.download(user, refreshed.base_url + suffix, dest, limit)
+            return await self._picker.download(user, refreshed.base_url + suffix, dest, limit, on_accepted)
         except GoogleError:
             await asyncio.to_thread(dest.unlink, missing_ok=True)
             raise
@@ -209,11 +231,14 @@ class MediaFetcher:
             upload = replace(upload, width=meta.width, height=meta.height)
         return replace(upload, duration=meta.whole_seconds, thumbnail=thumbnail)
 
-    async def _thumbnail(self, item: PickItem, media: PickedMediaItem, listing: int) -> Path | None:
+    async def _thumbnail(self, item: PickItem) -> Path | None:
         """Google's frame of the video if Telegram will take it; else None, and the video goes without one
         (over ~10 MB it then shows a blank tile until played)."""
         dest = self._workdir / f"{item.position:05d}-thumbnail.jpg"
         try:
+            media, listing = await self._urls.get(item.media_id)  # the baseUrl that just worked, or a newer one
+            if media is None:
+                return None
             await self._fetch_file(item, media, listing, thumbnails.RENDITION, dest, thumbnails.MAX_BYTES)
         except (GoogleError, OSError) as exc:
             log.info("pick %s: no thumbnail for item %s (%s)", self._session.id, item.position, type(exc).__name__)

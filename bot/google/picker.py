@@ -324,10 +324,13 @@ class PickerClient:
         log.warning("stopped listing session %s after %s pages", session_id, MAX_PAGES)
         return items
 
-    async def download(self, user_id: int, url: str, dest: Path, limit: int) -> int:
+    async def download(
+        self, user_id: int, url: str, dest: Path, limit: int, on_accepted: Callable[[], None] | None = None
+    ) -> int:
         """Stream `url` (a baseUrl with its suffix) into `dest`; returns the byte count.
 
-        Raises TooLarge without fetching the body when it would exceed `limit` bytes.
+        Raises TooLarge without fetching the body when it would exceed `limit` bytes. `on_accepted` is called
+        when an answer with the media starts, once its announced size fits.
         """
 
         def send(token: str) -> Response:
@@ -345,6 +348,8 @@ class PickerClient:
             expected = None if encoded else _int(response.headers.get("Content-Length"))
             if expected is not None and expected > limit:
                 raise TooLarge(expected)
+            if on_accepted is not None:
+                on_accepted()
             size = await _write(response.content.iter_chunked(CHUNK), dest, limit)
             if expected is not None and size != expected:
                 raise aiohttp.ClientPayloadError("body shorter than Content-Length")  # retried like a cut
