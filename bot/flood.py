@@ -195,9 +195,11 @@ def failed_item(error: TelegramError) -> int | None:
 
 
 def _maybe_partly_sent(error: TelegramError) -> bool:
-    """A flood refusal of an album that may have sent some of its items: a 429 does not say how many (the Bot
-    API server passes an item's 429 through as it is, Client.cpp); the older 400 names the item refused."""
-    return failed_item(error) != 1
+    """A flood refusal of an album that may have sent some of its items. A 429 sent none: TDLib sends an album
+    as one request, which a flood wait refuses whole, and the Bot API server passes that 429 through
+    (Client.cpp, is_special_error_code); the older 400 form names the item refused, and items before it went."""
+    item = failed_item(error)
+    return item is not None and item > 1
 
 
 def _messages_in(endpoint: str, data: dict[str, Any]) -> int:

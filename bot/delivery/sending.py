@@ -8,7 +8,8 @@ is reported as maybe arrived instead of being sent again. A definite refusal cle
 An album goes out item by item and the first item that fails fails the request, the items before it staying
 in the chat ("failed to send message #N"): those are reported as unconfirmed (the answer carries no message
 for them, so nothing proves they arrived, and sending them again could show them twice), the rest is sent
-again. A 429 for an album does not say how far it got, so the whole album is reported. Albums stay under
+again. A 429 for an album sent none of it (TDLib sends an album as one request): the rate limiter waits and
+sends it again. Albums stay under
 ALBUM_MAX_MB of uploads; one that Telegram still finds too large (413) is halved down to single items.
 """
 
@@ -19,7 +20,7 @@ import re
 from collections.abc import Sequence
 
 from telegram import Message
-from telegram.error import BadRequest, ChatMigrated, Forbidden, RetryAfter, TelegramError, TimedOut
+from telegram.error import BadRequest, ChatMigrated, Forbidden, TelegramError, TimedOut
 
 from bot.delivery.fetching import Fetched
 from bot.delivery.reporting import DeliveryReport
@@ -109,7 +110,7 @@ class BatchSender:
     async def _failed(self, batch: list[Fetched], error: TelegramError) -> None:
         """Telegram answered with an error: report what may have arrived, clear the rest and deal with it."""
         item = failed_item(error) if len(batch) > 1 else None
-        sent = _maybe_arrived(len(batch), error, item)
+        sent = _maybe_arrived(len(batch), item)
         await self.skip_all(batch[:sent], SkipReason.UNCONFIRMED)
         if item is not None and item > 1:
             self._target.credited = True  # item 1 went out, with the credit if it carried one
@@ -181,11 +182,9 @@ class BatchSender:
         await self._report.sent(len(batch))
 
 
-def _maybe_arrived(count: int, error: TelegramError, item: int | None) -> int:
-    """How many of the first items of a send of `count` the error leaves in doubt: those before the album item
-    it names, or a whole album for a 429, which does not say how far the album got."""
-    if isinstance(error, RetryAfter) and count > 1:
-        return count
+def _maybe_arrived(count: int, item: int | None) -> int:
+    """How many of the first items of a send of `count` an error leaves in doubt: those before the album item
+    it names (a 429 names none: an album refused for flood is refused whole)."""
     return min((item or 1) - 1, count)
 
 

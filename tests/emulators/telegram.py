@@ -1160,9 +1160,9 @@ class TelegramEmulator:
         Buckets start full; calling this again resets them. Only sends count (edits, deletes, answers
         don't); each album item (and each copied message of ``copyMessages``) counts as one message, and a
         send must find its tokens in every bucket that applies at once. A send that lacks tokens is
-        answered 429 ``retry_after`` = ceil(seconds until enough tokens) and consumes nothing; an album's
-        items take a token each as they go out, so an album short of tokens sends what they cover, then is
-        answered 429 (see ``_send_media_group``; with ``legacy_album_flood`` the older 400 form).
+        answered 429 ``retry_after`` = ceil(seconds until enough tokens) and consumes nothing; an album short
+        of tokens is refused whole, none of its items sent (see ``_send_media_group``; with
+        ``legacy_album_flood`` the older 400 form, naming item #1).
 
         The bot's own pacer mirrors this model: ``bot/flood.py`` ``FloodControl`` keeps a bucket of
         capacity 10 (one album) refilling at TELEGRAM_PRIVATE_RATE/s per private chat, capacity
@@ -1911,16 +1911,6 @@ class TelegramEmulator:
             worst = (min(index, worst[0]), max(retry, worst[1])) if worst else (index, retry)
         return worst
 
-    def _flood_take_album_item(self, chat: EmuChat, remaining: int) -> None:
-        """Spend one album item's token, or answer 429 with the wait until the ``remaining`` items (this one
-        and those after it) could go (capped like ``_flood_overflow``)."""
-        if self._flood_overflow(chat, 1):
-            overflow = self._flood_overflow(chat, remaining)
-            retry = overflow[1] if overflow else 1
-            raise ApiError(429, f"Too Many Requests: retry after {retry}", {"retry_after": retry})
-        for _, bucket in self._flood_buckets(chat):
-            bucket.tokens -= 1
-
     def _flood_take(self, chat: EmuChat, count: int = 1) -> None:
         """Spend ``count`` tokens from every bucket that applies, or answer 429 and spend nothing."""
         overflow = self._flood_overflow(chat, count)
@@ -2343,6 +2333,13 @@ class TelegramEmulator:
         # album item also counts as one message for the flood limits, notes §2). ASSUMPTION: the items after
         # the failed one are not sent. The Bot API source waits for every item's result, so if the real server
         # does go on sending them, a bot that retries "#N and after" sends those twice.
+        # The flood check is for the album as a whole, before any item goes out: TDLib sends an album as one
+        # messages.sendMultiMedia request, which a FLOOD_WAIT refuses whole, and the Bot API server passes that
+        # 429 through as it is (Client.cpp, is_special_error_code). So a 429 for an album means none was sent.
+        try:
+            self._flood_take(chat, len(prepared))
+        except ApiError as exc:
+            raise self._album_failure(1, exc) from exc
         fault = self._album_faults.popleft() if self._album_faults else None
         group_id = str(10**17 + next(self._ids))
         records: list[MessageRecord] = []
@@ -2351,7 +2348,6 @@ class TelegramEmulator:
                 if fault is not None and fault[0] == index:
                     raise fault[1]
                 media = await self._materialize(source, kind, self._with_thumbnail(method, item, files))
-                self._flood_take_album_item(chat, len(prepared) - index + 1)
             except ApiError as exc:
                 raise self._album_failure(index, exc) from exc
             records.append(

@@ -422,19 +422,20 @@ async def test_flood_control_single_sends_and_albums(tg: TelegramEmulator, bot: 
     tg.set_flood_limits(group_per_minute=3, group_burst=3)
     first = await bot.send_message(GROUP, "first")
     album = [InputMediaPhoto(jpeg(20, 20)) for _ in range(3)]
-    with pytest.raises(RetryAfter) as flood:  # two tokens left: items 1 and 2 go out, item 3 is refused
+    with pytest.raises(RetryAfter) as flood:  # two tokens left: the album of three is refused whole
         await bot.send_media_group(GROUP, album)
     assert retry_seconds(flood.value) == 20  # one token short at 3/min
     assert tg.calls_of("sendMediaGroup")[-1].response["parameters"] == {"retry_after": 20}
-    assert [r.kind for r in tg.messages(GROUP)] == ["text", "photo", "photo"]  # the items sent stay
+    assert [r.kind for r in tg.messages(GROUP)] == ["text"]  # none of its items went out
+    # Older servers named item #1 in a 400 instead.
+    tg.legacy_album_flood = True
+    with pytest.raises(BadRequest, match=r'(?i)failed to send message #1 with the error message "too many requests'):
+        await bot.send_media_group(GROUP, album)
+    await bot.edit_message_text("edits don't spend messages", GROUP, first.message_id)
+    await bot.send_media_group(GROUP, album[:2])  # what the two tokens cover goes
     with pytest.raises(RetryAfter) as flood:
         await bot.send_message(GROUP, "fourth")
     assert retry_seconds(flood.value) == 20
-    await bot.edit_message_text("edits don't spend messages", GROUP, first.message_id)
-    # Older servers named the item in a 400 instead.
-    tg.legacy_album_flood = True
-    with pytest.raises(BadRequest, match=r'(?i)failed to send message #1 with the error message "too many requests'):
-        await bot.send_media_group(GROUP, album[:2])
     assert len(tg.messages(GROUP)) == 3
     tg.assert_no_violations()
 
@@ -468,13 +469,14 @@ async def test_flood_private_burst_then_refill(started: TelegramEmulator, bot: B
 async def test_flood_private_album_above_burst(started: TelegramEmulator, bot: Bot) -> None:
     tg = started
     tg.set_flood_limits(private_per_second=1, private_burst=4)
-    with pytest.raises(RetryAfter) as flood:  # the first four go out, the fifth waits for one token
+    with pytest.raises(RetryAfter) as flood:  # five can never pass: refused whole, none of them sent
         await bot.send_media_group(ALICE, [InputMediaPhoto(jpeg(20, 20)) for _ in range(5)])
-    assert retry_seconds(flood.value) == 1
-    assert len(tg.messages(ALICE)) == 4
-    with pytest.raises(RetryAfter) as flood:  # five more can never pass: the wait is capped at a full refill
-        await bot.send_media_group(ALICE, [InputMediaPhoto(jpeg(20, 20)) for _ in range(5)])
-    assert retry_seconds(flood.value) == 4
+    assert retry_seconds(flood.value) == 1  # the one token short (CHOICE in _flood_overflow)
+    assert len(tg.messages(ALICE)) == 0
+    await bot.send_media_group(ALICE, [InputMediaPhoto(jpeg(20, 20)) for _ in range(4)])
+    with pytest.raises(RetryAfter) as flood:  # two more: two tokens away
+        await bot.send_media_group(ALICE, [InputMediaPhoto(jpeg(20, 20)) for _ in range(2)])
+    assert retry_seconds(flood.value) == 2
     assert len(tg.messages(ALICE)) == 4
     with pytest.raises(ValueError, match="at least 1"):
         tg.set_flood_limits(private_per_second=1, private_burst=0)
