@@ -234,7 +234,7 @@ def load_settings(env: Mapping[str, str] | None = None, dotenv: Path | None = No
         telegram_api_url=_url(merged, "TELEGRAM_API_URL", "https://api.telegram.org"),
         telegram_local_mode=local_mode,
         telegram_local_files=_local_files(merged, local_mode),
-        album_max_bytes=round(_number(merged, "ALBUM_MAX_MB", 50.0, minimum=1) * 1_000_000),
+        album_max_bytes=round(_number(merged, "ALBUM_MAX_MB", 200.0, minimum=1) * 1_000_000),
         telegram_private_rate=_number(merged, "TELEGRAM_PRIVATE_RATE", 1.0, minimum=0.01),
         telegram_group_rate_per_minute=_number(merged, "TELEGRAM_GROUP_RATE_PER_MINUTE", 20.0, minimum=0.1),
         google_client_id=_required(merged, "GOOGLE_CLIENT_ID", "the OAuth client ID from Google Cloud Console"),

@@ -92,6 +92,12 @@ class MediaSender:
     def fits_one_album(self, uploads: list[Upload]) -> bool:
         return len(uploads) == 1 or self.upload_bytes(uploads) <= self._album_limit
 
+    def _too_large(self, uploads: list[Upload]) -> None:
+        """Telegram answered 413 to these: later albums stay below what it refused (the limit per request is
+        undocumented, so a wrong ALBUM_MAX_MB costs one refused upload, not one per album)."""
+        if len(uploads) > 1:
+            self._album_limit = min(self._album_limit, self.upload_bytes(uploads) - 1)
+
     async def send(
         self, chat_id: int, uploads: list[Upload], caption: str | None, on_handover: Handover | None = None
     ) -> list[Message]:
@@ -106,6 +112,7 @@ class MediaSender:
                 raise  # a refusal, or no answer at all (it may have arrived: never sent twice)
             except NetworkError as exc:
                 if refused_as_too_large(exc):
+                    self._too_large(uploads)
                     raise TooLarge(exc.message) from exc
                 if not never_sent(exc):
                     raise Unconfirmed(f"Telegram did not confirm the send ({exc.message})") from exc

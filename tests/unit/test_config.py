@@ -27,7 +27,7 @@ def test_defaults(tmp_path: Path) -> None:
     assert settings.encryption_key is None and not settings.telegram_local_mode
     assert settings.telegram_webhook_url is None and settings.telegram_webhook_secret is None
     assert settings.log_format == "text" and settings.admin_user_ids == frozenset()
-    assert settings.album_max_bytes == 50_000_000 and not settings.telegram_local_files
+    assert settings.album_max_bytes == 200_000_000 and not settings.telegram_local_files
 
 
 def test_operations_settings(tmp_path: Path) -> None:
