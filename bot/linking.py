@@ -30,6 +30,7 @@ class CallbackCode(StrEnum):
     DENIED = "denied"
     SCOPE_MISSING = "scope_missing"
     EXCHANGE_FAILED = "exchange_failed"
+    MISCONFIGURED = "misconfigured"  # Google refused the bot's own OAuth client: the operator must fix it
     BAD_STATE = "bad_state"  # unknown, used or missing: nobody to tell
     EXPIRED_STATE = "expired_state"
 
@@ -92,6 +93,8 @@ class LinkService:
         except CodeExchangeFailed as exc:
             log.warning("code exchange failed for user %s: %s", pending.user_id, exc)
             return CallbackOutcome(CallbackCode.EXCHANGE_FAILED, user_id, chat_id)
+        except Misconfigured:
+            return CallbackOutcome(CallbackCode.MISCONFIGURED, user_id, chat_id)  # the operator alarm is raised
         if not token.get("refresh_token"):
             log.warning("Google returned no refresh token for user %s", pending.user_id)
         async with self._locks[pending.user_id]:  # not while access_token() caches the old one

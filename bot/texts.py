@@ -56,6 +56,10 @@ LINK_SCOPE_MISSING = (
     "so nothing was linked. Try again and leave that box ticked."
 )
 LINK_EXCHANGE_FAILED = "Google did not accept the sign-in, so nothing was linked. Please try again."
+LINK_MISCONFIGURED = (
+    "Google refused this bot's own sign-in settings, so nothing was linked. It is not about your account: "
+    "the bot's operator has been alerted. Please try again later."
+)
 LINK_STATE_EXPIRED = "That sign-in link expired. Tap below for a new one."
 NOT_LINKED = "You haven't linked a Google account yet. Tap below to link one."
 LINK_BROKEN = "Google no longer accepts the access you gave earlier (it was revoked or expired). Please link again."
@@ -85,6 +89,11 @@ PAGE_SCOPE_MISSING = (
     "the Google Photos box ticked.",
 )
 PAGE_EXCHANGE_FAILED = ("Google did not accept the sign-in", "Nothing was linked. Please try again from Telegram.")
+PAGE_MISCONFIGURED = (
+    "The bot has a setup problem",
+    "Google refused this bot's own sign-in settings, so nothing was linked. This is not about your account: "
+    "the bot's operator has been alerted. Please try again later from Telegram.",
+)
 PAGE_BAD_STATE = (
     "This link is not valid",
     "It was already used, has expired, or was not made for you. Send /link in Telegram for a new one.",

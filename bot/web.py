@@ -30,7 +30,13 @@ MAX_PARAM_LENGTH = 2048
 # the one-time code and state leave the address bar. Its URL holds nothing but the outcome word.
 DONE_PATH = "/oauth/done"
 _SETTLED = frozenset(
-    {CallbackCode.LINKED, CallbackCode.DENIED, CallbackCode.SCOPE_MISSING, CallbackCode.EXCHANGE_FAILED}
+    {
+        CallbackCode.LINKED,
+        CallbackCode.DENIED,
+        CallbackCode.SCOPE_MISSING,
+        CallbackCode.EXCHANGE_FAILED,
+        CallbackCode.MISCONFIGURED,
+    }
 )
 _NO_STORE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Frame-Options": "DENY"}
 
@@ -39,6 +45,7 @@ _PAGES: dict[CallbackCode, tuple[int, tuple[str, str], bool]] = {
     CallbackCode.DENIED: (200, texts.PAGE_DENIED, False),
     CallbackCode.SCOPE_MISSING: (200, texts.PAGE_SCOPE_MISSING, False),
     CallbackCode.EXCHANGE_FAILED: (502, texts.PAGE_EXCHANGE_FAILED, False),
+    CallbackCode.MISCONFIGURED: (503, texts.PAGE_MISCONFIGURED, False),
     CallbackCode.BAD_STATE: (400, texts.PAGE_BAD_STATE, False),
     CallbackCode.EXPIRED_STATE: (400, texts.PAGE_BAD_STATE, False),
 }

@@ -73,6 +73,7 @@ _NOT_LINKED_TEXTS = {
     CallbackCode.DENIED: texts.LINK_DENIED,
     CallbackCode.SCOPE_MISSING: texts.LINK_SCOPE_MISSING,
     CallbackCode.EXCHANGE_FAILED: texts.LINK_EXCHANGE_FAILED,
+    CallbackCode.MISCONFIGURED: texts.LINK_MISCONFIGURED,
     CallbackCode.EXPIRED_STATE: texts.LINK_STATE_EXPIRED,
 }
 

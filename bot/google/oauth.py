@@ -75,7 +75,8 @@ class GoogleOAuth:
                     self._token_url, grant_type="authorization_code", code=code, code_verifier=code_verifier
                 )
         except OAuthError as exc:
-            self._judged_client(exc.error)
+            if self._judged_client(exc.error):
+                raise Misconfigured(f"code exchange refused: {exc.error}", reason=str(exc.error)) from None
             raise CodeExchangeFailed(exc.error) from None
         except (httpx.HTTPError, ValueError) as exc:
             raise CodeExchangeFailed(type(exc).__name__) from None

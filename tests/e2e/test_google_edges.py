@@ -96,6 +96,17 @@ async def test_a_rotated_client_secret_keeps_every_link_and_fixing_it_heals_them
     assert await config_ok(bot, "oauth_client") == 1
 
 
+async def test_a_wrong_client_secret_at_sign_in_says_it_is_the_bots_problem(
+    bot: BotProcess, alice: Person, tg: TelegramEmulator, google: GoogleEmulator
+) -> None:
+    google.client_secret = "rotated-at-google"  # Google answers the code exchange with invalid_client
+    page = await alice.link()
+    assert page.status_code == 503 and texts.PAGE_MISCONFIGURED[0] in page.text
+    await tg.wait_for_message(alice.user_id, lambda m: m.text == texts.LINK_MISCONFIGURED)
+    assert "haven't linked" in (await alice.reply_to("/status")).text
+    assert (await readiness(bot))["google_oauth_client"] == "failing"
+
+
 async def test_a_disabled_picker_api_is_the_operators_problem_not_the_users_link(
     bot: BotProcess, alice: Person, google: GoogleEmulator
 ) -> None:

@@ -3,7 +3,6 @@ the send, request size, groups that hide their members, edit limits, and summari
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable
 
