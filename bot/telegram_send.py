@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import httpx
 from telegram import InputFile, InputMediaDocument, InputMediaPhoto, InputMediaVideo, Message
@@ -140,6 +140,16 @@ class MediaSender:
                 handle = files.enter_context(upload.thumbnail.open("rb"))
                 return InputFile(handle, filename="thumbnail.jpg", attach=True, read_file_handle=False)
 
+            def shown(upload: Upload) -> dict[str, Any]:
+                """How a video shows before it plays: Telegram analyses only small uploads itself."""
+                return {
+                    "width": upload.width,
+                    "height": upload.height,
+                    "duration": upload.duration,
+                    "thumbnail": thumbnail(upload),
+                    "supports_streaming": True,
+                }
+
             if len(uploads) == 1:
                 upload = uploads[0]
                 if upload.kind == "photo":
@@ -151,15 +161,7 @@ class MediaSender:
                 if upload.kind == "video":
                     return [
                         await self._bot.send_video(
-                            chat_id,
-                            attach(upload, False),
-                            caption=caption,
-                            width=upload.width,
-                            height=upload.height,
-                            duration=upload.duration,
-                            thumbnail=thumbnail(upload),
-                            supports_streaming=True,
-                            rate_limit_args=info,
+                            chat_id, attach(upload, False), caption=caption, rate_limit_args=info, **shown(upload)
                         )
                     ]
                 return [
@@ -171,17 +173,7 @@ class MediaSender:
                 if upload.kind == "photo":
                     media.append(InputMediaPhoto(attach(upload, True), caption=item_caption))
                 elif upload.kind == "video":
-                    media.append(
-                        InputMediaVideo(
-                            attach(upload, True),
-                            caption=item_caption,
-                            width=upload.width,
-                            height=upload.height,
-                            duration=upload.duration,
-                            thumbnail=thumbnail(upload),
-                            supports_streaming=True,
-                        )
-                    )
+                    media.append(InputMediaVideo(attach(upload, True), caption=item_caption, **shown(upload)))
                 else:
                     media.append(InputMediaDocument(attach(upload, True), caption=item_caption))
             return list(await self._bot.send_media_group(chat_id, media, rate_limit_args=info))
