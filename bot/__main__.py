@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import sys
 
 from bot.app import StartupError, run
 from bot.config import ConfigError, load_settings
-from bot.logs import setup_logging
+from bot.logs import RedactingFormatter, setup_logging
+
+log = logging.getLogger("bot")
 
 
 def main() -> None:
@@ -16,15 +19,16 @@ def main() -> None:
     except ConfigError as exc:
         print(f"Configuration error: {exc}", file=sys.stderr)
         sys.exit(2)
-    setup_logging(
-        settings.log_level,
-        [settings.telegram_bot_token, settings.google_client_secret, settings.encryption_key or ""],
-        settings.log_format,
-    )
+    secrets = [settings.telegram_bot_token, settings.google_client_secret, settings.encryption_key or ""]
+    setup_logging(settings.log_level, secrets, settings.log_format)
     try:
         asyncio.run(run(settings))
     except StartupError as exc:
-        print(f"Cannot start: {exc}", file=sys.stderr)
+        # Library errors quoted in the message may hold a secret (PTB's InvalidToken quotes the token).
+        print(f"Cannot start: {RedactingFormatter('%(message)s', secrets).redact(str(exc))}", file=sys.stderr)
+        sys.exit(1)
+    except Exception:
+        log.critical("the bot stopped on an unexpected error", exc_info=True)  # through the redacting log
         sys.exit(1)
 
 

@@ -11,7 +11,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 from telegram import BotCommand, BotCommandScopeAllGroupChats, BotCommandScopeAllPrivateChats, Update
 from telegram.constants import ParseMode
-from telegram.error import TelegramError
+from telegram.error import InvalidToken, TelegramError
 from telegram.ext import Application, Defaults
 
 import handlers
@@ -177,6 +177,8 @@ async def run(settings: Settings) -> None:
 
         try:
             await application.initialize()
+        except InvalidToken:  # its text holds the token itself
+            raise StartupError("Telegram rejected TELEGRAM_BOT_TOKEN: check it with @BotFather") from None
         except TelegramError as exc:
             raise StartupError(f"Cannot reach Telegram at {settings.telegram_api_url}: {exc}") from None
         stack.push_async_callback(application.shutdown)
