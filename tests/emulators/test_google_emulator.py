@@ -6,7 +6,6 @@ import asyncio
 import hashlib
 import io
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -15,25 +14,11 @@ from authlib.common.security import generate_token
 from authlib.integrations.httpx_client import AsyncOAuth2Client, OAuthError
 from PIL import Image
 
+from tests.emulators.conftest import CLIENT_ID, REDIRECT, SECRET
 from tests.emulators.google import PICKER_SCOPE, Consent, GoogleEmulator, MediaItem
 
-CLIENT_ID = "cid.apps.googleusercontent.com"
-SECRET = "secret"
-REDIRECT = "http://127.0.0.1:8765/oauth/callback"
 SCOPES = f"openid email {PICKER_SCOPE}"
 ALICE = "alice@example.com"
-
-
-@pytest.fixture
-async def google() -> AsyncIterator[GoogleEmulator]:
-    async with GoogleEmulator(client_id=CLIENT_ID, client_secret=SECRET, redirect_uris={REDIRECT}) as g:
-        yield g
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=10) as client:
-        yield client
 
 
 def oauth_client(scope: str = SCOPES) -> AsyncOAuth2Client:

@@ -15,22 +15,10 @@ from bot.delivery.video_meta import VideoMeta, read_video_meta
 from tests.emulators import media_files
 from tests.emulators.google import GoogleEmulator
 from tests.emulators.telegram import TelegramEmulator
-from tests.emulators.test_google_emulator import ALICE, CLIENT_ID, REDIRECT, SECRET, bearer, picked_session
+from tests.emulators.test_google_emulator import ALICE, bearer, picked_session
 
 TOKEN = "123456:TEST"
 USER = 111
-
-
-@pytest.fixture
-async def google() -> AsyncIterator[GoogleEmulator]:
-    async with GoogleEmulator(client_id=CLIENT_ID, client_secret=SECRET, redirect_uris={REDIRECT}) as g:
-        yield g
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=10) as client:
-        yield client
 
 
 @pytest.fixture
