@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from storage.database import Database
+from storage.picks import PickRepository, PickSession, Route
 
 
 @pytest.fixture
@@ -17,3 +18,17 @@ async def db(tmp_path: Path) -> AsyncIterator[Database]:
     await database.open()
     yield database
     await database.close()
+
+
+async def waiting_session(picks: PickRepository, ends: float) -> PickSession:
+    """A waiting pick of user 1 in their private chat, ending at `ends`."""
+    return await picks.create_session(
+        google_session_id="g",
+        user_id=1,
+        route=Route(1, 1, 1, 1),
+        picker_uri="u",
+        delivery_mode="photos",
+        poll_interval=5,
+        poll_deadline=ends,
+        expire_time=ends,
+    )

@@ -11,6 +11,7 @@ import pytest
 
 from storage.database import Database
 from storage.picks import PickItem, PickRepository, Route, SentItem
+from tests.unit.conftest import waiting_session
 
 
 class Abandoned(Exception):
@@ -60,16 +61,7 @@ async def test_the_database_itself_refuses_statements_inside_its_own_transaction
 
 async def test_items_are_saved_only_with_the_move_to_delivering(db: Database) -> None:
     picks = PickRepository(db)
-    session = await picks.create_session(
-        google_session_id="g",
-        user_id=1,
-        route=Route(1, 1, 1, 1),
-        picker_uri="u",
-        delivery_mode="photos",
-        poll_interval=5,
-        poll_deadline=time.time() + 60,
-        expire_time=time.time() + 60,
-    )
+    session = await waiting_session(picks, time.time() + 60)
     await db.execute(
         "CREATE TEMP TRIGGER refuse BEFORE UPDATE OF status ON pick_sessions BEGIN SELECT RAISE(ABORT, 'no'); END"
     )
@@ -111,16 +103,7 @@ async def test_deliveries_that_list_at_the_same_moment_both_save_their_items(db:
 
 async def test_saving_items_again_after_a_crash_in_between_completes_them(db: Database) -> None:
     picks = PickRepository(db)
-    session = await picks.create_session(
-        google_session_id="g",
-        user_id=1,
-        route=Route(1, 1, 1, 1),
-        picker_uri="u",
-        delivery_mode="photos",
-        poll_interval=5,
-        poll_deadline=time.time() + 60,
-        expire_time=time.time() + 60,
-    )
+    session = await waiting_session(picks, time.time() + 60)
     items = [PickItem(n, f"m{n}", "PHOTO", f"{n}.jpg", "image/jpeg", 1, 1) for n in range(5)]
     await picks.save_items(session.id, items[:2])  # as if the bot died after some rows
     await picks.save_items(session.id, items)

@@ -21,8 +21,9 @@ from storage.database import Database, SchemaTooNew
 from storage.links import LinkRepository
 from storage.migrations import MIGRATIONS
 from storage.oauth_states import OAuthStateRepository
-from storage.picks import PickItem, PickRepository, PickSession, Route, SentItem
+from storage.picks import PickItem, PickRepository, Route, SentItem
 from storage.stats import StatsRepository
+from tests.unit.conftest import waiting_session
 
 
 async def test_fresh_database_is_private_and_migrated(tmp_path: Path) -> None:
@@ -86,19 +87,6 @@ async def test_oauth_state_is_single_use(db: Database) -> None:
     await states.save_oauth_state("old", 1, 2, "v", time.time() - 1)
     expired = await states.pop_oauth_state("old")
     assert expired is not None and expired.expired
-
-
-async def waiting_session(picks: PickRepository, ends: float) -> PickSession:
-    return await picks.create_session(
-        google_session_id="g",
-        user_id=1,
-        route=Route(1, 1, 1, 1),
-        picker_uri="u",
-        delivery_mode="photos",
-        poll_interval=5,
-        poll_deadline=ends,
-        expire_time=ends,
-    )
 
 
 async def test_items_are_marked_once(db: Database) -> None:
