@@ -93,12 +93,10 @@ class SharingService:
 
         Raises Refused(CLAIM_EXPIRED | CLAIM_NOT_YOURS | CLAIM_NOT_IN_GROUP), or as PickService.start does.
         """
-        intent = await self._intents.peek_intent(token)
+        intent = await self._intents.claim_intent(token, user_id)
         if intent is None:
-            raise Refused(Code.CLAIM_EXPIRED)
-        if intent.user_id != user_id:
-            raise Refused(Code.CLAIM_NOT_YOURS)
-        await self._intents.pop_intent(token)
+            someone_elses = await self._intents.peek_intent(token) is not None
+            raise Refused(Code.CLAIM_NOT_YOURS if someone_elses else Code.CLAIM_EXPIRED)
         if intent.expired:
             raise Refused(Code.CLAIM_EXPIRED)
         if await posting_problem(self._bot, intent.chat_id, user_id) is not None:

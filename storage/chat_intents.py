@@ -49,8 +49,10 @@ class ChatIntentRepository:
         )
         return _intent(row) if row else None
 
-    async def pop_intent(self, token: str) -> ChatIntent | None:
+    async def claim_intent(self, token: str, user_id: int) -> ChatIntent | None:
+        """Take the intent if it is this user's, in one statement: of two claims at once only one gets it."""
         row = await self._db.fetchone(
-            "DELETE FROM chat_intents WHERE token_hash = ? RETURNING user_id, chat_id, expires_at", (_digest(token),)
+            "DELETE FROM chat_intents WHERE token_hash = ? AND user_id = ? RETURNING user_id, chat_id, expires_at",
+            (_digest(token), user_id),
         )
         return _intent(row) if row else None
