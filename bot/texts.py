@@ -72,6 +72,12 @@ UNLINKED_REVOKE_FAILED = (
 )
 UNLINK_NOTHING = "No Google account is linked, so there is nothing to disconnect."
 
+# --- in groups: account details stay private; slowing down -----------------------------------
+WELCOME_GROUP = "👋 Hi {name}! Link your Google account in our private chat, then send /pick here to share photos."
+WELCOME_GROUP_LINKED = "👋 Hi {name}! Your Google account is linked: send /pick here to share photos."
+ACCOUNT_IN_PRIVATE = "For your privacy, your Google account is managed in our private chat: send /{command} there."
+SLOW_DOWN = "⏳ {name}, that is a lot of requests at once: I'll ignore yours for a moment."
+
 # --- errors --------------------------------------------------------------------------------
 GOOGLE_DOWN = "Google isn't answering right now. Please try again in a minute."
 UNEXPECTED = "Sorry, something went wrong on my side. Please try again."

@@ -27,8 +27,8 @@ def is_private(update: Update) -> bool:
 RELINK = frozenset({Code.NOT_LINKED, Code.LINK_BROKEN})
 
 
-def private_chat_keyboard(context: ContextTypes.DEFAULT_TYPE, payload: str) -> InlineKeyboardMarkup:
-    url = f"https://t.me/{context.bot.username}?start={payload}"
+def private_chat_keyboard(context: ContextTypes.DEFAULT_TYPE, payload: str | None = None) -> InlineKeyboardMarkup:
+    url = f"https://t.me/{context.bot.username}" + (f"?start={payload}" if payload else "")
     return keyboards.one_button(texts.BUTTON_OPEN_PRIVATE, url=url)
 
 

@@ -42,9 +42,17 @@ async def link_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     await send_link_prompt(update, context)
 
 
+async def account_in_private(update: Update, context: ContextTypes.DEFAULT_TYPE, command: str) -> bool:
+    """In a group, point to the private chat instead of showing or changing the account there."""
+    if is_private(update):
+        return False
+    await reply(update, texts.ACCOUNT_IN_PRIVATE.format(command=command), private_chat_keyboard(context))
+    return True
+
+
 async def status_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     user = update.effective_user
-    if user is None:
+    if user is None or await account_in_private(update, context, "status"):
         return
     link = await services(context).links.status(user.id)
     if link is None:
@@ -57,7 +65,7 @@ async def status_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
 
 async def unlink_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     user = update.effective_user
-    if user is None:
+    if user is None or await account_in_private(update, context, "unlink"):
         return
     try:
         unlinked = await services(context).links.unlink(user.id)

@@ -9,7 +9,7 @@ from bot import keyboards, texts
 from bot.context import App, services
 from bot.outcomes import Code, Refused
 from bot.sharing import PAYLOAD_PREFIX, GroupPickCode
-from handlers.common import NEW_MESSAGES, answer, is_private, reply, reply_refused
+from handlers.common import NEW_MESSAGES, answer, is_private, private_chat_keyboard, reply, reply_refused
 from handlers.linking import send_link_prompt
 
 
@@ -25,7 +25,11 @@ async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         return
     link = await services(context).links.status(user.id)
     name = texts.html(user.first_name)
-    if link is not None and not link.broken:
+    if not is_private(update):  # the group sees whether, never which account
+        linked = link is not None and not link.broken
+        welcome = texts.WELCOME_GROUP_LINKED if linked else texts.WELCOME_GROUP
+        await reply(update, welcome.format(name=name), private_chat_keyboard(context))
+    elif link is not None and not link.broken:
         welcome = texts.WELCOME_LINKED.format(name=name, email=texts.html(link.email))
         await reply(update, welcome, keyboards.pick_again())
     else:
