@@ -15,7 +15,7 @@ from bot.google.errors import GoogleUnavailable, LinkBroken, Misconfigured, NotL
 from bot.google.oauth import PICKER_SCOPE, CodeExchangeFailed, GoogleOAuth, granted_scopes
 from bot.outcomes import Code, Refused
 from storage.links import GoogleLink, LinkRepository
-from storage.oauth_states import OAuthStateRepository
+from storage.oauth_states import OAuthState, OAuthStateRepository
 
 log = logging.getLogger(__name__)
 
@@ -86,22 +86,47 @@ class LinkService:
             return CallbackOutcome(CallbackCode.DENIED, user_id, chat_id)
         try:
             token = await self._oauth.exchange_code(code, pending.code_verifier)
-            if PICKER_SCOPE not in granted_scopes(token):
-                await self._oauth.revoke(token["access_token"])
-                return CallbackOutcome(CallbackCode.SCOPE_MISSING, user_id, chat_id)
-            email = await self._oauth.email(token["access_token"])
         except CodeExchangeFailed as exc:
-            log.warning("code exchange failed for user %s: %s", pending.user_id, exc)
+            log.warning("code exchange failed for user %s: %s", user_id, exc)
             return CallbackOutcome(CallbackCode.EXCHANGE_FAILED, user_id, chat_id)
         except Misconfigured:
             return CallbackOutcome(CallbackCode.MISCONFIGURED, user_id, chat_id)  # the operator alarm is raised
+        linked = False
+        try:
+            outcome = await self._keep(pending, token)
+            linked = outcome.code is CallbackCode.LINKED
+            return outcome
+        finally:
+            if not linked:  # a grant the bot will never use must not stay alive at Google
+                await self._revoke(token)
+
+    async def _keep(self, pending: OAuthState, token: dict[str, Any]) -> CallbackOutcome:
+        """Check and store the grant Google issued; the previous link's grant is revoked when it was of
+        another Google account (revoking one of the same account would end the new grant too)."""
+        user_id, chat_id = pending.user_id, pending.chat_id
+        if PICKER_SCOPE not in granted_scopes(token):
+            return CallbackOutcome(CallbackCode.SCOPE_MISSING, user_id, chat_id)
+        try:
+            email = await self._oauth.email(token["access_token"])
+        except CodeExchangeFailed as exc:
+            log.warning("code exchange failed for user %s: %s", user_id, exc)
+            return CallbackOutcome(CallbackCode.EXCHANGE_FAILED, user_id, chat_id)
         if not token.get("refresh_token"):
-            log.warning("Google returned no refresh token for user %s", pending.user_id)
-        async with self._locks[pending.user_id]:  # not while access_token() caches the old one
-            await self._links.save_link(pending.user_id, email, token, " ".join(sorted(granted_scopes(token))))
-            self._tokens.pop(pending.user_id, None)
-        log.info("user %s linked a Google account", pending.user_id)
+            log.warning("Google returned no refresh token for user %s", user_id)
+        previous = await self._links.get_link(user_id)
+        async with self._locks[user_id]:  # not while access_token() caches the old one
+            await self._links.save_link(user_id, email, token, " ".join(sorted(granted_scopes(token))))
+            self._tokens.pop(user_id, None)
+        if previous is not None and previous.email != email:
+            revoked = await self._revoke(previous.token)
+            log.info("user %s linked another Google account; the previous grant revoked: %s", user_id, revoked)
+        log.info("user %s linked a Google account", user_id)
         return CallbackOutcome(CallbackCode.LINKED, user_id, chat_id, email, pending.then_pick_chat_id)
+
+    async def _revoke(self, token: dict[str, Any]) -> bool:
+        """Revoke a grant at Google by its refresh token (else its access token); False if not confirmed."""
+        value = token.get("refresh_token") or token.get("access_token")
+        return bool(value) and await self._oauth.revoke(str(value))
 
     async def status(self, user_id: int) -> GoogleLink | None:
         return await self._links.get_link(user_id)
@@ -111,8 +136,7 @@ class LinkService:
         link = await self._links.get_link(user_id)
         if link is None:
             raise Refused(Code.NOT_LINKED)
-        token = link.token.get("refresh_token") or link.token.get("access_token")
-        revoked = bool(token) and await self._oauth.revoke(str(token))
+        revoked = await self._revoke(link.token)
         async with self._locks[user_id]:
             await self._links.delete_link(user_id)
             self._tokens.pop(user_id, None)
