@@ -206,9 +206,11 @@ async def run(settings: Settings) -> None:
                 {"database": db.ping, "telegram": TelegramCheck(application.bot), **google_config.checks()}
             ),
             metrics=metrics.exposition,
+            metrics_token=settings.metrics_token,
             telegram_webhook=receiver,
         )
-        runner = web.AppRunner(web_app, access_log=None)
+        # keepalive_timeout also closes a connection whose request's headers have not all come by then
+        runner = web.AppRunner(web_app, access_log=None, keepalive_timeout=settings.http_idle_timeout)
         await runner.setup()
         stack.push_async_callback(runner.cleanup)
         try:

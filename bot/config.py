@@ -18,6 +18,7 @@ PICKER_API_URL = "https://photospicker.googleapis.com/v1"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 LOG_FORMATS = ("text", "json")
 WEBHOOK_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")  # what Telegram accepts as secret_token
+METRICS_TOKEN = re.compile(r"[!-~]{16,256}")  # what fits an Authorization header, long enough not to guess
 
 
 class ConfigError(Exception):
@@ -54,6 +55,9 @@ class Settings:
     telegram_webhook_secret: str | None
     log_format: str
     admin_user_ids: frozenset[int]
+    metrics_token: str | None  # when set, /metrics wants "Authorization: Bearer <it>"
+    http_idle_timeout: float  # seconds a connection may sit idle or half-way through a request's headers
+    retention_days: float  # a finished pick's items are deleted this long after it ended
 
     @property
     def redirect_uri(self) -> str:
@@ -175,6 +179,13 @@ def _webhook_secret(env: Mapping[str, str]) -> str | None:
     return value or None
 
 
+def _metrics_token(env: Mapping[str, str]) -> str | None:
+    value = env.get("METRICS_TOKEN", "").strip()
+    if value and not METRICS_TOKEN.fullmatch(value):
+        raise ConfigError("METRICS_TOKEN must be 16-256 printable ASCII characters without spaces.")
+    return value or None
+
+
 def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
     value = env.get(name, "").strip().lower() or choices[0]
     if value not in choices:
@@ -260,4 +271,7 @@ def load_settings(env: Mapping[str, str] | None = None, dotenv: Path | None = No
         telegram_webhook_secret=_webhook_secret(merged),
         log_format=_choice(merged, "LOG_FORMAT", LOG_FORMATS),
         admin_user_ids=_user_ids(merged, "ADMIN_USER_IDS"),
+        metrics_token=_metrics_token(merged),
+        http_idle_timeout=_number(merged, "HTTP_IDLE_TIMEOUT", 15.0, minimum=0.1),
+        retention_days=_number(merged, "RETENTION_DAYS", 30.0, minimum=0.001),
     )

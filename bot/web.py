@@ -3,6 +3,7 @@ webhook in webhook mode."""
 
 from __future__ import annotations
 
+import hmac
 import logging
 from collections.abc import Awaitable, Callable
 from html import escape
@@ -117,6 +118,12 @@ def render_page(code: CallbackCode, bot_username: str) -> web.Response:
     )
 
 
+def bearer_matches(request: web.Request, token: str) -> bool:
+    """Whether the request carries `Authorization: Bearer <token>`, compared in constant time."""
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode())
+
+
 def build_web_app(
     links: LinkService,
     on_outcome: OutcomeListener,
@@ -125,6 +132,7 @@ def build_web_app(
     *,
     readiness: Checks,
     metrics: Exposition,
+    metrics_token: str | None = None,
     telegram_webhook: Handler | None = None,
 ) -> web.Application:
     async def oauth_callback(request: web.Request) -> web.Response:
@@ -168,6 +176,8 @@ def build_web_app(
         return web.json_response(body, status=503 if failing else 200)
 
     async def prometheus(request: web.Request) -> web.Response:
+        if metrics_token is not None and not bearer_matches(request, metrics_token):
+            return web.Response(status=401, text="401: Unauthorized", headers={"WWW-Authenticate": "Bearer"})
         return web.Response(body=await metrics(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     quiet_malformed_requests()

@@ -131,4 +131,29 @@ MIGRATIONS: tuple[str, ...] = (
      WHERE reason NOT IN ('too_big', 'telegram_refused');
     UPDATE pick_sessions SET failure = 'too_many_items' WHERE failure = 'too many items';
     """,
+    # 6: /metrics reads the items' outcomes from counts kept by triggers instead of scanning pick_items on every
+    # scrape. They only grow, like the counters they feed: deleting old items (retention) leaves them as they are.
+    """
+    CREATE TABLE item_outcome_counts (
+        status  TEXT NOT NULL,
+        reason  TEXT NOT NULL,  -- '' when none
+        items   INTEGER NOT NULL,
+        PRIMARY KEY (status, reason)
+    );
+    INSERT INTO item_outcome_counts (status, reason, items)
+    SELECT status, COALESCE(reason, ''), count(*) FROM pick_items
+     WHERE status IN ('sent', 'skipped') GROUP BY status, COALESCE(reason, '');
+    CREATE TRIGGER pick_items_outcome_inserted AFTER INSERT ON pick_items
+    WHEN NEW.status IN ('sent', 'skipped')
+    BEGIN
+        INSERT INTO item_outcome_counts (status, reason, items) VALUES (NEW.status, COALESCE(NEW.reason, ''), 1)
+        ON CONFLICT (status, reason) DO UPDATE SET items = items + 1;
+    END;
+    CREATE TRIGGER pick_items_outcome_changed AFTER UPDATE OF status ON pick_items
+    WHEN NEW.status IN ('sent', 'skipped') AND OLD.status = 'pending'
+    BEGIN
+        INSERT INTO item_outcome_counts (status, reason, items) VALUES (NEW.status, COALESCE(NEW.reason, ''), 1)
+        ON CONFLICT (status, reason) DO UPDATE SET items = items + 1;
+    END;
+    """,
 )

@@ -156,3 +156,28 @@ def test_an_http_webhook_stops_start_up_with_one_line(tmp_path: Path) -> None:
         "only; plain http works only with a local Bot API server, TELEGRAM_LOCAL_MODE=true), "
         "got 'http://bot.example.com/x'."
     ]
+
+
+def test_metrics_token_idle_timeout_and_retention(tmp_path: Path) -> None:
+    defaults = load_settings(BASE, dotenv=tmp_path / "none")
+    assert (defaults.metrics_token, defaults.http_idle_timeout, defaults.retention_days) == (None, 15.0, 30.0)
+    settings = load_settings(
+        {**BASE, "METRICS_TOKEN": "tok_0123456789-abc", "HTTP_IDLE_TIMEOUT": "2.5", "RETENTION_DAYS": "7"},
+        dotenv=tmp_path / "none",
+    )
+    assert (settings.metrics_token, settings.http_idle_timeout, settings.retention_days) == (
+        "tok_0123456789-abc",
+        2.5,
+        7.0,
+    )
+    for name, bad in (
+        ("METRICS_TOKEN", "short"),
+        ("METRICS_TOKEN", "has a space in it 0123456789"),
+        ("HTTP_IDLE_TIMEOUT", "0"),
+        ("HTTP_IDLE_TIMEOUT", "soon"),
+        ("RETENTION_DAYS", "0"),
+        ("RETENTION_DAYS", "forever"),
+    ):
+        with pytest.raises(ConfigError, match=name) as refused:
+            load_settings({**BASE, name: bad}, dotenv=tmp_path / "none")
+        assert "\n" not in str(refused.value)

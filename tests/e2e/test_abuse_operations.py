@@ -1,0 +1,159 @@
+"""Abuse of the operators' side, through the real bot process: /metrics scraped at scale or by anyone,
+connections left idle or half-sent, picks' items kept forever, secrets readable by others."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import sqlite3
+import statistics
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.harness import BotProcess
+
+MILLION = 1_000_000
+TOKEN = "s3cret-metrics-token-0123456789"
+
+
+def database_path(bot: BotProcess) -> Path:
+    return Path(bot.env["DATABASE_URL"].removeprefix("sqlite:///"))
+
+
+def add_finished_pick(db: sqlite3.Connection, google_id: str, ended_at: float, items: int) -> int:
+    """A finished pick of `items` delivered items, last updated at `ended_at`."""
+    cursor = db.execute(
+        "INSERT INTO pick_sessions (google_session_id, user_id, chat_id, status, picker_uri, delivery_mode,"
+        " poll_interval, poll_deadline, expire_time, created_at, updated_at, prompt_chat_id, target_chat_id,"
+        " report_chat_id) VALUES (?, 111, 111, 'done', 'https://picker', 'photos', 5, 0, 0, ?, ?, 111, 111, 111)",
+        (google_id, ended_at, ended_at),
+    )
+    session_id = cursor.lastrowid
+    assert session_id is not None
+
+    def rows() -> Iterator[tuple[int, int, str]]:
+        for position in range(items):
+            yield session_id, position, f"media-{position}"
+
+    db.executemany(
+        "INSERT INTO pick_items (session_id, position, media_id, kind, filename, mime_type, status, sent_at)"
+        " VALUES (?, ?, ?, 'photo', 'IMG.jpg', 'image/jpeg', 'sent', 0)",
+        rows(),
+    )
+    return session_id
+
+
+async def timed_scrape(client: httpx.AsyncClient, bot: BotProcess) -> tuple[float, str]:
+    started = time.perf_counter()
+    response = await client.get(bot.base_url + "/metrics")
+    took = time.perf_counter() - started
+    assert response.status_code == 200, response.text
+    return took, response.text
+
+
+def delivered(exposition: str) -> float:
+    for family in text_string_to_metric_families(exposition):
+        for sample in family.samples:
+            if sample.name == "bot_items_delivered_total":
+                return sample.value
+    raise AssertionError("no bot_items_delivered_total")
+
+
+async def test_a_scrape_at_a_million_items_does_not_scan_them(make_bot: Callable[..., BotProcess]) -> None:
+    bot = make_bot()
+    await bot.start()  # creates the schema
+    await bot.stop()
+    with sqlite3.connect(database_path(bot)) as db:
+        db.execute("PRAGMA synchronous = OFF")
+        add_finished_pick(db, "big", time.time(), MILLION)
+    await bot.start()
+    try:
+        async with httpx.AsyncClient() as client:
+            timings = []
+            for _ in range(10):
+                took, text = await timed_scrape(client, bot)
+                timings.append(took)
+        assert delivered(text) == MILLION
+        median = statistics.median(timings)
+        print(
+            f"/metrics scrape at {MILLION} item rows: median {median * 1000:.1f} ms, max {max(timings) * 1000:.1f} ms"
+        )
+        assert median < 0.1, timings  # a scan of the items took ~0.5 s here
+    finally:
+        assert await bot.stop() == 0
+
+
+async def test_metrics_wants_the_token_when_one_is_set(make_bot: Callable[..., BotProcess]) -> None:
+    bot = make_bot(METRICS_TOKEN=TOKEN)
+    await bot.start()
+    try:
+        async with httpx.AsyncClient() as client:
+            url = bot.base_url + "/metrics"
+            for headers in (
+                {},
+                {"Authorization": "Bearer wrong-token-0123456789abcdef"},
+                {"Authorization": f"Bearer {TOKEN}x"},
+                {"Authorization": f"Basic {TOKEN}"},
+                {"Authorization": TOKEN},
+                {"Authorization": "Bearer"},
+            ):
+                response = await client.get(url, headers=headers)
+                assert response.status_code == 401, headers
+                assert "bot_items_delivered" not in response.text
+            response = await client.get(url, headers={"Authorization": f"Bearer {TOKEN}"})
+            assert response.status_code == 200 and "bot_items_delivered" in response.text
+            assert (await client.get(bot.base_url + "/healthz")).status_code == 200  # probes stay open
+    finally:
+        assert await bot.stop() == 0
+
+
+def _connect(bot: BotProcess, first_bytes: bytes) -> socket.socket:
+    sock = socket.create_connection(("127.0.0.1", int(bot.env["HTTP_PORT"])))
+    if first_bytes:
+        sock.sendall(first_bytes)
+    return sock
+
+
+async def _closed_within(sock: socket.socket, seconds: float) -> bool:
+    """Whether the server closes the connection within `seconds` (reading away any answer it sends)."""
+    loop = asyncio.get_running_loop()
+    sock.setblocking(False)
+    deadline = loop.time() + seconds
+    try:
+        while loop.time() < deadline:
+            try:
+                chunk = await asyncio.wait_for(loop.sock_recv(sock, 65536), deadline - loop.time())
+            except TimeoutError:
+                return False
+            except ConnectionResetError:
+                return True
+            if not chunk:
+                return True
+        return False
+    finally:
+        sock.close()
+
+
+async def test_idle_and_half_sent_connections_are_closed(make_bot: Callable[..., BotProcess]) -> None:
+    bot = make_bot(HTTP_IDLE_TIMEOUT="1")
+    await bot.start()
+    try:
+        silent = [_connect(bot, b"") for _ in range(20)]
+        half_line = _connect(bot, b"GET /heal")
+        half_headers = _connect(bot, b"GET /healthz HTTP/1.1\r\nHost: bot\r\nX-Slow: ")
+        kept_alive = _connect(bot, b"GET /healthz HTTP/1.1\r\nHost: bot\r\n\r\n")
+        then_half = _connect(bot, b"GET /healthz HTTP/1.1\r\nHost: bot\r\n\r\nGET /healthz HTTP/1.1\r\n")
+        started = time.monotonic()
+        closed = await asyncio.gather(
+            *(_closed_within(sock, 5.0) for sock in [*silent, half_line, half_headers, kept_alive, then_half])
+        )
+        assert all(closed), closed
+        print(f"{len(closed)} idle or half-sent connections closed within {time.monotonic() - started:.1f} s")
+        async with httpx.AsyncClient() as client:
+            assert (await client.get(bot.base_url + "/healthz")).status_code == 200
+    finally:
+        assert await bot.stop() == 0
