@@ -63,6 +63,7 @@ GROUP_PROGRESS_EDITS_PER_MINUTE = 10.0
 LEAD_SAFETY = 0.6
 LEAD_JITTER = 0.02  # seconds
 UPLINK_SAMPLES = 8
+PRUNE_EVERY = 60.0  # seconds between sweeps of the per-chat state for chats gone quiet
 
 
 @dataclass(frozen=True)
@@ -113,6 +114,11 @@ class TokenBucket:
         self._tokens = before - count
         self._stamp = now
 
+    def idle_and_full(self, now: float) -> bool:
+        """Nobody waits on it and it has refilled: the same as a bucket made afresh."""
+        refilled = self._tokens + (now - self._stamp) * self.rate
+        return not self._lock.locked() and refilled >= self.capacity
+
     def penalise(self, seconds: float) -> None:
         """Telegram said retry_after: nothing more through this bucket until then."""
         self._tokens = min(self._tokens, -seconds * self.rate)
@@ -140,6 +146,11 @@ class EditGate:
 
     def refused(self, chat_id: int, seconds: float) -> None:
         self._refused_until[chat_id] = time.monotonic() + seconds
+
+    def prune(self, now: float) -> None:
+        """Forget chats whose last edit and refusal no longer hold anything back."""
+        self._last = {chat: at for chat, at in self._last.items() if chat < 0 and now - at < self._gap}
+        self._refused_until = {chat: until for chat, until in self._refused_until.items() if until > now}
 
 
 class UplinkSpeed:
@@ -235,6 +246,7 @@ class FloodControl(BaseRateLimiter[SendInfo]):
         self._chats: dict[int, TokenBucket] = {}
         self._uplink = UplinkSpeed()
         self._edits = EditGate()
+        self._pruned_at = time.monotonic()
 
     async def initialize(self) -> None:
         pass
@@ -242,7 +254,18 @@ class FloodControl(BaseRateLimiter[SendInfo]):
     async def shutdown(self) -> None:
         pass
 
+    def _prune(self) -> None:
+        """Drop the state of chats gone quiet, at most every PRUNE_EVERY seconds, so that it stays as small as
+        the chats recently sent to."""
+        now = time.monotonic()
+        if now - self._pruned_at < PRUNE_EVERY:
+            return
+        self._pruned_at = now
+        self._chats = {chat: bucket for chat, bucket in self._chats.items() if not bucket.idle_and_full(now)}
+        self._edits.prune(now)
+
     def _bucket(self, chat_id: int) -> TokenBucket:
+        self._prune()
         bucket = self._chats.get(chat_id)
         if bucket is None:
             # Private chats have positive ids; groups and channels negative ones.
