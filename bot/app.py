@@ -18,7 +18,7 @@ import handlers
 from bot import texts
 from bot.config import Settings
 from bot.context import SERVICES_KEY, App, Services
-from bot.crypto import Cipher, load_or_create_key
+from bot.crypto import KEY_FILE_NAME, Cipher, load_or_create_key, warn_if_exposed
 from bot.delivery.run import LOCAL_UPLOAD_LIMIT, UPLOAD_LIMIT, Deliveries
 from bot.flood import FloodControl
 from bot.google.oauth import GoogleOAuth
@@ -29,6 +29,7 @@ from bot.logs import mask
 from bot.metrics import Metrics, RequestMetrics
 from bot.pick_messages import NO_PREVIEW, PickMessages
 from bot.picking import PickLimits, PickService
+from bot.retention import keep_purging
 from bot.sharing import SharingService
 from bot.telegram_send import MediaSender
 from bot.web import build_web_app
@@ -106,6 +107,7 @@ async def run(settings: Settings) -> None:
         stack.push_async_callback(db.close)
         key = load_or_create_key(settings.encryption_key, settings.data_dir)
         mask(key)  # a generated key was not known when logging was set up
+        warn_if_exposed([settings.database_path, settings.data_dir / KEY_FILE_NAME])
         cipher = Cipher(key)
         stats = StatsRepository(db)
         metrics = Metrics(CollectorRegistry(), stats)
@@ -134,6 +136,8 @@ async def run(settings: Settings) -> None:
         messages = PickMessages(application.bot)
         chat_settings = ChatSettingsRepository(db)
         pick_repo = PickRepository(db)
+        retention = asyncio.create_task(keep_purging(pick_repo, settings.retention_days))
+        stack.callback(retention.cancel)
 
         async def on_migrated(old: int, new: int) -> None:
             await upgrade_chat_id(db, old, new)

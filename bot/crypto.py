@@ -6,6 +6,8 @@ import base64
 import binascii
 import logging
 import os
+import stat
+from collections.abc import Iterable
 from pathlib import Path
 
 from cryptography.fernet import Fernet
@@ -43,6 +45,17 @@ def load_or_create_key(configured: str | None, data_dir: Path) -> str:
         path,
     )
     return path.read_text(encoding="ascii").strip()
+
+
+def warn_if_exposed(paths: Iterable[Path]) -> None:
+    """Log a warning for each existing file that the group or other users may read or write (the database
+    holds encrypted tokens, the key decrypts them)."""
+    for path in paths:
+        mode = stat.S_IMODE(path.stat().st_mode) if path.exists() else 0
+        if mode & (stat.S_IRWXG | stat.S_IRWXO):
+            log.warning(
+                "%s is open to other users of this machine (mode %03o): make it owner-only with chmod 600", path, mode
+            )
 
 
 class Cipher:

@@ -89,6 +89,7 @@ def _by_name(cls: type[Any], row: Row) -> dict[str, Any]:
 
 _SESSION_COLUMNS = ", ".join(field.name for field in fields(PickSession))
 _ITEM_COLUMNS = ", ".join(field.name for field in fields(PickItem))
+_ACTIVE = ", ".join(f"'{status}'" for status in ACTIVE_STATUSES)
 
 
 def _session(row: Row) -> PickSession:
@@ -277,9 +278,19 @@ class PickRepository:
     async def mark_sent(self, session_id: int, sent: Sequence[SentItem], sizes: dict[int, int]) -> None:
         now = time.time()
         await self._db.executemany(
-            "UPDATE pick_items SET status = 'sent', sending_since = NULL, sent_at = ?, message_id = ?, file_id = ?,"
-            " size = ? WHERE session_id = ? AND position = ? AND status = 'pending'",
-            [(now, s.message_id, s.file_id, sizes.get(s.position), session_id, s.position) for s in sent],
+            "UPDATE pick_items SET status = 'sent', sending_since = NULL, sent_at = ?, size = ?"
+            " WHERE session_id = ? AND position = ? AND status = 'pending'",
+            [(now, sizes.get(s.position), session_id, s.position) for s in sent],
+        )
+
+    async def delete_items_ended_before(self, cutoff: float, picks: int) -> int:
+        """Delete the items of up to `picks` finished picks last updated before `cutoff`; returns how many items
+        went. Their outcomes stay counted for /metrics (migration 6)."""
+        return await self._db.execute(
+            "DELETE FROM pick_items WHERE session_id IN (SELECT id FROM pick_sessions AS s"
+            f" WHERE s.status NOT IN ({_ACTIVE}) AND s.updated_at < ?"
+            " AND EXISTS (SELECT 1 FROM pick_items WHERE session_id = s.id) LIMIT ?)",
+            (cutoff, picks),
         )
 
     async def mark_skipped(

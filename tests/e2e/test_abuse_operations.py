@@ -14,7 +14,10 @@ from pathlib import Path
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.harness import BotProcess
+from tests.e2e.picking import link, start_pick, wait_items_sent, wait_summary
+from tests.emulators.google import GoogleEmulator
+from tests.emulators.telegram import TelegramEmulator
+from tests.harness import BotProcess, Person
 
 MILLION = 1_000_000
 TOKEN = "s3cret-metrics-token-0123456789"
@@ -157,3 +160,68 @@ async def test_idle_and_half_sent_connections_are_closed(make_bot: Callable[...,
             assert (await client.get(bot.base_url + "/healthz")).status_code == 200
     finally:
         assert await bot.stop() == 0
+
+
+def items_of(db_path: Path) -> dict[int, int]:
+    with sqlite3.connect(db_path) as db:
+        rows = db.execute("SELECT session_id, count(*) FROM pick_items GROUP BY session_id").fetchall()
+    return {session_id: count for session_id, count in rows}
+
+
+async def test_finished_picks_lose_their_items_after_the_retention_period(
+    make_bot: Callable[..., BotProcess],
+) -> None:
+    bot = make_bot()
+    await bot.start()
+    await bot.stop()
+    path = database_path(bot)
+    month_ago = time.time() - 31 * 86_400
+    with sqlite3.connect(path) as db:
+        old = add_finished_pick(db, "old", month_ago, 3)
+        recent = add_finished_pick(db, "recent", time.time() - 86_400, 3)
+        stuck = add_finished_pick(db, "stuck", month_ago, 3)
+        db.execute("UPDATE pick_sessions SET status = 'delivering' WHERE id = ?", (stuck,))
+    await bot.start()
+    try:
+        for _ in range(100):
+            if old not in items_of(path):
+                break
+            await asyncio.sleep(0.1)
+        assert items_of(path) == {recent: 3, stuck: 3}  # a pick under way keeps its items, however old
+        async with httpx.AsyncClient() as client:
+            _, text = await timed_scrape(client, bot)
+        assert delivered(text) == 9  # the counters still count what was deleted
+    finally:
+        assert await bot.stop() == 0
+    assert "retention: deleted 3 items" in bot.logs()
+
+
+async def test_a_database_open_to_others_is_warned_about_at_start_up(make_bot: Callable[..., BotProcess]) -> None:
+    bot = make_bot()
+    await bot.start()
+    await bot.stop()
+    path = database_path(bot)
+    assert path.stat().st_mode & 0o077 == 0  # created owner-only
+    assert "open to other users" not in bot.logs()
+    key = path.parent / "encryption.key"
+    key.write_text("not used: ENCRYPTION_KEY is set\n")
+    for exposed, mode in ((path, 0o644), (key, 0o640)):
+        exposed.chmod(mode)
+    await bot.start()
+    assert await bot.stop() == 0
+    for exposed, shown in ((path, "644"), (key, "640")):
+        assert f"{exposed} is open to other users of this machine (mode {shown})" in bot.logs()
+
+
+async def test_a_delivered_item_keeps_no_telegram_ids(
+    bot: BotProcess, alice: Person, tg: TelegramEmulator, google: GoogleEmulator
+) -> None:
+    photo = google.add_photo(alice.email)
+    await link(alice)
+    _, session = await start_pick(alice)
+    google.pick(session.id, [photo])
+    await wait_summary(tg, alice.user_id)
+    await wait_items_sent(bot, 1)
+    with sqlite3.connect(database_path(bot)) as db:
+        kept = db.execute("SELECT message_id, file_id, filename FROM pick_items").fetchall()
+    assert kept == [(None, None, photo.filename)]  # the name is read back (documents), Telegram's ids are not
