@@ -420,6 +420,18 @@ class EmuChat:
     bot_rights: dict[str, bool] = field(default_factory=dict)
     migrated_to: int | None = None
     hidden_members: bool = False  # a supergroup that hides its member list from non-admins
+    # ChatFullInfo.permissions: "Default chat member permissions, for groups and supergroups" (Bot API spec);
+    # they bind members and restricted members alike, never administrators or the owner.
+    permissions: dict[str, bool] = field(default_factory=lambda: dict.fromkeys(_RESTRICTED_RIGHTS, True))
+    member_rights: dict[int, dict[str, bool]] = field(default_factory=dict)  # a restricted member's can_*
+
+    def may(self, status: str, rights: dict[str, bool], right: str) -> bool:
+        """Whether a member with ``status`` (and, restricted, ``rights``) holds ``right`` here."""
+        if status in ("creator", "administrator"):
+            return True
+        if status not in ("member", "restricted"):
+            return False
+        return self.permissions.get(right, False) and (status == "member" or rights.get(right, False))
 
 
 class ApiError(Exception):
@@ -614,6 +626,7 @@ _HTML_ENTITY_TYPES: Final = {
 }
 _HTML_ESCAPE_RE: Final = re.compile(r"&(#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|lt|gt|amp|quot);")
 _HTML_ATTR_RE: Final = re.compile(r"""\s*([A-Za-z-]+)(?:\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]+)))?""")
+_USER_LINK_RE: Final = re.compile(r"tg://user\?id=([0-9]{1,15})")
 _MDV2_RESERVED: Final = frozenset("#+-={}.!()>")
 _COMMAND_RE: Final = re.compile(r"/([A-Za-z0-9_]{1,32})(?:@([A-Za-z0-9_]+))?(?=\s|$)")
 
@@ -698,6 +711,9 @@ def _html_entity(tag: str, attrs: dict[str, str], at: int) -> JSON:
     if tag == "span" and attrs.get("class") != "tg-spoiler":
         raise _bad(f'can\'t parse entities: Tag "span" must have class "tg-spoiler" at byte offset {at}')
     if tag == "a":
+        mention = _USER_LINK_RE.fullmatch(attrs.get("href", ""))
+        if mention:  # "tg://user?id=<user_id> can be used to mention a user by their identifier"
+            return {"type": "text_mention", "user": {"id": int(mention.group(1))}}
         return {"type": kind, "url": attrs["href"]} if attrs.get("href") else {}
     if tag == "code" and attrs.get("class", "").startswith("language-"):
         return {"type": kind, "language": attrs["class"].removeprefix("language-")}
@@ -998,6 +1014,8 @@ class TelegramEmulator:
             raise ValueError(f"unsupported chat type {type!r}")
         if hidden_members and type != "supergroup":
             raise ValueError("only supergroups can hide their members")
+        if type != "supergroup" and "restricted" in (members or {}).values():
+            raise ValueError("only supergroups have restricted members (ChatMemberRestricted: Supergroups only)")
         for user_id, status in (members or {}).items():
             if status not in _MEMBER_STATUSES:
                 raise ValueError(f"unknown member status {status!r}")
@@ -1023,6 +1041,28 @@ class TelegramEmulator:
         if by_user_id is not None:
             self._enqueue_my_chat_member(chat, self.users[by_user_id].as_dict(), old)
 
+    def restrict_member(self, chat_id: int, user_id: int, **rights: bool) -> None:
+        """restrictChatMember: the user becomes a restricted member holding only the ``can_*`` rights given."""
+        chat = self.chats[chat_id]
+        if chat.type != "supergroup":
+            raise ValueError("only supergroups have restricted members (ChatMemberRestricted: Supergroups only)")
+        unknown = set(rights) - set(_RESTRICTED_RIGHTS)
+        if unknown:
+            raise ValueError(f"unknown rights {sorted(unknown)}")
+        self.users.setdefault(user_id, EmuUser(user_id, f"User {user_id}"))
+        chat.members[user_id] = "restricted"
+        chat.member_rights[user_id] = dict.fromkeys(_RESTRICTED_RIGHTS, False) | rights
+
+    def set_chat_permissions(self, chat_id: int, **permissions: bool) -> None:
+        """setChatPermissions: the default rights of every non-administrator (unnamed ones become False)."""
+        chat = self.chats[chat_id]
+        if chat.type not in ("group", "supergroup"):
+            raise ValueError("only groups and supergroups have default permissions")
+        unknown = set(permissions) - set(_RESTRICTED_RIGHTS)
+        if unknown:
+            raise ValueError(f"unknown permissions {sorted(unknown)}")
+        chat.permissions = dict.fromkeys(_RESTRICTED_RIGHTS, False) | permissions
+
     def block_bot(self, user_id: int, *, notify: bool = True) -> None:
         """The user blocks the bot (``notify``: my_chat_member update member → kicked)."""
         self._set_blocked(user_id, True, notify)
@@ -1039,6 +1079,7 @@ class TelegramEmulator:
         new = EmuChat(
             new_chat_id, "supergroup", old.title, None, dict(old.members), old.bot_status, dict(old.bot_rights)
         )
+        new.permissions = dict(old.permissions)
         self.chats[new_chat_id] = new
         actor = next(
             (u for u, s in old.members.items() if s in ("creator", "administrator")),
@@ -1071,6 +1112,8 @@ class TelegramEmulator:
             user.started = True
         elif chat.type == "channel" or chat.members.get(user_id) not in _PRESENT_STATUSES or chat.migrated_to:
             raise ValueError(f"user {user_id} can't write in chat {chat.id}")
+        elif not chat.may(chat.members[user_id], chat.member_rights.get(user_id, {}), "can_send_messages"):
+            raise ValueError(f"user {user_id} may not send messages in chat {chat.id}")
         entities: list[JSON] = []
         command = _COMMAND_RE.match(text)
         if command:
@@ -1103,7 +1146,9 @@ class TelegramEmulator:
         if not forged and not any(b.get("callback_data") == data for row in rows for b in row):
             raise ValueError(f"message {message_id} has no inline button with callback_data {data!r}")
         chat = self.chats[chat_id]
-        if chat_id != user_id and chat.members.get(user_id) not in _PRESENT_STATUSES:
+        # Anyone may open a public chat (one with a username) and press its buttons without joining.
+        public = chat.username is not None and chat.members.get(user_id) != "kicked"
+        if chat_id != user_id and chat.members.get(user_id) not in _PRESENT_STATUSES and not public:
             raise ValueError(f"user {user_id} can't see chat {chat_id}")
         query_id = str(self.bot_id * 1_000_000 + next(self._ids))
         instance = int(hashlib.sha256(f"{self.bot_id}:{chat_id}".encode()).hexdigest()[:15], 16)
@@ -1664,9 +1709,9 @@ class TelegramEmulator:
         if chat.type == "channel":
             if chat.bot_status != "administrator" or not chat.bot_rights.get("can_post_messages", False):
                 raise _bad("need administrator rights in the channel chat")
-        elif chat.bot_status == "restricted":
+        else:
             right = "can_send_messages" if send_kind == "text" else f"can_send_{send_kind}s"
-            if not chat.bot_rights.get(right, False):
+            if not chat.may(chat.bot_status, chat.bot_rights, right):
                 raise _bad(
                     "have no rights to send a message"
                     if send_kind == "text"
@@ -1776,6 +1821,7 @@ class TelegramEmulator:
             plain, entities = str(source), list(explicit)
         else:
             plain, entities = _formatted(str(source), p.get("parse_mode"))
+            entities = self._resolve_mentions(entities)
         if key == "text" and not plain.strip():
             raise _bad("message text is empty")
         if key == "text" and len(plain) > TEXT_LIMIT:
@@ -1783,6 +1829,19 @@ class TelegramEmulator:
         if key != "text" and len(plain) > CAPTION_LIMIT:
             raise _bad("message caption is too long")
         return plain, entities
+
+    def _resolve_mentions(self, entities: list[JSON]) -> list[JSON]:
+        """A text_mention carries the whole User. ASSUMPTION: a user the bot has never seen is dropped, the
+        name then showing as plain text (what tdlib does with a mention it cannot resolve)."""
+        resolved = []
+        for entity in entities:
+            if entity["type"] == "text_mention":
+                user = self.users.get(entity["user"]["id"])
+                if user is None:
+                    continue
+                entity = {**entity, "user": user.as_dict()}
+            resolved.append(entity)
+        return resolved
 
     def _check_objects(self, method: str, type_name: str, objects: object) -> None:
         for obj in objects if isinstance(objects, list) else [objects]:
@@ -2570,7 +2629,10 @@ class TelegramEmulator:
         gifts = dict.fromkeys(
             ("unlimited_gifts", "limited_gifts", "unique_gifts", "premium_subscription", "gifts_from_channels"), False
         )
-        return {**self._chat_dict(chat), "accent_color_id": 0, "max_reaction_count": 11, "accepted_gift_types": gifts}
+        info = {**self._chat_dict(chat), "accent_color_id": 0, "max_reaction_count": 11, "accepted_gift_types": gifts}
+        if chat.type in ("group", "supergroup"):
+            info["permissions"] = dict(chat.permissions)
+        return info
 
     async def _get_chat_member(self, p: JSON, files: dict[str, FileInfo]) -> JSON:
         chat = self._readable_chat(p["chat_id"])
@@ -2585,7 +2647,7 @@ class TelegramEmulator:
         if user_id not in self.users or (chat.type == "private" and user_id != chat.id):
             raise _bad("user not found")
         status = "member" if chat.type == "private" else chat.members.get(user_id, "left")
-        return self._member_dict(self.users[user_id].as_dict(), status)
+        return self._member_dict(self.users[user_id].as_dict(), status, chat.member_rights.get(user_id))
 
     async def _get_chat_administrators(self, p: JSON, files: dict[str, FileInfo]) -> list[JSON]:
         chat = self._readable_chat(p["chat_id"])
