@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import secrets
 import time
-from collections import defaultdict
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -14,6 +12,7 @@ from typing import Any
 from bot.google.errors import GoogleUnavailable, LinkBroken, Misconfigured, NotLinked
 from bot.google.oauth import PICKER_SCOPE, CodeExchangeFailed, GoogleOAuth, granted_scopes
 from bot.outcomes import Code, Refused
+from bot.user_state import FreshTokens, UserLocks
 from storage.links import GoogleLink, LinkRepository
 from storage.oauth_states import OAuthState, OAuthStateRepository
 
@@ -60,10 +59,10 @@ class LinkService:
         self._oauth = oauth
         self._links = links
         self._states = states
-        self._locks: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._locks = UserLocks()
         # The current token of each active link, decrypted: polling thousands of sessions must not read
         # and decrypt a row per poll. Every change of a link goes through this class and drops its entry.
-        self._tokens: dict[int, dict[str, Any]] = {}
+        self._tokens = FreshTokens(REFRESH_LEEWAY)
 
     async def start_link(self, user_id: int, chat_id: int, then_pick_chat_id: int | None = None) -> str:
         """A consent URL bound to this user and chat by a fresh single-use state (256 bits)."""
@@ -114,9 +113,9 @@ class LinkService:
         if not token.get("refresh_token"):
             log.warning("Google returned no refresh token for user %s", user_id)
         previous = await self._links.get_link(user_id)
-        async with self._locks[user_id]:  # not while access_token() caches the old one
+        async with self._locks.hold(user_id):  # not while access_token() caches the old one
             await self._links.save_link(user_id, email, token, " ".join(sorted(granted_scopes(token))))
-            self._tokens.pop(user_id, None)
+            self._tokens.drop(user_id)
         if previous is not None and previous.email != email:
             revoked = await self._revoke(previous.token)
             log.info("user %s linked another Google account; the previous grant revoked: %s", user_id, revoked)
@@ -137,9 +136,9 @@ class LinkService:
         if link is None:
             raise Refused(Code.NOT_LINKED)
         revoked = await self._revoke(link.token)
-        async with self._locks[user_id]:
+        async with self._locks.hold(user_id):
             await self._links.delete_link(user_id)
-            self._tokens.pop(user_id, None)
+            self._tokens.drop(user_id)
         log.info("user %s unlinked (revoked at Google: %s)", user_id, revoked)
         return Unlinked(UnlinkCode.REVOKED if revoked else UnlinkCode.REVOKE_FAILED, link.email)
 
@@ -149,7 +148,7 @@ class LinkService:
         Concurrent callers that all saw the same 401 cause one refresh: the others find the
         stored token already differs from the one that was rejected.
         """
-        async with self._locks[user_id]:
+        async with self._locks.hold(user_id):
             token = self._tokens.get(user_id)
             if token is None:
                 link = await self._links.get_link(user_id)
@@ -159,9 +158,9 @@ class LinkService:
                     raise LinkBroken("the Google link is broken")
                 token = link.token
             if token.get("access_token") == rejected or self._expiring(token):
-                self._tokens.pop(user_id, None)
+                self._tokens.drop(user_id)
                 token = await self._refresh(user_id, token)
-            self._tokens[user_id] = token
+            self._tokens.put(user_id, token)
             return str(token["access_token"])
 
     @staticmethod

@@ -53,6 +53,9 @@ class Code(StrEnum):
     BOT_CANNOT_POST = "bot_cannot_post"
     USER_NOT_MEMBER = "user_not_member"
     USER_NOT_ADMIN = "user_not_admin"
+    USER_CANNOT_POST_MEDIA = "user_cannot_post_media"  # muted, or the chat's default permissions forbid media
+    # A group's "Pick photos" button pressed too often by one person
+    GROUP_BUTTON_TOO_OFTEN = "group_button_too_often"
 
 
 class Refused(Exception):

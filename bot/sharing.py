@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import secrets
 import time
+from collections import deque
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -25,6 +26,10 @@ from storage.picks import PickRepository, Route
 log = logging.getLogger(__name__)
 
 INTENT_TTL = 600.0
+# A group's "Pick photos" button may make the bot work and post for one person this often (anyone who can
+# see a public group may press it).
+GROUP_PRESSES = 3
+GROUP_PRESS_WINDOW = 60.0
 PAYLOAD_PREFIX = "p_"  # deep-link payloads: "link", or "p_" + a single-use token (24 chars in all)
 
 
@@ -41,6 +46,37 @@ class GroupPick:
 
     code: GroupPickCode
     url: str | None = None
+
+
+class PressLimit:
+    """At most `count` presses per user within `window` seconds; users idle that long are forgotten."""
+
+    def __init__(self, count: int, window: float) -> None:
+        self._count = count
+        self._window = window
+        self._presses: dict[int, deque[float]] = {}
+        self._swept = time.monotonic()
+
+    def allow(self, user_id: int) -> bool:
+        now = time.monotonic()
+        self._forget_idle(now)
+        recent = self._presses.setdefault(user_id, deque())
+        while recent and recent[0] <= now - self._window:
+            recent.popleft()
+        if len(recent) >= self._count:
+            return False
+        recent.append(now)
+        return True
+
+    def _forget_idle(self, now: float) -> None:
+        if now - self._swept < self._window:
+            return
+        self._swept = now
+        for user_id in [u for u, presses in self._presses.items() if presses[-1] <= now - self._window]:
+            del self._presses[user_id]
+
+    def __len__(self) -> int:
+        return len(self._presses)
 
 
 class SharingService:
@@ -64,19 +100,33 @@ class SharingService:
         self._intents = intents
         self._destinations = destinations
         self._messages = messages
+        self._presses = PressLimit(GROUP_PRESSES, GROUP_PRESS_WINDOW)
 
     # --- picking --------------------------------------------------------------------------
-    async def private_route(self, user_id: int) -> Route:
-        """A pick made in the private chat goes to the user's destination if they set one."""
+    async def private_route(self, user_id: int, name: str) -> Route:
+        """A pick made in the private chat goes to the user's destination if they set one; a group
+        destination is told who shared them."""
         destination = await self._destinations.get_destination(user_id)
         target = destination.chat_id if destination else user_id
-        return Route(chat_id=user_id, prompt_chat_id=user_id, target_chat_id=target, report_chat_id=user_id)
+        credit = name if destination and not destination.is_channel else None
+        return Route(
+            chat_id=user_id, prompt_chat_id=user_id, target_chat_id=target, report_chat_id=user_id, shared_by=credit
+        )
 
-    async def pick_in_group(self, user_id: int, name: str, group_id: int, max_items: int | None) -> GroupPick:
-        """A member's /pick in a group: the Google Photos button goes to their private chat.
+    async def pick_in_group(
+        self, user_id: int, name: str, group_id: int, max_items: int | None, *, pressed: bool = False
+    ) -> GroupPick:
+        """A member's /pick (or, `pressed`, a "Pick photos" button) in a group: the Google Photos button goes
+        to their private chat.
 
-        Raises Refused as PickService.start does, but for a private chat that refuses our messages.
+        Raises Refused(GROUP_BUTTON_TOO_OFTEN) for a button pressed too often, Refused with the rights problem
+        of bot/chat_rights.py, or as PickService.start does, but for a private chat that refuses our messages.
         """
+        if pressed and not self._presses.allow(user_id):
+            raise Refused(Code.GROUP_BUTTON_TOO_OFTEN)
+        problem = await posting_problem(self._bot, group_id, user_id)
+        if problem is not None:
+            raise Refused(problem)
         link = await self._links.status(user_id)
         if link is None or link.broken:
             return GroupPick(GroupPickCode.LINK_FIRST, url=await self._deep_link(user_id, group_id))

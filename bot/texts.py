@@ -151,8 +151,8 @@ SUMMARY_SOME = "✅ Delivered {sent} of {total}"
 SUMMARY_NONE = "⚠️ Delivered 0 of {total}"
 SHARED_BY = "📷 Shared by {name}"
 TARGET_LOST = (
-    "I can no longer post in the chat these photos were meant for (I was removed, or lost the right to post). "
-    "Sending them here instead."
+    "I can no longer post in the chat these photos were meant for (I was removed, or you or I lost the right "
+    "to post). Sending them here instead."
 )
 DELIVERY_LINK_BROKEN = "Google stopped accepting your access while I was fetching. Link again with /link."
 
@@ -246,6 +246,15 @@ FORWARD_BOT_CANNOT_POST = "I'm not allowed to post there. In a channel, make me 
 FORWARD_USER_NOT_MEMBER = "You are not a member of that chat, so I can't post there for you."
 FORWARD_USER_NOT_ADMIN = "Only channel administrators who can post may send photos there."
 
+# --- who may post into a group (plain text: also shown as a button's alert) ------------------
+USER_CANNOT_POST_MEDIA = "You may not post photos and videos in that chat, so I won't post them there for you."
+GROUP_BUTTON_TOO_OFTEN = "That button was pressed too often. Please wait a minute and try again."
+
+
+def mention(user_id: int, name: str) -> str:
+    """A real mention: it links to the user whatever name they chose."""
+    return f'<a href="tg://user?id={user_id}">{html(name)}</a>'
+
 # --- admin ---------------------------------------------------------------------------------
 ADMIN_STATS = (
     "<b>Bot statistics</b>\n"
@@ -297,6 +306,8 @@ _SAYINGS: dict[Code, str] = {
     Code.BOT_CANNOT_POST: FORWARD_BOT_CANNOT_POST,
     Code.USER_NOT_MEMBER: FORWARD_USER_NOT_MEMBER,
     Code.USER_NOT_ADMIN: FORWARD_USER_NOT_ADMIN,
+    Code.USER_CANNOT_POST_MEDIA: USER_CANNOT_POST_MEDIA,
+    Code.GROUP_BUTTON_TOO_OFTEN: GROUP_BUTTON_TOO_OFTEN,
     Code.BOT_MISCONFIGURED: BOT_MISCONFIGURED,
 }
 

@@ -34,7 +34,7 @@ async def start_pick(update: Update, context: ContextTypes.DEFAULT_TYPE, max_ite
         await start_group_pick(update, context, max_items)
         return
     try:
-        await found.picks.start(user.id, await found.sharing.private_route(user.id), max_items)
+        await found.picks.start(user.id, await found.sharing.private_route(user.id, user.first_name), max_items)
     except Refused as exc:
         # PROMPT_UNDELIVERABLE: the user blocked the bot between sending /pick and our answer, nobody to tell.
         if exc.code is not Code.PROMPT_UNDELIVERABLE:
@@ -46,11 +46,18 @@ async def start_group_pick(update: Update, context: ContextTypes.DEFAULT_TYPE, m
     user, chat = update.effective_user, update.effective_chat
     assert user is not None and chat is not None
     name = texts.html(user.first_name)
+    query = update.callback_query  # a "Pick photos" button: a refusal is for the presser's eyes only
+    sharing = services(context).sharing
     try:
-        started = await services(context).sharing.pick_in_group(user.id, user.first_name, chat.id, max_items)
+        started = await sharing.pick_in_group(user.id, user.first_name, chat.id, max_items, pressed=query is not None)
     except Refused as exc:
-        await reply(update, texts.GROUP_PICK_FAILED.format(name=name, error=texts.say(exc.code, **exc.params)))
+        if query is not None:
+            await answer(query, texts.say(exc.code, **exc.params), alert=True)
+        else:
+            await reply(update, texts.GROUP_PICK_FAILED.format(name=name, error=texts.say(exc.code, **exc.params)))
         return
+    if query is not None:
+        await answer(query)
     if started.code is GroupPickCode.LINK_FIRST and started.url:
         link = keyboards.one_button(texts.BUTTON_LINK, url=started.url)
         await reply(update, texts.GROUP_LINK_FIRST.format(name=name), link)
@@ -69,8 +76,8 @@ async def pick_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
 
 
 async def pick_again_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    if update.callback_query is not None:
-        await answer(update.callback_query)
+    if update.callback_query is not None and is_private(update):
+        await answer(update.callback_query)  # in a group, start_group_pick answers
     await start_pick(update, context, None)
 
 

@@ -72,11 +72,12 @@ class DeliveryTarget:
         await self.refresh()
 
     def caption(self) -> str | None:
-        """Who shared them, on the first item posted into a group."""
+        """Who shared them, as a real mention (the name alone could be anyone's), on the first item posted
+        into a group."""
         session = self.session
         if session.shared_by is None or self.private or self.credited:
             return None
-        return texts.SHARED_BY.format(name=texts.html(session.shared_by))
+        return texts.SHARED_BY.format(name=texts.mention(session.user_id, session.shared_by))
 
     def delivered(self, messages: list[Message]) -> None:
         """Messages arrived in the target: the credit is given, and a forwarding destination's first
