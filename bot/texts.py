@@ -223,7 +223,9 @@ GROUP_PICK_FAILED = "{name}: {error}"
 BUTTON_CONTINUE_PICK = "📷 Pick photos for {title}"
 LINKED_CONTINUE = "✅ Linked to <b>{email}</b>. Tap below to choose photos for <b>{title}</b>."
 CLAIM_NOT_YOURS = "This button was made for someone else. Send /pick in the group to get your own."
-CLAIM_NOT_IN_GROUP = "You are no longer in that group (or I can't post there), so I won't start a pick for it."
+CLAIM_NOT_IN_GROUP = (
+    "You are no longer in that group, may not post photos there, or I can't post there, so I won't start a pick for it."
+)
 CLAIM_EXPIRED = "That link has expired or was already used. Send /pick in the group again."
 PICK_CHAT_GONE = "This pick was stopped: I was removed from <b>{title}</b>, where the photos were meant to go."
 

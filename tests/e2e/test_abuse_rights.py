@@ -8,7 +8,7 @@ from typing import Any
 
 from bot import texts
 from tests.e2e.picking import link, media, start_pick, wait_summary
-from tests.e2e.test_groups import choose, group_pick
+from tests.e2e.test_groups import choose, deep_link_payload, group_pick
 from tests.emulators.google import GoogleEmulator
 from tests.emulators.telegram import TelegramEmulator
 from tests.harness import BotProcess, Person, callback_data
@@ -93,6 +93,20 @@ async def test_a_muted_members_pick_in_the_group_is_refused(
     assert (await bob.reply_to(f"/pick@{BOT}", chat_id=GROUP)).text == f"Bob: {texts.USER_CANNOT_POST_MEDIA}"
     assert len(google.sessions) == sessions
     assert not [m for m in tg.messages(GROUP) if "choosing" in (m.text or "")]
+
+
+async def test_a_deep_link_is_refused_once_its_member_is_muted(
+    bot: BotProcess, bob: Person, tg: TelegramEmulator, google: GoogleEmulator
+) -> None:
+    tg.add_group(GROUP, "Family", members={bob.user_id: "member"})
+    await link(bob)
+    tg.block_bot(bob.user_id, notify=False)  # so the group's /pick answers with a deep link
+    payload = deep_link_payload(await bob.reply_to(f"/pick@{BOT}", chat_id=GROUP))
+    tg.restrict_member(GROUP, bob.user_id, **TEXT_ONLY)  # muted before opening it
+    sessions = len(google.sessions)
+    answer = await bob.reply_to(f"/start {payload}")
+    assert "may not post photos" in (answer.text or "")
+    assert len(google.sessions) == sessions and not [m for m in tg.messages(GROUP) if "choosing" in (m.text or "")]
 
 
 async def test_forwarded_picks_of_a_member_muted_meanwhile_arrive_privately(
