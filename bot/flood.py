@@ -63,6 +63,10 @@ GROUP_PROGRESS_EDITS_PER_MINUTE = 10.0
 LEAD_SAFETY = 0.6
 LEAD_JITTER = 0.02  # seconds
 UPLINK_SAMPLES = 8
+# A small upload's time is mostly the answer's latency, which varies with load: learnt from, it would predict
+# a later upload slower than it is and start it too early (seen as flood refusals on a busy machine). Only
+# uploads of this size or more teach the uplink's speed or start early.
+MEASURED_UPLOAD = 4_000_000
 PRUNE_EVERY = 60.0  # seconds between sweeps of the per-chat state for chats gone quiet
 
 
@@ -171,9 +175,10 @@ class UplinkSpeed:
         return self._started if alone else None
 
     def end(self, ticket: int | None, size: int, seconds: float | None) -> None:
-        """It ended (`seconds` None: without an answer). Measured only if no other upload began meanwhile."""
+        """It ended (`seconds` None: without an answer). Measured only if no other upload began meanwhile, and
+        only if big enough that its time is mostly the transfer, not the answer's latency."""
         self._in_flight -= 1
-        if ticket == self._started and seconds is not None and seconds > 0 and size > 0:
+        if ticket == self._started and seconds is not None and seconds > 0 and size >= MEASURED_UPLOAD:
             self._samples.append(size / seconds)
 
     def forget(self) -> None:
@@ -181,7 +186,7 @@ class UplinkSpeed:
 
     def lead(self, size: int) -> float:
         """Seconds an upload of `size` bytes can safely start before its tokens are there."""
-        if size <= 0 or not self._samples:
+        if size < MEASURED_UPLOAD or not self._samples:
             return 0.0
         return max(0.0, LEAD_SAFETY * size / max(self._samples) - LEAD_JITTER)
 

@@ -200,23 +200,26 @@ async def test_an_upload_starts_ahead_of_its_tokens_and_still_arrives_on_budget(
 
     album = {"chat_id": 7, "media": list(range(10))}
     for _ in range(2):
-        await flood.process_request(upload, (), {}, "sendMediaGroup", album, SendInfo(upload_bytes=1_000_000))
+        await flood.process_request(upload, (), {}, "sendMediaGroup", album, SendInfo(upload_bytes=10_000_000))
     assert arrivals[1] - arrivals[0] >= 0.99  # never before Telegram has the budget for it
     assert starts[1] - arrivals[0] < 0.9  # but the upload overlapped the wait (0.72 s with a 0.28 s lead)
 
 
-def test_only_uploads_that_had_the_uplink_alone_teach_its_speed() -> None:
+def test_only_big_uploads_that_had_the_uplink_alone_teach_its_speed() -> None:
     speed = UplinkSpeed()
     first, second = speed.begin(), speed.begin()  # two uploads share the uplink: alone, one is faster
-    speed.end(first, 2_000_000, 1.0)
-    speed.end(second, 2_000_000, 1.0)
-    assert speed.lead(2_000_000) == 0
+    speed.end(first, 8_000_000, 1.0)
+    speed.end(second, 8_000_000, 1.0)
+    assert speed.lead(8_000_000) == 0
     alone = speed.begin()
-    speed.end(alone, 4_000_000, None)  # no answer: no measurement
-    assert speed.lead(2_000_000) == 0
+    speed.end(alone, 16_000_000, None)  # no answer: no measurement
+    assert speed.lead(8_000_000) == 0
     alone = speed.begin()
-    speed.end(alone, 4_000_000, 1.0)  # 4 MB/s: 2 MB take at least 0.5 s
-    assert speed.lead(2_000_000) == pytest.approx(0.6 * 0.5 - 0.02)
-    assert speed.lead(10_000) == 0  # too short to start early at all
+    speed.end(alone, 1_000_000, 0.01)  # small: its time is mostly latency, not the uplink's speed
+    assert speed.lead(8_000_000) == 0
+    alone = speed.begin()
+    speed.end(alone, 16_000_000, 1.0)  # 16 MB/s: 8 MB take at least 0.5 s
+    assert speed.lead(8_000_000) == pytest.approx(0.6 * 0.5 - 0.02)
+    assert speed.lead(1_000_000) == 0  # too small to start early at all
     speed.forget()
-    assert speed.lead(2_000_000) == 0
+    assert speed.lead(8_000_000) == 0
