@@ -180,14 +180,42 @@ def _item(data: dict[str, Any]) -> PickedMediaItem | None:
     )
 
 
-def google_session() -> aiohttp.ClientSession:
-    """The one pooled HTTP client for the Picker API and media. It serves every user, so it keeps no
-    cookies: a cookie set in one user's answer must never ride along on another user's request."""
+API_CONNECTIONS = 32  # Picker API calls: polling, /pick, listings
+MEDIA_CONNECTIONS = 64  # media downloads, unless told (bot/app.py sizes it to the deliveries' downloads)
+API_POOL_WAIT = 10.0  # the most a call waits for a pooled connection (aiohttp's `connect` timeout)…
+MEDIA_POOL_WAIT = 60.0  # …and a download: both then count as a network error and are retried
+
+
+@dataclass(frozen=True)
+class GoogleHttp:
+    """Separate connection pools for the Picker API and media, so that downloads taking every connection
+    never hold up polling or /pick. They serve every user, so they keep no cookies: a cookie set in one
+    user's answer must never ride along on another user's request."""
+
+    api: aiohttp.ClientSession
+    media: aiohttp.ClientSession
+
+    async def close(self) -> None:
+        await self.api.close()
+        await self.media.close()
+
+    async def __aenter__(self) -> GoogleHttp:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.close()
+
+
+def _pool(connections: int, pool_wait: float) -> aiohttp.ClientSession:
     return aiohttp.ClientSession(
-        timeout=aiohttp.ClientTimeout(total=None, sock_connect=10.0, sock_read=60.0),
-        connector=aiohttp.TCPConnector(limit=64),
+        timeout=aiohttp.ClientTimeout(total=None, connect=pool_wait, sock_connect=10.0, sock_read=60.0),
+        connector=aiohttp.TCPConnector(limit=connections),
         cookie_jar=aiohttp.DummyCookieJar(),
     )
+
+
+def google_session(media_connections: int = MEDIA_CONNECTIONS) -> GoogleHttp:
+    return GoogleHttp(api=_pool(API_CONNECTIONS, API_POOL_WAIT), media=_pool(media_connections, MEDIA_POOL_WAIT))
 
 
 @dataclass(frozen=True)
@@ -255,7 +283,7 @@ class PickerClient:
     def __init__(
         self,
         base_url: str,
-        http: aiohttp.ClientSession,
+        http: GoogleHttp,
         tokens: TokenSource,
         metrics: RequestMetrics,
         config: GoogleConfig,
@@ -366,7 +394,7 @@ class PickerClient:
             if not self._media_hosts.allow(url):
                 log.warning("media URL on %s, not one of Google's media hosts: not requested", url.host)
                 raise MediaUnavailable("media URL off Google's hosts")
-            async with self._http.get(url, headers=headers, allow_redirects=False) as response:
+            async with self._http.media.get(url, headers=headers, allow_redirects=False) as response:
                 location = response.headers.get("Location")
                 if response.status not in _REDIRECTS or not location:
                     yield response
@@ -378,7 +406,9 @@ class PickerClient:
         endpoint = _ENDPOINTS.get((method, path.split("/")[1]), "other")
 
         def send(token: str) -> Response:
-            return self._http.request(method, self._base + path, headers={"Authorization": f"Bearer {token}"}, **kwargs)
+            return self._http.api.request(
+                method, self._base + path, headers={"Authorization": f"Bearer {token}"}, **kwargs
+            )
 
         async def parse(response: aiohttp.ClientResponse) -> dict[str, Any]:
             body = await response.read()

@@ -9,14 +9,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 from yarl import URL
 
 from bot.google.errors import GoogleUnavailable, LinkBroken, MediaUnavailable, Misconfigured, TooManySessions
-from bot.google.picker import ErrorBody, MediaHosts, PickerClient, google_session, parse_error_body
+from bot.google.picker import ErrorBody, GoogleHttp, MediaHosts, PickerClient, google_session, parse_error_body
 from bot.google.retry import RetryPolicy
 from bot.health import CONFIG_PARTS, GoogleConfig
 from bot.metrics import GoogleConfigMetrics, RequestMetrics
@@ -74,14 +73,12 @@ async def google() -> AsyncIterator[FakeGoogle]:
 
 
 @pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
+async def http() -> AsyncIterator[GoogleHttp]:
     async with google_session() as session:
         yield session
 
 
-def client(
-    http: aiohttp.ClientSession, base: str, tokens: FlakyTokens, config: GoogleConfig | None = None
-) -> PickerClient:
+def client(http: GoogleHttp, base: str, tokens: FlakyTokens, config: GoogleConfig | None = None) -> PickerClient:
     registry = CollectorRegistry()
     metrics = RequestMetrics(registry, "google", "endpoint")
     config = config or GoogleConfig(GoogleConfigMetrics(registry, CONFIG_PARTS))
@@ -100,7 +97,7 @@ def google_error(status: int, name: str, *reasons: str) -> web.Response:
 
 
 async def test_a_failed_refresh_after_a_401_is_retried_and_the_rejected_token_not_reused(
-    google: FakeGoogle, http: aiohttp.ClientSession
+    google: FakeGoogle, http: GoogleHttp
 ) -> None:
     def answer(request: web.Request) -> web.Response:
         return web.json_response(SESSION) if google.tokens[-1] == "new" else web.Response(status=401)
@@ -113,9 +110,7 @@ async def test_a_failed_refresh_after_a_401_is_retried_and_the_rejected_token_no
     assert tokens.refresh_failures == 0
 
 
-async def test_a_download_survives_a_failed_refresh(
-    google: FakeGoogle, http: aiohttp.ClientSession, tmp_path: Path
-) -> None:
+async def test_a_download_survives_a_failed_refresh(google: FakeGoogle, http: GoogleHttp, tmp_path: Path) -> None:
     def answer(request: web.Request) -> web.Response:
         if google.tokens[-1] == "new":
             return web.Response(body=b"jpeg bytes", content_type="image/jpeg")
@@ -128,7 +123,7 @@ async def test_a_download_survives_a_failed_refresh(
 
 
 async def test_a_cookie_set_for_one_user_never_goes_with_another_users_request(
-    google: FakeGoogle, http: aiohttp.ClientSession
+    google: FakeGoogle, http: GoogleHttp
 ) -> None:
     cookies: list[str | None] = []
 
@@ -161,9 +156,7 @@ def test_error_bodies_are_read_for_status_and_errorinfo_reasons() -> None:
         assert parse_error_body(odd) == ErrorBody("", ())
 
 
-async def test_too_many_sessions_is_not_retried_but_project_quota_is(
-    google: FakeGoogle, http: aiohttp.ClientSession
-) -> None:
+async def test_too_many_sessions_is_not_retried_but_project_quota_is(google: FakeGoogle, http: GoogleHttp) -> None:
     google.answer = lambda request: google_error(429, "RESOURCE_EXHAUSTED")
     with pytest.raises(TooManySessions):
         await client(http, google.url, FlakyTokens()).create_session(1, None)
@@ -183,7 +176,7 @@ async def test_too_many_sessions_is_not_retried_but_project_quota_is(
 
 
 async def test_403_means_relink_only_for_a_missing_scope_and_service_disabled_is_the_operators(
-    google: FakeGoogle, http: aiohttp.ClientSession
+    google: FakeGoogle, http: GoogleHttp
 ) -> None:
     config = GoogleConfig(GoogleConfigMetrics(CollectorRegistry(), CONFIG_PARTS))
     picker = client(http, google.url, FlakyTokens(), config)
@@ -208,7 +201,7 @@ async def test_403_means_relink_only_for_a_missing_scope_and_service_disabled_is
 
 
 async def test_media_is_asked_for_unencoded_and_an_encoded_answer_still_counts_right(
-    google: FakeGoogle, http: aiohttp.ClientSession, tmp_path: Path
+    google: FakeGoogle, http: GoogleHttp, tmp_path: Path
 ) -> None:
     media = bytes(range(256)) * 400
     google.answer = lambda request: web.Response(
@@ -220,7 +213,7 @@ async def test_media_is_asked_for_unencoded_and_an_encoded_answer_still_counts_r
 
 
 async def test_redirects_are_followed_only_within_googles_media_hosts(
-    google: FakeGoogle, http: aiohttp.ClientSession, tmp_path: Path
+    google: FakeGoogle, http: GoogleHttp, tmp_path: Path
 ) -> None:
     def answer(request: web.Request) -> web.Response:
         if request.path == "/ppa/key=d":
