@@ -19,6 +19,8 @@ from bot import texts
 from bot.config import Settings
 from bot.context import SERVICES_KEY, App, Services
 from bot.crypto import KEY_FILE_NAME, Cipher, load_or_create_key, warn_if_exposed
+from bot.delivery.capacity import DeliverySlots, TempSpace
+from bot.delivery.pipeline import DOWNLOADS_IN_FLIGHT
 from bot.delivery.run import LOCAL_UPLOAD_LIMIT, UPLOAD_LIMIT, Deliveries
 from bot.flood import FloodControl
 from bot.google.oauth import GoogleOAuth
@@ -115,7 +117,7 @@ async def run(settings: Settings) -> None:
         stack.callback(lag_watch.cancel)
         google_config = GoogleConfig(metrics.google_config)
 
-        google_http = google_session()
+        google_http = google_session(media_connections=settings.max_deliveries * DOWNLOADS_IN_FLIGHT * 2)
         stack.push_async_callback(google_http.close)
         oauth = GoogleOAuth(
             client_id=settings.google_client_id,
@@ -151,7 +153,8 @@ async def run(settings: Settings) -> None:
             messages=messages,
             bot=application.bot,
             on_migrated=on_migrated,
-            workdir=settings.data_dir / "tmp",
+            space=TempSpace(settings.temp_dir, settings.temp_budget_bytes, settings.temp_min_free_bytes),
+            slots=DeliverySlots(settings.max_deliveries),
             upload_limit=LOCAL_UPLOAD_LIMIT if settings.telegram_local_mode else UPLOAD_LIMIT,
             video_wait=settings.video_processing_timeout,
             max_items=settings.max_items_per_pick,

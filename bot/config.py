@@ -55,6 +55,10 @@ class Settings:
     telegram_webhook_secret: str | None
     log_format: str
     admin_user_ids: frozenset[int]
+    max_deliveries: int  # deliveries running at once; more wait in line for a free slot
+    temp_dir: Path  # downloads wait here for their upload
+    temp_budget_bytes: int  # the most all deliveries' downloads may take in temp_dir at once
+    temp_min_free_bytes: int  # a download starts only while the disk has this much free
     metrics_token: str | None  # when set, /metrics wants "Authorization: Bearer <it>"
     http_idle_timeout: float  # seconds a connection may sit idle or half-way through a request's headers
     retention_days: float  # a finished pick's items are deleted this long after it ended
@@ -211,6 +215,16 @@ def _database_path(env: Mapping[str, str]) -> Path:
     return Path(raw.removeprefix("sqlite:///"))
 
 
+def _temp_dir(env: Mapping[str, str]) -> Path:
+    """TEMP_DIR, or the data folder's tmp. The bot empties it of its own folders at start-up."""
+    raw = env.get("TEMP_DIR", "").strip()
+    if not raw:
+        return _database_path(env).parent / "tmp"
+    if "\0" in raw:
+        raise ConfigError(f"TEMP_DIR must be a folder path, got {raw!r}.")
+    return Path(raw)
+
+
 def _port(env: Mapping[str, str]) -> int:
     raw = env.get("HTTP_PORT", "").strip() or "8080"
     if not raw.isdigit() or not 0 < int(raw) < 65536:
@@ -271,6 +285,10 @@ def load_settings(env: Mapping[str, str] | None = None, dotenv: Path | None = No
         telegram_webhook_secret=_webhook_secret(merged),
         log_format=_choice(merged, "LOG_FORMAT", LOG_FORMATS),
         admin_user_ids=_user_ids(merged, "ADMIN_USER_IDS"),
+        max_deliveries=_whole(merged, "MAX_DELIVERIES", 8, 1, 1000),
+        temp_dir=_temp_dir(merged),
+        temp_budget_bytes=round(_number(merged, "TEMP_BUDGET_MB", 2000.0, minimum=1) * 1_000_000),
+        temp_min_free_bytes=round(_number(merged, "TEMP_MIN_FREE_MB", 500.0, minimum=0) * 1_000_000),
         metrics_token=_metrics_token(merged),
         http_idle_timeout=_number(merged, "HTTP_IDLE_TIMEOUT", 15.0, minimum=0.1),
         retention_days=_number(merged, "RETENTION_DAYS", 30.0, minimum=0.001),

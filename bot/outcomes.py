@@ -82,3 +82,4 @@ class SkipReason(StrEnum):
     CHAT_GONE = "chat_gone"
     VIDEO_FAILED = "video_failed"  # Google's processing of the video failed (final)
     BOT_MISCONFIGURED = "bot_misconfigured"  # Google refused the bot's own client or project
+    NO_DISK_SPACE = "no_disk_space"  # the bot's temp folder's disk was below its free-space floor

@@ -33,10 +33,10 @@ REASON_CHARS = 200  # of each reason (Telegram's refusal texts included)
 
 @dataclass(frozen=True)
 class ProgressLine:
-    """Where a delivery stands: downloading (done = downloaded), sending (done = sent), or waiting for Google
-    to process `total` videos."""
+    """Where a delivery stands: downloading (done = downloaded), sending (done = sent), waiting for Google
+    to process `total` videos, or queued for a free delivery slot (done = its position in line)."""
 
-    phase: Literal["downloading", "sending", "waiting_videos"]
+    phase: Literal["downloading", "sending", "waiting_videos", "queued"]
     done: int
     total: int
 
@@ -65,6 +65,8 @@ def render_progress(line: ProgressLine) -> str:
         return texts.PROGRESS_DOWNLOADING.format(done=line.done, total=line.total)
     if line.phase == "sending":
         return texts.PROGRESS_SENDING.format(done=line.done, total=line.total)
+    if line.phase == "queued":
+        return texts.PROGRESS_QUEUED.format(position=line.done)
     return texts.PROGRESS_WAITING_VIDEOS.format(count=line.total)
 
 

@@ -8,6 +8,7 @@ import shutil
 import time
 from collections.abc import Coroutine
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any, Literal
 
 from telegram.error import BadRequest, NetworkError, TelegramError
@@ -75,7 +76,7 @@ class PickService:
     # --- lifecycle ------------------------------------------------------------------------
     async def resume(self) -> None:
         """After a start: poll waiting sessions again, continue deliveries, finish Google clean-up."""
-        shutil.rmtree(self._deliveries.workdir, ignore_errors=True)
+        _remove_leftovers(self._deliveries.space.folder)
         self.poller.start()
         now = time.time()
         for session in await self._repo.sessions_with_status(["waiting"]):
@@ -337,6 +338,14 @@ class PickService:
         task = asyncio.create_task(coro)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
+
+
+def _remove_leftovers(folder: Path) -> None:
+    """Remove the deliveries' folders (named by session id) a previous run left; nothing else in TEMP_DIR."""
+    if folder.is_dir():
+        for entry in folder.iterdir():
+            if entry.name.isdigit() and entry.is_dir():
+                shutil.rmtree(entry, ignore_errors=True)
 
 
 def _may_have_arrived(error: TelegramError) -> bool:

@@ -146,6 +146,7 @@ GOOGLE_TOO_MANY_SESSIONS = (
 PROGRESS_DOWNLOADING = "⏳ Downloading {done} / {total}…"
 PROGRESS_SENDING = "📤 Sending {done} / {total}…"
 PROGRESS_WAITING_VIDEOS = "⏳ Waiting for Google to finish processing {count} video(s)…"
+PROGRESS_QUEUED = "⏳ Many deliveries are under way: waiting for a free slot, position {position}…"
 SUMMARY_ALL = "✅ Delivered all {total}."
 SUMMARY_SOME = "✅ Delivered {sent} of {total}"
 SUMMARY_NONE = "⚠️ Delivered 0 of {total}"
@@ -169,6 +170,7 @@ REASON_LINK_BROKEN = "Google access was revoked"
 REASON_CHAT_GONE = "this chat can no longer receive messages"
 REASON_VIDEO_FAILED = "Google could not process the video"
 REASON_BOT_MISCONFIGURED = "a configuration problem on my side"
+REASON_NO_DISK_SPACE = "my disk is nearly full right now; pick it again later"
 
 
 def file_size(size: int) -> str:
@@ -326,6 +328,7 @@ _SKIP_REASONS: dict[SkipReason, str] = {
     SkipReason.CHAT_GONE: REASON_CHAT_GONE,
     SkipReason.VIDEO_FAILED: REASON_VIDEO_FAILED,
     SkipReason.BOT_MISCONFIGURED: REASON_BOT_MISCONFIGURED,
+    SkipReason.NO_DISK_SPACE: REASON_NO_DISK_SPACE,
 }
 
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from bot.delivery import thumbnails
+from bot.delivery.capacity import Reservation, TempSpace
 from bot.delivery.file_names import name_for_file
 from bot.delivery.video_meta import read_video_meta
 from bot.google.errors import GoogleError, GoogleUnavailable, MediaUnavailable, TooLarge
@@ -56,12 +57,24 @@ class Fetched:
     reason: SkipReason | None = None
     detail: str | None = None
     deferred: bool = False
+    space: Reservation | None = None  # the temp budget its files hold
+
+    def hold(self, space: Reservation) -> None:
+        """Keep, of the budget reserved for the download, what its files take."""
+        self.space = space
+        if self.upload is None:
+            space.release()
+            return
+        files = [self.upload.path, self.upload.thumbnail]
+        space.shrink(sum(path.stat().st_size for path in files if path is not None))
 
     def remove_file(self) -> None:
         if self.upload is not None:
             self.upload.path.unlink(missing_ok=True)
             if self.upload.thumbnail is not None:
                 self.upload.thumbnail.unlink(missing_ok=True)
+        if self.space is not None:
+            self.space.release()
 
 
 class UrlBook:
@@ -113,11 +126,14 @@ class UrlBook:
 class MediaFetcher:
     """Lists a session's items and downloads each into the delivery's work directory."""
 
-    def __init__(self, picker: PickerClient, session: PickSession, workdir: Path, upload_limit: int) -> None:
+    def __init__(
+        self, picker: PickerClient, session: PickSession, workdir: Path, upload_limit: int, space: TempSpace
+    ) -> None:
         self._picker = picker
         self._session = session
         self._urls = UrlBook(picker, session)
         self._workdir = workdir
+        self._space = space
         self._upload_limit = upload_limit
         self._originals = session.delivery_mode == "originals"
 
@@ -137,6 +153,11 @@ class MediaFetcher:
 
     async def relist(self) -> None:
         await self._urls.relist()
+
+    def most_bytes(self, item: PickItem) -> int:
+        """The most the item's download may write: the file, and a video's thumbnail."""
+        extra = thumbnails.MAX_BYTES if plan_for(item, self._originals).kind == "video" else 0
+        return self._upload_limit + extra
 
     async def fetch(self, item: PickItem) -> Fetched:
         plan = plan_for(item, self._originals)
@@ -181,6 +202,11 @@ class MediaFetcher:
         on_accepted: Callable[[], None] | None = None,
     ) -> Fetched:
         path = self._workdir / f"{item.position:05d}"
+        if self._space.disk_low():
+            log.warning(
+                "pick %s: the temp folder's disk is nearly full; item %s skipped", self._session.id, item.position
+            )
+            return Fetched(item, reason=SkipReason.NO_DISK_SPACE)
         try:
             size = await self._fetch_file(item, media, listing, plan.suffix, path, self._upload_limit, on_accepted)
         except TooLarge as exc:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
+from bot.delivery.capacity import Reservation, TempSpace
 from bot.delivery.fetching import Fetched, MediaFetcher
 from bot.delivery.reporting import DeliveryReport
 from bot.delivery.sending import BatchSender
@@ -12,32 +13,47 @@ from storage.picks import PickItem
 
 ALBUM_SIZE = 10
 DOWNLOADS_IN_FLIGHT = 4
-QUEUE_AHEAD = 12
+# Downloaded bytes waiting for their upload, beyond which no new download starts: enough to keep the uplink
+# busy (dozens of photos, two big videos), bounded however big the items are.
+AHEAD_BYTES = 100_000_000
 # Ready bytes that are sent at once, without waiting for the next download to fill the album: an album
 # of photos at 2560 px (≈1.5 MB each) fills long before this; a big video does not keep the uplink idle.
 SEND_WITHOUT_WAITING = 20_000_000
 
+Queue = asyncio.Queue[asyncio.Task[Fetched] | None]
+
 
 class Pipeline:
-    def __init__(self, fetcher: MediaFetcher, sender: BatchSender, report: DeliveryReport) -> None:
+    def __init__(self, fetcher: MediaFetcher, sender: BatchSender, report: DeliveryReport, space: TempSpace) -> None:
         self._fetcher = fetcher
         self._sender = sender
         self._report = report
+        self._space = space
+        self._held: list[Reservation] = []  # this run's, until released
+        self._starved = asyncio.Event()  # set while the next download waits for temp bytes
 
     async def run(self, pending: list[PickItem]) -> list[PickItem]:
         """Fetch and send `pending` in order; returns the videos Google is still processing."""
-        queue: asyncio.Queue[asyncio.Task[Fetched] | None] = asyncio.Queue(QUEUE_AHEAD)
+        queue: Queue = asyncio.Queue()
         slots = asyncio.Semaphore(DOWNLOADS_IN_FLIGHT)
 
-        async def fetch(item: PickItem) -> Fetched:
-            async with slots:
+        async def fetch(item: PickItem, space: Reservation) -> Fetched:
+            try:
                 fetched = await self._fetcher.fetch(item)
+            except BaseException:
+                space.release()
+                raise
+            finally:
+                slots.release()
+            fetched.hold(space)
             await self._report.downloaded()
             return fetched
 
         async def produce() -> None:
             for item in pending:
-                await queue.put(asyncio.create_task(fetch(item)))
+                await slots.acquire()
+                space = await self._room_for(self._fetcher.most_bytes(item))
+                await queue.put(asyncio.create_task(fetch(item, space)))
             await queue.put(None)
 
         producer = asyncio.create_task(produce())
@@ -49,13 +65,35 @@ class Pipeline:
                 leftover = queue.get_nowait()
                 if leftover is not None:
                     leftover.cancel()
+            for space in self._held:
+                space.release()
+            self._held.clear()
 
-    async def _consume(self, queue: asyncio.Queue[asyncio.Task[Fetched] | None]) -> list[PickItem]:
+    async def _room_for(self, size: int) -> Reservation:
+        """Reserve `size` temp bytes for the next download, once this delivery's downloaded bytes are within
+        AHEAD_BYTES; meanwhile the consumer sends what it holds rather than wait to fill an album."""
+        self._held = [space for space in self._held if not space.released]
+        try:
+            while self._ahead() >= AHEAD_BYTES:
+                self._starved.set()
+                await self._space.freed()
+            if not self._space.free_for(size):
+                self._starved.set()
+            space = await self._space.reserve(size)
+        finally:
+            self._starved.clear()
+        self._held.append(space)
+        return space
+
+    def _ahead(self) -> int:
+        return sum(space.size for space in self._held if space.written and not space.released)
+
+    async def _consume(self, queue: Queue) -> list[PickItem]:
         deferred: list[PickItem] = []
         batch: list[Fetched] = []
-        while (task := await queue.get()) is not None:
+        while (task := await self._next(queue, batch)) is not None:
             if batch and not task.done() and sum(f.size or 0 for f in batch) >= SEND_WITHOUT_WAITING:
-                batch = await self._flush(batch)
+                await self._flush(batch)
             fetched = await task
             if fetched.deferred:
                 deferred.append(fetched.item)
@@ -64,18 +102,38 @@ class Pipeline:
                 await self._sender.skip(fetched)
                 continue
             if batch and (_album_group(batch[0]) != _album_group(fetched) or len(batch) == ALBUM_SIZE):
-                batch = await self._flush(batch)
+                await self._flush(batch)
             batch.append(fetched)
             if len(batch) == ALBUM_SIZE:
-                batch = await self._flush(batch)
+                await self._flush(batch)
         if batch:
             await self._flush(batch)
         return deferred
 
-    async def _flush(self, batch: list[Fetched]) -> list[Fetched]:
-        """Send the batch; returns the next (empty) one."""
-        await self._sender.send(batch)
-        return []
+    async def _next(self, queue: Queue, batch: list[Fetched]) -> asyncio.Task[Fetched] | None:
+        """The next download; the batch is sent first when the producer starves waiting for the bytes it holds."""
+        if not batch or not queue.empty():
+            return await queue.get()
+        getter = asyncio.create_task(queue.get())
+        starved = asyncio.create_task(self._starved.wait())
+        try:
+            await asyncio.wait([getter, starved], return_when=asyncio.FIRST_COMPLETED)
+            if not getter.done():
+                await self._flush(batch)
+            return await getter
+        except BaseException:
+            if getter.done() and not getter.cancelled() and (task := getter.result()) is not None:
+                task.cancel()
+            getter.cancel()
+            raise
+        finally:
+            starved.cancel()
+
+    async def _flush(self, batch: list[Fetched]) -> None:
+        """Send the batch and empty it."""
+        sending = list(batch)
+        batch.clear()
+        await self._sender.send(sending)
 
 
 def _album_group(fetched: Fetched) -> str:

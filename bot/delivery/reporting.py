@@ -21,20 +21,34 @@ class DeliveryReport:
         self._total = self._downloaded = self._sent = 0
         self._last_edit = 0.0
         self._waiting = 0  # videos Google is still processing, once the delivery waits for them
+        self._position: int | None = None  # in line for a delivery slot, until the delivery starts
+        self._posted = False  # a line is posted once at most: a chat refusing it is not asked again
         self._shown: ProgressLine | None = None  # Telegram refuses an edit that changes nothing
+
+    async def queued(self, position: int) -> None:
+        """The line says the delivery waits for a free slot, `position` in line (edits paced as usual)."""
+        first = self._position is None
+        self._position = position
+        await self._post_or_show(force=first)
 
     async def start(self, total: int, done: int) -> None:
         """Show the progress line: the group's "choosing photos…" line or the one left by an interrupted run
-        is edited; otherwise a new one is posted and remembered."""
+        or the queue is edited; otherwise a new one is posted and remembered."""
         self._total, self._downloaded, self._sent = total, done, done
+        self._position = None
+        await self._post_or_show(force=True)
+
+    async def _post_or_show(self, *, force: bool) -> None:
         session = self._target.session
-        if session.status_message_id is None:
+        if session.status_message_id is None and not self._posted:
+            self._posted = True
             self._shown = self._line()
+            self._last_edit = time.monotonic()
             message_id = await self._messages.progress(session.report_chat_id, None, self._shown)
             await self._repo.set_messages(session.id, status_message_id=message_id)
             await self._target.refresh()
         else:
-            await self._show(force=True)
+            await self._show(force=force)
 
     async def downloaded(self) -> None:
         self._downloaded += 1
@@ -68,6 +82,8 @@ class DeliveryReport:
         await self._messages.summary(session.report_chat_id, summary)
 
     def _line(self) -> ProgressLine:
+        if self._position is not None:
+            return ProgressLine("queued", self._position, 0)
         if self._waiting:
             return ProgressLine("waiting_videos", 0, self._waiting)
         if self._downloaded < self._total:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from telegram import Bot
 
+from bot.delivery.capacity import DeliverySlots, TempSpace
 from bot.delivery.fetching import Fetched, MediaFetcher
 from bot.delivery.pipeline import Pipeline
 from bot.delivery.reporting import DeliveryReport
@@ -48,18 +49,25 @@ class Deliveries:
     messages: PickMessages
     bot: Bot
     on_migrated: ChatMigratedListener
-    workdir: Path  # one folder per session below it, removed when its run ends
+    space: TempSpace  # one folder per session in its folder, removed when its run ends
+    slots: DeliverySlots
     upload_limit: int
     video_wait: float
     max_items: int
     stopping: asyncio.Event  # set on shutdown: runs stop between uploads
 
     async def run(self, session: PickSession) -> None:
-        workdir = self.workdir / str(session.id)
-        workdir.mkdir(parents=True, exist_ok=True)
+        workdir = self.space.folder / str(session.id)
+        delivery = Delivery(self, session, workdir)
         try:
-            await Delivery(self, session, workdir).run()
+            await self.slots.take(delivery.queued)
+        except Stopping:
+            return
+        try:
+            workdir.mkdir(parents=True, exist_ok=True)
+            await delivery.run()
         finally:
+            self.slots.give_back()
             shutil.rmtree(workdir, ignore_errors=True)
 
 
@@ -67,7 +75,7 @@ class Delivery:
     def __init__(self, tools: Deliveries, session: PickSession, workdir: Path) -> None:
         self._tools = tools
         self._repo = tools.repo
-        self._fetcher = MediaFetcher(tools.picker, session, workdir, tools.upload_limit)
+        self._fetcher = MediaFetcher(tools.picker, session, workdir, tools.upload_limit, tools.space)
         self._target = DeliveryTarget(
             session,
             repo=tools.repo,
@@ -79,12 +87,18 @@ class Delivery:
         self._sender = BatchSender(
             repo=tools.repo, media=tools.media, target=self._target, report=self._report, stopping=tools.stopping
         )
-        self._pipeline = Pipeline(self._fetcher, self._sender, self._report)
+        self._pipeline = Pipeline(self._fetcher, self._sender, self._report, tools.space)
         self._unlisted = False  # Google never listed the items: it is not known what was picked
 
     @property
     def _session(self) -> PickSession:
         return self._target.session
+
+    async def queued(self, position: int) -> None:
+        """Waiting for a free delivery slot, `position` in line; raises Stopping when a shutdown begins."""
+        if self._tools.stopping.is_set():
+            raise Stopping
+        await self._report.queued(position)
 
     async def run(self) -> None:
         session = self._session

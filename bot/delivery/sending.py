@@ -196,7 +196,10 @@ def _as_document(fetched: Fetched) -> Fetched:
     assert fetched.upload is not None
     upload = fetched.upload
     return Fetched(
-        fetched.item, upload=Upload(upload.position, upload.path, upload.filename, "document"), size=fetched.size
+        fetched.item,
+        upload=Upload(upload.position, upload.path, upload.filename, "document"),
+        size=fetched.size,
+        space=fetched.space,
     )
 
 

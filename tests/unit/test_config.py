@@ -181,3 +181,35 @@ def test_metrics_token_idle_timeout_and_retention(tmp_path: Path) -> None:
         with pytest.raises(ConfigError, match=name) as refused:
             load_settings({**BASE, name: bad}, dotenv=tmp_path / "none")
         assert "\n" not in str(refused.value)
+
+
+def test_delivery_slots_and_temp_space(tmp_path: Path) -> None:
+    defaults = load_settings(BASE, dotenv=tmp_path / "none")
+    assert (defaults.max_deliveries, defaults.temp_dir) == (8, Path("data/tmp"))
+    assert (defaults.temp_budget_bytes, defaults.temp_min_free_bytes) == (2_000_000_000, 500_000_000)
+    settings = load_settings(
+        {
+            **BASE,
+            "DATABASE_URL": "sqlite:////srv/bot/bot.sqlite3",
+            "MAX_DELIVERIES": "3",
+            "TEMP_BUDGET_MB": "150.5",
+            "TEMP_MIN_FREE_MB": "0",
+        },
+        dotenv=tmp_path / "none",
+    )
+    assert (settings.max_deliveries, settings.temp_dir) == (3, Path("/srv/bot/tmp"))
+    assert (settings.temp_budget_bytes, settings.temp_min_free_bytes) == (150_500_000, 0)
+    assert load_settings({**BASE, "TEMP_DIR": "/scratch/bot"}, dotenv=tmp_path / "none").temp_dir == Path(
+        "/scratch/bot"
+    )
+    for name, bad in (
+        ("MAX_DELIVERIES", "0"),
+        ("MAX_DELIVERIES", "many"),
+        ("TEMP_BUDGET_MB", "0.5"),
+        ("TEMP_BUDGET_MB", "lots"),
+        ("TEMP_MIN_FREE_MB", "-1"),
+        ("TEMP_DIR", "a\0b"),
+    ):
+        with pytest.raises(ConfigError, match=name) as refused:
+            load_settings({**BASE, name: bad}, dotenv=tmp_path / "none")
+        assert "\n" not in str(refused.value)

@@ -8,6 +8,7 @@ from typing import cast
 
 from PIL import Image
 
+from bot.delivery.capacity import TempSpace
 from bot.delivery.fetching import MediaFetcher
 from bot.google.errors import MediaUnavailable, TooLarge
 from bot.google.picker import PickedMediaItem, PickerClient
@@ -51,7 +52,7 @@ def fetcher(picker: FakePicker, workdir: Path) -> MediaFetcher:
         1, "gsid", 111, 111, "delivering", "https://photos.google.com/picker/x", "photos", 5.0, 0.0, 1e12,
         None, None, None, None, False, 111, 111, 111, None, None,
     )  # fmt: skip
-    return MediaFetcher(cast(PickerClient, picker), session, workdir, 50_000_000)
+    return MediaFetcher(cast(PickerClient, picker), session, workdir, 50_000_000, TempSpace(workdir, 10**9, 0))
 
 
 def video_item() -> PickItem:
