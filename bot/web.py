@@ -121,7 +121,10 @@ def render_page(code: CallbackCode, bot_username: str) -> web.Response:
 def bearer_matches(request: web.Request, token: str) -> bool:
     """Whether the request carries `Authorization: Bearer <token>`, compared in constant time."""
     scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-    return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode())
+    # aiohttp keeps bytes that are not UTF-8 as surrogates: encode them back rather than fail
+    return scheme.lower() == "bearer" and hmac.compare_digest(
+        given.strip().encode(errors="surrogateescape"), token.encode()
+    )
 
 
 def build_web_app(

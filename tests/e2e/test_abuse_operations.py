@@ -110,6 +110,10 @@ async def test_metrics_wants_the_token_when_one_is_set(make_bot: Callable[..., B
             response = await client.get(url, headers={"Authorization": f"Bearer {TOKEN}"})
             assert response.status_code == 200 and "bot_items_delivered" in response.text
             assert (await client.get(bot.base_url + "/healthz")).status_code == 200  # probes stay open
+        for raw in (b"Bearer \xff\xfe", "Bearer tök".encode(), b"Bearer " + TOKEN.encode() + b"\xff"):
+            sock = _connect(bot, b"GET /metrics HTTP/1.1\r\nHost: bot\r\nAuthorization: " + raw + b"\r\n\r\n")
+            with sock:
+                assert sock.recv(12) == b"HTTP/1.1 401", raw  # not a server error
     finally:
         assert await bot.stop() == 0
 
