@@ -34,6 +34,7 @@ from bot.picking import PickLimits, PickService
 from bot.retention import keep_purging
 from bot.sharing import SharingService
 from bot.telegram_send import MediaSender
+from bot.throttle import ChatFairUpdates, Throttle
 from bot.web import build_web_app
 from bot.webhook import load_or_create_secret, update_receiver
 from storage.chat_intents import ChatIntentRepository
@@ -68,7 +69,7 @@ def build_application(settings: Settings, metrics: RequestMetrics) -> App:
         .local_mode(settings.telegram_local_mode)
         .defaults(Defaults(parse_mode=ParseMode.HTML, link_preview_options=NO_PREVIEW))
         .rate_limiter(flood)
-        .concurrent_updates(True)
+        .concurrent_updates(ChatFairUpdates())
         .read_timeout(30)
         .write_timeout(30)
         .media_write_timeout(600 if settings.telegram_local_mode else 120)
@@ -180,7 +181,9 @@ async def run(settings: Settings) -> None:
             messages=messages,
         )
         application.bot_data[SERVICES_KEY] = Services(settings, links, picks, sharing, chat_settings, stats)
-        handlers.register(application)
+        handlers.register(
+            application, Throttle(settings.telegram_private_rate, settings.telegram_group_rate_per_minute)
+        )
 
         try:
             await application.initialize()

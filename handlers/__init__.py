@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from telegram import Update
 from telegram.constants import ChatType
@@ -11,8 +13,9 @@ from telegram.ext import ApplicationHandlerStop, CallbackQueryHandler, ContextTy
 
 from bot import texts
 from bot.context import App
+from bot.throttle import Throttle, Verdict
 from handlers import admin, forwarding, lifecycle, linking, picking, settings, start
-from handlers.common import answer
+from handlers.common import answer, reply
 
 log = logging.getLogger(__name__)
 
@@ -50,14 +53,39 @@ async def ignore_unknown_chats(update: Update, context: ContextTypes.DEFAULT_TYP
         raise ApplicationHandlerStop
 
 
+def throttled(throttle: Throttle) -> Callable[[Update, ContextTypes.DEFAULT_TYPE], Coroutine[Any, Any, None]]:
+    """Commands and button presses beyond their sender's or chat's budget stop here, before any work."""
+
+    async def check(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        user, chat, query = update.effective_user, update.effective_chat, update.callback_query
+        message = update.message
+        is_command = message is not None and (message.text or "").startswith("/")
+        if user is None or chat is None or not (is_command or query is not None):
+            return
+        verdict = throttle.check(user.id, chat.id)
+        if verdict is Verdict.ADMIT:
+            return
+        if verdict is Verdict.WARN:
+            notice = texts.SLOW_DOWN.format(name=texts.html(user.first_name))
+            if query is not None:
+                await answer(query, notice, alert=True)
+            else:
+                await reply(update, notice, droppable=True)
+        raise ApplicationHandlerStop
+
+    return check
+
+
 async def unknown_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Callback data none of our buttons carries (an old keyboard, a modified client): stop the spinner."""
     if update.callback_query is not None:
         await answer(update.callback_query, texts.BUTTON_UNKNOWN, alert=True)
 
 
-def register(application: App) -> None:
-    application.add_handler(TypeHandler(Update, ignore_unknown_chats), group=-1)
+def register(application: App, throttle: Throttle) -> None:
+    # One handler runs per group: first the chat type check, then the throttle, then everything else.
+    application.add_handler(TypeHandler(Update, ignore_unknown_chats), group=-2)
+    application.add_handler(TypeHandler(Update, throttled(throttle)), group=-1)
     for module in (start, linking, picking, settings, forwarding, lifecycle, admin):
         module.register(application)
     application.add_handler(CallbackQueryHandler(unknown_button))  # last: only what nothing else took

@@ -7,9 +7,10 @@ import logging
 from telegram import CallbackQuery, InlineKeyboardMarkup, LinkPreviewOptions, Message, Update
 from telegram.constants import ChatType
 from telegram.error import BadRequest
-from telegram.ext import ContextTypes, filters
+from telegram.ext import ContextTypes, ExtBot, filters
 
 from bot import keyboards, texts
+from bot.flood import ReplyDropped, SendInfo
 from bot.outcomes import Code, Refused
 
 log = logging.getLogger(__name__)
@@ -32,12 +33,25 @@ def private_chat_keyboard(context: ContextTypes.DEFAULT_TYPE, payload: str | Non
     return keyboards.one_button(texts.BUTTON_OPEN_PRIVATE, url=url)
 
 
-async def reply(update: Update, text: str, markup: InlineKeyboardMarkup | None = None) -> None:
-    """Answer in the chat the update came from (works for commands and button presses)."""
-    chat = update.effective_chat
+async def reply(
+    update: Update, text: str, markup: InlineKeyboardMarkup | None = None, *, droppable: bool = False
+) -> None:
+    """Answer in the chat the update came from (works for commands and button presses). A `droppable` answer
+    is left unsent when the chat's flood budget is far off, instead of holding the handler until it is there."""
+    chat, bot = update.effective_chat, update.get_bot()
     if chat is None:
         return
-    await chat.send_message(text, reply_markup=markup, link_preview_options=NO_PREVIEW)
+    assert isinstance(bot, ExtBot)  # the Application's bot: it takes rate_limit_args
+    try:
+        await bot.send_message(
+            chat.id,
+            text,
+            reply_markup=markup,
+            link_preview_options=NO_PREVIEW,
+            rate_limit_args=SendInfo(droppable=droppable),
+        )
+    except ReplyDropped:
+        log.info("reply in chat %s dropped: its flood budget is too far off", chat.id)
 
 
 async def reply_refused(update: Update, refusal: Refused) -> None:

@@ -46,7 +46,9 @@ async def account_in_private(update: Update, context: ContextTypes.DEFAULT_TYPE,
     """In a group, point to the private chat instead of showing or changing the account there."""
     if is_private(update):
         return False
-    await reply(update, texts.ACCOUNT_IN_PRIVATE.format(command=command), private_chat_keyboard(context))
+    await reply(
+        update, texts.ACCOUNT_IN_PRIVATE.format(command=command), private_chat_keyboard(context), droppable=True
+    )
     return True
 
 

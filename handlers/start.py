@@ -28,7 +28,7 @@ async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if not is_private(update):  # the group sees whether, never which account
         linked = link is not None and not link.broken
         welcome = texts.WELCOME_GROUP_LINKED if linked else texts.WELCOME_GROUP
-        await reply(update, welcome.format(name=name), private_chat_keyboard(context))
+        await reply(update, welcome.format(name=name), private_chat_keyboard(context), droppable=True)
     elif link is not None and not link.broken:
         welcome = texts.WELCOME_LINKED.format(name=name, email=texts.html(link.email))
         await reply(update, welcome, keyboards.pick_again())
@@ -60,7 +60,7 @@ async def continue_button(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
 
 
 async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    await reply(update, texts.HELP)
+    await reply(update, texts.HELP, droppable=True)
 
 
 def register(application: App) -> None:
