@@ -63,12 +63,19 @@ GROUP_PROGRESS_EDITS_PER_MINUTE = 10.0
 LEAD_SAFETY = 0.6
 LEAD_JITTER = 0.02  # seconds
 UPLINK_SAMPLES = 8
-DROPPABLE_WAIT = 2.0  # seconds: a droppable reply that would wait longer for its chat's budget is dropped
-# A small upload's time is mostly the answer's latency, which varies with load: learnt from, it would predict
-# a later upload slower than it is and start it too early (seen as flood refusals on a busy machine). Only
-# uploads of this size or more teach the uplink's speed or start early.
+# A small upload is read into the socket's buffer at once, so its time says nothing of the uplink's speed:
+# only uploads of this size or more teach it, or start early.
 MEASURED_UPLOAD = 4_000_000
 PRUNE_EVERY = 60.0  # seconds between sweeps of the per-chat state for chats gone quiet
+
+
+@dataclass
+class UploadClock:
+    """When the HTTP client read the last byte of an attempt's files (MediaSender sets it): the upload's own
+    time, without the server's work and the answer's way back, which vary with load and would make the pacer
+    think uploads slower than they are, and start the next one too early."""
+
+    read_at: float | None = None
 
 
 @dataclass(frozen=True)
@@ -76,22 +83,16 @@ class SendInfo:
     """What a media send tells the rate limiter, as python-telegram-bot's `rate_limit_args` of that call."""
 
     upload_bytes: int = 0  # the files it uploads: an upload may start ahead of its tokens
+    clock: UploadClock | None = None  # how long the upload itself took (see UploadClock)
     # Awaited right before the request actually goes to Telegram (after any flood wait, on every attempt):
     # delivery records the items as handed over there, since only from then can they have arrived.
     on_handover: Callable[[], Awaitable[None]] | None = None
     # A progress edit: skipped (ProgressSkipped) while the chat's edits are paced or refused, never waited for.
     progress: bool = False
-    # A reply nobody misses (help, a "slow down"): dropped (ReplyDropped) when the chat's budget is far off,
-    # so that waiting for it never holds an update handler.
-    droppable: bool = False
 
 
 class ProgressSkipped(TelegramError):
     """A progress edit that was not made: the next one will show where things stand."""
-
-
-class ReplyDropped(TelegramError):
-    """A droppable reply that was not sent: its chat's flood budget was too far off."""
 
 
 class TokenBucket:
@@ -115,11 +116,6 @@ class TokenBucket:
                     self._tokens -= count
                     return
                 await asyncio.sleep((count - self._tokens) / self.rate - ahead)
-
-    def ready_within(self, count: float, seconds: float) -> bool:
-        """Whether `count` tokens will be there within `seconds`, with nobody waiting ahead."""
-        tokens = self._tokens + (time.monotonic() - self._stamp) * self.rate
-        return not self._lock.locked() and tokens + seconds * self.rate >= min(count, self.capacity)
 
     def spent_on_arrival(self, count: float) -> None:
         """Telegram counts a message when it has received it, not when we started uploading it: move
@@ -202,6 +198,12 @@ class UplinkSpeed:
         if size < MEASURED_UPLOAD or not self._samples:
             return 0.0
         return max(0.0, LEAD_SAFETY * size / max(self._samples) - LEAD_JITTER)
+
+
+def _upload_time(clock: UploadClock | None, started: float) -> float:
+    """Seconds from the request's start until its files were read (or its answer, when that is not known)."""
+    ended = clock.read_at if clock is not None and clock.read_at is not None else time.monotonic()
+    return ended - started
 
 
 def flood_wait(exc: Exception) -> float | None:
@@ -313,8 +315,6 @@ class FloodControl(BaseRateLimiter[SendInfo]):
         progress = edited_chat is not None and given.progress
         if edited_chat is not None and progress and not self._edits.progress_allowed(edited_chat):
             raise ProgressSkipped(f"progress edit in chat {chat_id} skipped: edits there are paced or refused")
-        if info.droppable and chat_id is not None and not self._bucket(chat_id).ready_within(count, DROPPABLE_WAIT):
-            raise ReplyDropped(f"{endpoint} to chat {chat_id} dropped: its flood budget is too far off")
         size = info.upload_bytes
         for attempt in range(MAX_FLOOD_RETRIES + 1):
             if is_send:
@@ -330,8 +330,10 @@ class FloodControl(BaseRateLimiter[SendInfo]):
             try:
                 async with self._metrics.timed(endpoint):
                     started = time.monotonic()
+                    if info.clock is not None:
+                        info.clock.read_at = None
                     answer = await callback(*args, **kwargs)
-                    took = time.monotonic() - started
+                    took = _upload_time(info.clock, started)
                     return answer
             except (RetryAfter, BadRequest) as exc:
                 wait = flood_wait(exc)

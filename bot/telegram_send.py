@@ -7,9 +7,11 @@ instead of uploads, as its maintainer advises (tdlib/telegram-bot-api#671).
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
 import os
 import shutil
+import time
 from collections.abc import Awaitable, Callable
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -21,7 +23,7 @@ from telegram import InputFile, InputMediaDocument, InputMediaPhoto, InputMediaV
 from telegram.error import BadRequest, NetworkError, TelegramError, TimedOut
 from telegram.ext import ExtBot
 
-from bot.flood import SendInfo
+from bot.flood import SendInfo, UploadClock
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +106,7 @@ class MediaSender:
         """Send one item or an album (2–10). Flood waits happen in the rate limiter, which awaits `on_handover`
         right before each attempt leaves. Raises Unconfirmed (it may have arrived), TooLarge (it did not), or
         Telegram's own error."""
-        info = SendInfo(self.upload_bytes(uploads), on_handover)
+        info = SendInfo(self.upload_bytes(uploads), UploadClock(), on_handover)
         for attempt in range(1, MAX_NETWORK_RETRIES + 2):
             try:
                 return await self._send_files(chat_id, uploads, caption, info)
@@ -130,7 +132,7 @@ class MediaSender:
             def attach(upload: Upload, in_album: bool) -> InputFile | str:
                 if self._local_files:
                     return _local_uri(upload, files)
-                handle = files.enter_context(upload.path.open("rb"))
+                handle = files.enter_context(_ClockedFile(upload.path, info.clock))
                 return InputFile(handle, filename=upload.filename, attach=in_album, read_file_handle=False)
 
             def thumbnail(upload: Upload) -> InputFile | None:
@@ -177,6 +179,21 @@ class MediaSender:
                 else:
                     media.append(InputMediaDocument(attach(upload, True), caption=item_caption))
             return list(await self._bot.send_media_group(chat_id, media, rate_limit_args=info))
+
+
+class _ClockedFile(io.BufferedReader):
+    """A file to upload that notes when the HTTP client has read it to the end (it reads until it gets
+    nothing): the bytes are then in the socket, and what follows is the server's work and its answer."""
+
+    def __init__(self, path: Path, clock: UploadClock | None) -> None:
+        super().__init__(io.FileIO(path))
+        self._clock = clock
+
+    def read(self, size: int | None = -1, /) -> bytes:
+        data = super().read(size)
+        if not data and self._clock is not None:
+            self._clock.read_at = time.monotonic()
+        return data
 
 
 def _local_uri(upload: Upload, files: ExitStack) -> str:

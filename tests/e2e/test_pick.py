@@ -325,8 +325,10 @@ async def test_group_settings_are_for_admins_and_the_opener(
 async def test_stays_under_the_private_chat_flood_limit(
     make_bot: Callable[..., BotProcess], alice: Person, tg: TelegramEmulator, google: GoogleEmulator
 ) -> None:
-    """With Telegram's limits enforced, the bot paces itself: no 429 at all, yet everything arrives."""
+    """With Telegram's limits enforced, the bot paces itself: no 429 at all, yet everything arrives. The uplink
+    is a real one's (uploads take time), so the bot starts each album's upload ahead of its budget."""
     tg.set_flood_limits(private_per_second=5, overall_per_second=30)
+    tg.set_upload_bandwidth(25_000_000)
     bot = make_bot(TELEGRAM_PRIVATE_RATE="5")
     await bot.start()
     items = [google.add_photo(alice.email) for _ in range(25)]

@@ -10,7 +10,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 from telegram.error import BadRequest, RetryAfter
 
-from bot.flood import FloodControl, ProgressSkipped, SendInfo, TokenBucket, UplinkSpeed, flood_wait
+from bot.flood import FloodControl, ProgressSkipped, SendInfo, TokenBucket, UplinkSpeed, UploadClock, flood_wait
 from bot.metrics import RequestMetrics
 
 
@@ -223,3 +223,20 @@ def test_only_big_uploads_that_had_the_uplink_alone_teach_its_speed() -> None:
     assert speed.lead(1_000_000) == 0  # too small to start early at all
     speed.forget()
     assert speed.lead(8_000_000) == 0
+
+
+async def test_an_uploads_speed_is_timed_to_its_last_byte_read_not_to_the_answer() -> None:
+    """The answer's latency (the server's work, the way back) varies with load: counted in, it makes uploads
+    seem slower than they are, and the next one starts too early."""
+    flood = _flood(private_per_second=1000, group_per_minute=60000)
+    clock = UploadClock()
+    loop = asyncio.get_running_loop()
+
+    async def upload() -> bool:
+        clock.read_at = loop.time() + 0.1  # the client read the files to the end after 0.1 s...
+        await asyncio.sleep(0.5)  # ...and the answer came 0.4 s later
+        return True
+
+    size = 8_000_000
+    await flood.process_request(upload, (), {}, "sendDocument", {"chat_id": 7}, SendInfo(size, clock))
+    assert flood._uplink.lead(size) == pytest.approx(0.6 * 0.1 - 0.02, abs=0.01)
