@@ -66,6 +66,7 @@ UPLINK_SAMPLES = 8
 # A small upload is read into the socket's buffer at once, so its time says nothing of the uplink's speed:
 # only uploads of this size or more teach it, or start early.
 MEASURED_UPLOAD = 4_000_000
+DROPPABLE_WAIT = 2.0  # seconds: a droppable reply that would wait longer for its chat's budget is dropped
 PRUNE_EVERY = 60.0  # seconds between sweeps of the per-chat state for chats gone quiet
 
 
@@ -89,10 +90,17 @@ class SendInfo:
     on_handover: Callable[[], Awaitable[None]] | None = None
     # A progress edit: skipped (ProgressSkipped) while the chat's edits are paced or refused, never waited for.
     progress: bool = False
+    # A reply nobody misses (help, a "slow down"): dropped (ReplyDropped) when the chat's budget is far off,
+    # so that waiting for it never holds an update handler.
+    droppable: bool = False
 
 
 class ProgressSkipped(TelegramError):
     """A progress edit that was not made: the next one will show where things stand."""
+
+
+class ReplyDropped(TelegramError):
+    """A droppable reply that was not sent: its chat's flood budget was too far off."""
 
 
 class TokenBucket:
@@ -116,6 +124,11 @@ class TokenBucket:
                     self._tokens -= count
                     return
                 await asyncio.sleep((count - self._tokens) / self.rate - ahead)
+
+    def ready_within(self, count: float, seconds: float) -> bool:
+        """Whether `count` tokens will be there within `seconds`, with nobody waiting ahead."""
+        tokens = self._tokens + (time.monotonic() - self._stamp) * self.rate
+        return not self._lock.locked() and tokens + seconds * self.rate >= min(count, self.capacity)
 
     def spent_on_arrival(self, count: float) -> None:
         """Telegram counts a message when it has received it, not when we started uploading it: move
@@ -315,6 +328,8 @@ class FloodControl(BaseRateLimiter[SendInfo]):
         progress = edited_chat is not None and given.progress
         if edited_chat is not None and progress and not self._edits.progress_allowed(edited_chat):
             raise ProgressSkipped(f"progress edit in chat {chat_id} skipped: edits there are paced or refused")
+        if info.droppable and chat_id is not None and not self._bucket(chat_id).ready_within(count, DROPPABLE_WAIT):
+            raise ReplyDropped(f"{endpoint} to chat {chat_id} dropped: its flood budget is too far off")
         size = info.upload_bytes
         for attempt in range(MAX_FLOOD_RETRIES + 1):
             if is_send:
