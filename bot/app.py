@@ -26,7 +26,7 @@ from bot.flood import FloodControl
 from bot.google.oauth import GoogleOAuth
 from bot.google.picker import PickerClient, google_session
 from bot.health import GoogleConfig, Readiness, TelegramCheck
-from bot.linking import CallbackOutcome, LinkService
+from bot.linking import SIGN_IN_PATH, CallbackOutcome, LinkService
 from bot.logs import mask
 from bot.metrics import Metrics, RequestMetrics
 from bot.pick_messages import NO_PREVIEW, PickMessages
@@ -132,7 +132,12 @@ async def run(settings: Settings) -> None:
             config=google_config,
         )
         stack.push_async_callback(oauth.aclose)
-        links = LinkService(oauth, LinkRepository(db, cipher), OAuthStateRepository(db, cipher))
+        links = LinkService(
+            oauth,
+            LinkRepository(db, cipher),
+            OAuthStateRepository(db, cipher),
+            sign_in_url=settings.public_url + SIGN_IN_PATH,
+        )
         picker = PickerClient(settings.picker_api_url, google_http, links, metrics.google, google_config)
 
         application = build_application(settings, metrics.telegram)

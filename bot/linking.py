@@ -8,6 +8,7 @@ import time
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
+from urllib.parse import urlencode
 
 from bot.google.errors import GoogleUnavailable, LinkBroken, Misconfigured, NotLinked
 from bot.google.oauth import PICKER_SCOPE, CodeExchangeFailed, GoogleOAuth, granted_scopes
@@ -19,6 +20,7 @@ from storage.oauth_states import OAuthState, OAuthStateRepository
 log = logging.getLogger(__name__)
 
 STATE_TTL = 600.0
+SIGN_IN_PATH = "/oauth/start"  # the bot's own page before Google's consent, on PUBLIC_URL
 REFRESH_LEEWAY = 60.0
 
 
@@ -30,6 +32,7 @@ class CallbackCode(StrEnum):
     SCOPE_MISSING = "scope_missing"
     EXCHANGE_FAILED = "exchange_failed"
     MISCONFIGURED = "misconfigured"  # Google refused the bot's own OAuth client: the operator must fix it
+    CANCELLED = "cancelled"  # "This isn't me" on the sign-in page
     BAD_STATE = "bad_state"  # unknown, used or missing: nobody to tell
     EXPIRED_STATE = "expired_state"
 
@@ -55,8 +58,11 @@ class Unlinked:
 
 
 class LinkService:
-    def __init__(self, oauth: GoogleOAuth, links: LinkRepository, states: OAuthStateRepository) -> None:
+    def __init__(
+        self, oauth: GoogleOAuth, links: LinkRepository, states: OAuthStateRepository, *, sign_in_url: str
+    ) -> None:
         self._oauth = oauth
+        self._sign_in_url = sign_in_url
         self._links = links
         self._states = states
         self._locks = UserLocks()
@@ -64,14 +70,38 @@ class LinkService:
         # and decrypt a row per poll. Every change of a link goes through this class and drops its entry.
         self._tokens = FreshTokens(REFRESH_LEEWAY)
 
-    async def start_link(self, user_id: int, chat_id: int, then_pick_chat_id: int | None = None) -> str:
-        """A consent URL bound to this user and chat by a fresh single-use state (256 bits)."""
-        state = secrets.token_urlsafe(32)
+    async def start_link(
+        self, user_id: int, chat_id: int, user_label: str, then_pick_chat_id: int | None = None
+    ) -> str:
+        """The address of a sign-in page on the bot's own domain, bound to this user and chat by a fresh
+        single-use id (256 bits). The page names `user_label` before anyone reaches Google's consent: the
+        consent URL is a bearer capability, and a forwarded one would link the victim's account."""
+        start_id = secrets.token_urlsafe(32)
         verifier = secrets.token_urlsafe(64)  # 86 chars of [A-Za-z0-9_-]: a valid PKCE verifier
-        await self._states.save_oauth_state(
-            state, user_id, chat_id, verifier, time.time() + STATE_TTL, then_pick_chat_id
+        await self._states.save_sign_in(
+            start_id, user_id, chat_id, user_label, verifier, time.time() + STATE_TTL, then_pick_chat_id
         )
-        return self._oauth.authorization_url(state, verifier)
+        return f"{self._sign_in_url}?{urlencode({'s': start_id})}"
+
+    async def sign_in_page(self, start_id: str) -> str | None:
+        """Whose sign-in the page is (their label), or None when it cannot be continued."""
+        pending = await self._states.peek_sign_in(start_id)
+        return None if pending is None or pending.expired else pending.user_label
+
+    async def continue_link(self, start_id: str) -> str | None:
+        """Google's consent URL for a sign-in page, once: it gets a fresh single-use state (256 bits)."""
+        state = secrets.token_urlsafe(32)
+        verifier = await self._states.continue_sign_in(start_id, state)
+        return None if verifier is None else self._oauth.authorization_url(state, verifier)
+
+    async def cancel_link(self, start_id: str) -> CallbackOutcome:
+        """"This isn't me": the sign-in ends here, unused."""
+        pending = await self._states.cancel_sign_in(start_id)
+        if pending is None:
+            return CallbackOutcome(CallbackCode.BAD_STATE)
+        code = CallbackCode.EXPIRED_STATE if pending.expired else CallbackCode.CANCELLED
+        log.info("user %s: sign-in page answered %s", pending.user_id, code)
+        return CallbackOutcome(code, pending.user_id, pending.chat_id)
 
     async def complete_link(self, state: str | None, code: str | None, error: str | None) -> CallbackOutcome:
         """Handle Google's redirect. The state is consumed whatever happens next."""

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 # URLs of the Bot API carry the token; OAuth redirects carry codes. Mask both shapes wherever they appear.
 _PATTERNS = (
     re.compile(r"bot\d+:[A-Za-z0-9_-]+"),
-    re.compile(r"(?i)\b(code|access_token|refresh_token|client_secret|token|state)=[^&\s\"']+"),
+    re.compile(r"(?i)\b(code|access_token|refresh_token|client_secret|token|state|s)=[^&\s\"']+"),
 )
 
 

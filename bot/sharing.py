@@ -153,7 +153,7 @@ class SharingService:
             raise Refused(Code.CLAIM_NOT_IN_GROUP)
         link = await self._links.status(user_id)
         if link is None or link.broken:
-            url = await self._links.start_link(user_id, user_id, then_pick_chat_id=intent.chat_id)
+            url = await self._links.start_link(user_id, user_id, name, then_pick_chat_id=intent.chat_id)
             return GroupPick(GroupPickCode.LINK, url=url)
         await self._picks.start(user_id, _group_route(user_id, name, intent.chat_id), None)
         return GroupPick(GroupPickCode.STARTED)

@@ -45,7 +45,9 @@ BUTTON_OPEN_PRIVATE = "Continue in private chat"
 # --- linking -------------------------------------------------------------------------------
 LINK_PROMPT = (
     "Tap the button to sign in with Google and allow access to the photos you pick.\n"
-    "The link works once and expires in 10 minutes."
+    "The link works once and expires in 10 minutes.\n"
+    "⚠️ <b>Don't forward this link</b>: it is for you alone, and links whichever Google account signs in with it "
+    "to your Telegram."
 )
 LINK_PROMPT_RELINK = "You are linked as <b>{email}</b>. Signing in again replaces that link.\n\n" + LINK_PROMPT
 LINK_IN_GROUP = "For your privacy, linking happens in our private chat. Tap below to continue there."
@@ -105,6 +107,17 @@ PAGE_BAD_STATE = (
     "It was already used, has expired, or was not made for you. Send /link in Telegram for a new one.",
 )
 PAGE_BUTTON = "Back to Telegram"
+
+# --- the sign-in page before Google's consent: whose Telegram account is being linked ----------
+PAGE_SIGN_IN_TITLE = "Sign in with Google"
+PAGE_SIGN_IN_BODY = "You are giving Telegram user {name} access to the photos you pick."  # name: escaped, bold
+PAGE_SIGN_IN_WARNING = "Not you? Someone forwarded you their sign-in link: tap “This isn't me”."
+PAGE_SIGN_IN_CONTINUE = "Continue"
+PAGE_SIGN_IN_NOT_ME = "This isn't me"
+PAGE_CANCELLED = ("Sign-in cancelled", "Nothing was linked, and this sign-in link no longer works.")
+LINK_CANCELLED_ON_PAGE = (
+    "The sign-in was cancelled on its page (“This isn't me”), so nothing was linked. Tap below for a new link."
+)
 
 
 def html(value: object) -> str:

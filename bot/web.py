@@ -13,7 +13,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from bot import texts
-from bot.linking import CallbackCode, CallbackOutcome, LinkService
+from bot.linking import SIGN_IN_PATH, CallbackCode, CallbackOutcome, LinkService
 from bot.webhook import WEBHOOK_PATH
 
 log = logging.getLogger(__name__)
@@ -37,6 +37,7 @@ _SETTLED = frozenset(
         CallbackCode.SCOPE_MISSING,
         CallbackCode.EXCHANGE_FAILED,
         CallbackCode.MISCONFIGURED,
+        CallbackCode.CANCELLED,
     }
 )
 _NO_STORE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Frame-Options": "DENY"}
@@ -47,11 +48,12 @@ _PAGES: dict[CallbackCode, tuple[int, tuple[str, str], bool]] = {
     CallbackCode.SCOPE_MISSING: (200, texts.PAGE_SCOPE_MISSING, False),
     CallbackCode.EXCHANGE_FAILED: (502, texts.PAGE_EXCHANGE_FAILED, False),
     CallbackCode.MISCONFIGURED: (503, texts.PAGE_MISCONFIGURED, False),
+    CallbackCode.CANCELLED: (200, texts.PAGE_CANCELLED, False),
     CallbackCode.BAD_STATE: (400, texts.PAGE_BAD_STATE, False),
     CallbackCode.EXPIRED_STATE: (400, texts.PAGE_BAD_STATE, False),
 }
 
-_PAGE = """<!doctype html>
+_HEAD = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="referrer" content="no-referrer">
@@ -65,20 +67,46 @@ main {{ max-width: 28rem; margin: 12vh auto 0; padding: 2rem 1.5rem; background:
   body {{ background: #0e1621; color: #e9eef3; }}
   main {{ background: #17212b; box-shadow: none; }}
 }}
-a.button:focus-visible {{ outline: 3px solid #1b7fc0; outline-offset: 3px; }}
+.button:focus-visible {{ outline: 3px solid #1b7fc0; outline-offset: 3px; }}
 .icon {{ font-size: 3rem; }}
 h1 {{ font-size: 1.4rem; margin: .5rem 0; }}
 p {{ line-height: 1.5; }}
-a.button {{ display: block; margin-top: 1.5rem; padding: .9rem; border-radius: 10px; background: #2aabee;
-           color: #fff; text-decoration: none; font-weight: 600; font-size: 1.05rem; }}
+.button {{ display: block; box-sizing: border-box; width: 100%; margin-top: 1.5rem; padding: .9rem; border: 0;
+           border-radius: 10px; background: #2aabee; color: #fff; text-decoration: none; font: inherit;
+           font-weight: 600; font-size: 1.05rem; cursor: pointer; }}
+.button.secondary {{ margin-top: .75rem; background: transparent; color: inherit;
+                     box-shadow: inset 0 0 0 2px #8a96a3; }}
 </style></head>
-<body><main>
+"""
+
+_PAGE = (
+    _HEAD
+    + """<body><main>
 <div class="icon" aria-hidden="true">{icon}</div>
 <h1>{title}</h1>
 <p>{body}</p>
 <a class="button" href="{back}">{button}</a>
 </main></body></html>
 """
+)
+
+# The bot's own page before Google's consent: whose Telegram account the photos will go to. Its form posts
+# back to SIGN_IN_PATH (relative, like the outcome redirect); GET only shows, so a link preview acts on nothing.
+_SIGN_IN_PAGE = (
+    _HEAD
+    + """<body><main>
+<div class="icon" aria-hidden="true">🔐</div>
+<h1>{title}</h1>
+<p>{body}</p>
+<p>{warning}</p>
+<form method="post" action="{action}">
+<input type="hidden" name="s" value="{start_id}">
+<button class="button" type="submit" name="answer" value="continue">{proceed}</button>
+<button class="button secondary" type="submit" name="answer" value="not_me">{not_me}</button>
+</form>
+</main></body></html>
+"""
+)
 
 
 class _MalformedRequests(logging.Filter):
@@ -127,6 +155,19 @@ def bearer_matches(request: web.Request, token: str) -> bool:
     )
 
 
+def render_sign_in(start_id: str, user_label: str) -> web.Response:
+    page = _SIGN_IN_PAGE.format(
+        title=escape(texts.PAGE_SIGN_IN_TITLE),
+        body=escape(texts.PAGE_SIGN_IN_BODY).format(name=f"<b>{escape(user_label)}</b>"),
+        warning=escape(texts.PAGE_SIGN_IN_WARNING),
+        action=escape(SIGN_IN_PATH.rsplit("/", 1)[1]),
+        start_id=escape(start_id),
+        proceed=escape(texts.PAGE_SIGN_IN_CONTINUE),
+        not_me=escape(texts.PAGE_SIGN_IN_NOT_ME),
+    )
+    return web.Response(text=page, content_type="text/html", headers=_NO_STORE)
+
+
 def build_web_app(
     links: LinkService,
     on_outcome: OutcomeListener,
@@ -143,9 +184,13 @@ def build_web_app(
         state, code, error = query.get("state"), query.get("code"), query.get("error")
         if any(v is not None and len(v) > MAX_PARAM_LENGTH for v in (state, code, error)):
             state = None
-        outcome = await links.complete_link(state, code, error)
+        return await settle(await links.complete_link(state, code, error))
+
+    async def settle(outcome: CallbackOutcome) -> web.Response:
+        """Tell the user in Telegram, then answer the browser: a settled outcome by a redirect to its page
+        (relative, from /oauth/…: right behind a PUBLIC_URL with a path too)."""
         log.info(
-            "OAuth callback: %s (user %s)",
+            "OAuth outcome: %s (user %s)",
             outcome.code,
             outcome.user_id,
             extra={"user_id": outcome.user_id, "chat_id": outcome.chat_id},
@@ -155,9 +200,30 @@ def build_web_app(
                 await on_outcome(outcome)
             except Exception:
                 log.exception("could not tell user %s about the OAuth outcome", outcome.user_id)
-        if outcome.code in _SETTLED:  # relative: right behind a PUBLIC_URL with a path too
+        if outcome.code in _SETTLED:
             return web.Response(status=303, headers={**_NO_STORE, "Location": f"done?result={outcome.code}"})
         return render_page(outcome.code, bot_username())
+
+    async def sign_in_page(request: web.Request) -> web.Response:
+        start_id = request.rel_url.query.get("s", "")
+        label = await links.sign_in_page(start_id) if 0 < len(start_id) <= MAX_PARAM_LENGTH else None
+        if label is None:
+            return render_page(CallbackCode.BAD_STATE, bot_username())
+        return render_sign_in(start_id, label)
+
+    async def sign_in_answer(request: web.Request) -> web.Response:
+        form = await request.post()
+        start_id, answer = form.get("s"), form.get("answer")
+        if not isinstance(start_id, str) or not 0 < len(start_id) <= MAX_PARAM_LENGTH:
+            return render_page(CallbackCode.BAD_STATE, bot_username())
+        if answer == "not_me":
+            return await settle(await links.cancel_link(start_id))
+        if answer != "continue":
+            raise web.HTTPBadRequest()
+        consent = await links.continue_link(start_id)
+        if consent is None:
+            return render_page(CallbackCode.BAD_STATE, bot_username())
+        return web.Response(status=303, headers={**_NO_STORE, "Location": consent})
 
     async def oauth_done(request: web.Request) -> web.Response:
         result = request.rel_url.query.get("result", "")
@@ -187,6 +253,8 @@ def build_web_app(
     app = web.Application(middlewares=[_log_requests])
     app.router.add_get("/oauth/callback", oauth_callback)
     app.router.add_get(DONE_PATH, oauth_done)
+    app.router.add_get(SIGN_IN_PATH, sign_in_page)
+    app.router.add_post(SIGN_IN_PATH, sign_in_answer)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", prometheus)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from telegram import Bot, Update
+from telegram import Bot, Update, User
 from telegram.ext import CallbackQueryHandler, CommandHandler, ContextTypes
 
 from bot import keyboards, texts
@@ -11,6 +11,11 @@ from bot.linking import CallbackCode, CallbackOutcome, UnlinkCode
 from bot.outcomes import Code, Refused
 from bot.sharing import SharingService
 from handlers.common import NEW_MESSAGES, NO_PREVIEW, answer, is_private, private_chat_keyboard, reply
+
+
+def user_label(user: User) -> str:
+    """How the sign-in page names the Telegram account being linked: "Name (@username)"."""
+    return f"{user.full_name} (@{user.username})" if user.username else user.full_name
 
 
 async def send_link_prompt(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -23,7 +28,7 @@ async def send_link_prompt(update: Update, context: ContextTypes.DEFAULT_TYPE) -
         return
     links = services(context).links
     current = await links.status(user.id)
-    url = await links.start_link(user.id, chat.id)
+    url = await links.start_link(user.id, chat.id, user_label(user))
     keyboard = keyboards.one_button(texts.BUTTON_SIGN_IN, url=url)
     if current is not None and not current.broken:
         text = texts.LINK_PROMPT_RELINK.format(email=texts.html(current.email))
@@ -85,6 +90,7 @@ _NOT_LINKED_TEXTS = {
     CallbackCode.EXCHANGE_FAILED: texts.LINK_EXCHANGE_FAILED,
     CallbackCode.MISCONFIGURED: texts.LINK_MISCONFIGURED,
     CallbackCode.EXPIRED_STATE: texts.LINK_STATE_EXPIRED,
+    CallbackCode.CANCELLED: texts.LINK_CANCELLED_ON_PAGE,
 }
 
 

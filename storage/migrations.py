@@ -156,4 +156,20 @@ MIGRATIONS: tuple[str, ...] = (
         ON CONFLICT (status, reason) DO UPDATE SET items = items + 1;
     END;
     """,
+    # 7: a sign-in first opens the bot's own page saying whose Telegram account it links (a forwarded sign-in
+    # button must not link someone else's Google account): a row starts with the page id's digest and the
+    # user's name, and gets its OAuth state's digest only on Continue. Pending sign-ins (10 minutes) are dropped.
+    """
+    DROP TABLE oauth_states;
+    CREATE TABLE oauth_states (
+        start_hash         TEXT UNIQUE,
+        state_hash         TEXT UNIQUE,
+        user_id            INTEGER NOT NULL,
+        chat_id            INTEGER NOT NULL,
+        user_label         BLOB NOT NULL,
+        code_verifier      BLOB NOT NULL,
+        expires_at         REAL NOT NULL,
+        then_pick_chat_id  INTEGER
+    );
+    """,
 )

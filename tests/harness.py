@@ -178,12 +178,28 @@ class Person:
             return await client.get(url)
 
     async def link(self) -> httpx.Response:
-        """/link, tap Sign in, consent at Google; returns the callback page."""
+        """/link, tap Sign in, Continue on the bot's sign-in page, consent at Google; returns the callback page."""
         self.google.consent.email = self.email
         prompt = await self.reply_to("/link", lambda m: url_button(m) is not None)
         url = url_button(prompt)
         assert url is not None
-        return await self.open_url(url)
+        return await self.open_url(await consent_url(url))
+
+
+async def answer_sign_in(url: str, answer: str = "continue") -> httpx.Response:
+    """Open the bot's sign-in page at `url` (the "Sign in with Google" button) and press one of its buttons
+    ("continue" or "not_me"); the answer, redirects not followed."""
+    async with httpx.AsyncClient(timeout=30) as client:
+        page = await client.get(url)
+        assert page.status_code == 200, page.text
+        return await client.post(url.split("?")[0], data={"s": query_of(url)["s"], "answer": answer})
+
+
+async def consent_url(url: str) -> str:
+    """Google's consent URL behind the sign-in page at `url` (pressing Continue there)."""
+    response = await answer_sign_in(url)
+    assert response.status_code == 303, response.text
+    return str(response.headers["location"])
 
 
 def buttons(message: Any) -> list[dict[str, Any]]:

@@ -28,7 +28,7 @@ from bot import texts
 from tests.e2e.picking import RENDITION, assert_delivered_in_order, link, media, start_pick, wait_summary
 from tests.emulators.google import GoogleEmulator, SessionRecord
 from tests.emulators.telegram import Call, TelegramEmulator
-from tests.harness import BotProcess, Person, callback_data, query_of, url_button
+from tests.harness import BotProcess, Person, callback_data, consent_url, query_of, url_button
 
 BOT = "photos_test_bot"
 GROUP = -1001234
@@ -294,7 +294,8 @@ async def test_hostile_oauth_callbacks(
     corpus = Corpus(bot)
     callback = bot.base_url + "/oauth/callback"
     # A state that is really waiting (Alice's /link) must survive every forged request.
-    waiting = query_of(url_button(await alice.reply_to("/link", lambda m: url_button(m) is not None)) or "")
+    prompt = await alice.reply_to("/link", lambda m: url_button(m) is not None)
+    waiting = query_of(await consent_url(url_button(prompt) or ""))
     before, calls = snapshot(bot), len(tg.calls)
     async with aiohttp.ClientSession() as http:
         for name, raw_query in FORGED_CALLBACKS:
@@ -356,14 +357,15 @@ async def test_hostile_oauth_callbacks(
     # Requests that carry a state that is really waiting: the state is used up, nobody is linked, and the
     # person who asked for the link is told how it ended.
     async def fresh_state() -> dict[str, str]:
-        return query_of(url_button(await alice.reply_to("/link", lambda m: url_button(m) is not None)) or "")
+        prompt = await alice.reply_to("/link", lambda m: url_button(m) is not None)
+        return query_of(await consent_url(url_button(prompt) or ""))
 
     async def bobs_code() -> str:
         """A genuine authorization code, but issued for Bob's sign-in (another PKCE challenge)."""
         google.consent.email = bob.email
         prompt = await bob.reply_to("/link", lambda m: url_button(m) is not None)
         async with httpx.AsyncClient() as client:
-            consent = await client.get(url_button(prompt) or "")
+            consent = await client.get(await consent_url(url_button(prompt) or ""))
         google.consent.email = alice.email
         return query_of(consent.headers["location"])["code"]
 
@@ -430,7 +432,7 @@ async def test_hostile_oauth_callbacks(
     async with corpus.case("oauth callback: replayed state and code"):
         prompt = await alice.reply_to("/link", lambda m: url_button(m) is not None)
         async with httpx.AsyncClient() as client:
-            redirect = (await client.get(url_button(prompt) or "")).headers["location"]
+            redirect = (await client.get(await consent_url(url_button(prompt) or ""))).headers["location"]
             assert (await client.get(redirect)).status_code == 303  # to the "Account linked" page
             linked = snapshot(bot, "google_links")
             for replay in (redirect, redirect.replace("code=", "code=x"), redirect + "&error=access_denied"):
@@ -1267,7 +1269,7 @@ async def test_telegram_errors(bot: BotProcess, alice: Person, tg: TelegramEmula
         sign_in = await tg.wait_for(
             lambda: next((url_button(m) for m in tg.messages(alice.user_id)[seen:] if url_button(m)), None)
         )
-        assert (await alice.open_url(sign_in)).status_code == 200
+        assert (await alice.open_url(await consent_url(sign_in))).status_code == 200
         await bot_says(tg, alice.user_id, seen, "Linked to")
     # A pick whose messages disappear under it: cancelled and delivered all the same.
     async with corpus.case("cancel a pick whose prompt was deleted"):

@@ -61,13 +61,24 @@ async def phone() -> AsyncIterator[Page]:
             await browser.close()
 
 
-async def tap_sign_in(person: Person, page: Page) -> Response:
-    """/link in Telegram, then open the "Sign in with Google" button's URL in the browser; the landing response."""
+async def open_sign_in(person: Person, page: Page) -> str:
+    """/link in Telegram, then open the "Sign in with Google" button's URL in the browser: the bot's own
+    sign-in page. Returns that URL."""
     person.google.consent.email = person.email
     prompt = await person.reply_to("/link", lambda m: url_button(m, "Sign in with Google") is not None)
-    consent_url = url_button(prompt, "Sign in with Google")
-    assert consent_url is not None and consent_url.startswith(person.google.auth_url)
-    response = await page.goto(consent_url, wait_until="load")
+    sign_in_url = url_button(prompt, "Sign in with Google")
+    assert sign_in_url is not None and "/oauth/start?s=" in sign_in_url
+    response = await page.goto(sign_in_url, wait_until="load")
+    assert response is not None and response.status == 200
+    return sign_in_url
+
+
+async def tap_sign_in(person: Person, page: Page) -> Response:
+    """Open the sign-in page and tap Continue there; the landing response."""
+    sign_in_url = await open_sign_in(person, page)
+    async with page.expect_navigation(wait_until="load") as navigation:
+        await page.get_by_role("button", name="Continue").tap()
+    response = await navigation.value
     assert response is not None
     # The browser got there by following Google's redirect, not by being pointed at the callback.
     hops: list[Request] = []
@@ -75,7 +86,8 @@ async def tap_sign_in(person: Person, page: Page) -> Response:
     while request is not None:
         hops.append(request)
         request = request.redirected_from
-    assert hops[-1].url == consent_url and len(hops) <= 2  # a settled outcome redirects once more
+    assert hops[-1].url == sign_in_url.split("?")[0] and hops[-1].method == "POST"  # the page's Continue
+    assert hops[-2].url.startswith(person.google.auth_url) and len(hops) <= 3  # a settled outcome: one more
     return response
 
 
@@ -244,3 +256,79 @@ async def test_forged_state_page(bot: BotProcess, google: GoogleEmulator, phone:
         secrets=known_secrets(google, {"state": state, "code": code}),
         screenshot=tmp_path / "forged.png",
     )
+
+
+async def assert_tappable_on_first_screen(page: Page, name: str) -> None:
+    button = page.get_by_role("button", name=name, exact=True)
+    await expect(button).to_be_visible()
+    box = await button.bounding_box()
+    assert box is not None and box["height"] >= MIN_TAP_HEIGHT, box
+    assert box["x"] >= 0 and box["x"] + box["width"] <= WIDTH, box
+    assert box["y"] >= 0 and box["y"] + box["height"] <= HEIGHT, box
+
+
+async def test_sign_in_page_on_a_phone(
+    bot: BotProcess, alice: Person, google: GoogleEmulator, phone: Page, tmp_path: Path
+) -> None:
+    """The forwarded-button defence: before Google, the bot's own page says whose Telegram account it links."""
+    requested: list[str] = []
+    phone.on("request", lambda r: requested.append(r.url))
+    sign_in_url = await open_sign_in(alice, phone)
+    assert phone.url == sign_in_url
+    await expect(phone.get_by_role("heading", level=1)).to_have_text("Sign in with Google")
+    await expect(phone.locator("main")).to_contain_text(
+        "You are giving Telegram user Alice (@alice) access to the photos you pick."
+    )
+    await expect(phone.locator("main b")).to_have_text("Alice (@alice)")
+    await assert_tappable_on_first_screen(phone, "Continue")
+    await assert_tappable_on_first_screen(phone, "This isn't me")
+    scroll_width, inner_width = await phone.evaluate("() => [document.documentElement.scrollWidth, window.innerWidth]")
+    assert inner_width == WIDTH and scroll_width <= inner_width
+    source = await phone.content()
+    for secret in (google.auth_url, TOKEN, CLIENT_SECRET, "code_challenge"):
+        assert secret not in source
+    await phone.screenshot(path=tmp_path / "sign-in.png", full_page=True)
+    assert (tmp_path / "sign-in.png").read_bytes().startswith(PNG_SIGNATURE)
+    assert not [r for r in google.requests if r.endpoint == "authorize"]  # Google not reached before Continue
+    assert requested and all(urlsplit(url).hostname == "127.0.0.1" for url in requested), requested
+
+
+async def test_this_isnt_me_on_a_phone(
+    bot: BotProcess, alice: Person, tg: TelegramEmulator, google: GoogleEmulator, phone: Page, tmp_path: Path
+) -> None:
+    sign_in_url = await open_sign_in(alice, phone)
+    async with phone.expect_navigation(wait_until="load") as navigation:
+        await phone.get_by_role("button", name="This isn't me").tap()
+    response = await navigation.value
+    assert response is not None
+    assert_on_result_page(phone, bot, "cancelled")
+    await assert_looks_right_on_a_phone(
+        phone,
+        response,
+        status=200,
+        heading="Sign-in cancelled",
+        secrets=[query_of_url(sign_in_url)["s"], TOKEN, CLIENT_SECRET],
+        screenshot=tmp_path / "cancelled.png",
+    )
+    await tg.wait_for_message(alice.user_id, lambda m: "This isn't me" in (m.text or ""))
+    again = await phone.goto(sign_in_url, wait_until="load")  # the forwarded link, opened once more
+    assert again is not None and again.status == 400
+    await expect(phone.get_by_role("heading", level=1)).to_have_text("This link is not valid")
+    assert not [r for r in google.requests if r.endpoint == "authorize"]
+
+
+async def test_sign_in_page_shows_a_hostile_name_as_text(
+    bot: BotProcess, tg: TelegramEmulator, google: GoogleEmulator, phone: Page
+) -> None:
+    name = '<img src=x onerror="alert(1)"><script>alert(2)</script>'
+    tg.add_user(333, name, username="mallory")
+    dialogs: list[str] = []
+    phone.on("dialog", lambda d: dialogs.append(d.message))
+    await open_sign_in(Person(tg, google, 333, name, "mallory@example.com"), phone)
+    await expect(phone.locator("main b")).to_have_text(f"{name} (@mallory)")
+    assert await phone.locator("main img, main script").count() == 0
+    assert dialogs == []
+
+
+def query_of_url(url: str) -> dict[str, str]:
+    return {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}

@@ -8,7 +8,7 @@ import re
 from tests.e2e.picking import RENDITION, assert_delivered_in_order, link, media, start_pick, wait_summary
 from tests.emulators.google import GoogleEmulator, SessionRecord
 from tests.emulators.telegram import TelegramEmulator
-from tests.harness import BotProcess, Person, callback_data, url_button
+from tests.harness import BotProcess, Person, callback_data, consent_url, url_button
 
 GROUP = -1001000
 BOT = "photos_test_bot"
@@ -93,7 +93,7 @@ async def test_an_unlinked_member_links_then_continues_the_pick(
     payload = deep_link_payload(answer)
     prompt = await alice.reply_to(f"/start {payload}", lambda m: url_button(m) is not None)
     google.consent.email = alice.email
-    await alice.open_url(url_button(prompt) or "")
+    await alice.open_url(await consent_url(url_button(prompt) or ""))
     linked = await tg.wait_for_message(alice.user_id, lambda m: "Linked to" in (m.text or ""))
     assert "Family" in (linked.text or "")
     known = set(google.sessions)

@@ -17,6 +17,7 @@ from tests.harness import (
     BotProcess,
     Person,
     callback_data,
+    consent_url,
     query_of,
     url_button,
 )
@@ -47,8 +48,10 @@ def json_scope(kind: str) -> str:
 async def test_link_happy_path(bot: BotProcess, alice: Person, tg: TelegramEmulator, google: GoogleEmulator) -> None:
     prompt = await alice.reply_to("/link", lambda m: url_button(m) is not None)
     assert prompt.link_preview_options == {"is_disabled": True}
-    url = url_button(prompt)
-    assert url is not None and url.startswith(google.auth_url)
+    sign_in = url_button(prompt)
+    assert sign_in is not None and sign_in.startswith(bot.base_url + "/oauth/start?s=")
+    url = await consent_url(sign_in)
+    assert url.startswith(google.auth_url)
     params = query_of(url)
     assert params["code_challenge_method"] == "S256" and len(params["code_challenge"]) == 43
     assert len(params["state"]) >= 22  # ≥ 128 bits of base64url
@@ -75,7 +78,7 @@ async def test_link_in_a_group_goes_private(bot: BotProcess, alice: Person, tg: 
     assert url_button(answer) == "https://t.me/photos_test_bot?start=link"
     assert "accounts" not in (answer.text or "") and "oauth" not in str(answer.reply_markup)
     prompt = await alice.reply_to("/start link", lambda m: url_button(m) is not None)
-    assert "/o/oauth2/v2/auth" in (url_button(prompt) or "")
+    assert "/o/oauth2/v2/auth" in await consent_url(url_button(prompt) or "")
 
 
 async def test_unticked_photos_permission_links_nothing(
@@ -127,7 +130,7 @@ async def test_bad_states_are_refused_and_change_nothing(
     # Replay: the first use links, the second is refused and leaves the link alone.
     prompt = await alice.reply_to("/link", lambda m: url_button(m) is not None)
     async with httpx.AsyncClient() as client:
-        consent = await client.get(url_button(prompt) or "")
+        consent = await client.get(await consent_url(url_button(prompt) or ""))
         redirect = consent.headers["location"]
         first = await client.get(redirect)
         again = await client.get(redirect)
@@ -137,9 +140,10 @@ async def test_bad_states_are_refused_and_change_nothing(
 
     # Expired: a state older than 10 minutes is refused even if otherwise valid.
     prompt = await alice.reply_to("/link", lambda m: url_button(m) is not None)
+    consent = await consent_url(url_button(prompt) or "")
     with sqlite3.connect(db_path(bot)) as raw:
         raw.execute("UPDATE oauth_states SET expires_at = 0")
-    page = await alice.open_url(url_button(prompt) or "")
+    page = await alice.open_url(consent)
     assert page.status_code == 400
     await tg.wait_for_message(alice.user_id, lambda m: "expired" in (m.text or ""))
 

@@ -25,6 +25,7 @@ from tests.harness import (
     BotProcess,
     Person,
     callback_data,
+    consent_url,
     query_of,
     url_button,
 )
@@ -60,8 +61,9 @@ async def sign_in(person: Person, bot: BotProcess, key: str, seen: list[str]) ->
     """/link and consent, keeping the state and the PKCE verifier of the attempt in `seen`."""
     person.google.consent.email = person.email
     prompt = await person.reply_to("/link", lambda m: url_button(m) is not None)
-    url = url_button(prompt) or ""
-    seen += [query_of(url)["state"], *pending_verifiers(bot, key)]
+    sign_in_page = url_button(prompt) or ""
+    url = await consent_url(sign_in_page)
+    seen += [query_of(sign_in_page)["s"], query_of(url)["state"], *pending_verifiers(bot, key)]
     assert (await person.open_url(url)).status_code == 200
     await person.tg.wait_for_message(person.user_id, lambda m: "Linked to" in (m.text or ""))
 
@@ -73,8 +75,9 @@ async def full_flow(
     await sign_in(alice, bot, key, seen)
     google.fail_next("token", status=400)  # a sign-in whose code Google refuses
     prompt = await alice.reply_to("/link", lambda m: url_button(m) is not None)
-    seen += [query_of(url_button(prompt) or "")["state"], *pending_verifiers(bot, key)]
-    assert (await alice.open_url(url_button(prompt) or "")).status_code == 502
+    url = await consent_url(url_button(prompt) or "")
+    seen += [query_of(url)["state"], *pending_verifiers(bot, key)]
+    assert (await alice.open_url(url)).status_code == 502
     google.expire_access_tokens()  # the next Google call refreshes the access token
     items = [google.add_photo(alice.email), google.add_video(alice.email, size=300_000)]
     prompt, session = await start_pick(alice)
@@ -215,7 +218,7 @@ async def test_redirect_uri_is_exactly_public_url_oauth_callback(
     # Google's check is real: one character off and the sign-in is refused before it reaches the bot.
     google.redirect_uris = {exact + "/"}
     prompt = await alice.reply_to("/link", lambda m: url_button(m) is not None)
-    page = await alice.open_url(url_button(prompt) or "")
+    page = await alice.open_url(await consent_url(url_button(prompt) or ""))
     assert page.status_code == 400 and "redirect_uri_mismatch" in page.text
     assert [r.status for r in google.requests if r.endpoint == "token"] == [200]  # no second exchange
     assert await bot.stop() == 0

@@ -10,12 +10,13 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
+from aiohttp import web
 from cryptography.fernet import Fernet
 from prometheus_client import CollectorRegistry
 
 from bot.crypto import Cipher
 from bot.google.errors import LinkBroken, Misconfigured, NotLinked
-from bot.google.oauth import PICKER_SCOPE, GoogleOAuth
+from bot.google.oauth import PICKER_SCOPE, CodeExchangeFailed, GoogleOAuth
 from bot.health import CONFIG_PARTS, GoogleConfig
 from bot.linking import CallbackCode, LinkService, UnlinkCode, Unlinked
 from bot.metrics import GoogleConfigMetrics, RequestMetrics
@@ -24,6 +25,8 @@ from storage.database import Database
 from storage.links import GoogleLink, LinkRepository
 from storage.oauth_states import OAuthStateRepository
 from tests.emulators.google import GoogleEmulator
+
+SIGN_IN = "https://bot.example/oauth/start"
 
 
 class FakeOAuth:
@@ -72,15 +75,19 @@ class CountingLinks(LinkRepository):
 
 
 async def linked(service: LinkService, user_id: int) -> None:
-    url = await service.start_link(user_id, user_id)
-    outcome = await service.complete_link(url.rsplit("state=", 1)[1], "code", None)
+    page = await service.start_link(user_id, user_id, "Someone (@someone)")
+    start_id = page.removeprefix(SIGN_IN + "?s=")
+    assert await service.sign_in_page(start_id) == "Someone (@someone)"
+    consent = await service.continue_link(start_id)
+    assert consent is not None and await service.continue_link(start_id) is None  # once
+    outcome = await service.complete_link(consent.rsplit("state=", 1)[1], "code", None)
     assert outcome.code is CallbackCode.LINKED
 
 
 async def test_polling_reads_the_link_once_and_sees_every_change(db: Database) -> None:
     oauth, cipher = FakeOAuth(), Cipher(Fernet.generate_key().decode())
     links = CountingLinks(db, cipher)
-    service = LinkService(cast(GoogleOAuth, oauth), links, OAuthStateRepository(db, cipher))
+    service = LinkService(cast(GoogleOAuth, oauth), links, OAuthStateRepository(db, cipher), sign_in_url=SIGN_IN)
     await linked(service, 7)
     links.reads = 0  # linking reads the previous link; polling is what is counted
 
@@ -102,7 +109,9 @@ async def test_polling_reads_the_link_once_and_sees_every_change(db: Database) -
 
 async def test_a_refused_refresh_breaks_the_link_for_good(db: Database) -> None:
     oauth, cipher = FakeOAuth(), Cipher(Fernet.generate_key().decode())
-    service = LinkService(cast(GoogleOAuth, oauth), LinkRepository(db, cipher), OAuthStateRepository(db, cipher))
+    service = LinkService(
+        cast(GoogleOAuth, oauth), LinkRepository(db, cipher), OAuthStateRepository(db, cipher), sign_in_url=SIGN_IN
+    )
     await linked(service, 8)
     assert await service.access_token(8) == "access-1"
     oauth.refuse_refresh = True
@@ -114,7 +123,9 @@ async def test_a_refused_refresh_breaks_the_link_for_good(db: Database) -> None:
 
 async def test_unlink_says_which_account_went_and_refuses_when_none_is_linked(db: Database) -> None:
     oauth, cipher = FakeOAuth(), Cipher(Fernet.generate_key().decode())
-    service = LinkService(cast(GoogleOAuth, oauth), LinkRepository(db, cipher), OAuthStateRepository(db, cipher))
+    service = LinkService(
+        cast(GoogleOAuth, oauth), LinkRepository(db, cipher), OAuthStateRepository(db, cipher), sign_in_url=SIGN_IN
+    )
     await linked(service, 9)
     assert await service.unlink(9) == Unlinked(UnlinkCode.REVOKED, "someone@example.com")
     with pytest.raises(Refused) as refused:
@@ -125,7 +136,7 @@ async def test_unlink_says_which_account_went_and_refuses_when_none_is_linked(db
 async def test_a_refused_client_keeps_the_link_and_fixing_it_heals_it(db: Database) -> None:
     oauth, cipher = FakeOAuth(), Cipher(Fernet.generate_key().decode())
     links = LinkRepository(db, cipher)
-    service = LinkService(cast(GoogleOAuth, oauth), links, OAuthStateRepository(db, cipher))
+    service = LinkService(cast(GoogleOAuth, oauth), links, OAuthStateRepository(db, cipher), sign_in_url=SIGN_IN)
     await linked(service, 10)
     oauth.refuse_client = True
     for _ in range(2):
@@ -181,3 +192,43 @@ async def test_google_oauth_tells_a_refused_client_from_a_gone_grant(google: Goo
         assert config.ok("oauth_client")
     finally:
         await oauth.aclose()
+
+
+async def test_google_oauth_never_follows_a_redirect_with_its_secrets() -> None:
+    """A redirect from an OAuth endpoint would take the bearer token (userinfo), the client secret or the code
+    (token) to wherever it points: it is a failure, never followed."""
+    seen: list[str] = []
+
+    async def handle(request: web.Request) -> web.Response:
+        seen.append(request.path)
+        return web.Response(status=307, headers={"Location": "/collect"})
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    base = f"http://127.0.0.1:{runner.addresses[0][1]}"
+    registry = CollectorRegistry()
+    oauth = GoogleOAuth(
+        client_id="cid",
+        client_secret="secret",
+        redirect_uri="http://127.0.0.1/cb",
+        auth_url=base + "/auth",
+        token_url=base + "/token",
+        revoke_url=base + "/revoke",
+        userinfo_url=base + "/userinfo",
+        metrics=RequestMetrics(registry, "google", "endpoint"),
+        config=GoogleConfig(GoogleConfigMetrics(registry, CONFIG_PARTS)),
+    )
+    try:
+        with pytest.raises(CodeExchangeFailed):
+            await oauth.email("ya29.bearer")
+        with pytest.raises(CodeExchangeFailed):
+            await oauth.exchange_code("4/code", "v" * 64)
+        assert await oauth.revoke("1//refresh") is False
+        assert seen == ["/userinfo", "/token", "/revoke"]  # never /collect
+    finally:
+        await oauth.aclose()
+        await runner.cleanup()

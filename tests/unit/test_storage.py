@@ -80,13 +80,20 @@ async def test_tokens_are_encrypted_at_rest(tmp_path: Path) -> None:
 
 async def test_oauth_state_is_single_use(db: Database) -> None:
     states = OAuthStateRepository(db, Cipher(Fernet.generate_key().decode()))
-    await states.save_oauth_state("s" * 43, 1, 2, "verifier", time.time() + 600)
+    await states.save_sign_in("p" * 43, 1, 2, "Ann (@ann)", "verifier", time.time() + 600)
+    assert await states.pop_oauth_state("p" * 43) is None  # the page id is no state
+    page = await states.peek_sign_in("p" * 43)
+    assert page is not None and page.user_label == "Ann (@ann)" and not page.expired
+    assert await states.continue_sign_in("p" * 43, "s" * 43) == "verifier"
+    assert await states.continue_sign_in("p" * 43, "t" * 43) is None  # a page continues once
+    assert await states.peek_sign_in("p" * 43) is None and await states.cancel_sign_in("p" * 43) is None
     found = await states.pop_oauth_state("s" * 43)
     assert found is not None and (found.user_id, found.chat_id, found.code_verifier) == (1, 2, "verifier")
     assert await states.pop_oauth_state("s" * 43) is None
-    await states.save_oauth_state("old", 1, 2, "v", time.time() - 1)
-    expired = await states.pop_oauth_state("old")
-    assert expired is not None and expired.expired
+    await states.save_sign_in("old", 1, 2, "Ann", "v", time.time() - 1)
+    assert await states.continue_sign_in("old", "u" * 43) is None  # an expired page leads nowhere
+    cancelled = await states.cancel_sign_in("old")
+    assert cancelled is not None and cancelled.expired and cancelled.user_id == 1
 
 
 async def test_items_are_marked_once(db: Database) -> None:
