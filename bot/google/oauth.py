@@ -57,6 +57,9 @@ class GoogleOAuth:
             redirect_uri=redirect_uri,
             code_challenge_method="S256",
             timeout=timeout,
+            # Each call goes to its configured endpoint only: a redirect would take the bearer token, the
+            # client secret or a refresh token to wherever it points.
+            follow_redirects=False,
         )
 
     async def aclose(self) -> None:

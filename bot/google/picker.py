@@ -51,9 +51,11 @@ QUOTA_REASONS = frozenset({"RATE_LIMIT_EXCEEDED", "RESOURCE_QUOTA_EXCEEDED"})
 OPERATOR_REASONS = frozenset(
     {"SERVICE_DISABLED", "BILLING_DISABLED", "CONSUMER_SUSPENDED", "CONSUMER_INVALID", "USER_PROJECT_DENIED"}
 )
-# Where a user's bearer token may go for media: https on Google's media domains (baseUrls are on
-# lh3.googleusercontent.com), and the host of an overridden PICKER_API_URL (the emulators).
+# Where a user's bearer token may go: https on Google's media domains for media (baseUrls are on
+# lh3.googleusercontent.com), on googleapis.com for Picker API calls, and the host of an overridden
+# PICKER_API_URL (the emulators).
 MEDIA_DOMAINS = ("googleusercontent.com", "googlevideo.com", "ggpht.com")
+API_DOMAINS = ("googleapis.com",)
 MAX_REDIRECTS = 5
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 # Metric names of the Picker API calls, by HTTP method and first path segment.
@@ -251,15 +253,17 @@ def parse_error_body(body: bytes) -> ErrorBody:
     return ErrorBody(status if isinstance(status, str) else "", reasons)
 
 
-class MediaHosts:
-    """Where a user's bearer token may be sent for media (never to any other host, redirects included)."""
+class BearerHosts:
+    """Where a user's bearer token may be sent (never to any other host, redirects included): https on
+    `domains`, or the host of the configured PICKER_API_URL."""
 
-    def __init__(self, api_url: str) -> None:
+    def __init__(self, api_url: str, domains: tuple[str, ...]) -> None:
         self._api = URL(api_url)
+        self._domains = domains
 
     def allow(self, url: URL) -> bool:
         host = (url.host or "").lower()
-        if url.scheme == "https" and any(host == d or host.endswith("." + d) for d in MEDIA_DOMAINS):
+        if url.scheme == "https" and any(host == d or host.endswith("." + d) for d in self._domains):
             return True
         return url.scheme == self._api.scheme and host == (self._api.host or "").lower()
 
@@ -295,7 +299,8 @@ class PickerClient:
         self._metrics = metrics
         self._config = config
         self._retry = retry or RetryPolicy()
-        self._media_hosts = MediaHosts(base_url)
+        self._media_hosts = BearerHosts(base_url, MEDIA_DOMAINS)
+        self._api_hosts = BearerHosts(base_url, API_DOMAINS)
         # Retry-After speaks for the whole project's quota, not one request: every request to that
         # kind of endpoint ("api" or "media") waits until it has passed.
         self._not_before: dict[str, float] = {"api": 0.0, "media": 0.0}
@@ -388,7 +393,7 @@ class PickerClient:
     @contextlib.asynccontextmanager
     async def _get_media(self, url: URL, token: str) -> AsyncIterator[aiohttp.ClientResponse]:
         """GET media bytes as they are stored (`identity`: a compressed answer's Content-Length would not
-        be the media's), following redirects only within MediaHosts, the bearer token going along."""
+        be the media's), following redirects only within BearerHosts, the bearer token going along."""
         headers = {"Authorization": f"Bearer {token}", "Accept-Encoding": "identity"}
         for _ in range(MAX_REDIRECTS + 1):
             if not self._media_hosts.allow(url):
@@ -405,10 +410,15 @@ class PickerClient:
     async def _call(self, user_id: int, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
         endpoint = _ENDPOINTS.get((method, path.split("/")[1]), "other")
 
+        url = URL(self._base + path)
+        if not self._api_hosts.allow(url):
+            log.warning("Picker API URL on %s, not one of Google's hosts: not requested", url.host)
+            raise GoogleError("Picker API URL off Google's hosts")
+
         def send(token: str) -> Response:
-            return self._http.api.request(
-                method, self._base + path, headers={"Authorization": f"Bearer {token}"}, **kwargs
-            )
+            # The API never redirects: a redirect is an answer (an error), never followed with the token.
+            headers = {"Authorization": f"Bearer {token}"}
+            return self._http.api.request(method, url, headers=headers, allow_redirects=False, **kwargs)
 
         async def parse(response: aiohttp.ClientResponse) -> dict[str, Any]:
             body = await response.read()

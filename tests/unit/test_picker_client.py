@@ -14,8 +14,24 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 from yarl import URL
 
-from bot.google.errors import GoogleUnavailable, LinkBroken, MediaUnavailable, Misconfigured, TooManySessions
-from bot.google.picker import ErrorBody, GoogleHttp, MediaHosts, PickerClient, google_session, parse_error_body
+from bot.google.errors import (
+    GoogleError,
+    GoogleUnavailable,
+    LinkBroken,
+    MediaUnavailable,
+    Misconfigured,
+    TooManySessions,
+)
+from bot.google.picker import (
+    API_DOMAINS,
+    MEDIA_DOMAINS,
+    BearerHosts,
+    ErrorBody,
+    GoogleHttp,
+    PickerClient,
+    google_session,
+    parse_error_body,
+)
 from bot.google.retry import RetryPolicy
 from bot.health import CONFIG_PARTS, GoogleConfig
 from bot.metrics import GoogleConfigMetrics, RequestMetrics
@@ -230,12 +246,35 @@ async def test_redirects_are_followed_only_within_googles_media_hosts(
 
 
 def test_media_hosts_are_googles_over_https_and_the_overridden_api_host() -> None:
-    default = MediaHosts("https://photospicker.googleapis.com/v1")
+    default = BearerHosts("https://photospicker.googleapis.com/v1", MEDIA_DOMAINS)
     assert default.allow(URL("https://lh3.googleusercontent.com/ppa/x=d"))
     assert default.allow(URL("https://video-downloads.googleusercontent.com/x"))
     assert not default.allow(URL("http://lh3.googleusercontent.com/ppa/x=d"))  # never in clear text
     assert not default.allow(URL("https://googleusercontent.com.evil.example/x"))
     assert not default.allow(URL("https://evilgoogleusercontent.com/x"))
-    emulated = MediaHosts("http://127.0.0.1:8123/v1")
+    emulated = BearerHosts("http://127.0.0.1:8123/v1", MEDIA_DOMAINS)
     assert emulated.allow(URL("http://127.0.0.1:9999/lh3/x=d"))
     assert not emulated.allow(URL("http://localhost:8123/lh3/x=d"))
+
+
+def test_api_hosts_are_googleapis_over_https_and_the_overridden_api_host() -> None:
+    default = BearerHosts("https://photospicker.googleapis.com/v1", API_DOMAINS)
+    assert default.allow(URL("https://photospicker.googleapis.com/v1/sessions"))
+    assert not default.allow(URL("http://photospicker.googleapis.com/v1/sessions"))  # never in clear text
+    assert not default.allow(URL("https://lh3.googleusercontent.com/v1/sessions"))  # a media host is no API
+    assert not default.allow(URL("https://googleapis.com.evil.example/v1/sessions"))
+    assert BearerHosts("http://127.0.0.1:8123/v1", API_DOMAINS).allow(URL("http://127.0.0.1:8123/v1/sessions"))
+
+
+async def test_api_calls_never_follow_a_redirect(google: FakeGoogle, http: GoogleHttp) -> None:
+    """A redirect would take the bearer token along (aiohttp keeps it within one origin): it is an error."""
+
+    def answer(request: web.Request) -> web.Response:
+        if request.path == "/v1/sessions":
+            return web.Response(status=307, headers={"Location": "/collect"})
+        return web.json_response(SESSION)
+
+    google.answer = answer
+    with pytest.raises(GoogleError):
+        await client(http, google.url, FlakyTokens()).create_session(1, None)
+    assert [r.path for r in google.requests] == ["/v1/sessions"]  # never /collect
