@@ -214,6 +214,7 @@ def text_message(chat: dict[str, Any], sender: dict[str, Any] | None, text: str,
 # ------------------------------------------------------------------------------------ the OAuth callback
 
 # Requests to the callback that carry no valid state: every one gets the "not valid" page and changes nothing.
+FORM = "application/x-www-form-urlencoded"
 FORGED_CALLBACKS: list[tuple[str, str]] = [
     ("no parameters", ""),
     ("code only", "code=4/0Aforged"),
@@ -310,6 +311,27 @@ async def test_hostile_oauth_callbacks(
                         assert reflected not in html, f"the page reflects {reflected!r}"
                 assert snapshot(bot) == before
                 assert writes(tg, calls) == [], shown(writes(tg, calls))
+
+        # The same hostile values as the sign-in page's id (s), shown (GET) and answered (POST Continue and
+        # "This isn't me"): refused as not valid, nothing reflected, nothing changed, nobody told.
+        sign_in = bot.base_url + "/oauth/start"
+        for name, raw_query in FORGED_CALLBACKS:
+            forged = raw_query.replace("state", "s")
+            for action, answer in (("shown", None), ("continued", "continue"), ("refused", "not_me")):
+                async with corpus.case(f"sign-in page {action}: {name}"):
+                    if answer is None:
+                        request = http.get(URL(f"{sign_in}?{forged}", encoded=True))
+                    else:
+                        form = f"{forged}&answer={answer}".encode()
+                        request = http.post(sign_in, data=form, headers={"Content-Type": FORM})
+                    async with request as response:
+                        html = await response.text(errors="replace")
+                        assert response.status == 400, response.status
+                        assert response.headers.get("Cache-Control") == "no-store"
+                        for reflected in ("<script", "<img", "onerror", "%s", "DROP TABLE", "passwd"):
+                            assert reflected not in html, f"the page reflects {reflected!r}"
+                    assert snapshot(bot) == before
+                    assert writes(tg, calls) == [], shown(writes(tg, calls))
 
         # Other methods and paths near the callback: refused by the router, nothing else happens.
         for method, path, statuses in [
