@@ -140,10 +140,10 @@ async def test_bad_states_are_refused_and_change_nothing(
 
     # Expired: a state older than 10 minutes is refused even if otherwise valid.
     prompt = await alice.reply_to("/link", lambda m: url_button(m) is not None)
-    consent = await consent_url(url_button(prompt) or "")
+    expiring = await consent_url(url_button(prompt) or "")
     with sqlite3.connect(db_path(bot)) as raw:
         raw.execute("UPDATE oauth_states SET expires_at = 0")
-    page = await alice.open_url(consent)
+    page = await alice.open_url(expiring)
     assert page.status_code == 400
     await tg.wait_for_message(alice.user_id, lambda m: "expired" in (m.text or ""))
 
