@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import cast
 
 import pytest
 
-from bot.delivery import capacity
+from bot.delivery import capacity, pipeline
 from bot.delivery.capacity import DeliverySlots, TempSpace
+from bot.delivery.fetching import Fetched, MediaFetcher
+from bot.delivery.pipeline import Pipeline
+from bot.delivery.reporting import DeliveryReport
+from bot.delivery.sending import BatchSender
+from bot.telegram_send import Upload
+from storage.picks import PickItem
 
 
 async def test_slots_are_taken_in_turn_and_the_line_says_where_each_stands(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -87,3 +94,88 @@ async def test_one_reservation_bigger_than_the_budget_goes_alone(tmp_path: Path)
 async def test_the_free_space_floor(tmp_path: Path) -> None:
     assert not TempSpace(tmp_path, budget=1, min_free=0).disk_low()
     assert TempSpace(tmp_path, budget=1, min_free=10**18).disk_low()
+
+
+class FakeFetcher:
+    """Downloads `size` bytes per item into `folder`, a little slowly; each may write at most `most`."""
+
+    def __init__(self, folder: Path, size: int, most: int) -> None:
+        self.folder, self.size, self.most = folder, size, most
+
+    def most_bytes(self, item: PickItem) -> int:
+        return self.most
+
+    async def fetch(self, item: PickItem) -> Fetched:
+        await asyncio.sleep(0.002)
+        path = self.folder / str(item.position)
+        path.write_bytes(b"x" * self.size)
+        return Fetched(item, upload=Upload(item.position, path, path.name, "video"), size=self.size)
+
+
+class FakeSender:
+    """Sends slowly; notes each batch's positions and the bytes waiting in the folder at that moment."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.batches: list[list[int]] = []
+        self.waiting: list[int] = []
+
+    async def send(self, batch: list[Fetched]) -> None:
+        self.waiting.append(sum(path.stat().st_size for path in self.folder.iterdir()))
+        await asyncio.sleep(0.01)
+        self.batches.append([fetched.item.position for fetched in batch])
+        for fetched in batch:
+            fetched.remove_file()
+
+
+class FakeReport:
+    async def downloaded(self) -> None:
+        return None
+
+
+async def run_pipeline(folder: Path, space: TempSpace, size: int, most: int, count: int) -> FakeSender:
+    sender = FakeSender(folder)
+    pipeline = Pipeline(
+        cast(MediaFetcher, FakeFetcher(folder, size, most)),
+        cast(BatchSender, sender),
+        cast(DeliveryReport, FakeReport()),
+        space,
+    )
+    items = [PickItem(n, f"m{n}", "VIDEO", f"v{n}.mp4", "video/mp4", 1, 1) for n in range(count)]
+    assert await pipeline.run(items) == []
+    return sender
+
+
+async def test_small_items_still_go_as_full_albums(tmp_path: Path) -> None:
+    space = TempSpace(tmp_path, budget=10**9, min_free=0)
+    sender = await run_pipeline(tmp_path, space, size=1000, most=50_000, count=20)
+    assert sender.batches == [list(range(10)), list(range(10, 20))]
+    assert space.used == 0 and list(tmp_path.iterdir()) == []
+
+
+async def test_downloads_waiting_for_their_upload_are_bounded_in_bytes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(pipeline, "AHEAD_BYTES", 3000)
+    monkeypatch.setattr(pipeline, "SEND_WITHOUT_WAITING", 10**9)  # only the look-ahead makes it send early
+    space = TempSpace(tmp_path, budget=10**9, min_free=0)
+    sender = await asyncio.wait_for(run_pipeline(tmp_path, space, size=1000, most=1000, count=20), 10)
+    assert [n for batch in sender.batches for n in batch] == list(range(20))
+    # What waits: within AHEAD_BYTES, plus the downloads under way and the one that crossed the line.
+    assert max(sender.waiting) <= 3000 + (pipeline.DOWNLOADS_IN_FLIGHT + 1) * 1000
+    assert len(sender.batches) > 2  # the albums went out before they were full rather than wait forever
+
+
+async def test_a_budget_smaller_than_the_look_ahead_never_deadlocks(tmp_path: Path) -> None:
+    space = TempSpace(tmp_path, budget=2500, min_free=0)
+    used: list[int] = []
+    give_back = space.give_back
+
+    def watched(size: int) -> None:
+        give_back(size)
+        used.append(space.used)
+
+    space.give_back = watched  # type: ignore[method-assign]
+    sender = await asyncio.wait_for(run_pipeline(tmp_path, space, size=1000, most=1200, count=20), 10)
+    assert [n for batch in sender.batches for n in batch] == list(range(20))
+    assert max(used) <= 2500 and max(sender.waiting) <= 2500 and space.used == 0
