@@ -123,7 +123,7 @@ async def test_json_logs_are_parseable_and_hold_no_secrets(
     entries = [json.loads(line) for line in lines]  # every line is one JSON object
     assert all(isinstance(e, dict) and {"time", "level", "logger", "message"} <= e.keys() for e in entries)
     assert {e["level"] for e in entries} >= {"DEBUG", "INFO"}
-    assert any(e.get("user_id") == alice.user_id and "OAuth callback" in e["message"] for e in entries)
+    assert any(e.get("user_id") == alice.user_id and "OAuth outcome" in e["message"] for e in entries)
     assert any("secret_token" in e["message"] for e in entries)  # …masked, below
     webhook_secret = (bot.workdir / "data" / SECRET_FILE_NAME).read_text()
     text = bot.logs()
