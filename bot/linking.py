@@ -95,7 +95,7 @@ class LinkService:
         return None if verifier is None else self._oauth.authorization_url(state, verifier)
 
     async def cancel_link(self, start_id: str) -> CallbackOutcome:
-        """"This isn't me": the sign-in ends here, unused."""
+        """ "This isn't me": the sign-in ends here, unused."""
         pending = await self._states.cancel_sign_in(start_id)
         if pending is None:
             return CallbackOutcome(CallbackCode.BAD_STATE)

@@ -272,6 +272,7 @@ def mention(user_id: int, name: str) -> str:
     """A real mention: it links to the user whatever name they chose."""
     return f'<a href="tg://user?id={user_id}">{html(name)}</a>'
 
+
 # --- admin ---------------------------------------------------------------------------------
 ADMIN_STATS = (
     "<b>Bot statistics</b>\n"

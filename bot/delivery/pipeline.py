@@ -13,9 +13,11 @@ from storage.picks import PickItem
 
 ALBUM_SIZE = 10
 DOWNLOADS_IN_FLIGHT = 4
-# Downloaded bytes waiting for their upload, beyond which no new download starts: enough to keep the uplink
-# busy (dozens of photos, two big videos), bounded however big the items are.
-AHEAD_BYTES = 100_000_000
+# Downloaded bytes waiting for their upload, beyond which no new download starts: an album being uploaded
+# (ALBUM_MAX_MB, 200 by default) and the next one downloading, so both links stay busy (100 MB left the
+# downloads idle while each album uploaded: 20 videos took 1.22x the floor instead of 1.13x); bounded
+# however big the items are, and TEMP_BUDGET_MB bounds all deliveries together.
+AHEAD_BYTES = 500_000_000
 # Ready bytes that are sent at once, without waiting for the next download to fill the album: an album
 # of photos at 2560 px (≈1.5 MB each) fills long before this; a big video does not keep the uplink idle.
 SEND_WITHOUT_WAITING = 20_000_000

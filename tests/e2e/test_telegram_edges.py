@@ -149,7 +149,8 @@ async def test_local_files_are_passed_by_path(
 ) -> None:
     """A local Bot API server that shares the bot's disk reads the files itself, under their names."""
     tg.local_mode = True
-    bot = make_bot(TELEGRAM_LOCAL_MODE="true", TELEGRAM_LOCAL_FILES="true")
+    # Each download reserves the local limit (2000 MB) of temp space: room for both, so they share an album.
+    bot = make_bot(TELEGRAM_LOCAL_MODE="true", TELEGRAM_LOCAL_FILES="true", TEMP_BUDGET_MB="5000")
     await bot.start()
     originals = [google.add_photo(alice.email, filename=name, size=300_000) for name in ("IMG 1.JPG", "IMG_2.JPG")]
     await link(alice)
