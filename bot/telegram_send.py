@@ -69,16 +69,6 @@ def refused_as_too_large(error: NetworkError) -> bool:
     return "entity too large" in text or "(413)" in text
 
 
-def file_id_of(message: Message) -> str | None:
-    if message.photo:
-        return message.photo[-1].file_id
-    if message.video:
-        return message.video.file_id
-    if message.document:
-        return message.document.file_id
-    return None
-
-
 class MediaSender:
     def __init__(self, bot: ExtBot[SendInfo], *, album_limit: int, local_files: bool = False) -> None:
         """`album_limit`: the most bytes one album may upload (ALBUM_MAX_MB); `local_files`: the Bot API server

@@ -75,13 +75,6 @@ class PickItem:
         return self.status == "pending" and self.sending_since is not None
 
 
-@dataclass(frozen=True)
-class SentItem:
-    position: int
-    message_id: int
-    file_id: str | None
-
-
 def _by_name(cls: type[Any], row: Row) -> dict[str, Any]:
     """The row's values for the dataclass's fields, read by column name."""
     return {field.name: row[field.name] for field in fields(cls)}
@@ -275,12 +268,13 @@ class PickRepository:
             [(time.time() if sending else None, session_id, position) for position in positions],
         )
 
-    async def mark_sent(self, session_id: int, sent: Sequence[SentItem], sizes: dict[int, int]) -> None:
+    async def mark_sent(self, session_id: int, sizes: dict[int, int]) -> None:
+        """Telegram confirmed the items at these positions (position -> bytes sent)."""
         now = time.time()
         await self._db.executemany(
             "UPDATE pick_items SET status = 'sent', sending_since = NULL, sent_at = ?, size = ?"
             " WHERE session_id = ? AND position = ? AND status = 'pending'",
-            [(now, sizes.get(s.position), session_id, s.position) for s in sent],
+            [(now, size, session_id, position) for position, size in sizes.items()],
         )
 
     async def delete_items_ended_before(self, cutoff: float, picks: int) -> int:

@@ -27,8 +27,8 @@ from bot.delivery.reporting import DeliveryReport
 from bot.delivery.target import DeliveryTarget
 from bot.flood import failed_item, flood_wait
 from bot.outcomes import SkipReason
-from bot.telegram_send import MediaSender, TooLarge, Unconfirmed, Upload, file_id_of
-from storage.picks import PickRepository, SentItem
+from bot.telegram_send import MediaSender, TooLarge, Unconfirmed, Upload
+from storage.picks import PickRepository
 
 ITEM_ERROR = re.compile(r'with the error message "(.*)"', re.IGNORECASE | re.DOTALL)
 
@@ -175,8 +175,8 @@ class BatchSender:
         await self.send(batch[middle:])
 
     async def _delivered(self, batch: list[Fetched], messages: list[Message]) -> None:
-        sent = [SentItem(f.item.position, m.message_id, file_id_of(m)) for f, m in zip(batch, messages, strict=False)]
-        await self._repo.mark_sent(self._target.session.id, sent, {f.item.position: f.size or 0 for f in batch})
+        confirmed = {f.item.position: f.size or 0 for f, _ in zip(batch, messages, strict=False)}  # one message each
+        await self._repo.mark_sent(self._target.session.id, confirmed)
         _remove_files(batch)
         self._target.delivered(messages)
         await self._report.sent(len(batch))

@@ -21,7 +21,7 @@ from storage.database import Database, SchemaTooNew
 from storage.links import LinkRepository
 from storage.migrations import MIGRATIONS
 from storage.oauth_states import OAuthStateRepository
-from storage.picks import PickItem, PickRepository, Route, SentItem
+from storage.picks import PickItem, PickRepository, Route
 from storage.stats import StatsRepository
 from tests.unit.conftest import waiting_session
 
@@ -103,7 +103,7 @@ async def test_items_are_marked_once(db: Database) -> None:
     await picks.save_items(session.id, [PickItem(0, "a", "PHOTO", "a.jpg", "image/jpeg", 1, 1)])
     assert len(await picks.items(session.id)) == 1
     await picks.mark_skipped(session.id, 0, SkipReason.UNAVAILABLE)
-    await picks.mark_sent(session.id, [SentItem(0, 10, "f")], {})
+    await picks.mark_sent(session.id, {0: 0})
     assert (await picks.items(session.id))[0].status == "skipped"
 
 
@@ -131,11 +131,11 @@ async def test_deliveries_since_count_items_by_when_they_were_sent(
         session.id, [PickItem(n, f"m{n}", "PHOTO", f"{n}.jpg", "image/jpeg", 1, 1) for n in range(5)]
     )
     Clock.now = midnight - 1
-    await picks.mark_sent(session.id, [SentItem(0, 10, "f0"), SentItem(1, 11, "f1")], {})
+    await picks.mark_sent(session.id, {0: 0, 1: 0})
     Clock.now = midnight
-    await picks.mark_sent(session.id, [SentItem(2, 12, "f2")], {})
+    await picks.mark_sent(session.id, {2: 0})
     Clock.now = midnight + 60
-    await picks.mark_sent(session.id, [SentItem(3, 13, "f3")], {})
+    await picks.mark_sent(session.id, {3: 0})
     await picks.mark_skipped(session.id, 4, SkipReason.TOO_BIG, detail="50000000")
     await picks.set_status(session.id, "done")
     stats = StatsRepository(db)
