@@ -7,7 +7,6 @@ import datetime as dt
 import hashlib
 import io
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
@@ -31,12 +30,11 @@ from telegram import (
 )
 from telegram.error import BadRequest, ChatMigrated, Conflict, EndPointNotFound, Forbidden, NetworkError, RetryAfter
 
+from tests.emulators.conftest import ALICE, BOB, TOKEN
 from tests.emulators.telegram import NOT_MODIFIED, TelegramEmulator
 
 pytestmark = pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")
 
-TOKEN = "123456:TEST"
-ALICE, BOB = 111, 222
 GROUP = -1001
 
 
@@ -60,32 +58,6 @@ def jpeg_with_comments(width: int, height: int, padding_segments: int) -> bytes:
     data = jpeg(width, height)
     comment = b"\xff\xfe" + (0xFFFF).to_bytes(2, "big") + bytes(0xFFFF - 2)
     return data[:2] + comment * padding_segments + data[2:]
-
-
-@pytest.fixture
-async def tg() -> AsyncIterator[TelegramEmulator]:
-    emulator = TelegramEmulator(token=TOKEN, bot_username="photos_test_bot")
-    await emulator.start()
-    emulator.add_user(ALICE, "Alice", username="alice")
-    emulator.add_user(BOB, "Bob")
-    try:
-        yield emulator
-    finally:
-        await emulator.stop()
-
-
-@pytest.fixture
-async def bot(tg: TelegramEmulator) -> AsyncIterator[Bot]:
-    async with Bot(TOKEN, base_url=f"{tg.url}/bot", base_file_url=f"{tg.url}/file/bot") as client:
-        yield client
-
-
-@pytest.fixture
-def started(tg: TelegramEmulator) -> TelegramEmulator:
-    """Alice has opened the private chat with the bot."""
-    tg.send_text(ALICE, "/start")
-    tg.pending_updates.clear()
-    return tg
 
 
 async def test_get_me(tg: TelegramEmulator, bot: Bot) -> None:

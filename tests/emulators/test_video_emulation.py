@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -13,31 +12,10 @@ from telegram import Bot, InputFile, InputMediaVideo
 
 from bot.delivery.video_meta import VideoMeta, read_video_meta
 from tests.emulators import media_files
+from tests.emulators.conftest import ALICE as USER
 from tests.emulators.google import GoogleEmulator
 from tests.emulators.telegram import TelegramEmulator
 from tests.emulators.test_google_emulator import ALICE, bearer, picked_session
-
-TOKEN = "123456:TEST"
-USER = 111
-
-
-@pytest.fixture
-async def tg() -> AsyncIterator[TelegramEmulator]:
-    emulator = TelegramEmulator(token=TOKEN)
-    await emulator.start()
-    emulator.add_user(USER, "Alice")
-    emulator.send_text(USER, "/start")
-    try:
-        yield emulator
-    finally:
-        await emulator.stop()
-
-
-@pytest.fixture
-async def bot(tg: TelegramEmulator) -> AsyncIterator[Bot]:
-    async with Bot(TOKEN, base_url=f"{tg.url}/bot") as client:
-        yield client
-
 
 # ----------------------------------------------------------------------------- Google
 
@@ -98,6 +76,7 @@ def upload(path: Path) -> InputFile:
     return InputFile(path.read_bytes(), filename=path.name)
 
 
+@pytest.mark.usefixtures("started")
 async def test_a_big_video_with_duration_and_thumbnail_is_recorded_whole(
     tg: TelegramEmulator, bot: Bot, tmp_path: Path
 ) -> None:
@@ -112,6 +91,7 @@ async def test_a_big_video_with_duration_and_thumbnail_is_recorded_whole(
     tg.assert_no_violations()
 
 
+@pytest.mark.usefixtures("started")
 async def test_a_big_video_without_duration_or_thumbnail_is_a_violation(
     tg: TelegramEmulator, bot: Bot, tmp_path: Path
 ) -> None:
@@ -122,6 +102,7 @@ async def test_a_big_video_without_duration_or_thumbnail_is_a_violation(
     ]
 
 
+@pytest.mark.usefixtures("started")
 async def test_albums_are_checked_item_by_item(tg: TelegramEmulator, bot: Bot, tmp_path: Path) -> None:
     media = [
         InputMediaVideo(
@@ -143,6 +124,7 @@ async def test_albums_are_checked_item_by_item(tg: TelegramEmulator, bot: Bot, t
         ("AgACAgIAAxkBAAIthumbnail", "thumbnail 'AgACAgIAAxkBAAIthumbnail' is not an uploaded part"),
     ],
 )
+@pytest.mark.usefixtures("started")
 async def test_a_thumbnail_telegram_would_ignore_is_a_violation(
     tg: TelegramEmulator, bot: Bot, tmp_path: Path, thumbnail: bytes | str, problem: str
 ) -> None:
