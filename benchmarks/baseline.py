@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 
-from tests.emulators.google import GoogleEmulator
+from emulators.google import GoogleEmulator
 from tests.harness import TOKEN
 
 PHOTO_RENDITION = "=w2560-h2560"  # what bot/delivery.py fetches for a photo: the same bytes must move

@@ -30,10 +30,10 @@ from benchmarks.world import (
     wait_until,
 )
 from bot.crypto import Cipher
+from emulators.google import GoogleEmulator, MediaItem, SessionRecord
+from emulators.telegram import MessageRecord, TelegramEmulator
 from storage.database import Database
 from storage.links import LinkRepository
-from tests.emulators.google import GoogleEmulator, MediaItem, SessionRecord
-from tests.emulators.telegram import MessageRecord, TelegramEmulator
 from tests.harness import ENCRYPTION_KEY, Person
 
 ALICE, BOB, GROUP = 111, 222, -1001234567890

@@ -19,8 +19,8 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 
 from benchmarks.profile import Costs
-from tests.emulators.google import PICKER_SCOPE, GoogleEmulator
-from tests.emulators.telegram import MessageRecord, TelegramEmulator
+from emulators.google import PICKER_SCOPE, GoogleEmulator
+from emulators.telegram import MessageRecord, TelegramEmulator
 from tests.harness import CLIENT_ID, CLIENT_SECRET, ENCRYPTION_KEY, TOKEN, BotProcess, Person, bot_env
 
 SEND_METHODS = frozenset({"sendMessage", "sendPhoto", "sendVideo", "sendDocument", "sendMediaGroup"})

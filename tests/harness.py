@@ -15,8 +15,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
-from tests.emulators.google import GoogleEmulator
-from tests.emulators.telegram import TelegramEmulator
+from emulators.google import GoogleEmulator
+from emulators.telegram import TelegramEmulator
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "123456789:TEST-token_secret-value"

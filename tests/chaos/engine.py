@@ -42,8 +42,8 @@ from typing import Any
 
 from bot import texts
 from bot.outcomes import SkipReason
-from tests.emulators.google import GoogleEmulator, MediaItem, SessionRecord
-from tests.emulators.telegram import TelegramEmulator
+from emulators.google import GoogleEmulator, MediaItem, SessionRecord
+from emulators.telegram import TelegramEmulator
 from tests.harness import (
     CLIENT_ID,
     CLIENT_SECRET,

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from bot.webhook import WEBHOOK_PATH
-from tests.emulators.google import GoogleEmulator
-from tests.emulators.telegram import TelegramEmulator
+from emulators.google import GoogleEmulator
+from emulators.telegram import TelegramEmulator
 from tests.harness import CLIENT_ID, CLIENT_SECRET, ENCRYPTION_KEY, TOKEN, BotProcess, Person, bot_env
 
 BOT_USERNAME = "photos_test_bot"

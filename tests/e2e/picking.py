@@ -8,8 +8,8 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from tests.emulators.google import GoogleEmulator, MediaItem, SessionRecord
-from tests.emulators.telegram import MessageRecord, TelegramEmulator
+from emulators.google import GoogleEmulator, MediaItem, SessionRecord
+from emulators.telegram import MessageRecord, TelegramEmulator
 from tests.harness import BotProcess, Person
 
 RENDITION = "=w2560-h2560"

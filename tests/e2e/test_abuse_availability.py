@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 
 from bot import texts
-from tests.emulators.telegram import TelegramEmulator
+from emulators.telegram import TelegramEmulator
 from tests.harness import BotProcess, Person
 
 BOT = "photos_test_bot"

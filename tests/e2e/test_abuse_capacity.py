@@ -16,9 +16,9 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from emulators.google import GoogleEmulator
+from emulators.telegram import TelegramEmulator
 from tests.e2e.picking import link, start_pick, temp_files, wait_summary
-from tests.emulators.google import GoogleEmulator
-from tests.emulators.telegram import TelegramEmulator
 from tests.harness import BotProcess, Person
 
 USERS = 20

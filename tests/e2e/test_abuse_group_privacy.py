@@ -6,9 +6,9 @@ from __future__ import annotations
 import asyncio
 
 from bot import texts
+from emulators.google import GoogleEmulator
+from emulators.telegram import TelegramEmulator
 from tests.e2e.picking import link
-from tests.emulators.google import GoogleEmulator
-from tests.emulators.telegram import TelegramEmulator
 from tests.harness import BotProcess, Person, url_button
 
 BOT = "photos_test_bot"

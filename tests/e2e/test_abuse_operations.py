@@ -14,9 +14,9 @@ from pathlib import Path
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
+from emulators.google import GoogleEmulator
+from emulators.telegram import TelegramEmulator
 from tests.e2e.picking import link, start_pick, wait_items_sent, wait_summary
-from tests.emulators.google import GoogleEmulator
-from tests.emulators.telegram import TelegramEmulator
 from tests.harness import BotProcess, Person
 
 MILLION = 1_000_000

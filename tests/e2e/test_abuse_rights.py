@@ -7,10 +7,10 @@ from __future__ import annotations
 from typing import Any
 
 from bot import texts
+from emulators.google import GoogleEmulator
+from emulators.telegram import TelegramEmulator
 from tests.e2e.picking import link, media, start_pick, wait_summary
 from tests.e2e.test_groups import choose, deep_link_payload, group_pick
-from tests.emulators.google import GoogleEmulator
-from tests.emulators.telegram import TelegramEmulator
 from tests.harness import BotProcess, Person, callback_data
 
 BOT = "photos_test_bot"

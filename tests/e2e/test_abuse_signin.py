@@ -8,9 +8,9 @@ from collections.abc import Callable
 import httpx
 import pytest
 
+from emulators.google import GoogleEmulator
+from emulators.telegram import TelegramEmulator
 from tests.e2e.picking import link
-from tests.emulators.google import GoogleEmulator
-from tests.emulators.telegram import TelegramEmulator
 from tests.harness import CLIENT_ID, BotExited, BotProcess, Person, answer_sign_in, query_of, url_button
 
 REJECTED_TOKEN = "987654321:AAE-rejected_token-Value42"

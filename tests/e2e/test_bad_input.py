@@ -25,9 +25,9 @@ import pytest
 from yarl import URL
 
 from bot import texts
+from emulators.google import GoogleEmulator, SessionRecord
+from emulators.telegram import Call, TelegramEmulator
 from tests.e2e.picking import RENDITION, assert_delivered_in_order, link, media, start_pick, wait_summary
-from tests.emulators.google import GoogleEmulator, SessionRecord
-from tests.emulators.telegram import Call, TelegramEmulator
 from tests.harness import BotProcess, Person, callback_data, consent_url, query_of, url_button
 
 BOT = "photos_test_bot"

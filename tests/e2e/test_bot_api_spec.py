@@ -10,10 +10,10 @@ from types import SimpleNamespace
 
 import pytest
 
+from emulators.google import GoogleEmulator
+from emulators.telegram import TelegramEmulator
 from tests.e2e.conftest import SPEC, bot_api_spec, spec_problems
 from tests.e2e.picking import link, start_pick, wait_summary
-from tests.emulators.google import GoogleEmulator
-from tests.emulators.telegram import TelegramEmulator
 from tests.harness import BotProcess, Person, callback_data
 
 pytestmark = pytest.mark.skipif(

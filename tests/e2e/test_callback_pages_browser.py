@@ -15,8 +15,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from playwright.async_api import Page, Request, Response, async_playwright, expect
 
-from tests.emulators.google import GoogleEmulator
-from tests.emulators.telegram import TelegramEmulator
+from emulators.google import GoogleEmulator
+from emulators.telegram import TelegramEmulator
 from tests.harness import CLIENT_SECRET, TOKEN, BotProcess, Person, url_button
 
 CHROMIUM = Path("/usr/bin/chromium")

@@ -10,9 +10,9 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from bot import texts
+from emulators.google import GoogleEmulator
+from emulators.telegram import NOT_MODIFIED, TelegramEmulator
 from tests.e2e.picking import RENDITION, assert_delivered_in_order, link, media, start_pick, wait_summary
-from tests.emulators.google import GoogleEmulator
-from tests.emulators.telegram import NOT_MODIFIED, TelegramEmulator
 from tests.harness import CLIENT_SECRET, BotProcess, Person
 
 STATUS_LINKED = "Linked to alice@example.com."

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import re
 
+from emulators.google import GoogleEmulator, SessionRecord
+from emulators.telegram import TelegramEmulator
 from tests.e2e.picking import RENDITION, assert_delivered_in_order, link, media, start_pick, wait_summary
-from tests.emulators.google import GoogleEmulator, SessionRecord
-from tests.emulators.telegram import TelegramEmulator
 from tests.harness import BotProcess, Person, callback_data, consent_url, url_button
 
 GROUP = -1001000

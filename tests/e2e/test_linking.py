@@ -7,9 +7,9 @@ from pathlib import Path
 
 import httpx
 
+from emulators.google import GoogleEmulator
+from emulators.telegram import TelegramEmulator
 from tests.e2e.picking import link
-from tests.emulators.google import GoogleEmulator
-from tests.emulators.telegram import TelegramEmulator
 from tests.harness import (
     CLIENT_SECRET,
     ENCRYPTION_KEY,

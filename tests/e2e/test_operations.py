@@ -11,9 +11,9 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from bot.webhook import SECRET_FILE_NAME, WEBHOOK_PATH
+from emulators.google import GoogleEmulator
+from emulators.telegram import TelegramEmulator
 from tests.e2e.picking import link, start_pick, wait_summary
-from tests.emulators.google import GoogleEmulator
-from tests.emulators.telegram import TelegramEmulator
 from tests.harness import CLIENT_SECRET, ENCRYPTION_KEY, TOKEN, BotProcess, Person
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]

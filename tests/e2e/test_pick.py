@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from emulators.google import GoogleEmulator
+from emulators.telegram import TelegramEmulator
 from tests.e2e.picking import (
     RENDITION,
     assert_delivered_in_order,
@@ -14,8 +16,6 @@ from tests.e2e.picking import (
     wait_items_sent,
     wait_summary,
 )
-from tests.emulators.google import GoogleEmulator
-from tests.emulators.telegram import TelegramEmulator
 from tests.harness import BotProcess, Person, callback_data, url_button
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from emulators.google import GoogleEmulator, SessionRecord
+from emulators.telegram import TelegramEmulator
 from tests.e2e.picking import RENDITION, assert_delivered_in_order, link, media, start_pick, wait_summary
-from tests.emulators.google import GoogleEmulator, SessionRecord
-from tests.emulators.telegram import TelegramEmulator
 from tests.harness import BotProcess, Person, callback_data
 
 

@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 from packaging.requirements import Requirement
 
+from emulators.google import GoogleEmulator
+from emulators.telegram import TelegramEmulator
 from tests.e2e.picking import RENDITION, link, media, served_sha, start_pick, temp_files, wait_summary
-from tests.emulators.google import GoogleEmulator
-from tests.emulators.telegram import TelegramEmulator
 from tests.harness import ROOT, BotProcess, Person, callback_data
 
 BOT_PYTHON = os.environ.get("BOT_PYTHON")

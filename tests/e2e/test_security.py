@@ -15,9 +15,9 @@ from cryptography.fernet import Fernet
 
 from bot.crypto import KEY_FILE_NAME
 from bot.webhook import SECRET_FILE_NAME, WEBHOOK_PATH
+from emulators.google import GoogleEmulator
+from emulators.telegram import TelegramEmulator
 from tests.e2e.picking import link, start_pick, wait_summary
-from tests.emulators.google import GoogleEmulator
-from tests.emulators.telegram import TelegramEmulator
 from tests.harness import (
     CLIENT_SECRET,
     ENCRYPTION_KEY,

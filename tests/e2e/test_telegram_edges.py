@@ -6,10 +6,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from emulators.google import GoogleEmulator, MediaItem
+from emulators.telegram import TelegramEmulator
 from tests.e2e.picking import RENDITION, assert_delivered_in_order, link, media, start_pick, wait_summary
 from tests.e2e.test_groups import choose, group_pick
-from tests.emulators.google import GoogleEmulator, MediaItem
-from tests.emulators.telegram import TelegramEmulator
 from tests.harness import BotProcess, Person, callback_data
 
 UNCONFIRMED = "Telegram did not confirm it in time (it may have arrived above)"

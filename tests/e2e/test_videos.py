@@ -9,10 +9,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from emulators.google import GoogleEmulator
+from emulators.telegram import Call, FileInfo, TelegramEmulator
 from tests.e2e.conftest import bot_api_spec
 from tests.e2e.picking import link, media, served_sha, start_pick, temp_files, wait_summary
-from tests.emulators.google import GoogleEmulator
-from tests.emulators.telegram import Call, FileInfo, TelegramEmulator
 from tests.harness import BotProcess, Person, callback_data
 
 FRAME = "=w320-h320"

@@ -15,11 +15,11 @@ import pytest
 from telegram import Update
 
 from bot.webhook import SECRET_FILE_NAME, SECRET_HEADER, WEBHOOK_PATH
+from emulators.google import GoogleEmulator
+from emulators.telegram import TelegramEmulator
 from tests.e2e.picking import link, start_pick, wait_summary
 from tests.e2e.test_linking import test_link_happy_path, test_start_explains_and_offers_linking
 from tests.e2e.test_pick import test_cancel_button_and_command, test_one_photo
-from tests.emulators.google import GoogleEmulator
-from tests.emulators.telegram import TelegramEmulator
 from tests.harness import TOKEN, BotExited, BotProcess, Person
 
 __all__ = [  # the polling-mode tests that run here in webhook mode

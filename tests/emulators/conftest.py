@@ -8,8 +8,8 @@ import httpx
 import pytest
 from telegram import Bot
 
-from tests.emulators.google import GoogleEmulator
-from tests.emulators.telegram import TelegramEmulator
+from emulators.google import GoogleEmulator
+from emulators.telegram import TelegramEmulator
 
 CLIENT_ID = "cid.apps.googleusercontent.com"
 SECRET = "secret"

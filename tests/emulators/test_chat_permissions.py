@@ -12,7 +12,7 @@ import pytest
 from telegram import Bot, ChatMemberMember, ChatMemberRestricted, InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.error import BadRequest
 
-from tests.emulators.telegram import TelegramEmulator
+from emulators.telegram import TelegramEmulator
 
 TOKEN = "123456:TEST"
 ALICE, BOB, STRANGER = 111, 222, 333

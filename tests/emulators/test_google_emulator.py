@@ -14,8 +14,8 @@ from authlib.common.security import generate_token
 from authlib.integrations.httpx_client import AsyncOAuth2Client, OAuthError
 from PIL import Image
 
+from emulators.google import PICKER_SCOPE, Consent, GoogleEmulator, MediaItem
 from tests.emulators.conftest import CLIENT_ID, REDIRECT, SECRET
-from tests.emulators.google import PICKER_SCOPE, Consent, GoogleEmulator, MediaItem
 
 SCOPES = f"openid email {PICKER_SCOPE}"
 ALICE = "alice@example.com"

@@ -30,8 +30,8 @@ from telegram import (
 )
 from telegram.error import BadRequest, ChatMigrated, Conflict, EndPointNotFound, Forbidden, NetworkError, RetryAfter
 
+from emulators.telegram import NOT_MODIFIED, TelegramEmulator
 from tests.emulators.conftest import ALICE, BOB, TOKEN
-from tests.emulators.telegram import NOT_MODIFIED, TelegramEmulator
 
 pytestmark = pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")
 

@@ -11,10 +11,10 @@ from PIL import Image
 from telegram import Bot, InputFile, InputMediaVideo
 
 from bot.delivery.video_meta import VideoMeta, read_video_meta
-from tests.emulators import media_files
+from emulators import media_files
+from emulators.google import GoogleEmulator
+from emulators.telegram import TelegramEmulator
 from tests.emulators.conftest import ALICE as USER
-from tests.emulators.google import GoogleEmulator
-from tests.emulators.telegram import TelegramEmulator
 from tests.emulators.test_google_emulator import ALICE, bearer, picked_session
 
 # ----------------------------------------------------------------------------- Google

@@ -21,10 +21,10 @@ from bot.health import CONFIG_PARTS, GoogleConfig
 from bot.linking import CallbackCode, LinkService, UnlinkCode, Unlinked
 from bot.metrics import GoogleConfigMetrics, RequestMetrics
 from bot.outcomes import Code, Refused
+from emulators.google import GoogleEmulator
 from storage.database import Database
 from storage.links import GoogleLink, LinkRepository
 from storage.oauth_states import OAuthStateRepository
-from tests.emulators.google import GoogleEmulator
 
 SIGN_IN = "https://bot.example/oauth/start"
 

@@ -13,7 +13,7 @@ from telegram.ext import ExtBot
 from bot.flood import SendInfo
 from bot.outcomes import SkipReason
 from bot.pick_messages import MAX_TEXT, PickMessages, Skipped, Summary, render_summary
-from tests.emulators.telegram import parse_html
+from emulators.telegram import parse_html
 
 
 def test_a_summary_of_many_refusals_stays_within_telegrams_limit() -> None:

@@ -12,8 +12,8 @@ from bot.delivery.capacity import TempSpace
 from bot.delivery.fetching import MediaFetcher
 from bot.google.errors import MediaUnavailable, TooLarge
 from bot.google.picker import PickedMediaItem, PickerClient
+from emulators.media_files import VideoHeader, jpeg, mp4
 from storage.picks import PickItem, PickSession
-from tests.emulators.media_files import VideoHeader, jpeg, mp4
 
 MEDIA_ID = "AF1QipVideo"
 

@@ -14,7 +14,7 @@ from PIL import Image
 from bot.delivery import thumbnails
 from bot.delivery.file_names import matching_name, name_for_file
 from bot.delivery.video_meta import VideoMeta, read_video_meta
-from tests.emulators.media_files import VideoHeader, jpeg, mp4
+from emulators.media_files import VideoHeader, jpeg, mp4
 
 
 def write(path: Path, data: bytes) -> Path:

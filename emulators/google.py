@@ -69,7 +69,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 from yarl import URL
 
-from tests.emulators import media_files
+from emulators import media_files
 
 PICKER_SCOPE = "https://www.googleapis.com/auth/photospicker.mediaitems.readonly"
 EMAIL_SCOPE = "https://www.googleapis.com/auth/userinfo.email"
