@@ -557,9 +557,12 @@ class GoogleEmulator:
 
     # ----------------------------------------------------------------- lifecycle and URLs
 
-    async def start(self, port: int = 0) -> None:
-        """Serve on 127.0.0.1 (a free port by default) and set ``url``."""
+    async def start(self, port: int = 0, control: web.Application | None = None) -> None:
+        """Serve on 127.0.0.1 (a free port by default) and set ``url``; ``control`` (the sandbox's HTTP
+        control API) is mounted at ``/_sandbox``."""
         app = web.Application(middlewares=[self._middleware])
+        if control is not None:
+            app.add_subapp("/_sandbox", control)
         routes: list[tuple[str, str, str, _RouteHandler]] = [
             ("GET", "/o/oauth2/v2/auth", "authorize", self._authorize),
             ("POST", "/token", "token", self._token),
