@@ -28,7 +28,7 @@ from bot.google.picker import PickerClient, google_session
 from bot.health import GoogleConfig, Readiness, TelegramCheck
 from bot.linking import SIGN_IN_PATH, CallbackOutcome, LinkService
 from bot.logs import mask
-from bot.metrics import Metrics, RequestMetrics
+from bot.metrics import Metrics
 from bot.pick_messages import NO_PREVIEW, PickMessages
 from bot.picking import PickLimits, PickService
 from bot.retention import keep_purging
@@ -56,9 +56,8 @@ class StartupError(Exception):
     """Start-up cannot continue; the message says why in one line."""
 
 
-def build_application(settings: Settings, metrics: RequestMetrics) -> App:
+def build_application(settings: Settings, flood: FloodControl, updates: ChatFairUpdates) -> App:
     api = settings.telegram_api_url
-    flood = FloodControl(settings.telegram_private_rate, settings.telegram_group_rate_per_minute, metrics)
     builder = Application.builder()
     if settings.telegram_webhook_url:
         builder.updater(None)  # updates arrive on our web server instead of through getUpdates
@@ -69,7 +68,7 @@ def build_application(settings: Settings, metrics: RequestMetrics) -> App:
         .local_mode(settings.telegram_local_mode)
         .defaults(Defaults(parse_mode=ParseMode.HTML, link_preview_options=NO_PREVIEW))
         .rate_limiter(flood)
-        .concurrent_updates(ChatFairUpdates())
+        .concurrent_updates(updates)
         .read_timeout(30)
         .write_timeout(30)
         .media_write_timeout(600 if settings.telegram_local_mode else 120)
@@ -140,7 +139,9 @@ async def run(settings: Settings) -> None:
         )
         picker = PickerClient(settings.picker_api_url, google_http, links, metrics.google, google_config)
 
-        application = build_application(settings, metrics.telegram)
+        flood = FloodControl(settings.telegram_private_rate, settings.telegram_group_rate_per_minute, metrics.telegram)
+        updates = ChatFairUpdates()
+        application = build_application(settings, flood, updates)
         messages = PickMessages(application.bot)
         chat_settings = ChatSettingsRepository(db)
         pick_repo = PickRepository(db)
@@ -186,9 +187,16 @@ async def run(settings: Settings) -> None:
             messages=messages,
         )
         application.bot_data[SERVICES_KEY] = Services(settings, links, picks, sharing, chat_settings, stats)
-        handlers.register(
-            application, Throttle(settings.telegram_private_rate, settings.telegram_group_rate_per_minute)
-        )
+        throttle = Throttle(settings.telegram_private_rate, settings.telegram_group_rate_per_minute)
+        handlers.register(application, throttle)
+        for kind, count in (
+            ("flood_chats", flood.tracked_chats),
+            ("throttle_budgets", throttle.tracked),
+            ("chats_in_flight", updates.tracked_chats),
+            ("user_locks", links.users_locked),
+            ("tokens", links.tokens_cached),
+        ):
+            metrics.track(kind, count)
 
         try:
             await application.initialize()

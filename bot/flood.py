@@ -67,7 +67,7 @@ UPLINK_SAMPLES = 8
 # only uploads of this size or more teach it, or start early.
 MEASURED_UPLOAD = 4_000_000
 DROPPABLE_WAIT = 2.0  # seconds: a droppable reply that would wait longer for its chat's budget is dropped
-PRUNE_EVERY = 60.0  # seconds between sweeps of the per-chat state for chats gone quiet
+PRUNE_EVERY = 10.0  # seconds between sweeps of the per-chat state for chats gone quiet (O(chats), ~1 ms at 10k)
 
 
 @dataclass
@@ -296,6 +296,10 @@ class FloodControl(BaseRateLimiter[SendInfo]):
         self._pruned_at = now
         self._chats = {chat: bucket for chat, bucket in self._chats.items() if not bucket.idle_and_full(now)}
         self._edits.prune(now)
+
+    def tracked_chats(self) -> int:
+        """How many chats' flood state is kept."""
+        return len(self._chats)
 
     def _bucket(self, chat_id: int) -> TokenBucket:
         self._prune()

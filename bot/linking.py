@@ -70,6 +70,14 @@ class LinkService:
         # and decrypt a row per poll. Every change of a link goes through this class and drops its entry.
         self._tokens = FreshTokens(REFRESH_LEEWAY)
 
+    def users_locked(self) -> int:
+        """How many users' locks are kept (only while held or awaited)."""
+        return len(self._locks)
+
+    def tokens_cached(self) -> int:
+        """How many decrypted tokens are kept (only while fresh)."""
+        return len(self._tokens)
+
     async def start_link(
         self, user_id: int, chat_id: int, user_label: str, then_pick_chat_id: int | None = None
     ) -> str:

@@ -6,15 +6,17 @@ error counter whose `error` label is the HTTP status (400 and up) or, when no an
 exception's class. Whether Google accepts the bot's own configuration (`bot_google_config_ok`,
 `bot_google_config_errors_total`), set as Google answers. Counts of pick sessions and items are read from
 the database at scrape time, through an index and from counts kept by triggers: a scrape costs the same at any
-size. Event-loop lag comes from a task that asks to wake every 100 ms and measures how late it woke; the
-process collector adds memory, CPU and file descriptors.
+size. How much per-chat and per-user state is kept in memory (`bot_memory_entries`, by kind): idle entries
+are dropped, so it follows the chats and users active lately, not all there ever were. Event-loop lag comes
+from a task that asks to wake every 100 ms and measures how late it woke; the process collector adds
+memory, CPU and file descriptors.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from contextlib import asynccontextmanager
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector, generate_latest
@@ -161,6 +163,16 @@ class Metrics:
         )
         self._counts = DatabaseCounts(stats)
         registry.register(self._counts)
+        self._entries = Gauge(
+            "bot_memory_entries",
+            "Per-chat and per-user state kept in memory, by kind (idle entries are dropped)",
+            ["kind"],
+            registry=registry,
+        )
+
+    def track(self, kind: str, count: Callable[[], int]) -> None:
+        """Show `count()` at each scrape as bot_memory_entries{kind=...}."""
+        self._entries.labels(kind).set_function(count)
 
     async def exposition(self) -> bytes:
         """The Prometheus text format, with the database counts read now."""

@@ -23,7 +23,7 @@ from telegram.ext import BaseUpdateProcessor
 
 PRIVATE_BURST = 10.0  # as bot/flood.py's private chat bucket: one album
 MIN_GROUP_BURST = 10.0
-SWEEP_EVERY = 60.0  # seconds between evictions of full budgets (a full budget is the same as none)
+SWEEP_EVERY = 10.0  # seconds between evictions of full budgets (a full budget is the same as none)
 MAX_UPDATES = 256  # python-telegram-bot's default pool of concurrent updates
 CHAT_IN_FLIGHT = 16  # updates of one chat handled at once; more wait for their turn
 UNBOUNDED = 2**31 - 1
@@ -97,7 +97,7 @@ class Throttle:
         return Verdict.WARN
 
     def tracked(self) -> int:
-        """How many budgets are kept (for tests: idle ones are evicted)."""
+        """How many budgets are kept (idle ones are evicted)."""
         return len(self._users) + len(self._private) + len(self._groups)
 
 
@@ -138,6 +138,10 @@ class ChatFairUpdates(BaseUpdateProcessor):
             slots.users -= 1
             if not slots.users:
                 del self._chats[chat_id]
+
+    def tracked_chats(self) -> int:
+        """How many chats have updates in flight or waiting."""
+        return len(self._chats)
 
     async def initialize(self) -> None:
         pass

@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-SWEEP_EVERY = 60.0  # seconds between sweeps of the tokens gone stale
+SWEEP_EVERY = 10.0  # seconds between sweeps of the tokens gone stale
 
 
 @dataclass
