@@ -308,6 +308,7 @@ class _Failure:
     status: int
     retry_after: int | None
     body: Mapping[str, Any] | str | None
+    location: str | None = None
 
 
 def _canon(scope: str) -> str:
@@ -815,11 +816,14 @@ class GoogleEmulator:
         times: int = 1,
         retry_after: int | None = None,
         body: Mapping[str, Any] | str | None = None,
+        location: str | None = None,
     ) -> None:
-        """Answer the next ``times`` calls of ``endpoint`` with an error (and ``Retry-After``)."""
+        """Answer the next ``times`` calls of ``endpoint`` with an error (and ``Retry-After``), or with a
+        redirect to ``location`` (a 3xx ``status``: what a hijacked or misconfigured endpoint would send)."""
         if endpoint not in ENDPOINTS:
             raise ValueError(f"unknown endpoint {endpoint!r}; one of {sorted(ENDPOINTS)}")
-        self._failures.setdefault(endpoint, deque()).extend([_Failure(status, retry_after, body)] * times)
+        failure = _Failure(status, retry_after, body, location)
+        self._failures.setdefault(endpoint, deque()).extend([failure] * times)
 
     def hold_media(self, item: MediaItem) -> asyncio.Event:
         """Keep every download of ``item`` waiting before its first byte until the returned event is set."""
@@ -903,6 +907,8 @@ class GoogleEmulator:
     def _failure_response(endpoint: str, failure: _Failure) -> web.Response:
         headers = {} if failure.retry_after is None else {"Retry-After": str(failure.retry_after)}
         code = failure.status
+        if failure.location is not None:
+            return web.Response(status=code, headers={**headers, "Location": failure.location})
         if isinstance(failure.body, str):
             response = web.Response(text=failure.body, status=code, content_type="text/plain")
         elif failure.body is not None:

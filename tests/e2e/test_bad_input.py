@@ -442,6 +442,21 @@ async def test_hostile_oauth_callbacks(
         assert snapshot(bot, "google_links")["google_links"] == []
         assert "haven't linked" in (await alice.reply_to("/status")).text
 
+    # Google's OAuth endpoints answering with a redirect off Google's hosts: never followed (it would carry the
+    # code, the client secret or a token there); the sign-in fails as Google refusing it would.
+    for endpoint in ("token", "userinfo"):
+        async with corpus.case(f"oauth: the {endpoint} endpoint redirects to a host that is not Google's"):
+            prompt = await alice.reply_to("/link", lambda m: url_button(m) is not None)
+            seen = len(tg.messages(alice.user_id))
+            async with httpx.AsyncClient() as client:
+                redirect = (await client.get(await consent_url(url_button(prompt) or ""))).headers["location"]
+                google.fail_next(endpoint, status=302, location=f"{google.elsewhere_url}/elsewhere/{endpoint}")
+                page = await client.get(redirect, follow_redirects=True)
+            assert page.status_code == 502 and "did not accept" in page.text, (page.status_code, page.text[:300])
+            await bot_says(tg, alice.user_id, seen, "did not accept")
+            assert not [r for r in google.requests if r.endpoint == "elsewhere"]
+            assert snapshot(bot, "google_links")["google_links"] == []
+
     async with corpus.case("oauth callback: expired state"):
         state = (await fresh_state())["state"]
         execute(bot, "UPDATE oauth_states SET expires_at = 0")
@@ -1016,6 +1031,15 @@ async def test_odd_answers_from_the_picker_api(
             answer = await alice.reply_to("/pick")
             assert answer.text == down, answer.text
             assert snapshot(bot) == before
+    # The Picker API answering with a redirect off Google's hosts: an answer, never followed with the token.
+    for status in (301, 302, 307, 308):
+        async with corpus.case(f"sessions.create answers {status} to a host that is not Google's"):
+            before = snapshot(bot)
+            google.fail_next("sessions.create", status=status, location=f"{google.elsewhere_url}/elsewhere/v1")
+            answer = await alice.reply_to("/pick")
+            assert answer.text == down, answer.text
+            assert snapshot(bot) == before
+            assert not [r for r in google.requests if r.endpoint == "elsewhere"]
     errors: list[tuple[str, int, dict[str, Any] | str, str]] = [
         ("400 with an error that is a string", 400, {"error": "bad"}, down),
         ("400 with a numeric status", 400, {"error": {"status": 5}}, down),
@@ -1146,6 +1170,23 @@ async def test_odd_answers_from_the_picker_api(
                 assert summary.text == "✅ Delivered all 1.", summary.text
                 assert len(media(tg, alice.user_id)[shown_before:]) == 1
             await deleted(google, session)
+    async with corpus.case("mediaItems.list with a baseUrl on a host that is not Google's"):
+        photo = google.add_photo(alice.email, filename="foreign.jpg")
+        _, session = await start_pick(alice)
+        shown_before = len(media(tg, alice.user_id))
+
+        def foreign_base_url(page: dict[str, Any]) -> dict[str, Any]:
+            for item in page.get("mediaItems", []):
+                item["mediaFile"]["baseUrl"] = f"{google.elsewhere_url}/elsewhere/{item['id']}"
+            return page
+
+        google.page_transform = foreign_base_url
+        google.pick(session.id, [photo])
+        summary = await wait_summary(tg, alice.user_id)
+        google.page_transform = None
+        assert summary.text == f"⚠️ Delivered 0 of 1\n· 1 {texts.REASON_UNAVAILABLE}: foreign.jpg", summary.text
+        assert not [r for r in google.requests if r.endpoint == "elsewhere"]
+        assert media(tg, alice.user_id)[shown_before:] == []
     async with corpus.case("mediaItems.list: a huge page (2500 items)"):
         photo = google.add_photo(alice.email)
         _, session = await start_pick(alice)
