@@ -8,6 +8,7 @@ import contextlib
 import math
 import os
 import re
+import shutil
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -169,3 +170,28 @@ async def test_twenty_users_picking_big_videos_wait_in_line_within_the_temp_budg
     assert max(positions) >= USERS - MAX_DELIVERIES - 1  # the last in line was told where it stood…
     assert 1 in positions  # …and the line moved
     assert temp_files(bot) == []
+
+
+async def test_a_disk_nearly_full_skips_downloads_and_says_why(
+    make_bot: Callable[..., BotProcess], alice: Person, bob: Person, tg: TelegramEmulator, google: GoogleEmulator
+) -> None:
+    # The floor sits above what the disk has free: as if the disk were nearly full.
+    bot = make_bot(TEMP_MIN_FREE_MB="1")
+    free_mb = shutil.disk_usage(bot.workdir).free // 1_000_000
+    bot.env["TEMP_MIN_FREE_MB"] = str(free_mb + 100_000)
+    await bot.start()
+    try:
+        photos = [google.add_photo(alice.email, filename=name) for name in ("beach.jpg", "dune.jpg")]
+        await link(alice)
+        _, session = await start_pick(alice)
+        google.pick(session.id, photos)
+        summary = (await wait_summary(tg, alice.user_id)).text or ""
+        assert summary.startswith("⚠️ Delivered 0 of 2") and "disk is nearly full" in summary, summary
+        assert "beach.jpg" in summary and "dune.jpg" in summary
+        assert not [r for r in google.requests if r.endpoint == "media"]  # nothing was downloaded
+        assert temp_files(bot) == []
+        # The database still takes writes: another user links and is answered.
+        await link(bob)
+    finally:
+        assert await bot.stop() == 0, bot.logs()[-3000:]
+    assert "Traceback" not in bot.logs(), bot.logs()[-5000:]
