@@ -32,7 +32,7 @@ from benchmarks.world import (
 from bot.crypto import Cipher
 from emulators.google import GoogleEmulator, MediaItem, SessionRecord
 from emulators.telegram import MessageRecord, TelegramEmulator
-from storage.database import Database
+from storage.database import SqliteDatabase
 from storage.links import LinkRepository
 from tests.harness import ENCRYPTION_KEY, Person
 
@@ -332,7 +332,7 @@ async def poll_at_scale(case: PollingCase, workdir: Path, bot_root: Path | None 
                 await google_token(http, google, f"user{u}@example.com", bot.env["PUBLIC_URL"] + "/oauth/callback")
                 for u in users
             ]
-        db = Database(workdir / "data" / "bot.sqlite3")
+        db = SqliteDatabase(workdir / "data" / "bot.sqlite3")
         await db.open()
         try:
             links = LinkRepository(db, Cipher(ENCRYPTION_KEY))

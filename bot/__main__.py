@@ -19,7 +19,12 @@ def main() -> None:
     except ConfigError as exc:
         print(f"Configuration error: {exc}", file=sys.stderr)
         sys.exit(2)
-    secrets = [settings.telegram_bot_token, settings.google_client_secret, settings.encryption_key or ""]
+    secrets = [
+        settings.telegram_bot_token,
+        settings.google_client_secret,
+        settings.encryption_key or "",
+        settings.database_password,
+    ]
     setup_logging(settings.log_level, secrets, settings.log_format)
     try:
         asyncio.run(run(settings))

@@ -7,6 +7,7 @@ import logging
 import signal
 from contextlib import AsyncExitStack
 
+import asyncpg
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 from telegram import BotCommand, BotCommandScopeAllGroupChats, BotCommandScopeAllPrivateChats, Update
@@ -40,11 +41,12 @@ from bot.webhook import load_or_create_secret, update_receiver
 from storage.chat_intents import ChatIntentRepository
 from storage.chat_settings import ChatSettingsRepository
 from storage.chat_upgrades import upgrade_chat_id
-from storage.database import Database, SchemaTooNew
+from storage.database import Database, SchemaTooNew, SqliteDatabase
 from storage.destinations import DestinationRepository
 from storage.links import LinkRepository
 from storage.oauth_states import OAuthStateRepository
 from storage.picks import PickRepository
+from storage.postgres import PostgresDatabase, describe
 from storage.stats import StatsRepository
 
 log = logging.getLogger(__name__)
@@ -54,6 +56,28 @@ GROUP_COMMANDS = ("pick", "settings", "cancel", "help")  # /forward, /link etc. 
 
 class StartupError(Exception):
     """Start-up cannot continue; the message says why in one line."""
+
+
+async def open_database(settings: Settings) -> Database:
+    """The SQLite file, or PostgreSQL when DATABASE_URL names one; connected and migrated."""
+    if settings.database_path is not None:
+        sqlite = SqliteDatabase(settings.database_path)
+        try:
+            await sqlite.open()
+        except SchemaTooNew as exc:
+            raise StartupError(str(exc)) from None
+        return sqlite
+    postgres = PostgresDatabase(settings.database_url)
+    try:
+        await postgres.open()
+    except SchemaTooNew as exc:
+        raise StartupError(str(exc)) from None
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        # asyncpg's messages name the host and user, never the password; the caller masks it anyway.
+        raise StartupError(
+            f"Cannot use the PostgreSQL database {describe(settings.database_url)} (DATABASE_URL): {exc}"
+        ) from None
+    return postgres
 
 
 def build_application(settings: Settings, flood: FloodControl, updates: ChatFairUpdates) -> App:
@@ -101,15 +125,12 @@ async def run(settings: Settings) -> None:
         loop.add_signal_handler(sig, stop.set)
 
     async with AsyncExitStack() as stack:
-        db = Database(settings.database_path)
-        try:
-            await db.open()
-        except SchemaTooNew as exc:
-            raise StartupError(str(exc)) from None
+        db = await open_database(settings)
         stack.push_async_callback(db.close)
         key = load_or_create_key(settings.encryption_key, settings.data_dir)
         mask(key)  # a generated key was not known when logging was set up
-        warn_if_exposed([settings.database_path, settings.data_dir / KEY_FILE_NAME])
+        if settings.database_path is not None:
+            warn_if_exposed([settings.database_path, settings.data_dir / KEY_FILE_NAME])
         cipher = Cipher(key)
         stats = StatsRepository(db)
         metrics = Metrics(CollectorRegistry(), stats)

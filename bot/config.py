@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,7 +40,8 @@ class Settings:
     public_url: str
     http_host: str
     http_port: int
-    database_path: Path
+    database_url: str  # sqlite:///… or postgresql://… (holds the database password: never print it)
+    database_path: Path | None  # the SQLite file; None on PostgreSQL
     encryption_key: str | None
     google_auth_url: str
     google_token_url: str
@@ -62,6 +64,8 @@ class Settings:
     metrics_token: str | None  # when set, /metrics wants "Authorization: Bearer <it>"
     http_idle_timeout: float  # seconds a connection may sit idle or half-way through a request's headers
     retention_days: float  # a finished pick's items are deleted this long after it ended
+    replica_name: str  # this process among those sharing one PostgreSQL database: logs, /healthz, metrics
+    lease_seconds: float  # how long a replica's claim on a piece of work lasts without a heartbeat
 
     @property
     def redirect_uri(self) -> str:
@@ -69,8 +73,15 @@ class Settings:
 
     @property
     def data_dir(self) -> Path:
-        """Where the database, the generated key and temporary downloads live."""
-        return self.database_path.parent
+        """Where the SQLite database, the generated key and secret and temporary downloads live."""
+        return _data_dir(self.database_path)
+
+    @property
+    def database_password(self) -> str:
+        """The password in DATABASE_URL ("" when none), to mask wherever the bot writes."""
+        if self.database_path is not None:
+            return ""
+        return urlsplit(self.database_url).password or ""
 
 
 def load_dotenv(path: Path) -> dict[str, str]:
@@ -205,24 +216,70 @@ def _user_ids(env: Mapping[str, str], name: str) -> frozenset[int]:
     return frozenset(int(part) for part in parts)
 
 
-def _database_path(env: Mapping[str, str]) -> Path:
+def _data_dir(database_path: Path | None) -> Path:
+    return Path("data") if database_path is None else database_path.parent
+
+
+def _without_password(url: str) -> str:
+    """The URL for an error message: whatever stands between "//" and "@" (user and password) masked."""
+    return re.sub(r"//[^/@]*@", "//***@", url)
+
+
+def _database(env: Mapping[str, str]) -> tuple[str, Path | None]:
+    """DATABASE_URL, and the SQLite file it names (None for PostgreSQL)."""
     raw = env.get("DATABASE_URL", "").strip() or "sqlite:///data/bot.sqlite3"
+    if raw.startswith(("postgresql://", "postgres://")):
+        parts = urlsplit(raw)
+        try:
+            parts.port  # noqa: B018 -- raises ValueError for a port that is not a number
+        except ValueError:
+            parts = parts._replace(netloc="")
+        if not parts.hostname or parts.path.strip("/") == "":
+            raise ConfigError(
+                "DATABASE_URL must look like postgresql://user:password@host:port/dbname, "
+                f"got {_without_password(raw)!r}."
+            )
+        return raw, None
     if not raw.startswith("sqlite:///") or raw == "sqlite:///":
         raise ConfigError(
-            "DATABASE_URL must look like sqlite:///relative/path.sqlite3 or sqlite:////absolute/path.sqlite3, "
-            f"got {raw!r}."
+            "DATABASE_URL must look like sqlite:///relative/path.sqlite3, sqlite:////absolute/path.sqlite3 or "
+            f"postgresql://user:password@host:port/dbname, got {_without_password(raw)!r}."
         )
-    return Path(raw.removeprefix("sqlite:///"))
+    return raw, Path(raw.removeprefix("sqlite:///"))
 
 
-def _temp_dir(env: Mapping[str, str]) -> Path:
+def _temp_dir(env: Mapping[str, str], database_path: Path | None) -> Path:
     """TEMP_DIR, or the data folder's tmp. The bot empties it of its own folders at start-up."""
     raw = env.get("TEMP_DIR", "").strip()
     if not raw:
-        return _database_path(env).parent / "tmp"
+        return _data_dir(database_path) / "tmp"
     if "\0" in raw:
         raise ConfigError(f"TEMP_DIR must be a folder path, got {raw!r}.")
     return Path(raw)
+
+
+def _shared_secrets_set(encryption_key: str | None, webhook_url: str | None, webhook_secret: str | None) -> None:
+    """On PostgreSQL every replica must hold the same key and webhook secret: one generated into a file on one
+    machine would not be known to the others."""
+    if encryption_key is None:
+        raise ConfigError(
+            "ENCRYPTION_KEY is required with PostgreSQL: every replica must decrypt the same stored tokens, so a "
+            "key generated on one machine cannot serve; make one with: python -c 'from cryptography.fernet import "
+            "Fernet; print(Fernet.generate_key().decode())'."
+        )
+    if webhook_url is not None and webhook_secret is None:
+        raise ConfigError(
+            "TELEGRAM_WEBHOOK_SECRET is required with PostgreSQL in webhook mode: every replica must accept the "
+            "same secret, so one generated on one machine cannot serve; choose 1-256 characters of A-Z, a-z, "
+            "0-9, _ and -."
+        )
+
+
+def _replica_name(env: Mapping[str, str]) -> str:
+    value = env.get("REPLICA_NAME", "").strip() or f"{socket.gethostname()}-{os.getpid()}"
+    if not re.fullmatch(r"[A-Za-z0-9_.:-]{1,64}", value):
+        raise ConfigError("REPLICA_NAME must be 1-64 characters of A-Z, a-z, 0-9, '.', ':', '_' and '-'.")
+    return value
 
 
 def _port(env: Mapping[str, str]) -> int:
@@ -254,6 +311,11 @@ def load_settings(env: Mapping[str, str] | None = None, dotenv: Path | None = No
                 "print(Fernet.generate_key().decode())'."
             )
     local_mode = _bool(merged, "TELEGRAM_LOCAL_MODE")
+    database_url, database_path = _database(merged)
+    webhook_url = _webhook_url(merged, local_mode)
+    webhook_secret = _webhook_secret(merged)
+    if database_path is None:
+        _shared_secrets_set(encryption_key, webhook_url, webhook_secret)
     return Settings(
         telegram_bot_token=token,
         telegram_api_url=_url(merged, "TELEGRAM_API_URL", "https://api.telegram.org"),
@@ -269,7 +331,8 @@ def load_settings(env: Mapping[str, str] | None = None, dotenv: Path | None = No
         public_url=_url(merged, "PUBLIC_URL", "http://localhost:8080"),
         http_host=merged.get("HTTP_HOST", "").strip() or "0.0.0.0",
         http_port=_port(merged),
-        database_path=_database_path(merged),
+        database_url=database_url,
+        database_path=database_path,
         encryption_key=encryption_key,
         google_auth_url=_url(merged, "GOOGLE_AUTH_URL", GOOGLE_AUTH_URL),
         google_token_url=_url(merged, "GOOGLE_TOKEN_URL", GOOGLE_TOKEN_URL),
@@ -281,15 +344,17 @@ def load_settings(env: Mapping[str, str] | None = None, dotenv: Path | None = No
         max_active_picks=_whole(merged, "MAX_ACTIVE_PICKS", 3, 1, 100),
         picks_per_hour=_whole(merged, "PICKS_PER_HOUR", 20, 1, 10_000),
         max_items_per_pick=_whole(merged, "MAX_ITEMS_PER_PICK", 2000, 1, 2000),
-        telegram_webhook_url=_webhook_url(merged, local_mode),
-        telegram_webhook_secret=_webhook_secret(merged),
+        telegram_webhook_url=webhook_url,
+        telegram_webhook_secret=webhook_secret,
         log_format=_choice(merged, "LOG_FORMAT", LOG_FORMATS),
         admin_user_ids=_user_ids(merged, "ADMIN_USER_IDS"),
         max_deliveries=_whole(merged, "MAX_DELIVERIES", 8, 1, 1000),
-        temp_dir=_temp_dir(merged),
+        temp_dir=_temp_dir(merged, database_path),
         temp_budget_bytes=round(_number(merged, "TEMP_BUDGET_MB", 2000.0, minimum=1) * 1_000_000),
         temp_min_free_bytes=round(_number(merged, "TEMP_MIN_FREE_MB", 500.0, minimum=0) * 1_000_000),
         metrics_token=_metrics_token(merged),
         http_idle_timeout=_number(merged, "HTTP_IDLE_TIMEOUT", 15.0, minimum=0.1),
         retention_days=_number(merged, "RETENTION_DAYS", 30.0, minimum=0.001),
+        replica_name=_replica_name(merged),
+        lease_seconds=_number(merged, "LEASE_SECONDS", 30.0, minimum=1),
     )

@@ -1,33 +1,64 @@
-"""The SQLite connection: pragmas, numbered migrations, file permissions, and the statements and
-transactions the repositories run through it.
+"""The seam the repositories run their SQL through (`Database`), and its SQLite implementation: pragmas,
+numbered migrations, file permissions. The PostgreSQL one is `storage/postgres.py`.
 
-A PostgreSQL implementation (asyncpg pool) would offer the same execute/executemany/fetchone/fetchall and
-transaction(), with $n placeholders in the SQL, rows as Records, and migrations run under an advisory lock.
+The repositories write SQL once, with SQLite's placeholders (`?`, or `:name` with a mapping), in the
+dialect both engines share; the PostgreSQL backend rewrites the placeholders to `$n`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
-import sqlite3
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
+from typing import Any, Protocol
 
 import aiosqlite
 
 from storage.migrations import MIGRATIONS
 
-Row = sqlite3.Row  # read by column name: row["status"]
 Params = Sequence[object] | Mapping[str, object]
+
+
+class Row(Protocol):
+    """A result row, read by column name: row["status"] (sqlite3.Row, asyncpg.Record)."""
+
+    def __getitem__(self, key: str, /) -> Any: ...
+
+
+class Statements(Protocol):
+    async def execute(self, sql: str, params: Params = ()) -> int:
+        """Run one statement; returns how many rows it changed."""
+        ...
+
+    async def executemany(self, sql: str, seq: Iterable[Params]) -> None: ...
+
+    async def fetchone(self, sql: str, params: Params = ()) -> Row | None: ...
+
+    async def fetchall(self, sql: str, params: Params = ()) -> list[Row]: ...
+
+
+class Database(Statements, Protocol):
+    """What the repositories need of a database, whichever engine is behind it."""
+
+    def transaction(self) -> AbstractAsyncContextManager[Statements]:
+        """BEGIN…COMMIT around the block; ROLLBACK if anything escapes it, which is then re-raised."""
+        ...
+
+    async def ping(self) -> bool: ...
+
+    async def schema_version(self) -> int: ...
+
+    async def close(self) -> None: ...
 
 
 class SchemaTooNew(Exception):
     """The database was written by a newer version of the bot; the message says so in one line."""
 
-    def __init__(self, path: Path, found: int, known: int) -> None:
+    def __init__(self, where: str, found: int, known: int) -> None:
         super().__init__(
-            f"The database {path} has schema version {found} but this bot only knows up to {known}: "
+            f"The database {where} has schema version {found} but this bot only knows up to {known}: "
             "run the newer version of the bot, or restore a backup made for this one."
         )
 
@@ -43,8 +74,7 @@ async def _executemany(conn: aiosqlite.Connection, sql: str, seq: Iterable[Param
 
 async def _fetchone(conn: aiosqlite.Connection, sql: str, params: Params) -> Row | None:
     async with conn.execute(sql, params) as cursor:
-        row: Row | None = await cursor.fetchone()
-        return row
+        return await cursor.fetchone()
 
 
 async def _fetchall(conn: aiosqlite.Connection, sql: str, params: Params) -> list[Row]:
@@ -82,7 +112,7 @@ class Transaction:
         return self._conn
 
 
-class Database:
+class SqliteDatabase:
     """One aiosqlite connection shared by the repositories. Every statement takes a lock, and a
     transaction holds it from BEGIN to COMMIT: a transaction on a shared connection would otherwise
     take in (and on a rollback lose) whatever other coroutines wrote meanwhile."""
@@ -178,7 +208,7 @@ class Database:
     async def _refuse_newer_schema(self) -> None:
         found = await self.schema_version()
         if found > len(MIGRATIONS):
-            raise SchemaTooNew(self.path, found, len(MIGRATIONS))
+            raise SchemaTooNew(str(self.path), found, len(MIGRATIONS))
 
     async def _migrate(self) -> None:
         """Apply every migration newer than the stored user_version, each in its own transaction."""

@@ -240,11 +240,11 @@ class PickRepository:
     async def save_items(self, session_id: int, items: Sequence[PickItem]) -> None:
         """Store the listed items as pending and move the session to `delivering`, in one transaction:
         after a crash the session is either still `picked` with none of them, or delivering them all.
-        Saving again adds nothing twice (INSERT OR IGNORE)."""
+        Saving again adds nothing twice (ON CONFLICT DO NOTHING)."""
         async with self._db.transaction() as tx:
             await tx.executemany(
-                "INSERT OR IGNORE INTO pick_items (session_id, position, media_id, kind, filename, mime_type, width,"
-                " height, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending')",
+                "INSERT INTO pick_items (session_id, position, media_id, kind, filename, mime_type, width,"
+                " height, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending') ON CONFLICT DO NOTHING",
                 [
                     (session_id, i.position, i.media_id, i.kind, i.filename, i.mime_type, i.width, i.height)
                     for i in items

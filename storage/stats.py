@@ -57,7 +57,7 @@ class StatsRepository:
         row = await self._db.fetchone(
             f"""SELECT
                    (SELECT count(*) FROM (SELECT user_id FROM google_links UNION SELECT user_id FROM pick_sessions
-                                          UNION SELECT user_id FROM oauth_states)) AS users,
+                                          UNION SELECT user_id FROM oauth_states) AS known) AS users,
                    (SELECT count(*) FROM google_links WHERE status = 'active') AS links_active,
                    (SELECT count(*) FROM google_links WHERE status = 'broken') AS links_broken,
                    (SELECT count(*) FROM pick_sessions WHERE status IN ({_ACTIVE})) AS active_sessions,

@@ -7,14 +7,21 @@ from pathlib import Path
 
 import pytest
 
-from storage.database import Database
+from storage.database import Database, SqliteDatabase
 from storage.picks import PickRepository, PickSession, Route
+from storage.postgres import PostgresDatabase
+from tests.postgres import PostgresCluster
 
 
-@pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    """A migrated database, closed even when the test fails (an open one keeps pytest from exiting)."""
-    database = Database(tmp_path / "bot.sqlite3")
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
+    """A migrated database of each kind, closed even when the test fails (an open one keeps pytest from exiting)."""
+    database: SqliteDatabase | PostgresDatabase
+    if request.param == "sqlite":
+        database = SqliteDatabase(tmp_path / "bot.sqlite3")
+    else:
+        cluster: PostgresCluster = request.getfixturevalue("postgres")
+        database = PostgresDatabase(await cluster.create_database())
     await database.open()
     yield database
     await database.close()

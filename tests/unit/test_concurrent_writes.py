@@ -1,5 +1,6 @@
 """Several deliveries write through the one shared connection at once (found by the chaos suite), and a
-transaction on it is all or nothing for its own statements alone."""
+transaction on it is all or nothing for its own statements alone. On PostgreSQL each transaction has a connection
+of its own, and the same holds."""
 
 from __future__ import annotations
 
@@ -7,9 +8,10 @@ import asyncio
 import sqlite3
 import time
 
+import asyncpg
 import pytest
 
-from storage.database import Database
+from storage.database import Database, SqliteDatabase
 from storage.picks import PickItem, PickRepository, Route
 from tests.unit.conftest import waiting_session
 
@@ -29,10 +31,13 @@ async def test_a_write_made_during_a_rolled_back_transaction_is_neither_taken_in
         async with db.transaction() as tx:
             await tx.execute(insert, (1, "photos"))
             other = asyncio.create_task(db.execute(insert, (2, "originals")))
-            for _ in range(20):  # every chance to run; it waits for the transaction instead
-                await asyncio.sleep(0)
-            assert not other.done()
-            assert await tx.fetchall("SELECT chat_id FROM chat_settings WHERE chat_id = 2") == []
+            if isinstance(db, SqliteDatabase):  # one shared connection: the write waits for the transaction
+                for _ in range(20):  # every chance to run
+                    await asyncio.sleep(0)
+                assert not other.done()
+                assert await tx.fetchall("SELECT chat_id FROM chat_settings WHERE chat_id = 2") == []
+            else:  # PostgreSQL: it commits on a connection of its own
+                await other
             raise Abandoned
     assert await other == 1
     assert await settings(db) == {2: "originals"}
@@ -62,10 +67,19 @@ async def test_the_database_itself_refuses_statements_inside_its_own_transaction
 async def test_items_are_saved_only_with_the_move_to_delivering(db: Database) -> None:
     picks = PickRepository(db)
     session = await waiting_session(picks, time.time() + 60)
-    await db.execute(
-        "CREATE TEMP TRIGGER refuse BEFORE UPDATE OF status ON pick_sessions BEGIN SELECT RAISE(ABORT, 'no'); END"
-    )
-    with pytest.raises(sqlite3.IntegrityError):
+    refused: type[Exception]
+    if isinstance(db, SqliteDatabase):
+        await db.execute(
+            "CREATE TEMP TRIGGER refuse BEFORE UPDATE OF status ON pick_sessions BEGIN SELECT RAISE(ABORT, 'no'); END"
+        )
+        refused = sqlite3.IntegrityError
+    else:
+        await db.execute(
+            "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'no'; END $$;"
+            " CREATE TRIGGER refuse BEFORE UPDATE OF status ON pick_sessions EXECUTE FUNCTION refuse()"
+        )
+        refused = asyncpg.RaiseError
+    with pytest.raises(refused):
         await picks.save_items(session.id, [PickItem(0, "a", "PHOTO", "a.jpg", "image/jpeg", 1, 1)])
     assert await picks.items(session.id) == []
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -213,3 +214,57 @@ def test_delivery_slots_and_temp_space(tmp_path: Path) -> None:
         with pytest.raises(ConfigError, match=name) as refused:
             load_settings({**BASE, name: bad}, dotenv=tmp_path / "none")
         assert "\n" not in str(refused.value)
+
+
+KEY = "u6X0m5XvKJ9Zg0wq5Y2lRr1b1dDk0m2tQm8Yy9eQf3E="
+
+
+def test_postgresql_and_replica_settings(tmp_path: Path) -> None:
+    url = "postgresql://bot:pa55word@db.example.com:5433/photos?sslmode=require"
+    settings = load_settings({**BASE, "DATABASE_URL": url, "ENCRYPTION_KEY": KEY}, dotenv=tmp_path / "none")
+    assert settings.database_url == url and settings.database_path is None
+    assert settings.database_password == "pa55word"
+    assert settings.temp_dir == Path("data/tmp")
+    assert settings.lease_seconds == 30 and settings.replica_name.endswith(f"-{os.getpid()}")
+    assert load_settings({**BASE, "DATABASE_URL": "postgres://h/db", "ENCRYPTION_KEY": KEY}).database_password == ""
+    named = load_settings(
+        {**BASE, "DATABASE_URL": url, "ENCRYPTION_KEY": KEY, "REPLICA_NAME": "web-2", "LEASE_SECONDS": "10"},
+        dotenv=tmp_path / "none",
+    )
+    assert (named.replica_name, named.lease_seconds) == ("web-2", 10)
+    assert load_settings(BASE, dotenv=tmp_path / "none").database_password == ""
+    with pytest.raises(ConfigError, match="REPLICA_NAME"):
+        load_settings({**BASE, "REPLICA_NAME": "two words"}, dotenv=tmp_path / "none")
+    with pytest.raises(ConfigError, match="LEASE_SECONDS"):
+        load_settings({**BASE, "LEASE_SECONDS": "0"}, dotenv=tmp_path / "none")
+
+
+def test_postgresql_needs_the_key_and_webhook_secret_every_replica_shares(tmp_path: Path) -> None:
+    postgres = {**BASE, "DATABASE_URL": "postgresql://bot:pw@db/photos"}
+    with pytest.raises(ConfigError, match="ENCRYPTION_KEY is required with PostgreSQL"):
+        load_settings(postgres, dotenv=tmp_path / "none")
+    webhook = {**postgres, "ENCRYPTION_KEY": KEY, "TELEGRAM_WEBHOOK_URL": "https://bot.example.com/telegram/webhook"}
+    with pytest.raises(ConfigError, match="TELEGRAM_WEBHOOK_SECRET is required with PostgreSQL"):
+        load_settings(webhook, dotenv=tmp_path / "none")
+    assert load_settings({**webhook, "TELEGRAM_WEBHOOK_SECRET": "s3cret"}, dotenv=tmp_path / "none")
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://bot:hunter2-secret@db.example.com:port/photos",
+        "postgresql://bot:hunter2-secret@db.example.com:5432",
+        "mysql://bot:hunter2-secret@db.example.com/photos",
+        "postgresql://bot:hunter2-secret@/photos",
+    ],
+)
+def test_a_malformed_database_url_stops_start_up_without_its_password(tmp_path: Path, url: str) -> None:
+    root = Path(__file__).resolve().parents[2]
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(root), **BASE, "DATABASE_URL": url, "ENCRYPTION_KEY": KEY}
+    result = subprocess.run(
+        [sys.executable, "-m", "bot"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Configuration error: DATABASE_URL must look like"), lines
+    assert "hunter2" not in result.stderr + result.stdout and "//***@" in lines[0]

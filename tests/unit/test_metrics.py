@@ -74,8 +74,8 @@ async def test_counts_come_from_the_database_at_scrape_time(db: Database) -> Non
     for user_id, status in ((1, "active"), (2, "broken")):
         await db.execute(
             "INSERT INTO google_links (user_id, email, token, scopes, status, linked_at, updated_at)"
-            " VALUES (?, 'x@example.com', x'00', 's', ?, ?, ?)",
-            (user_id, status, now, now),
+            " VALUES (?, 'x@example.com', ?, 's', ?, ?, ?)",
+            (user_id, b"\x00", status, now, now),
         )
     sessions = ((1, 1, "done", now), (2, 3, "done", now - DAY), (3, 1, "waiting", now), (4, 3, "delivering", now))
     for session_id, user_id, status, updated_at in sessions:

@@ -17,7 +17,7 @@ from bot.crypto import Cipher, load_or_create_key
 from bot.outcomes import SkipReason
 from storage.chat_settings import ChatSettingsRepository
 from storage.chat_upgrades import upgrade_chat_id
-from storage.database import Database, SchemaTooNew
+from storage.database import Database, SchemaTooNew, SqliteDatabase
 from storage.links import LinkRepository
 from storage.migrations import MIGRATIONS
 from storage.oauth_states import OAuthStateRepository
@@ -27,7 +27,7 @@ from tests.unit.conftest import waiting_session
 
 
 async def test_fresh_database_is_private_and_migrated(tmp_path: Path) -> None:
-    db = Database(tmp_path / "sub" / "bot.sqlite3")
+    db = SqliteDatabase(tmp_path / "sub" / "bot.sqlite3")
     await db.open()
     try:
         assert await db.schema_version() == len(MIGRATIONS)
@@ -53,7 +53,7 @@ async def test_existing_database_upgrades_in_place(tmp_path: Path) -> None:
             " VALUES (1, ?, 'm', 'PHOTO', 'f.jpg', 'image/jpeg', ?)",
             [(0, "sent"), (1, "skipped"), (2, "sent")],
         )
-    db = Database(path)
+    db = SqliteDatabase(path)
     await db.open()
     try:
         assert await db.schema_version() == len(MIGRATIONS)
@@ -69,7 +69,7 @@ async def test_existing_database_upgrades_in_place(tmp_path: Path) -> None:
 
 
 async def test_tokens_are_encrypted_at_rest(tmp_path: Path) -> None:
-    db = Database(tmp_path / "bot.sqlite3")
+    db = SqliteDatabase(tmp_path / "bot.sqlite3")
     await db.open()
     links = LinkRepository(db, Cipher(Fernet.generate_key().decode()))
     await links.save_link(7, "a@example.com", {"access_token": "ya29.SECRET", "refresh_token": "1//REFRESH"}, "s")
@@ -200,7 +200,7 @@ async def test_english_skip_reasons_of_an_older_database_become_codes(tmp_path: 
     }
     path = tmp_path / "old.sqlite3"
     version_4_database(path, [None, *converted], failure="too many items")
-    db = Database(path)
+    db = SqliteDatabase(path)
     await db.open()
     try:
         picks = PickRepository(db)
@@ -216,7 +216,7 @@ async def test_english_skip_reasons_of_an_older_database_become_codes(tmp_path: 
 async def test_a_pick_that_ended_normally_keeps_no_failure_through_the_upgrade(tmp_path: Path) -> None:
     path = tmp_path / "old.sqlite3"
     version_4_database(path, [None], failure=None)
-    db = Database(path)
+    db = SqliteDatabase(path)
     await db.open()
     try:
         session = await PickRepository(db).get_session(1)
@@ -245,7 +245,7 @@ def schema_of(path: Path) -> tuple[int, str, list[str]]:
 async def test_a_database_of_a_newer_bot_is_refused_and_left_alone(tmp_path: Path) -> None:
     path = tmp_path / "bot.sqlite3"
     newer_database(path)
-    db = Database(path)
+    db = SqliteDatabase(path)
     with pytest.raises(SchemaTooNew) as refused:
         await db.open()
     newer, known = len(MIGRATIONS) + 2, len(MIGRATIONS)
