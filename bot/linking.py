@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 from bot.google.errors import GoogleUnavailable, LinkBroken, Misconfigured, NotLinked
 from bot.google.oauth import PICKER_SCOPE, CodeExchangeFailed, GoogleOAuth, granted_scopes
@@ -22,6 +22,8 @@ log = logging.getLogger(__name__)
 STATE_TTL = 600.0
 SIGN_IN_PATH = "/oauth/start"  # the bot's own page before Google's consent, on PUBLIC_URL
 REFRESH_LEEWAY = 60.0
+MAX_PASTE = 4096  # characters of a pasted address: Google's redirect is well under 1000
+_DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 class CallbackCode(StrEnum):
@@ -46,6 +48,32 @@ class CallbackOutcome:
     then_pick_chat_id: int | None = None
 
 
+def pasted_redirect(text: str, redirect_uri: str) -> dict[str, str] | None:
+    """The query (state, code, error) of Google's redirect to `redirect_uri` as pasted from a browser's address
+    bar (which may leave out the scheme); None for any other text, another address or a repeated parameter."""
+    text = text.strip()
+    if not text or len(text) > MAX_PASTE or any(c.isspace() for c in text):
+        return None
+    expected = urlsplit(redirect_uri)
+    try:
+        given = urlsplit(text if "://" in text else f"{expected.scheme}://{text}")
+        port, expected_port = given.port, expected.port
+    except ValueError:  # a port that is not a number
+        return None
+    scheme = given.scheme.lower()
+    if (
+        scheme != expected.scheme
+        or given.hostname != expected.hostname
+        or (port or _DEFAULT_PORTS.get(scheme)) != (expected_port or _DEFAULT_PORTS.get(scheme))
+        or given.path != expected.path
+    ):
+        return None
+    query = parse_qs(given.query, keep_blank_values=True)
+    if any(len(query.get(name, ())) > 1 for name in ("state", "code", "error")):
+        return None
+    return {name: values[0] for name, values in query.items() if name in ("state", "code", "error")}
+
+
 class UnlinkCode(StrEnum):
     REVOKED = "revoked"
     REVOKE_FAILED = "revoke_failed"  # forgotten here, but Google did not confirm the revocation
@@ -59,10 +87,19 @@ class Unlinked:
 
 class LinkService:
     def __init__(
-        self, oauth: GoogleOAuth, links: LinkRepository, states: OAuthStateRepository, *, sign_in_url: str
+        self,
+        oauth: GoogleOAuth,
+        links: LinkRepository,
+        states: OAuthStateRepository,
+        *,
+        sign_in_url: str,
+        by_paste: bool = False,
     ) -> None:
         self._oauth = oauth
         self._sign_in_url = sign_in_url
+        # Sign-in by pasting the address (PUBLIC_URL on this machine, the browser maybe on a phone): the
+        # sign-in button goes to Google's consent itself, since the bot's own page cannot be reached either.
+        self.by_paste = by_paste
         self._links = links
         self._states = states
         self._locks = UserLocks()
@@ -83,12 +120,20 @@ class LinkService:
     ) -> str:
         """The address of a sign-in page on the bot's own domain, bound to this user and chat by a fresh
         single-use id (256 bits). The page names `user_label` before anyone reaches Google's consent: the
-        consent URL is a bearer capability, and a forwarded one would link the victim's account."""
+        consent URL is a bearer capability, and a forwarded one would link the victim's account.
+
+        Signing in by paste, it is Google's consent URL itself: there a forwarded one links nothing unless its
+        victim also sends the address Google redirected to back to whoever forwarded it (the pasted address
+        only counts in the chat of the user who asked for it)."""
         start_id = secrets.token_urlsafe(32)
         verifier = secrets.token_urlsafe(64)  # 86 chars of [A-Za-z0-9_-]: a valid PKCE verifier
         await self._states.save_sign_in(
             start_id, user_id, chat_id, user_label, verifier, time.time() + STATE_TTL, then_pick_chat_id
         )
+        if self.by_paste:
+            consent = await self.continue_link(start_id)
+            assert consent is not None  # saved just now
+            return consent
         return f"{self._sign_in_url}?{urlencode({'s': start_id})}"
 
     async def sign_in_page(self, start_id: str) -> str | None:
@@ -114,6 +159,18 @@ class LinkService:
     async def complete_link(self, state: str | None, code: str | None, error: str | None) -> CallbackOutcome:
         """Handle Google's redirect. The state is consumed whatever happens next."""
         pending = await self._states.pop_oauth_state(state) if state else None
+        return await self._settle(pending, code, error)
+
+    async def complete_pasted(self, user_id: int, text: str) -> CallbackOutcome:
+        """Google's redirect as `user_id` pasted its address into their chat: the callback's checks, and the state
+        must be theirs (another user's is left alone, for its owner). Anything else is BAD_STATE, changing nothing."""
+        query = pasted_redirect(text, self._oauth.redirect_uri) or {}
+        state = query.get("state")
+        pending = await self._states.pop_oauth_state(state, user_id) if state else None
+        return await self._settle(pending, query.get("code"), query.get("error"))
+
+    async def _settle(self, pending: OAuthState | None, code: str | None, error: str | None) -> CallbackOutcome:
+        """The rest of a sign-in once its state is consumed: the code exchanged and the grant checked and kept."""
         if pending is None:
             return CallbackOutcome(CallbackCode.BAD_STATE)
         user_id, chat_id = pending.user_id, pending.chat_id

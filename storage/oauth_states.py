@@ -105,11 +105,18 @@ class OAuthStateRepository:
         )
         return None if row is None else self._state(row)
 
-    async def pop_oauth_state(self, state: str) -> OAuthState | None:
-        """Remove and return the state (expired ones too, so the caller can say so); None if unknown."""
-        row = await self._db.fetchone(
-            f"DELETE FROM oauth_states WHERE state_hash = ? RETURNING {_COLUMNS}", (_digest(state),)
-        )
+    async def pop_oauth_state(self, state: str, user_id: int | None = None) -> OAuthState | None:
+        """Remove and return the state (expired ones too, so the caller can say so); None if unknown, or not
+        `user_id`'s when given (then it is left alone)."""
+        if user_id is None:
+            row = await self._db.fetchone(
+                f"DELETE FROM oauth_states WHERE state_hash = ? RETURNING {_COLUMNS}", (_digest(state),)
+            )
+        else:
+            row = await self._db.fetchone(
+                f"DELETE FROM oauth_states WHERE state_hash = ? AND user_id = ? RETURNING {_COLUMNS}",
+                (_digest(state), user_id),
+            )
         return None if row is None else self._state(row)
 
     def _state(self, row: Row) -> OAuthState:

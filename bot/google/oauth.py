@@ -45,6 +45,7 @@ class GoogleOAuth:
     ) -> None:
         self._metrics = metrics
         self._config = config
+        self.redirect_uri = redirect_uri
         self._auth_url = auth_url
         self._token_url = token_url
         self._revoke_url = revoke_url
