@@ -1,4 +1,5 @@
-"""`python -m bot`: load settings, set up logging, run until SIGINT/SIGTERM."""
+"""`python -m bot`: load settings, set up logging, run until SIGINT/SIGTERM. `python -m bot demo`: the same bot
+against the emulated Telegram and Google, with a page playing the Telegram client (emulators/demo)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,11 @@ log = logging.getLogger("bot")
 
 
 def main() -> None:
+    if sys.argv[1:2] == ["demo"]:
+        from emulators.demo.main import main as demo  # the emulators are imported only for the demo
+
+        demo(sys.argv[2:])
+        return
     try:
         settings = load_settings()
     except ConfigError as exc:

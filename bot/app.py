@@ -36,7 +36,7 @@ from bot.retention import keep_purging
 from bot.sharing import SharingService
 from bot.telegram_send import MediaSender
 from bot.throttle import ChatFairUpdates, Throttle
-from bot.web import build_web_app
+from bot.web import Mount, build_web_app
 from bot.webhook import load_or_create_secret, update_receiver
 from storage.chat_intents import ChatIntentRepository
 from storage.chat_settings import ChatSettingsRepository
@@ -118,7 +118,8 @@ async def register_webhook(application: App, url: str, secret: str) -> None:
     log.info("receiving updates by webhook at %s", url)
 
 
-async def run(settings: Settings) -> None:
+async def run(settings: Settings, mount: Mount | None = None) -> None:
+    """Run until SIGINT/SIGTERM; ``mount`` adds routes to the web server (the demo's page)."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -252,6 +253,7 @@ async def run(settings: Settings) -> None:
             metrics=metrics.exposition,
             metrics_token=settings.metrics_token,
             telegram_webhook=receiver,
+            mount=mount,
         )
         # keepalive_timeout also closes a connection whose request's headers have not all come by then
         runner = web.AppRunner(web_app, access_log=None, keepalive_timeout=settings.http_idle_timeout)

@@ -23,6 +23,7 @@ Probe = Callable[[], Awaitable[bool]]
 Checks = Callable[[], Awaitable[dict[str, bool]]]
 Exposition = Callable[[], Awaitable[bytes]]
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+Mount = Callable[[web.Application], None]
 
 MAX_PARAM_LENGTH = 2048
 
@@ -178,7 +179,10 @@ def build_web_app(
     metrics: Exposition,
     metrics_token: str | None = None,
     telegram_webhook: Handler | None = None,
+    mount: Mount | None = None,
 ) -> web.Application:
+    """The bot's routes; ``mount`` adds more beside them (only `python -m bot demo` does: its page)."""
+
     async def oauth_callback(request: web.Request) -> web.Response:
         query = request.rel_url.query
         state, code, error = query.get("state"), query.get("code"), query.get("error")
@@ -260,6 +264,8 @@ def build_web_app(
     app.router.add_get("/metrics", prometheus)
     if telegram_webhook is not None:
         app.router.add_post(WEBHOOK_PATH, telegram_webhook)
+    if mount is not None:
+        mount(app)
     return app
 
 

@@ -430,6 +430,69 @@ def _page(status: int, title: str, body_html: str) -> web.Response:
     return web.Response(text=text, status=status, content_type="text/html")
 
 
+_PAGE_STYLE = """<meta name="viewport" content="width=device-width, initial-scale=1"><style>
+body { font-family: system-ui, sans-serif; margin: 0; background: #fff; color: #1f1f1f; }
+main { max-width: 30rem; margin: 0 auto; padding: 1.5rem 1rem 5rem; }
+h1 { font-size: 1.4rem; font-weight: 400; }
+.account { display: inline-block; border: 1px solid #c4c7c5; border-radius: 1rem; padding: .3rem .8rem; }
+.actions { display: flex; justify-content: flex-end; gap: .75rem; margin-top: 2rem; }
+button { font: inherit; border-radius: 1.25rem; padding: .55rem 1.4rem; border: 0; cursor: pointer; }
+.primary { background: #0b57d0; color: #fff; } .primary:disabled { background: #c4c7c5; }
+.secondary { background: transparent; color: #0b57d0; }
+.grid { display: grid; grid-template-columns: repeat(3, 1fr); gap: 3px; }
+.tile { position: relative; aspect-ratio: 1; overflow: hidden; background: #eee; }
+.tile img { width: 100%; height: 100%; object-fit: cover; display: block; }
+.tile input { position: absolute; top: .4rem; left: .4rem; width: 1.3rem; height: 1.3rem; }
+.tile:has(input:checked) img { transform: scale(.86); border-radius: .6rem; }
+.badge { position: absolute; right: .3rem; bottom: .3rem; color: #fff; font-size: .8rem;
+         background: rgba(0,0,0,.55); border-radius: .3rem; padding: 0 .3rem; }
+.bar { position: fixed; left: 0; right: 0; bottom: 0; background: #fff; border-top: 1px solid #ddd;
+       display: flex; justify-content: space-between; align-items: center; padding: .6rem 1rem; }
+</style>"""
+
+
+def _consent_page(email: str, scopes: Collection[str]) -> web.Response:
+    """The consent screen (demo): who signs in, what the app may see, Cancel or Allow. The form posts back
+    to the same address, query included."""
+    wants = "<li>See and download the photos and videos you select</li>" if PICKER_SCOPE in scopes else ""
+    return _page(
+        200,
+        "Sign in - Google Accounts",
+        f"{_PAGE_STYLE}<main><p>Sign in with Google</p><h1>The app wants access to your Google Account</h1>"
+        f'<p class="account">{html.escape(email)}</p><ul><li>Your name, email address and profile picture</li>'
+        f'{wants}</ul><form method="post" class="actions">'
+        '<button class="secondary" id="deny" name="decision" value="deny">Cancel</button>'
+        '<button class="primary" id="allow" name="decision" value="allow">Allow</button></form></main>',
+    )
+
+
+def _picker_tile(s: SessionRecord, item: MediaItem) -> str:
+    name = html.escape(item.filename)
+    seconds = int(item.duration)
+    badge = f'<span class="badge">▶ {seconds // 60}:{seconds % 60:02d}</span>' if item.type == "VIDEO" else ""
+    return (
+        f'<label class="tile"><input type="checkbox" name="item" value="{item.id}" aria-label="{name}">'
+        f'<img src="/picker/{s.id}/thumb/{item.id}" alt="{name}">{badge}</label>'
+    )
+
+
+def _picker_grid(s: SessionRecord, library: list[MediaItem]) -> web.Response:
+    """The pickerUri page: the library as a grid of tiles to tick (up to maxItemCount), then Done."""
+    tiles = "".join(_picker_tile(s, i) for i in library)
+    script = (
+        "<script>const f=document.forms[0],n=document.getElementById('count'),d=document.getElementById('done');"
+        "f.addEventListener('change',()=>{const c=f.querySelectorAll('input:checked').length;"
+        f"n.textContent=c?c+' selected':'Select items';d.disabled=!c||c>{s.max_item_count}}});</script>"
+    )
+    return _page(
+        200,
+        "Google Photos – Select items",
+        f'{_PAGE_STYLE}<form method="post"><main><h1>Google Photos</h1><div class="grid">{tiles}</div></main>'
+        '<div class="bar"><span id="count">Select items</span>'
+        f'<button class="primary" type="submit" id="done" disabled>Done</button></div></form>{script}',
+    )
+
+
 def _auth_error_page(status: int, error: str, detail: str) -> web.Response:
     return _page(
         status,
@@ -516,6 +579,8 @@ class GoogleEmulator:
         self.client_secret = client_secret
         self.redirect_uris: set[str] = set(redirect_uris)
         self.consent = Consent()
+        # False: consent is automatic, per ``consent`` (tests). True: a page asks, with Allow and Cancel (demo).
+        self.consent_page = False
         self.access_token_ttl = 3600.0
         self.poll_interval = 5.0
         self.session_timeout = 1800.0
@@ -566,6 +631,7 @@ class GoogleEmulator:
             app.add_subapp("/_sandbox", control)
         routes: list[tuple[str, str, str, _RouteHandler]] = [
             ("GET", "/o/oauth2/v2/auth", "authorize", self._authorize),
+            ("POST", "/o/oauth2/v2/auth", "authorize", self._authorize),
             ("POST", "/token", "token", self._token),
             ("POST", "/revoke", "revoke", self._revoke),
             ("GET", "/v1/userinfo", "userinfo", self._userinfo),
@@ -583,6 +649,7 @@ class GoogleEmulator:
                 ("GET", path, "picker", self._picker_page),
                 ("POST", path, "picker", self._picker_done),
             ]
+        routes.append(("GET", "/picker/{sid}/thumb/{item}", "picker", self._picker_thumb))
         for method, path, endpoint, handler in routes:
             app.router.add_route(method, path, self._endpoint(endpoint, handler))
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
@@ -1021,10 +1088,15 @@ class GoogleEmulator:
         email = self.consent.email
         wanted = frozenset(_canon(s) for s in requested)
         live = self._live_grants(email)
+        decision = self.consent.decision
+        if self.consent_page and "none" not in prompts:
+            if request.method == "GET":
+                return _consent_page(email, wanted)
+            decision = "allow" if (await request.post()).get("decision") == "allow" else "deny"
         if "none" in prompts:
             if not any(wanted <= g.scopes for g in live):
                 return back({"error": "consent_required"})
-        elif self.consent.decision == "deny":
+        elif decision == "deny":
             return back({"error": "access_denied"})
         ticked = self.consent.granted_scopes
         granted = wanted if ticked is None else wanted & ({_canon(s) for s in ticked} | _BASIC_SCOPES)
@@ -1399,15 +1471,19 @@ class GoogleEmulator:
         if isinstance(s, web.Response):
             return s
         s.opened += 1
-        boxes = "".join(
-            f'<label><input type="checkbox" name="item" value="{i.id}">{html.escape(i.filename)}</label><br>'
-            for i in self.library.get(s.email, [])
-        )
-        return _page(
-            200,
-            "Google Photos – Select items",
-            f'<form method="post">{boxes}<button type="submit" id="done">Done</button></form>',
-        )
+        return _picker_grid(s, self.library.get(s.email, []))
+
+    async def _picker_thumb(self, request: web.Request) -> web.Response:
+        """A tile of the picking grid (the page's own images, like photos.google.com's; not the API's baseUrl)."""
+        s = self._picker_session(request)
+        if isinstance(s, web.Response):
+            return s
+        item = next((i for i in self.library.get(s.email, []) if i.id == request.match_info["item"]), None)
+        if item is None:
+            raise web.HTTPNotFound()
+        w, h = _fit(item.width, item.height, 256, 256, crop=False)
+        body = await asyncio.to_thread(media_files.jpeg, w, h, 0, f"{item.id}|tile")
+        return web.Response(body=body.read_all(), content_type=body.content_type, headers=_NO_STORE)
 
     async def _picker_done(self, request: web.Request) -> web.Response:
         s = self._picker_session(request)

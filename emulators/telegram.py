@@ -24,7 +24,9 @@ import itertools
 import json
 import math
 import mimetypes
+import os
 import re
+import tempfile
 import time
 import warnings
 from collections import deque
@@ -870,8 +872,11 @@ class TelegramEmulator:
         *,
         bot_first_name: str = "Photos Test Bot",
         privacy_mode: bool = True,
+        files_dir: Path | None = None,
     ) -> None:
         self.token = token
+        # Where uploaded bytes are kept, named by their sha256 (the demo page shows them); None: hashed only.
+        self.files_dir = files_dir
         self.bot_username = bot_username
         self.bot_first_name = bot_first_name
         self.bot_id = int(token.split(":", 1)[0])
@@ -1354,6 +1359,15 @@ class TelegramEmulator:
             if rec.from_bot and (include_deleted or not rec.deleted)
         ]
 
+    def history(self, chat_id: int) -> list[MessageRecord]:
+        """Every message in a chat, the users' too and deleted ones, in order (what a client shows)."""
+        return list(self._messages.get(chat_id, {}).values())
+
+    def stored_file(self, sha256: str) -> Path | None:
+        """The kept bytes of an upload (with ``files_dir``), or None."""
+        path = self.files_dir / sha256 if self.files_dir and re.fullmatch(r"[0-9a-f]{64}", sha256) else None
+        return path if path is not None and path.is_file() else None
+
     def message(self, chat_id: int, message_id: int) -> MessageRecord:
         """Any message (bot's or user's, deleted or not) by id."""
         return self._messages[chat_id][message_id]
@@ -1482,10 +1496,21 @@ class TelegramEmulator:
                     raw[name] = await part.text()
                     continue
                 sink = _Sink()
-                while chunk := await part.read_chunk(CHUNK):
-                    sink.feed(chunk)
-                    await self._pace_upload(len(chunk))
+                # Small synchronous writes: only the demo keeps files, and its uploads are a few hundred KB.
+                with contextlib.ExitStack() as stack:
+                    kept = (
+                        stack.enter_context(tempfile.NamedTemporaryFile(dir=self.files_dir, delete=False))
+                        if self.files_dir
+                        else None
+                    )
+                    while chunk := await part.read_chunk(CHUNK):
+                        sink.feed(chunk)
+                        if kept is not None:
+                            kept.write(chunk)
+                        await self._pace_upload(len(chunk))
                 files[name] = sink.info(part.filename, part.headers.get(aiohttp.hdrs.CONTENT_TYPE))
+                if kept is not None and self.files_dir is not None:
+                    os.replace(kept.name, self.files_dir / files[name].sha256)
         elif request.content_type == "application/json":
             try:
                 data = await request.json()

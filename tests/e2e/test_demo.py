@@ -1,0 +1,172 @@
+"""`python -m bot demo` as a newcomer runs it: a subprocess in an empty folder with no .env, one line printed,
+the page served beside the bot's own routes, SIGTERM stopping it; and the whole tour in headless Chromium,
+driving the demo page like a user, from /start to photos in the group.
+
+DEMO_SCREENSHOT=docs/demo.png .venv/bin/pytest tests/e2e/test_demo.py -k tour  refreshes the README's picture.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.async_api import BrowserContext, Page, async_playwright, expect
+
+from tests.harness import ROOT, bot_python, free_port
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync"]
+WIDTH, HEIGHT = 390, 844  # a phone screen in CSS pixels
+
+
+@dataclass
+class Demo:
+    proc: asyncio.subprocess.Process
+    url: str
+    stderr: Path
+
+    async def stop(self) -> int:
+        self.proc.send_signal(signal.SIGTERM)
+        return await asyncio.wait_for(self.proc.wait(), 30)
+
+
+async def start_demo(folder: Path, *args: str) -> Demo:
+    """`python -m bot demo` in `folder` with only PATH, PYTHONPATH and HTTP_PORT set; waits for its line."""
+    port = free_port()
+    env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(ROOT), "HTTP_PORT": str(port)}
+    stderr = folder.parent / f"{folder.name}-stderr.log"
+    with stderr.open("wb") as err:
+        proc = await asyncio.create_subprocess_exec(
+            bot_python(), "-m", "bot", "demo", *args, cwd=folder, env=env, stdout=asyncio.subprocess.PIPE, stderr=err
+        )
+    assert proc.stdout is not None
+    line = await asyncio.wait_for(proc.stdout.readline(), 60)
+    assert line, f"the demo printed nothing:\n{stderr.read_text()}"
+    return Demo(proc, line.decode().strip(), stderr)
+
+
+@pytest.fixture
+async def demo(tmp_path: Path) -> AsyncIterator[Demo]:
+    folder = tmp_path / "empty"
+    folder.mkdir()
+    running = await start_demo(folder)
+    try:
+        yield running
+    finally:
+        if running.proc.returncode is None:
+            assert await running.stop() == 0, running.stderr.read_text()
+        assert "violation" not in running.stderr.read_text(), running.stderr.read_text()
+
+
+async def test_demo_starts_in_an_empty_folder_prints_the_address_and_stops_on_sigterm(tmp_path: Path) -> None:
+    folder = tmp_path / "empty"
+    folder.mkdir()
+    demo = await start_demo(folder)
+    port = demo.url.rsplit(":", 1)[1].strip("/")
+    assert demo.url == f"http://localhost:{port}/"
+    async with httpx.AsyncClient(timeout=10) as http:
+        page = await http.get(demo.url)
+        assert page.status_code == 200 and "/demo/static/demo.js" in page.text
+        assert (await http.get(f"{demo.url}demo/static/demo.js")).status_code == 200
+        assert (await http.get(f"{demo.url}healthz")).json() == {"status": "ok"}  # the bot's own routes beside it
+        state = await http.get(f"{demo.url}demo/api/state", params={"user": 101, "chat": 101})
+        assert [c["title"] for c in state.json()["chats"]] == ["Photos", "Family", "Holidays"]
+        assert (await http.get(f"{demo.url}demo/api/state", params={"user": 999, "chat": 1})).status_code == 400
+    assert await demo.stop() == 0
+    assert demo.proc.stdout is not None
+    assert await demo.proc.stdout.read() == b""  # one line in all
+    assert list(folder.iterdir()) == []  # its data lived in a temporary folder, now gone
+    assert "violation" not in demo.stderr.read_text()
+
+
+# What the tour reads on the page, per language of the demo's Telegram users.
+TEXTS = {
+    "en": {
+        "sign_in": "Sign in with Google",
+        "continue": "Continue",
+        "linked": "Linked to alice@example.com",
+        "open_photos": "Open Google Photos",
+        "delivered": "Delivered",
+    },
+}
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[BrowserContext]:
+    if not CHROMIUM.exists():
+        pytest.skip(f"Chromium is not installed at {CHROMIUM} (apt-get install chromium)")
+    async with async_playwright() as playwright:
+        chromium = await playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            context = await chromium.new_context(viewport={"width": WIDTH, "height": HEIGHT}, device_scale_factor=2)
+            context.set_default_timeout(30_000)
+            yield context
+        finally:
+            await chromium.close()
+
+
+async def say(page: Page, text: str) -> None:
+    await page.get_by_label("Message").fill(text)
+    await page.get_by_role("button", name="Send").click()
+
+
+async def tap_url_button(page: Page, name: str) -> Page:
+    """Tap an inline URL button: the link opens in a new tab, as a phone's Telegram opens the browser."""
+    async with page.context.expect_page() as opened:
+        await page.locator(".buttons button", has_text=name).last.click()
+    tab = await opened.value
+    await tab.wait_for_load_state()
+    return tab
+
+
+@pytest.mark.parametrize("language", ["en"])
+async def test_demo_tour_from_start_to_photos_in_the_group(demo: Demo, browser: BrowserContext, language: str) -> None:
+    words = TEXTS[language]
+    page = await browser.new_page()
+    await page.goto(demo.url)
+    bot_messages = page.locator(".msg:not(.mine)")
+
+    await say(page, "/start")
+    await expect(bot_messages.first).to_be_visible()
+
+    # /link: the bot's sign-in page, then Google's consent page, Allow, back to the bot.
+    await say(page, "/link")
+    tab = await tap_url_button(page, words["sign_in"])
+    if tab.url.startswith(demo.url):  # the bot's own page first when it shows one (whose account, Continue)
+        await tab.get_by_role("button", name=words["continue"]).click()
+    await tab.get_by_role("button", name="Allow").click()
+    await tab.wait_for_url(f"{demo.url}oauth/done*")
+    await tab.close()
+    await expect(page.locator("#messages")).to_contain_text(words["linked"])
+
+    # /pick in the group: the Open Google Photos button comes to Alice's private chat.
+    await page.get_by_role("tab", name="Family", exact=True).click()
+    await say(page, "/pick")
+    await page.get_by_role("tab", name="Photos", exact=True).click()
+    picker = await tap_url_button(page, words["open_photos"])
+    for index in range(3):  # three photos and a video
+        await picker.locator(".tile input").nth(index).check()
+    await picker.locator(".tile", has=picker.locator(".badge")).first.locator("input").check()
+    await picker.get_by_role("button", name="Done").click()
+    await expect(picker.locator("body")).to_contain_text("Done")
+    await picker.close()
+
+    await page.get_by_role("tab", name="Family", exact=True).click()
+    messages = page.locator("#messages")
+    await expect(messages).to_contain_text(words["delivered"], timeout=60_000)
+    album = messages.locator(".grid").first
+    await expect(album.locator(".tile")).to_have_count(4)
+    await expect(album.locator(".tile.video .duration")).to_have_text("0:14")
+    # Every picture shows: the photos and the video's thumbnail, as the bot uploaded them.
+    loaded = await album.locator("img").evaluate_all("imgs => imgs.map(i => i.complete && i.naturalWidth > 0)")
+    assert loaded == [True] * 4
+
+    screenshot = os.environ.get("DEMO_SCREENSHOT")
+    if screenshot:
+        await page.screenshot(path=screenshot)
