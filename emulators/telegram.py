@@ -51,6 +51,7 @@ CAPTION_LIMIT: Final = 1024
 CALLBACK_DATA_LIMIT: Final = 64
 ANSWER_TEXT_LIMIT: Final = 200
 ALBUM_MAX: Final = 10
+GENERAL_TOPIC_ID: Final = 1  # a forum's General topic (telegram-bot-api: GENERAL_FORUM_TOPIC_ID)
 PHOTO_UPLOAD_LIMIT: Final = 10_000_000
 UPLOAD_LIMIT: Final = 50_000_000
 LOCAL_UPLOAD_LIMIT: Final = 2_000_000_000
@@ -381,6 +382,7 @@ class MessageRecord:
     edit_date: int | None = None
     edits: list[JSON] = field(default_factory=list)
     deleted: bool = False
+    thread_id: int | None = None  # the forum topic it is in (None: not a forum, or its General topic)
 
     @property
     def content(self) -> str | None:
@@ -410,6 +412,17 @@ class EmuUser:
 
 
 @dataclass
+class ForumTopic:
+    """A topic of a forum supergroup. Its id, the ``message_thread_id`` of its messages, is the id of the
+    service message that created it (Bot API spec: ForumTopic, forum_topic_created)."""
+
+    thread_id: int
+    name: str
+    closed: bool = False
+    deleted: bool = False
+
+
+@dataclass
 class EmuChat:
     """A chat; for private chats ``id`` is the user's id."""
 
@@ -426,6 +439,8 @@ class EmuChat:
     # they bind members and restricted members alike, never administrators or the owner.
     permissions: dict[str, bool] = field(default_factory=lambda: dict.fromkeys(_RESTRICTED_RIGHTS, True))
     member_rights: dict[int, dict[str, bool]] = field(default_factory=dict)  # a restricted member's can_*
+    is_forum: bool = False  # a supergroup with topics
+    topics: dict[int, ForumTopic] = field(default_factory=dict)
 
     def may(self, status: str, rights: dict[str, bool], right: str) -> bool:
         """Whether a member with ``status`` (and, restricted, ``rights``) holds ``right`` here."""
@@ -1008,27 +1023,70 @@ class TelegramEmulator:
         bot_status: str = "member",
         added_by: int | None = None,
         hidden_members: bool = False,
+        forum: bool = False,
         **bot_rights: bool,
     ) -> EmuChat:
         """Create a group/supergroup/channel with the bot in it (``added_by``: also emit my_chat_member).
+
+        ``forum``: a supergroup with topics (see ``create_topic``); messages without a topic are in its General
+        topic.
 
         ``hidden_members``: a supergroup that hides its member list; unless the bot is an administrator,
         getChatMember then fails for everyone but the bot itself.
         """
         if type not in ("group", "supergroup", "channel"):
             raise ValueError(f"unsupported chat type {type!r}")
-        if hidden_members and type != "supergroup":
-            raise ValueError("only supergroups can hide their members")
+        if (hidden_members or forum) and type != "supergroup":
+            raise ValueError("only supergroups can hide their members or have topics")
         if type != "supergroup" and "restricted" in (members or {}).values():
             raise ValueError("only supergroups have restricted members (ChatMemberRestricted: Supergroups only)")
         for user_id, status in (members or {}).items():
             if status not in _MEMBER_STATUSES:
                 raise ValueError(f"unknown member status {status!r}")
             self.users.setdefault(user_id, EmuUser(user_id, f"User {user_id}"))
-        chat = EmuChat(chat_id, type, title, username, dict(members or {}), "left", hidden_members=hidden_members)
+        chat = EmuChat(
+            chat_id, type, title, username, dict(members or {}), "left", hidden_members=hidden_members, is_forum=forum
+        )
         self.chats[chat_id] = chat
+        if forum:  # message 1 made the supergroup: the General topic's id, never another topic's
+            creator = next(iter(chat.members), self.bot_id)
+            self._new_message(
+                chat, "service", from_bot=False, sender_id=creator, service={"supergroup_chat_created": True}
+            )
         self.set_bot_status(chat_id, bot_status, by_user_id=added_by, **bot_rights)
         return chat
+
+    def create_topic(self, chat_id: int, name: str, *, by_user_id: int | None = None) -> int:
+        """A member creates a topic in a forum; returns its ``message_thread_id``. The ``forum_topic_created``
+        service message reaches the bot like any message (ASSUMPTION: even with privacy mode on, as other
+        service messages do; the bot ignores it)."""
+        chat = self.chats[chat_id]
+        if not chat.is_forum:
+            raise ValueError(f"chat {chat_id} is not a forum")
+        creator = by_user_id if by_user_id is not None else next(iter(chat.members), self.bot_id)
+        rec = self._new_message(
+            chat,
+            "service",
+            from_bot=False,
+            sender_id=creator,
+            service={"forum_topic_created": {"name": name, "icon_color": 7322096}},
+        )
+        rec.thread_id = rec.message_id
+        chat.topics[rec.message_id] = ForumTopic(rec.message_id, name)
+        if chat.bot_status in _PRESENT_STATUSES:
+            self._enqueue({"message": self._message_dict(rec)})
+        return rec.message_id
+
+    def close_topic(self, chat_id: int, thread_id: int, *, closed: bool = True) -> None:
+        """An admin closes (or reopens) a topic: only admins who may manage topics can post there then."""
+        self.chats[chat_id].topics[thread_id].closed = closed
+
+    def delete_topic(self, chat_id: int, thread_id: int) -> None:
+        """An admin deletes a topic and every message in it."""
+        self.chats[chat_id].topics[thread_id].deleted = True
+        for rec in self._messages.get(chat_id, {}).values():
+            if rec.thread_id == thread_id:
+                rec.deleted = True
 
     def set_bot_status(self, chat_id: int, status: str, *, by_user_id: int | None = None, **rights: bool) -> None:
         """Change the bot's membership (administrator rights default to True, restricted ones to False).
@@ -1099,9 +1157,18 @@ class TelegramEmulator:
     # ---------------------------------------------------------------- control API: updates
 
     def send_text(
-        self, user_id: int, text: str, chat_id: int | None = None, *, reply_to_message_id: int | None = None
+        self,
+        user_id: int,
+        text: str,
+        chat_id: int | None = None,
+        *,
+        reply_to_message_id: int | None = None,
+        thread_id: int | None = None,
     ) -> JSON:
         """The user writes ``text`` (private chat by default); returns the Message and enqueues its update.
+
+        ``thread_id``: in that topic of a forum (its messages carry ``message_thread_id`` and
+        ``is_topic_message``); None writes in the General topic.
 
         A leading ``/command`` (or ``/command@bot``) gets a bot_command entity. In groups with privacy mode
         on, the update is only delivered for commands, replies to the bot, mentions, or when the bot is admin.
@@ -1119,6 +1186,12 @@ class TelegramEmulator:
             raise ValueError(f"user {user_id} can't write in chat {chat.id}")
         elif not chat.may(chat.members[user_id], chat.member_rights.get(user_id, {}), "can_send_messages"):
             raise ValueError(f"user {user_id} may not send messages in chat {chat.id}")
+        if thread_id is not None:
+            topic = chat.topics.get(thread_id)
+            if topic is None or topic.deleted:
+                raise ValueError(f"chat {chat.id} has no topic {thread_id}")
+            if topic.closed and chat.members.get(user_id) not in ("creator", "administrator"):
+                raise ValueError(f"topic {thread_id} is closed")
         entities: list[JSON] = []
         command = _COMMAND_RE.match(text)
         if command:
@@ -1132,6 +1205,7 @@ class TelegramEmulator:
             source_text=text,
             entities=entities,
             reply_to_message_id=reply_to_message_id,
+            thread_id=thread_id,
         )
         message = self._message_dict(rec)
         if self._bot_sees(chat, rec, command):
@@ -1634,6 +1708,8 @@ class TelegramEmulator:
         out = {"id": chat.id, "type": chat.type, "title": chat.title}
         if chat.username:
             out["username"] = chat.username
+        if chat.is_forum:
+            out["is_forum"] = True
         return out
 
     def _member_dict(self, user: JSON, status: str, rights: dict[str, bool] | None = None) -> JSON:
@@ -1743,6 +1819,29 @@ class TelegramEmulator:
                     else f"not enough rights to send {send_kind}s to the chat"
                 )
 
+    def _topic_for_send(self, chat: EmuChat, p: JSON) -> int | None:
+        """The forum topic a send names in ``message_thread_id``, checked as the Bot API server does
+        (Client.cpp, check_message_topic and TdOnCheckForumTopicCallback): ignored outside forums and private
+        chats; the General topic (1) and unknown or deleted topics are "message thread not found". A closed
+        topic takes posts only from admins who may manage topics: others get the server's TOPIC_CLOSED
+        (passed through as "Bad Request: TOPIC_CLOSED", as reported in tdesktop#30476)."""
+        thread_id = p.get("message_thread_id")
+        if not thread_id:
+            return None
+        if chat.type == "private":
+            raise _bad("message thread not found")  # the bot's private chats have no topics here
+        if not chat.is_forum:
+            return None
+        topic = chat.topics.get(thread_id)
+        if thread_id == GENERAL_TOPIC_ID or topic is None or topic.deleted:
+            raise _bad("message thread not found")
+        manages = chat.bot_status == "creator" or (
+            chat.bot_status == "administrator" and chat.bot_rights.get("can_manage_topics", False)
+        )
+        if topic.closed and not manages:
+            raise _bad("TOPIC_CLOSED")
+        return int(thread_id)
+
     def _chat_for_send(self, chat_id: object, kind: str) -> EmuChat:
         chat = self._resolve_chat(chat_id)
         self._check_access(chat, kind)
@@ -1792,6 +1891,8 @@ class TelegramEmulator:
             replied = self._messages[rec.chat_id].get(rec.reply_to_message_id)
             if replied:
                 msg["reply_to_message"] = self._message_dict(replied, nested=True)
+        if rec.thread_id is not None:
+            msg.update({"message_thread_id": rec.thread_id, "is_topic_message": True})
         if rec.edit_date:
             msg["edit_date"] = rec.edit_date
         if rec.media_group_id:
@@ -2338,10 +2439,12 @@ class TelegramEmulator:
         if p.get("link_preview_options") is not None:
             self._check_objects("sendMessage", "LinkPreviewOptions", p["link_preview_options"])
         reply_to = self._check_reply("sendMessage", chat, p.get("reply_parameters"))
+        thread_id = self._topic_for_send(chat, p)
         self._flood_take(chat)
         rec = self._new_message(
             chat,
             "text",
+            thread_id=thread_id,
             text=text,
             source_text=p["text"],
             parse_mode=p.get("parse_mode"),
@@ -2367,11 +2470,13 @@ class TelegramEmulator:
         caption, entities = self._text(method, p, "caption", "caption_entities")
         markup = self._check_markup(method, p.get("reply_markup"), inline_only=False)
         reply_to = self._check_reply(method, chat, p.get("reply_parameters"))
+        thread_id = self._topic_for_send(chat, p)
         media = await self._materialize(self._upload_for(p[kind], files), kind, self._with_thumbnail(method, p, files))
         self._flood_take(chat)
         rec = self._new_message(
             chat,
             kind,
+            thread_id=thread_id,
             caption=caption,
             source_text=p.get("caption"),
             parse_mode=p.get("parse_mode"),
@@ -2412,6 +2517,7 @@ class TelegramEmulator:
             caption, entities = self._text(method, item, "caption", "caption_entities")
             prepared.append((item, kind, caption, entities, self._upload_for(item.get("media"), files)))
         reply_to = self._check_reply(method, chat, p.get("reply_parameters"))
+        thread_id = self._topic_for_send(chat, p)
         # The items go out one by one and each one sent stays in the chat; the first item that fails fails the
         # whole request (telegram-bot-api Client.cpp, on_message_send_succeeded/failed of a multi-send; each
         # album item also counts as one message for the flood limits, notes §2). ASSUMPTION: the items after
@@ -2447,6 +2553,7 @@ class TelegramEmulator:
                     media_group_id=group_id,
                     reply_to_message_id=reply_to,
                     method=method,
+                    thread_id=thread_id,
                 )
             )
         return [self._message_dict(rec) for rec in records]
