@@ -48,6 +48,7 @@ SETTINGS: dict[str, type | tuple[type, ...]] = {
     "max_live_sessions": (int, type(None)),
     "sparse_pages": bool,
     "service_disabled": bool,
+    "consent_page": bool,
 }
 
 
@@ -249,6 +250,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help=f"a redirect URI registered for the client (repeatable; default {DEFAULT_REDIRECT_URI})",
     )
     parser.add_argument("--email", default=DEFAULT_EMAIL, help="the Google account signed in to the browser")
+    parser.add_argument(
+        "--consent-page", action="store_true", help="ask on a consent page (Allow / Cancel) instead of at once"
+    )
     return parser.parse_args(argv)
 
 
@@ -256,6 +260,7 @@ async def serve(args: argparse.Namespace) -> None:
     """Run until SIGINT or SIGTERM."""
     google = GoogleEmulator(args.client_id, args.client_secret, args.redirect_uris or [DEFAULT_REDIRECT_URI])
     google.consent = Consent(args.email)
+    google.consent_page = args.consent_page
     seed_library(google, args.email)
     await google.start(args.port, control=control_app(google))
     stop = asyncio.Event()

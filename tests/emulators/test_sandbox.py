@@ -162,8 +162,11 @@ async def test_consent_and_settings_reach_the_emulator(sandbox: tuple[GoogleEmul
     async with httpx.AsyncClient() as client:
         denied = await client.get(google.auth_url, params=_authorize(google))
     assert "error=access_denied" in denied.headers["location"]
-    settings = await http.post("/settings", json={"poll_interval": 0.5, "max_live_sessions": 2})
+    settings = await http.post("/settings", json={"poll_interval": 0.5, "max_live_sessions": 2, "consent_page": True})
     assert settings.json()["poll_interval"] == 0.5 and google.max_live_sessions == 2
+    async with httpx.AsyncClient() as client:
+        page = await client.get(google.auth_url, params=_authorize(google))
+    assert page.status_code == 200 and 'id="allow"' in page.text
 
 
 REDIRECT = "http://localhost:8080/oauth/callback"
