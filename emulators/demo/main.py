@@ -66,6 +66,7 @@ async def demo(folder: Path, open_browser: bool, language: str) -> None:
                 "DATABASE_URL": f"sqlite:///{folder / 'bot.sqlite3'}",
                 "ENCRYPTION_KEY": Fernet.generate_key().decode(),
                 "LOG_LEVEL": os.environ.get("LOG_LEVEL", "").strip() or "WARNING",
+                "SIGN_IN_BY_PASTE": "false",  # the browser is on this machine: Google's redirect reaches the bot
             },
             dotenv=folder / ".env",  # never the working directory's .env: the demo needs none and uses none
         )

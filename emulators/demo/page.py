@@ -71,6 +71,7 @@ class DemoPage:
         self.tg = tg
         self.google = google
         self._actions = 0  # the page's own actions, part of the version a long poll waits to change
+        self._queries: dict[int, list[str]] = {}  # callback query ids of each person's button presses
 
     def mount(self, app: web.Application) -> None:
         app.router.add_get("/", self._index)
@@ -144,7 +145,13 @@ class DemoPage:
             "keyboard": _reply_keyboard(history),
             "commands": self._commands(chat_id),
             "canWrite": self.tg.chats[chat_id].type != "channel",
+            "toasts": self._toasts(user_id),
         }
+
+    def _toasts(self, user_id: int) -> list[JSON]:
+        """The bot's answers to this person's button presses that carry a text (Telegram shows them briefly)."""
+        answers = ((q, self.tg.answered_callbacks.get(q, {})) for q in self._queries.get(user_id, []))
+        return [{"id": q, "text": a["text"], "alert": bool(a.get("show_alert"))} for q, a in answers if a.get("text")]
 
     def _chats(self, user_id: int) -> list[JSON]:
         chats: list[JSON] = [{"id": user_id, "title": self.tg.bot_first_name, "kind": "bot"}]
@@ -220,7 +227,8 @@ class DemoPage:
 
     async def _press(self, body: JSON) -> None:
         user, chat = _ids(body)
-        self.tg.press_button(user, chat, int(body["message"]), str(body["data"]))
+        query = self.tg.press_button(user, chat, int(body["message"]), str(body["data"]))
+        self._queries.setdefault(user, []).append(query)
 
     async def _share(self, body: JSON) -> None:
         """A chat chosen with a request_chat keyboard button (the user must be in it)."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -93,6 +94,14 @@ TEXTS = {
         "linked": "Linked to alice@example.com",
         "open_photos": "Open Google Photos",
         "delivered": "Delivered",
+        "originals": "📁 Original files",
+        "saved": "Saved: Original files",
+        "choose_channel": "Choose a channel",
+        "forwarding": "From now on, picks you make here go to Holidays",
+        "qr": "QR code",
+        "cancel": "Cancel",
+        "cancelled": "Pick cancelled",
+        "expired": "link expired before anything was picked",
     },
 }
 
@@ -125,17 +134,13 @@ async def tap_url_button(page: Page, name: str) -> Page:
     return tab
 
 
-@pytest.mark.parametrize("language", ["en"])
-async def test_demo_tour_from_start_to_photos_in_the_group(demo: Demo, browser: BrowserContext, language: str) -> None:
-    words = TEXTS[language]
-    page = await browser.new_page()
-    await page.goto(demo.url)
-    bot_messages = page.locator(".msg:not(.mine)")
+async def tap(page: Page, name: str) -> None:
+    """Tap the latest inline button labelled `name`."""
+    await page.locator(".buttons button", has_text=name).last.click()
 
-    await say(page, "/start")
-    await expect(bot_messages.first).to_be_visible()
 
-    # /link: the bot's sign-in page, then Google's consent page, Allow, back to the bot.
+async def link(page: Page, demo: Demo, words: dict[str, str]) -> None:
+    """/link: the bot's sign-in page, then Google's consent page, Allow, back to the bot."""
     await say(page, "/link")
     tab = await tap_url_button(page, words["sign_in"])
     if tab.url.startswith(demo.url):  # the bot's own page first when it shows one (whose account, Continue)
@@ -145,17 +150,38 @@ async def test_demo_tour_from_start_to_photos_in_the_group(demo: Demo, browser: 
     await tab.close()
     await expect(page.locator("#messages")).to_contain_text(words["linked"])
 
+
+async def choose(page: Page, words: dict[str, str], photos: int, video: bool) -> None:
+    """Open Google Photos from the latest prompt, tick photos (and a video) in the grid, tap Done."""
+    picker = await tap_url_button(page, words["open_photos"])
+    for index in range(photos):
+        await picker.locator(".tile input").nth(index).check()
+    if video:
+        await picker.locator(".tile", has=picker.locator(".badge")).first.locator("input").check()
+    await picker.get_by_role("button", name="Done").click()
+    await expect(picker.locator("body")).to_contain_text("Done")
+    await picker.close()
+
+
+async def open_demo(browser: BrowserContext, demo: Demo) -> Page:
+    page = await browser.new_page()
+    await page.goto(demo.url)
+    await say(page, "/start")
+    await expect(page.locator(".msg:not(.mine)").first).to_be_visible()
+    return page
+
+
+@pytest.mark.parametrize("language", ["en"])
+async def test_demo_tour_from_start_to_photos_in_the_group(demo: Demo, browser: BrowserContext, language: str) -> None:
+    words = TEXTS[language]
+    page = await open_demo(browser, demo)
+    await link(page, demo, words)
+
     # /pick in the group: the Open Google Photos button comes to Alice's private chat.
     await page.get_by_role("tab", name="Family", exact=True).click()
     await say(page, "/pick")
     await page.get_by_role("tab", name="Photos", exact=True).click()
-    picker = await tap_url_button(page, words["open_photos"])
-    for index in range(3):  # three photos and a video
-        await picker.locator(".tile input").nth(index).check()
-    await picker.locator(".tile", has=picker.locator(".badge")).first.locator("input").check()
-    await picker.get_by_role("button", name="Done").click()
-    await expect(picker.locator("body")).to_contain_text("Done")
-    await picker.close()
+    await choose(page, words, photos=3, video=True)
 
     await page.get_by_role("tab", name="Family", exact=True).click()
     messages = page.locator("#messages")
@@ -170,3 +196,51 @@ async def test_demo_tour_from_start_to_photos_in_the_group(demo: Demo, browser: 
     screenshot = os.environ.get("DEMO_SCREENSHOT")
     if screenshot:
         await page.screenshot(path=screenshot)
+
+
+@pytest.mark.parametrize("language", ["en"])
+async def test_demo_settings_forward_qr_cancel_and_expiry(demo: Demo, browser: BrowserContext, language: str) -> None:
+    words = TEXTS[language]
+    page = await open_demo(browser, demo)
+    messages = page.locator("#messages")
+    await link(page, demo, words)
+
+    await say(page, "/settings")
+    await tap(page, words["originals"])
+    await expect(page.get_by_role("status")).to_have_text(words["saved"])  # the bot's answer, shown briefly
+
+    # /forward: the reply keyboard's chat picker, the channel chosen.
+    await say(page, "/forward")
+    await page.locator("#keyboard button", has_text=words["choose_channel"]).click()
+    await page.get_by_role("dialog").get_by_role("button", name="Holidays").click()
+    await expect(messages).to_contain_text(words["forwarding"])
+
+    await say(page, "/pick")
+    await tap(page, words["qr"])
+    qr = messages.locator(".tile.photo img").last
+    await expect(qr).to_be_visible()
+    assert await qr.evaluate("i => i.complete && i.naturalWidth > 0")
+    await tap(page, words["cancel"])
+    await expect(messages).to_contain_text(words["cancelled"])
+
+    await say(page, "/pick")
+    await expect(page.locator(".buttons button", has_text=words["open_photos"])).to_have_count(
+        1
+    )  # the cancelled one lost its buttons
+    await page.get_by_role("button", name="⏩ 30 min").click()  # Google's picking session times out
+    await expect(messages).to_contain_text(words["expired"], timeout=30_000)
+
+    # A pick forwarded to the channel arrives there, in the channel's own settings (photos).
+    await say(page, "/pick")
+    await choose(page, words, photos=2, video=False)
+    await page.get_by_role("tab", name="Holidays", exact=True).click()
+    await expect(page.locator("#messages .grid .tile")).to_have_count(2, timeout=60_000)
+
+    # Forwarding off, a pick here arrives here in this chat's settings: original files, with name and size.
+    await page.get_by_role("tab", name="Photos", exact=True).click()
+    await say(page, "/forward off")
+    await say(page, "/pick")
+    await choose(page, words, photos=1, video=False)
+    await expect(messages.locator(".doc")).to_have_count(1, timeout=60_000)
+    await expect(messages.locator(".doc .name")).to_have_text(re.compile(r"IMG_\d+\.JPG", re.IGNORECASE))
+    await expect(messages.locator(".doc .size")).to_contain_text("KB")

@@ -1,7 +1,7 @@
 "use strict";
 // The demo's Telegram client: draws /demo/api/state and acts through /demo/api/* (see page.py).
 
-const view = { user: null, chat: null, version: null, state: null, generation: 0 };
+const view = { user: null, chat: null, version: null, state: null, generation: 0, toasted: new Set(), first: true };
 const $ = (id) => document.getElementById(id);
 
 function el(tag, attrs = {}, ...children) {
@@ -155,6 +155,20 @@ function drawMenu(state) {
   }, el("b", {}, `/${c.command}`), c.description)));
 }
 
+function toast(state) {
+  for (const answer of state.toasts) {
+    if (view.toasted.has(answer.id)) continue;
+    view.toasted.add(answer.id);
+    if (view.first) continue;  // answers from before the page opened
+    const box = $("toast");
+    box.textContent = answer.text;
+    box.hidden = false;
+    clearTimeout(view.toastTimer);
+    view.toastTimer = setTimeout(() => { box.hidden = true; }, answer.alert ? 6000 : 3000);
+  }
+  view.first = false;
+}
+
 function render(state) {
   if (state.user !== view.user || state.chat !== view.chat) {
     if (view.user !== null && state.user === view.user) view.chat = state.chat; else return;
@@ -165,6 +179,7 @@ function render(state) {
   drawMessages(state.messages);
   drawKeyboard(state);
   drawMenu(state);
+  toast(state);
   $("composer").hidden = !state.canWrite;
   $("readonly").hidden = state.canWrite;
 }
