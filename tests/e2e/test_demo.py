@@ -244,3 +244,12 @@ async def test_demo_settings_forward_qr_cancel_and_expiry(demo: Demo, browser: B
     await expect(messages.locator(".doc")).to_have_count(1, timeout=60_000)
     await expect(messages.locator(".doc .name")).to_have_text(re.compile(r"IMG_\d+\.JPG", re.IGNORECASE))
     await expect(messages.locator(".doc .size")).to_contain_text("KB")
+
+
+async def test_the_bot_imports_no_emulator_unless_the_demo_is_asked_for() -> None:
+    check = "import sys, bot.__main__, bot.app, bot.web; print(sorted(m for m in sys.modules if 'emulators' in m))"
+    proc = await asyncio.create_subprocess_exec(
+        bot_python(), "-c", check, cwd=ROOT, env={"PYTHONPATH": str(ROOT)}, stdout=asyncio.subprocess.PIPE
+    )
+    out, _ = await proc.communicate()
+    assert proc.returncode == 0 and out.decode().strip() == "[]"
