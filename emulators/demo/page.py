@@ -137,6 +137,7 @@ class DemoPage:
         history = [m for m in self.tg.history(chat_id) if not m.deleted]
         return {
             "version": self._version(),
+            "bot": self.tg.bot_username,
             "user": user_id,
             "chat": chat_id,
             "people": [{"id": m.user_id, "name": m.name, "email": m.email} for m in MEMBERS],

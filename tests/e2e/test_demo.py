@@ -92,6 +92,10 @@ TEXTS = {
         "sign_in": "Sign in with Google",
         "continue": "Continue",
         "linked": "Linked to alice@example.com",
+        "linked_bob": "Linked to bob@example.com",
+        "link_account": "Link Google account",
+        "continue_pick": "Pick photos for Family",
+        "shared_by_bob": "Shared by Bob",
         "open_photos": "Open Google Photos",
         "delivered": "Delivered",
         "originals": "📁 Original files",
@@ -139,16 +143,17 @@ async def tap(page: Page, name: str) -> None:
     await page.locator(".buttons button", has_text=name).last.click()
 
 
-async def link(page: Page, demo: Demo, words: dict[str, str]) -> None:
-    """/link: the bot's sign-in page, then Google's consent page, Allow, back to the bot."""
-    await say(page, "/link")
+async def link(page: Page, demo: Demo, words: dict[str, str], *, linked: str = "linked", command: bool = True) -> None:
+    """/link (or a prompt already there): the bot's sign-in page, Google's consent page, Allow, back to the bot."""
+    if command:
+        await say(page, "/link")
     tab = await tap_url_button(page, words["sign_in"])
     if tab.url.startswith(demo.url):  # the bot's own page first when it shows one (whose account, Continue)
         await tab.get_by_role("button", name=words["continue"]).click()
     await tab.get_by_role("button", name="Allow").click()
     await tab.wait_for_url(f"{demo.url}oauth/done*")
     await tab.close()
-    await expect(page.locator("#messages")).to_contain_text(words["linked"])
+    await expect(page.locator("#messages")).to_contain_text(words[linked])
 
 
 async def choose(page: Page, words: dict[str, str], photos: int, video: bool) -> None:
@@ -205,7 +210,8 @@ async def test_demo_settings_forward_qr_cancel_and_expiry(demo: Demo, browser: B
     messages = page.locator("#messages")
     await link(page, demo, words)
 
-    await say(page, "/settings")
+    await page.get_by_role("button", name="Menu").click()  # the command menu
+    await page.locator("#menu button", has_text="/settings").click()
     await tap(page, words["originals"])
     await expect(page.get_by_role("status")).to_have_text(words["saved"])  # the bot's answer, shown briefly
 
@@ -253,3 +259,26 @@ async def test_the_bot_imports_no_emulator_unless_the_demo_is_asked_for() -> Non
     )
     out, _ = await proc.communicate()
     assert proc.returncode == 0 and out.decode().strip() == "[]"
+
+
+@pytest.mark.parametrize("language", ["en"])
+async def test_demo_bob_picks_for_the_group_through_the_deep_link(
+    demo: Demo, browser: BrowserContext, language: str
+) -> None:
+    """Bob never opened the bot: /pick in the group gives him a link into his private chat, where he links his
+    own Google account and picks; the group gets his photos."""
+    words = TEXTS[language]
+    page = await browser.new_page()
+    await page.goto(demo.url)
+    await page.get_by_role("button", name="Bob").click()
+    await page.get_by_role("tab", name="Family", exact=True).click()
+    await say(page, "/pick")
+    await tap(page, words["link_account"])  # a t.me deep link: the page opens Bob's private chat with /start
+    await expect(page.get_by_role("tab", name="Photos", exact=True)).to_have_attribute("aria-selected", "true")
+    await link(page, demo, words, linked="linked_bob", command=False)
+    await tap(page, words["continue_pick"])
+    await choose(page, words, photos=2, video=False)
+    await page.get_by_role("tab", name="Family", exact=True).click()
+    messages = page.locator("#messages")
+    await expect(messages).to_contain_text(words["shared_by_bob"], timeout=60_000)
+    await expect(messages.locator(".grid .tile")).to_have_count(2)

@@ -89,11 +89,19 @@ function bubble(group) {
   return node;
 }
 
+// Telegram opens its own links itself: t.me/<bot>?start=X is the private chat with the bot, sending /start X.
+function openLink(url) {
+  const link = /^https:\/\/t\.me\/([A-Za-z0-9_]+)\/?(?:\?start=([A-Za-z0-9_-]+))?$/.exec(url);
+  if (!link || link[1].toLowerCase() !== view.state.bot.toLowerCase()) return window.open(url, "_blank");
+  switchTo(view.user, view.user);
+  if (link[2]) act("send", { text: `/start ${link[2]}`, chat: view.user });
+}
+
 function buttons(message) {
   if (!message.buttons.length) return null;
   return el("div", { class: "buttons" }, ...message.buttons.map((row) => el("div", { class: "row" },
     ...row.map((b) => b.url
-      ? el("button", { class: "url", type: "button", onclick: () => window.open(b.url, "_blank") }, b.text)
+      ? el("button", { class: "url", type: "button", onclick: () => openLink(b.url) }, b.text)
       : el("button", { type: "button", onclick: () => act("press", { message: message.id, data: b.callback_data }) },
         b.text)))));
 }
@@ -216,6 +224,12 @@ $("composer").addEventListener("submit", (event) => {
   if (!text) return;
   $("text").value = "";
   act("send", { text });
+});
+$("messages").addEventListener("click", (event) => {
+  const anchor = event.target.closest(".msg a[href^='https://t.me/']");
+  if (!anchor) return;
+  event.preventDefault();
+  openLink(anchor.href);
 });
 $("menu-button").addEventListener("click", () => { $("menu").hidden = !$("menu").hidden; });
 $("forward-time").addEventListener("click", () => act("advance", { minutes: 30 }));
