@@ -11,6 +11,8 @@ import asyncio
 import os
 import re
 import signal
+import socket
+from asyncio.subprocess import PIPE
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,10 +55,16 @@ async def start_demo(folder: Path, *args: str) -> Demo:
 
 
 @pytest.fixture
-async def demo(tmp_path: Path) -> AsyncIterator[Demo]:
+def language() -> str:
+    """The language code of the demo's Telegram users; a test parametrized on `language` overrides it."""
+    return "en"
+
+
+@pytest.fixture
+async def demo(tmp_path: Path, language: str) -> AsyncIterator[Demo]:
     folder = tmp_path / "empty"
     folder.mkdir()
-    running = await start_demo(folder)
+    running = await start_demo(folder, "--language", language)
     try:
         yield running
     finally:
@@ -84,6 +92,22 @@ async def test_demo_starts_in_an_empty_folder_prints_the_address_and_stops_on_si
     assert await demo.proc.stdout.read() == b""  # one line in all
     assert list(folder.iterdir()) == []  # its data lived in a temporary folder, now gone
     assert "violation" not in demo.stderr.read_text()
+
+
+async def test_demo_on_a_port_in_use_says_so_in_one_line(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(ROOT), "HTTP_PORT": str(port)}
+        proc = await asyncio.create_subprocess_exec(
+            bot_python(), "-m", "bot", "demo", cwd=tmp_path, env=env, stdout=PIPE, stderr=PIPE
+        )
+        out, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 1 and out == b""
+    lines = err.decode().strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"Cannot start the demo: Cannot listen on 127.0.0.1:{port} ")
+    assert lines[0].endswith("address already in use")
 
 
 # What the tour reads on the page, per language of the demo's Telegram users.
