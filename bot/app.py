@@ -27,6 +27,7 @@ from bot.flood import FloodControl
 from bot.google.oauth import GoogleOAuth
 from bot.google.picker import PickerClient, google_session
 from bot.health import GoogleConfig, Readiness, TelegramCheck
+from bot.languages import Languages
 from bot.linking import SIGN_IN_PATH, CallbackOutcome, LinkService
 from bot.logs import mask
 from bot.metrics import Metrics
@@ -102,7 +103,8 @@ def build_application(settings: Settings, flood: FloodControl, updates: ChatFair
 
 
 async def set_commands(application: App) -> None:
-    every = [BotCommand(name, description) for name, description in texts.COMMANDS]
+    t = texts.ENGLISH
+    every = [BotCommand(name, t(description)) for name, description in texts.COMMANDS]
     await application.bot.set_my_commands(every, scope=BotCommandScopeAllPrivateChats())
     await application.bot.set_my_commands(
         [c for c in every if c.command in GROUP_COMMANDS], scope=BotCommandScopeAllGroupChats()
@@ -164,7 +166,8 @@ async def run(settings: Settings, mount: Mount | None = None) -> None:
         flood = FloodControl(settings.telegram_private_rate, settings.telegram_group_rate_per_minute, metrics.telegram)
         updates = ChatFairUpdates()
         application = build_application(settings, flood, updates)
-        messages = PickMessages(application.bot)
+        languages = Languages()
+        messages = PickMessages(application.bot, languages.of_chat)
         chat_settings = ChatSettingsRepository(db)
         pick_repo = PickRepository(db)
         retention = asyncio.create_task(keep_purging(pick_repo, settings.retention_days))
@@ -230,7 +233,9 @@ async def run(settings: Settings, mount: Mount | None = None) -> None:
         await set_commands(application)
 
         async def on_outcome(outcome: CallbackOutcome) -> None:
-            await handlers.linking.notify_link_outcome(application.bot, sharing, outcome)
+            if outcome.chat_id is not None:
+                t = await languages.of_chat(outcome.chat_id)
+                await handlers.linking.notify_link_outcome(application.bot, sharing, t, outcome)
 
         async def ready() -> bool:
             return application.running and await db.ping()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot import texts
+from bot.texts import Speaker
 
 PICK_NEW = "pick:new"
 LINK = "link"
@@ -14,17 +15,17 @@ def one_button(label: str, *, url: str | None = None, data: str | None = None) -
     return InlineKeyboardMarkup([[InlineKeyboardButton(label, url=url, callback_data=data)]])
 
 
-def pick_again() -> InlineKeyboardMarkup:
+def pick_again(t: Speaker) -> InlineKeyboardMarkup:
     """ "📷 Pick photos": starts a new pick in the chat it is tapped in."""
-    return one_button(texts.BUTTON_PICK, data=PICK_NEW)
+    return one_button(t(texts.BUTTON_PICK), data=PICK_NEW)
 
 
-def link() -> InlineKeyboardMarkup:
+def link(t: Speaker) -> InlineKeyboardMarkup:
     """ "🔗 Link Google account": sends the consent button (privately)."""
-    return one_button(texts.BUTTON_LINK, data=LINK)
+    return one_button(t(texts.BUTTON_LINK), data=LINK)
 
 
-def prompt(session_id: int, picker_uri: str) -> InlineKeyboardMarkup:
+def prompt(t: Speaker, session_id: int, picker_uri: str) -> InlineKeyboardMarkup:
     """The pick's prompt: open Google Photos; a QR code for another device; cancel.
 
     The button carries the plain pickerUri, like the QR code. Google's picking-experience guide keeps
@@ -34,15 +35,15 @@ def prompt(session_id: int, picker_uri: str) -> InlineKeyboardMarkup:
     """
     return InlineKeyboardMarkup(
         [
-            [InlineKeyboardButton(texts.BUTTON_OPEN_PHOTOS, url=picker_uri)],
+            [InlineKeyboardButton(t(texts.BUTTON_OPEN_PHOTOS), url=picker_uri)],
             [
-                InlineKeyboardButton(texts.BUTTON_QR, callback_data=f"pick:qr:{session_id}"),
-                InlineKeyboardButton(texts.BUTTON_CANCEL, callback_data=f"pick:cancel:{session_id}"),
+                InlineKeyboardButton(t(texts.BUTTON_QR), callback_data=f"pick:qr:{session_id}"),
+                InlineKeyboardButton(t(texts.BUTTON_CANCEL), callback_data=f"pick:cancel:{session_id}"),
             ],
         ]
     )
 
 
-def cancel_pick(session_id: int) -> InlineKeyboardMarkup:
+def cancel_pick(t: Speaker, session_id: int) -> InlineKeyboardMarkup:
     """The group's "choosing photos…" line: a Cancel only the picker may use."""
-    return one_button(texts.BUTTON_CANCEL, data=f"pick:cancel:{session_id}")
+    return one_button(t(texts.BUTTON_CANCEL), data=f"pick:cancel:{session_id}")

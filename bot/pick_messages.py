@@ -1,7 +1,8 @@
 """The pick's messages in the chat: prompt with buttons, QR code, notices, progress, summary, endings.
 
 This is the edge for everything a pick says while no update is being handled: it gets codes and data
-from the pick and delivery services and renders them with bot/texts.py.
+from the pick and delivery services and renders them with bot/texts.py, in the language of the chat each
+message goes to: a private chat's person, or a group's language for what the whole group reads.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -20,6 +22,7 @@ from telegram.ext import ExtBot
 from bot import keyboards, texts
 from bot.flood import ProgressSkipped, SendInfo
 from bot.outcomes import Code, SkipReason
+from bot.texts import Speaker
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +32,8 @@ PROGRESS = SendInfo(progress=True)
 MAX_TEXT = 4096  # a message's text, after entity parsing (Bot API, sendMessage)
 NAME_CHARS = 60  # of each file name the summary lists
 REASON_CHARS = 200  # of each reason (Telegram's refusal texts included)
+
+ChatSpeaker = Callable[[int], Awaitable[Speaker]]  # the language a chat reads, by its id
 
 
 @dataclass(frozen=True)
@@ -60,32 +65,32 @@ class Summary:
     posted_in: tuple[str, str | None] | None = None  # (title, link) of a forwarding destination
 
 
-def render_progress(line: ProgressLine) -> str:
+def render_progress(t: Speaker, line: ProgressLine) -> str:
     if line.phase == "downloading":
-        return texts.PROGRESS_DOWNLOADING.format(done=line.done, total=line.total)
+        return t(texts.PROGRESS_DOWNLOADING, done=line.done, total=line.total)
     if line.phase == "sending":
-        return texts.PROGRESS_SENDING.format(done=line.done, total=line.total)
+        return t(texts.PROGRESS_SENDING, done=line.done, total=line.total)
     if line.phase == "queued":
-        return texts.PROGRESS_QUEUED.format(position=line.done)
-    return texts.PROGRESS_WAITING_VIDEOS.format(count=line.total)
+        return t(texts.PROGRESS_QUEUED, position=line.done)
+    return t.plural(texts.PROGRESS_WAITING_VIDEOS, line.total)
 
 
-def render_summary(summary: Summary) -> str:
+def render_summary(t: Speaker, summary: Summary) -> str:
     """The summary, within Telegram's 4096 characters however many items were skipped for however many
     reasons: long names and reasons are cut, and reasons that do not fit are counted on a last line."""
-    posted = "\n" + texts.posted_in(*summary.posted_in) if summary.posted_in is not None else ""
+    posted = "\n" + t.posted_in(*summary.posted_in) if summary.posted_in is not None else ""
     if summary.unlisted:
-        text = texts.GOOGLE_DOWN
+        text = t(texts.GOOGLE_DOWN)
     elif summary.total == 0:
-        text = texts.PICK_NOTHING_PICKED
+        text = t(texts.PICK_NOTHING_PICKED)
     else:
         groups: dict[str, list[str]] = {}
         for item in summary.skipped:
             name = _one_line(item.filename, NAME_CHARS)
             if item.size:
-                name += f" ({texts.file_size(item.size)})"
-            groups.setdefault(_one_line(texts.skip_reason(item.reason, item.detail), REASON_CHARS), []).append(name)
-        text = _fit(texts.summary(summary.total, summary.sent, groups), groups, MAX_TEXT - _length(posted))
+                name += f" ({t.file_size(item.size)})"
+            groups.setdefault(_one_line(t.skip_reason(item.reason, item.detail), REASON_CHARS), []).append(name)
+        text = _fit(t, t.summary(summary.total, summary.sent, groups), groups, MAX_TEXT - _length(posted))
     return text + posted
 
 
@@ -99,7 +104,7 @@ def _length(text: str) -> int:
     return len(text.encode("utf-16-le")) // 2
 
 
-def _fit(text: str, groups: dict[str, list[str]], room: int) -> str:
+def _fit(t: Speaker, text: str, groups: dict[str, list[str]], room: int) -> str:
     """`text` (a head line, then one line per reason of `groups`) cut to whole lines within `room`, the items
     of the reasons left out counted on a last line."""
     if _length(text) <= room:
@@ -108,7 +113,7 @@ def _fit(text: str, groups: dict[str, list[str]], room: int) -> str:
     counts = [len(names) for names in groups.values()]
     kept = [head]
     for number, line in enumerate(lines):
-        more = "\n" + texts.SUMMARY_MORE.format(count=sum(counts[number:]))
+        more = "\n" + t.plural(texts.SUMMARY_MORE, sum(counts[number:]))
         if _length("\n".join([*kept, line])) + _length(more) > room:
             return "\n".join(kept) + more
         kept.append(line)
@@ -122,32 +127,34 @@ def qr_png(data: str) -> bytes:
     return buffer.getvalue()
 
 
-def _pick_again(wanted: bool) -> InlineKeyboardMarkup | None:
-    return keyboards.pick_again() if wanted else None
+def _pick_again(t: Speaker, wanted: bool) -> InlineKeyboardMarkup | None:
+    return keyboards.pick_again(t) if wanted else None
 
 
 class PickMessages:
     """Sends and edits the pick's messages; a message that cannot be edited any more is not an error."""
 
-    def __init__(self, bot: ExtBot[SendInfo]) -> None:
+    def __init__(self, bot: ExtBot[SendInfo], speaker: ChatSpeaker) -> None:
         self._bot = bot
+        self._speaker = speaker
 
     async def prompt(self, chat_id: int, session_id: int, picker_uri: str, email: str, limit: int | None) -> int:
-        text = texts.PICK_PROMPT.format(
-            email=texts.html(email), limit=texts.PICK_PROMPT_LIMIT.format(count=limit) if limit else ""
-        )
+        t = await self._speaker(chat_id)
+        limited = t.plural(texts.PICK_PROMPT_LIMIT, limit) if limit else ""
+        text = t(texts.PICK_PROMPT, email=texts.html(email), limit=limited)
         message = await self._bot.send_message(
-            chat_id, text, reply_markup=keyboards.prompt(session_id, picker_uri), link_preview_options=NO_PREVIEW
+            chat_id, text, reply_markup=keyboards.prompt(t, session_id, picker_uri), link_preview_options=NO_PREVIEW
         )
         return message.message_id
 
     async def notice(self, chat_id: int, session_id: int, name: str) -> int | None:
         """The group's line while a member chooses, with a Cancel only they may use."""
+        t = await self._speaker(chat_id)
         try:
             message = await self._bot.send_message(
                 chat_id,
-                texts.GROUP_CHOOSING.format(name=texts.html(name)),
-                reply_markup=keyboards.cancel_pick(session_id),
+                t(texts.GROUP_CHOOSING, name=texts.html(name)),
+                reply_markup=keyboards.cancel_pick(t, session_id),
             )
         except TelegramError as exc:
             log.warning("could not post the pick notice in chat %s: %s", chat_id, exc)
@@ -155,10 +162,12 @@ class PickMessages:
         return message.message_id
 
     async def qr(self, chat_id: int, picker_uri: str) -> None:
-        await self._bot.send_photo(chat_id, qr_png(picker_uri), caption=texts.QR_CAPTION)
+        t = await self._speaker(chat_id)
+        await self._bot.send_photo(chat_id, qr_png(picker_uri), caption=t(texts.QR_CAPTION))
 
     async def say(self, chat_id: int, code: Code, *, pick_again: bool = False, **params: object) -> int | None:
-        return await self._send(chat_id, texts.say(code, **params), pick_again=pick_again)
+        t = await self._speaker(chat_id)
+        return await self._send(chat_id, t.say(code, **params), _pick_again(t, pick_again))
 
     async def replace(
         self, chat_id: int, message_id: int | None, code: Code, *, pick_again: bool = False, **params: object
@@ -168,29 +177,33 @@ class PickMessages:
         if message_id is None:
             await self.say(chat_id, code, pick_again=pick_again, **params)
         else:
-            await self._edit(chat_id, message_id, texts.say(code, **params), pick_again=pick_again)
+            t = await self._speaker(chat_id)
+            await self._edit(chat_id, message_id, t.say(code, **params), _pick_again(t, pick_again))
 
     async def picked(self, chat_id: int, message_id: int | None) -> None:
         """The prompt says the selection arrived. A prompt whose id is unknown is left alone: progress follows."""
         if message_id is not None:
-            await self._edit(chat_id, message_id, texts.say(Code.PICK_PICKED))
+            t = await self._speaker(chat_id)
+            await self._edit(chat_id, message_id, t.say(Code.PICK_PICKED))
 
     async def progress(self, chat_id: int, message_id: int | None, line: ProgressLine) -> int | None:
         """Show the delivery's progress line: edit it in place, or post it when there is none yet."""
+        text = render_progress(await self._speaker(chat_id), line)
         if message_id is None:
-            return await self._send(chat_id, render_progress(line))
-        await self._edit(chat_id, message_id, render_progress(line), progress=True)
+            return await self._send(chat_id, text)
+        await self._edit(chat_id, message_id, text, progress=True)
         return message_id
 
     async def summary(self, chat_id: int, summary: Summary) -> None:
         """The summary is the only word the user gets on what did not arrive: when Telegram answers 5xx or
         the connection breaks it is sent again (the same summary twice beats none); a chat that refuses it
         (blocked, removed, a 400) is left alone."""
-        text = render_summary(summary)
+        t = await self._speaker(chat_id)
+        text = render_summary(t, summary)
         for pause in (*SUMMARY_RETRY_PAUSES, None):
             try:
                 await self._bot.send_message(
-                    chat_id, text, reply_markup=keyboards.pick_again(), link_preview_options=NO_PREVIEW
+                    chat_id, text, reply_markup=keyboards.pick_again(t), link_preview_options=NO_PREVIEW
                 )
                 return
             except BadRequest as exc:  # a refusal, though python-telegram-bot makes it a NetworkError
@@ -214,18 +227,27 @@ class PickMessages:
         except TelegramError as exc:
             log.info("could not delete message %s in chat %s: %s", message_id, chat_id, exc)
 
-    async def _send(self, chat_id: int, text: str, *, pick_again: bool = False) -> int | None:
+    async def caption(self, chat_id: int, user_id: int, name: str) -> str:
+        """ "Shared by …" on photos posted into a group, as a real mention (the name alone could be anyone's)."""
+        t = await self._speaker(chat_id)
+        return t(texts.SHARED_BY, name=texts.mention(user_id, name))
+
+    async def _send(self, chat_id: int, text: str, markup: InlineKeyboardMarkup | None = None) -> int | None:
         try:
-            message = await self._bot.send_message(
-                chat_id, text, reply_markup=_pick_again(pick_again), link_preview_options=NO_PREVIEW
-            )
+            message = await self._bot.send_message(chat_id, text, reply_markup=markup, link_preview_options=NO_PREVIEW)
         except TelegramError as exc:
             log.warning("could not message chat %s: %s", chat_id, exc)
             return None
         return message.message_id
 
     async def _edit(
-        self, chat_id: int, message_id: int, text: str, *, pick_again: bool = False, progress: bool = False
+        self,
+        chat_id: int,
+        message_id: int,
+        text: str,
+        markup: InlineKeyboardMarkup | None = None,
+        *,
+        progress: bool = False,
     ) -> None:
         """Replace a message's text (and drop its buttons). A `progress` edit is skipped, never waited for,
         while the chat's edits are paced or refused (bot/flood.py)."""
@@ -234,7 +256,7 @@ class PickMessages:
                 text,
                 chat_id=chat_id,
                 message_id=message_id,
-                reply_markup=_pick_again(pick_again),
+                reply_markup=markup,
                 link_preview_options=NO_PREVIEW,
                 rate_limit_args=PROGRESS if progress else None,
             )

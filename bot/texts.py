@@ -1,30 +1,71 @@
-"""Every sentence the bot shows to people, in one place (HTML parse mode; escape what users supply)."""
+"""Every sentence the bot shows to people, in one place, and the `Speaker` that says them in one language.
+
+The constants are the English messages, which are also the catalog's msgids (bot/locales/messages.pot,
+extracted with `pybabel extract`): `N_` and `NP_` only mark them. A `Speaker` translates them when rendering,
+at the edge, for the person or chat that reads them. Messages are Telegram HTML unless a comment says otherwise;
+parameters are `{named}`.
+"""
 
 from __future__ import annotations
 
+from datetime import timedelta
+from functools import cache
 from html import escape
 
+from babel import Locale
+from babel.dates import format_timedelta
+from babel.numbers import format_decimal
+from babel.units import format_unit
+
+from bot import i18n
 from bot.outcomes import Code, SkipReason
+
+Plural = tuple[str, str]
+
+
+def N_(message: str) -> str:
+    """Marks a message for extraction; a `Speaker` translates it when it is rendered."""
+    return message
+
+
+def NP_(singular: str, plural: str) -> Plural:
+    """Marks a message with plural forms (ngettext): the form is chosen by its `{count}`."""
+    return singular, plural
+
+
+def html(value: object) -> str:
+    return escape(str(value), quote=False)
+
+
+def mention(user_id: int, name: str) -> str:
+    """A real mention: it links to the user whatever name they chose."""
+    return f'<a href="tg://user?id={user_id}">{html(name)}</a>'
+
 
 # --- commands menu -------------------------------------------------------------------------
 COMMANDS: tuple[tuple[str, str], ...] = (
-    ("pick", "Choose photos in Google Photos and get them here"),
-    ("settings", "Photos or original files for this chat"),
-    ("forward", "Send your picks to a group or channel"),
-    ("cancel", "Stop the current pick"),
-    ("status", "Which Google account is linked"),
-    ("link", "Link your Google account"),
-    ("unlink", "Disconnect your Google account"),
-    ("help", "How this bot works"),
+    # NOTE: The command menu Telegram shows beside the text field: short descriptions (at most 256 characters).
+    ("pick", N_("Choose photos in Google Photos and get them here")),
+    ("settings", N_("Photos or original files for this chat")),
+    ("forward", N_("Send your picks to a group or channel")),
+    ("cancel", N_("Stop the current pick")),
+    ("status", N_("Which Google account is linked")),
+    ("link", N_("Link your Google account")),
+    ("unlink", N_("Disconnect your Google account")),
+    ("help", N_("How this bot works")),
 )
 
 # --- welcome and help ----------------------------------------------------------------------
-WELCOME = (
+# NOTE: Messages are Telegram HTML: keep the tags (<b>…</b>, <a href="…">…</a>) and every {placeholder} as
+# they are; {name} is the person's first name. Commands (/pick, /link…) stay as they are.
+WELCOME = N_(
     "👋 Hi {name}! I bring photos and videos from <b>Google Photos</b> into Telegram, in full quality.\n\n"
     "First link your Google account — it takes a few seconds."
 )
-WELCOME_LINKED = "👋 Hi {name}! Your Google account <b>{email}</b> is linked.\n\nTap <b>Pick photos</b> or send /pick."
-HELP = (
+WELCOME_LINKED = N_(
+    "👋 Hi {name}! Your Google account <b>{email}</b> is linked.\n\nTap <b>Pick photos</b> or send /pick."
+)
+HELP = N_(
     "<b>How it works</b>\n"
     "1. /link — connect your Google account (once).\n"
     "2. /pick — tap <b>Open Google Photos</b>, choose photos and videos, tap <b>Done</b>.\n"
@@ -35,246 +76,243 @@ HELP = (
     "I only see the photos you pick, never your whole library."
 )
 
-# --- buttons -------------------------------------------------------------------------------
-BUTTON_LINK = "🔗 Link Google account"
-BUTTON_SIGN_IN = "Sign in with Google"
-BUTTON_TRY_AGAIN = "Try again"
-BUTTON_PICK = "📷 Pick photos"
-BUTTON_OPEN_PRIVATE = "Continue in private chat"
+# --- buttons (short: a phone shows about 30 characters across) -----------------------------
+BUTTON_LINK = N_("🔗 Link Google account")
+BUTTON_SIGN_IN = N_("Sign in with Google")
+BUTTON_TRY_AGAIN = N_("Try again")
+BUTTON_PICK = N_("📷 Pick photos")
+BUTTON_OPEN_PRIVATE = N_("Continue in private chat")
 
 # --- linking -------------------------------------------------------------------------------
-LINK_PROMPT = (
+# NOTE: {duration} is like "10 minutes", already in your language.
+LINK_PROMPT = N_(
     "Tap the button to sign in with Google and allow access to the photos you pick.\n"
-    "The link works once and expires in 10 minutes.\n"
+    "The link works once and expires in {duration}.\n"
     "⚠️ <b>Don't forward this link</b>: it is for you alone, and links whichever Google account signs in with it "
     "to your Telegram."
 )
-LINK_PROMPT_RELINK = "You are linked as <b>{email}</b>. Signing in again replaces that link.\n\n" + LINK_PROMPT
-LINK_IN_GROUP = "For your privacy, linking happens in our private chat. Tap below to continue there."
-LINKED = "✅ Linked to <b>{email}</b>. Send /pick to choose photos."
-LINK_DENIED = "Linking was cancelled, nothing was stored. Tap below whenever you want to try again."
-LINK_SCOPE_MISSING = (
+# NOTE: Shown above the previous message, when an account is linked already.
+LINK_PROMPT_RELINK = N_("You are linked as <b>{email}</b>. Signing in again replaces that link.")
+LINK_IN_GROUP = N_("For your privacy, linking happens in our private chat. Tap below to continue there.")
+LINKED = N_("✅ Linked to <b>{email}</b>. Send /pick to choose photos.")
+LINK_DENIED = N_("Linking was cancelled, nothing was stored. Tap below whenever you want to try again.")
+LINK_SCOPE_MISSING = N_(
     "Google did not give me access to your photos (the Google Photos permission was unticked), "
     "so nothing was linked. Try again and leave that box ticked."
 )
-LINK_EXCHANGE_FAILED = "Google did not accept the sign-in, so nothing was linked. Please try again."
-LINK_MISCONFIGURED = (
+LINK_EXCHANGE_FAILED = N_("Google did not accept the sign-in, so nothing was linked. Please try again.")
+LINK_MISCONFIGURED = N_(
     "Google refused this bot's own sign-in settings, so nothing was linked. It is not about your account: "
     "the bot's operator has been alerted. Please try again later."
 )
-LINK_STATE_EXPIRED = "That sign-in link expired. Tap below for a new one."
-NOT_LINKED = "You haven't linked a Google account yet. Tap below to link one."
-LINK_BROKEN = "Google no longer accepts the access you gave earlier (it was revoked or expired). Please link again."
-STATUS_LINKED = "Linked to <b>{email}</b>."
-STATUS_BROKEN = "Your link to <b>{email}</b> stopped working (access was revoked or expired). Please link again."
-UNLINKED = "Disconnected <b>{email}</b> and revoked my access at Google. Your stored tokens are deleted."
-UNLINKED_REVOKE_FAILED = (
+LINK_STATE_EXPIRED = N_("That sign-in link expired. Tap below for a new one.")
+NOT_LINKED = N_("You haven't linked a Google account yet. Tap below to link one.")
+LINK_BROKEN = N_("Google no longer accepts the access you gave earlier (it was revoked or expired). Please link again.")
+STATUS_LINKED = N_("Linked to <b>{email}</b>.")
+STATUS_BROKEN = N_("Your link to <b>{email}</b> stopped working (access was revoked or expired). Please link again.")
+UNLINKED = N_("Disconnected <b>{email}</b> and revoked my access at Google. Your stored tokens are deleted.")
+UNLINKED_REVOKE_FAILED = N_(
     "Deleted your stored tokens for <b>{email}</b>, but Google did not confirm the revocation. "
     "To be sure, remove the app at myaccount.google.com/permissions."
 )
-UNLINK_NOTHING = "No Google account is linked, so there is nothing to disconnect."
+UNLINK_NOTHING = N_("No Google account is linked, so there is nothing to disconnect.")
 
 # --- in groups: account details stay private; slowing down -----------------------------------
-WELCOME_GROUP = "👋 Hi {name}! Link your Google account in our private chat, then send /pick here to share photos."
-WELCOME_GROUP_LINKED = "👋 Hi {name}! Your Google account is linked: send /pick here to share photos."
-ACCOUNT_IN_PRIVATE = "For your privacy, your Google account is managed in our private chat: send /{command} there."
-SLOW_DOWN = "⏳ {name}, that is a lot of requests at once: I'll ignore yours for a moment."
+WELCOME_GROUP = N_("👋 Hi {name}! Link your Google account in our private chat, then send /pick here to share photos.")
+WELCOME_GROUP_LINKED = N_("👋 Hi {name}! Your Google account is linked: send /pick here to share photos.")
+ACCOUNT_IN_PRIVATE = N_("For your privacy, your Google account is managed in our private chat: send /{command} there.")
+SLOW_DOWN = N_("⏳ {name}, that is a lot of requests at once: I'll ignore yours for a moment.")
 
 # --- errors --------------------------------------------------------------------------------
-GOOGLE_DOWN = "Google isn't answering right now. Please try again in a minute."
-UNEXPECTED = "Sorry, something went wrong on my side. Please try again."
-BOT_MISCONFIGURED = (
+GOOGLE_DOWN = N_("Google isn't answering right now. Please try again in a minute.")
+UNEXPECTED = N_("Sorry, something went wrong on my side. Please try again.")
+BOT_MISCONFIGURED = N_(
     "Sorry, I can't reach Google Photos because of a configuration problem on my side — nothing is wrong with "
     "your account, and your link is kept. My operator has been alerted; please try again later."
 )
 
 # --- callback web page ---------------------------------------------------------------------
-PAGE_LINKED = ("Account linked", "Your Google account is linked. You can go back to Telegram.")
-PAGE_DENIED = ("Linking cancelled", "Nothing was linked. You can try again from Telegram whenever you like.")
+# NOTE: Web pages after Google's sign-in: plain text (no HTML tags); each is a title, then a sentence.
+PAGE_LINKED = (N_("Account linked"), N_("Your Google account is linked. You can go back to Telegram."))
+PAGE_DENIED = (N_("Linking cancelled"), N_("Nothing was linked. You can try again from Telegram whenever you like."))
 PAGE_SCOPE_MISSING = (
-    "Photos permission missing",
-    "Google did not give access to your photos, so nothing was linked. Try again from Telegram and leave "
-    "the Google Photos box ticked.",
+    N_("Photos permission missing"),
+    N_(
+        "Google did not give access to your photos, so nothing was linked. Try again from Telegram and leave "
+        "the Google Photos box ticked."
+    ),
 )
-PAGE_EXCHANGE_FAILED = ("Google did not accept the sign-in", "Nothing was linked. Please try again from Telegram.")
+PAGE_EXCHANGE_FAILED = (
+    N_("Google did not accept the sign-in"),
+    N_("Nothing was linked. Please try again from Telegram."),
+)
 PAGE_MISCONFIGURED = (
-    "The bot has a setup problem",
-    "Google refused this bot's own sign-in settings, so nothing was linked. This is not about your account: "
-    "the bot's operator has been alerted. Please try again later from Telegram.",
+    N_("The bot has a setup problem"),
+    N_(
+        "Google refused this bot's own sign-in settings, so nothing was linked. This is not about your account: "
+        "the bot's operator has been alerted. Please try again later from Telegram."
+    ),
 )
 PAGE_BAD_STATE = (
-    "This link is not valid",
-    "It was already used, has expired, or was not made for you. Send /link in Telegram for a new one.",
+    N_("This link is not valid"),
+    N_("It was already used, has expired, or was not made for you. Send /link in Telegram for a new one."),
 )
-PAGE_BUTTON = "Back to Telegram"
+PAGE_BUTTON = N_("Back to Telegram")
 
 # --- the sign-in page before Google's consent: whose Telegram account is being linked ----------
-PAGE_SIGN_IN_TITLE = "Sign in with Google"
-PAGE_SIGN_IN_BODY = "You are giving Telegram user {name} access to the photos you pick."  # name: escaped, bold
-PAGE_SIGN_IN_WARNING = "Not you? Someone forwarded you their sign-in link: tap “This isn't me”."
-PAGE_SIGN_IN_CONTINUE = "Continue"
-PAGE_SIGN_IN_NOT_ME = "This isn't me"
-PAGE_CANCELLED = ("Sign-in cancelled", "Nothing was linked, and this sign-in link no longer works.")
-LINK_CANCELLED_ON_PAGE = (
+PAGE_SIGN_IN_TITLE = N_("Sign in with Google")
+# NOTE: {name} is the Telegram account's name and @username, shown in bold.
+PAGE_SIGN_IN_BODY = N_("You are giving Telegram user {name} access to the photos you pick.")
+# NOTE: “This isn't me” is the label of the button below (PAGE_SIGN_IN_NOT_ME): keep them the same.
+PAGE_SIGN_IN_WARNING = N_("Not you? Someone forwarded you their sign-in link: tap “This isn't me”.")
+PAGE_SIGN_IN_CONTINUE = N_("Continue")
+PAGE_SIGN_IN_NOT_ME = N_("This isn't me")
+PAGE_CANCELLED = (N_("Sign-in cancelled"), N_("Nothing was linked, and this sign-in link no longer works."))
+LINK_CANCELLED_ON_PAGE = N_(
     "The sign-in was cancelled on its page (“This isn't me”), so nothing was linked. Tap below for a new link."
 )
 
 
-def html(value: object) -> str:
-    return escape(str(value), quote=False)
-
-
 # --- picking -------------------------------------------------------------------------------
-GROUP_CHOOSING = "📷 {name} is choosing photos for this group…"
-PICK_USAGE = "Send /pick, or /pick N to allow at most N items (N from 1 to {max})."
-TOO_MANY_ACTIVE = "Too many of your picks are under way ({count}). Let them finish (or /cancel one) and try again."
-TOO_MANY_PICKS = "That's {count} picks within an hour, the most I take. Please try again a little later."
-PICK_TOO_BIG = (
-    "You picked {count} items, more than the {limit} I take in one pick, so I didn't fetch any. "
-    "Please pick fewer and try again."
+GROUP_CHOOSING = N_("📷 {name} is choosing photos for this group…")
+PICK_USAGE = N_("Send /pick, or /pick N to allow at most N items (N from 1 to {max}).")
+TOO_MANY_ACTIVE = N_("Too many of your picks are under way ({count}). Let them finish (or /cancel one) and try again.")
+TOO_MANY_PICKS = NP_(
+    "That's {count} pick within an hour, the most I take. Please try again a little later.",
+    "That's {count} picks within an hour, the most I take. Please try again a little later.",
 )
-PICK_PROMPT = (
+PICK_TOO_BIG = NP_(
+    "You picked {count} item, more than the {limit} I take in one pick, so I didn't fetch any. "
+    "Please pick fewer and try again.",
+    "You picked {count} items, more than the {limit} I take in one pick, so I didn't fetch any. "
+    "Please pick fewer and try again.",
+)
+# NOTE: “Open Google Photos” is our button below; “Done” is the button Google Photos shows: use its label in
+# your language. {limit} is empty or the next message.
+PICK_PROMPT = N_(
     "📷 Tap <b>Open Google Photos</b>, choose photos and videos, then tap <b>Done</b> — they will arrive here.\n"
     "Use the Google account <b>{email}</b>.{limit}"
 )
-PICK_PROMPT_LIMIT = " Up to {count} items."
-BUTTON_OPEN_PHOTOS = "Open Google Photos"
-BUTTON_QR = "QR code"
-BUTTON_CANCEL = "Cancel"
-QR_CAPTION = "Scan this with your phone's camera to choose photos in Google Photos there."
-PICK_REPLACED = "This pick was replaced by a newer one."
-PICK_CANCELLED = "Pick cancelled. Send /pick whenever you want to start again."
-PICK_EXPIRED = "⌛ The Google Photos link expired before anything was picked. Send /pick to start again."
-PICK_PICKED = "👍 Got your selection. Fetching it now…"
-PICK_NOTHING_PICKED = "You tapped Done without choosing anything. Send /pick to try again."
-NOTHING_TO_CANCEL = "There is no pick waiting for you here."
-CANCEL_TOO_LATE = "Your photos are already on their way, so there is nothing to cancel."
-SESSION_NOT_YOURS = "Only the person who started this pick can use these buttons."
-SESSION_OVER = "This pick has already finished."
-GOOGLE_NO_PHOTOS = "This Google account has no Google Photos library, so there is nothing to pick from."
-GOOGLE_TOO_MANY_SESSIONS = (
+# NOTE: Appended to the previous message: keep the leading space.
+PICK_PROMPT_LIMIT = NP_(" Up to {count} item.", " Up to {count} items.")
+BUTTON_OPEN_PHOTOS = N_("Open Google Photos")
+BUTTON_QR = N_("QR code")
+BUTTON_CANCEL = N_("Cancel")
+QR_CAPTION = N_("Scan this with your phone's camera to choose photos in Google Photos there.")
+PICK_REPLACED = N_("This pick was replaced by a newer one.")
+PICK_CANCELLED = N_("Pick cancelled. Send /pick whenever you want to start again.")
+PICK_EXPIRED = N_("⌛ The Google Photos link expired before anything was picked. Send /pick to start again.")
+PICK_PICKED = N_("👍 Got your selection. Fetching it now…")
+PICK_NOTHING_PICKED = N_("You tapped Done without choosing anything. Send /pick to try again.")
+NOTHING_TO_CANCEL = N_("There is no pick waiting for you here.")
+CANCEL_TOO_LATE = N_("Your photos are already on their way, so there is nothing to cancel.")
+SESSION_NOT_YOURS = N_("Only the person who started this pick can use these buttons.")
+SESSION_OVER = N_("This pick has already finished.")
+GOOGLE_NO_PHOTOS = N_("This Google account has no Google Photos library, so there is nothing to pick from.")
+GOOGLE_TOO_MANY_SESSIONS = N_(
     "Google won't open another pick for your account: too many are still open there, even after I closed "
     "the ones waiting here. Let the picks under way finish, then try again."
 )
-PROGRESS_DOWNLOADING = "⏳ Downloading {done} / {total}…"
-PROGRESS_SENDING = "📤 Sending {done} / {total}…"
-PROGRESS_WAITING_VIDEOS = "⏳ Waiting for Google to finish processing {count} video(s)…"
-PROGRESS_QUEUED = "⏳ Many deliveries are under way: waiting for a free slot, position {position}…"
-SUMMARY_ALL = "✅ Delivered all {total}."
-SUMMARY_SOME = "✅ Delivered {sent} of {total}"
-SUMMARY_NONE = "⚠️ Delivered 0 of {total}"
-SHARED_BY = "📷 Shared by {name}"
-TARGET_LOST = (
+PROGRESS_DOWNLOADING = N_("⏳ Downloading {done} / {total}…")
+PROGRESS_SENDING = N_("📤 Sending {done} / {total}…")
+PROGRESS_WAITING_VIDEOS = NP_(
+    "⏳ Waiting for Google to finish processing {count} video…",
+    "⏳ Waiting for Google to finish processing {count} videos…",
+)
+PROGRESS_QUEUED = N_("⏳ Many deliveries are under way: waiting for a free slot, position {position}…")
+SUMMARY_ALL = NP_("✅ Delivered all {count}.", "✅ Delivered all {count}.")
+SUMMARY_SOME = N_("✅ Delivered {sent} of {total}")
+SUMMARY_NONE = N_("⚠️ Delivered 0 of {total}")
+# NOTE: The caption of photos posted into a group; {name} is a link to the person who shared them.
+SHARED_BY = N_("📷 Shared by {name}")
+TARGET_LOST = N_(
     "I can no longer post in the chat these photos were meant for (I was removed, or you or I lost the right "
     "to post). Sending them here instead."
 )
-DELIVERY_LINK_BROKEN = "Google stopped accepting your access while I was fetching. Link again with /link."
+DELIVERY_LINK_BROKEN = N_("Google stopped accepting your access while I was fetching. Link again with /link.")
 
 # Reasons an item was not delivered (shown grouped in the summary).
-REASON_TOO_BIG = "over {limit}"
-REASON_PROCESSING = "still processing at Google"
-REASON_UNAVAILABLE = "Google could not provide it"
-REASON_GOOGLE_DOWN = "Google was not answering"
-REASON_SESSION_EXPIRED = "the Google session expired first"
-REASON_REFUSED = "Telegram refused it ({error})"
-REASON_IN_DOUBT = "interrupted by a restart mid-upload (it may have arrived above)"
-REASON_UNCONFIRMED = "Telegram did not confirm it in time (it may have arrived above)"
-REASON_LINK_BROKEN = "Google access was revoked"
-REASON_CHAT_GONE = "this chat can no longer receive messages"
-REASON_VIDEO_FAILED = "Google could not process the video"
-REASON_BOT_MISCONFIGURED = "a configuration problem on my side"
-REASON_NO_DISK_SPACE = "my disk is nearly full right now; pick it again later"
+# NOTE: A reason follows a number of files in the summary, like “· 2 over 50 MB: a.mp4, b.mp4”. {limit} is a size
+# like “50 MB”; {error} is Telegram's own error text, in English.
+REASON_TOO_BIG = N_("over {limit}")
+REASON_PROCESSING = N_("still processing at Google")
+REASON_UNAVAILABLE = N_("Google could not provide it")
+REASON_GOOGLE_DOWN = N_("Google was not answering")
+REASON_SESSION_EXPIRED = N_("the Google session expired first")
+REASON_REFUSED = N_("Telegram refused it ({error})")
+REASON_IN_DOUBT = N_("interrupted by a restart mid-upload (it may have arrived above)")
+REASON_UNCONFIRMED = N_("Telegram did not confirm it in time (it may have arrived above)")
+REASON_LINK_BROKEN = N_("Google access was revoked")
+REASON_CHAT_GONE = N_("this chat can no longer receive messages")
+REASON_VIDEO_FAILED = N_("Google could not process the video")
+REASON_BOT_MISCONFIGURED = N_("a configuration problem on my side")
+REASON_NO_DISK_SPACE = N_("my disk is nearly full right now; pick it again later")
 
 
-def file_size(size: int) -> str:
-    if size >= 1_000_000_000:
-        return f"{size / 1e9:.1f} GB"
-    if size >= 1_000_000:
-        return f"{size / 1e6:.0f} MB"
-    return f"{max(1, round(size / 1e3))} kB"
-
-
-def posted_in(title: str, link: str | None) -> str:
-    where = f"<b>{html(title)}</b>" if title else "the chosen chat"
-    return f"Posted in {where}: {html(link)}" if link else f"Posted in {where}."
-
-
-def summary(total: int, sent: int, skipped: dict[str, list[str]]) -> str:
-    """One summary line, then one line per reason with the files it applies to."""
-    if sent == total:
-        head = SUMMARY_ALL.format(total=total)
-    elif sent == 0:
-        head = SUMMARY_NONE.format(total=total)
-    else:
-        head = SUMMARY_SOME.format(sent=sent, total=total)
-    lines = [head]
-    for reason, names in skipped.items():
-        shown = ", ".join(html(n) for n in names[:5])
-        more = f" and {len(names) - 5} more" if len(names) > 5 else ""
-        lines.append(f"· {len(names)} {html(reason)}: {shown}{more}")
-    return "\n".join(lines)
+# NOTE: A summary's line per reason: {count} files, {reason} (one of the reasons above), {names} (file names).
+SUMMARY_LINE = N_("· {count} {reason}: {names}")
+SUMMARY_AND_MORE = NP_(" and {count} more", " and {count} more")
+POSTED_IN = N_("Posted in {where}.")
+POSTED_IN_LINK = N_("Posted in {where}: {link}")
+# NOTE: Stands for {where} above when the chat has no title.
+THE_CHOSEN_CHAT = N_("the chosen chat")
 
 
 # --- settings ------------------------------------------------------------------------------
-SETTINGS = (
+SETTINGS = N_(
     "<b>How should picks arrive in this chat?</b>\nNow: <b>{current}</b>\n\n"
     "📷 Photos — fast, in albums, sized for Telegram.\n"
     "📁 Original files — full quality, as files with their names.\n\n"
     "Videos come as Google's high-quality transcode (MP4) either way: Google Photos gives apps no original "
     "video files."
 )
-SETTINGS_PHOTOS = "📷 Photos"
-SETTINGS_ORIGINALS = "📁 Original files"
-SETTINGS_NAMES = {"photos": "Photos", "originals": "Original files"}
-SETTINGS_SAVED = "Saved: {current}"
-SETTINGS_NOT_YOURS = "Only the person who opened these settings can change them."
-SETTINGS_ADMINS_ONLY = "Only group admins can change how photos arrive in this group."
-SETTINGS_EXPIRED = "These buttons are out of date. Send /settings again."
+SETTINGS_PHOTOS = N_("📷 Photos")
+SETTINGS_ORIGINALS = N_("📁 Original files")
+SETTINGS_NAMES = {"photos": N_("Photos"), "originals": N_("Original files")}
+SETTINGS_SAVED = N_("Saved: {current}")
+SETTINGS_NOT_YOURS = N_("Only the person who opened these settings can change them.")
+SETTINGS_ADMINS_ONLY = N_("Only group admins can change how photos arrive in this group.")
+SETTINGS_EXPIRED = N_("These buttons are out of date. Send /settings again.")
 
 # --- groups --------------------------------------------------------------------------------
-GROUP_LINK_FIRST = "{name}, link your Google account in our private chat first — then your pick comes here."
-GROUP_START_PRIVATELY = "{name}, open our private chat to choose photos — they will arrive in this group."
-GROUP_PICK_FAILED = "{name}: {error}"
-BUTTON_CONTINUE_PICK = "📷 Pick photos for {title}"
-LINKED_CONTINUE = "✅ Linked to <b>{email}</b>. Tap below to choose photos for <b>{title}</b>."
-CLAIM_NOT_YOURS = "This button was made for someone else. Send /pick in the group to get your own."
-CLAIM_NOT_IN_GROUP = (
+GROUP_LINK_FIRST = N_("{name}, link your Google account in our private chat first — then your pick comes here.")
+GROUP_START_PRIVATELY = N_("{name}, open our private chat to choose photos — they will arrive in this group.")
+GROUP_PICK_FAILED = N_("{name}: {error}")
+BUTTON_CONTINUE_PICK = N_("📷 Pick photos for {title}")
+LINKED_CONTINUE = N_("✅ Linked to <b>{email}</b>. Tap below to choose photos for <b>{title}</b>.")
+CLAIM_NOT_YOURS = N_("This button was made for someone else. Send /pick in the group to get your own.")
+CLAIM_NOT_IN_GROUP = N_(
     "You are no longer in that group, may not post photos there, or I can't post there, so I won't start a pick for it."
 )
-CLAIM_EXPIRED = "That link has expired or was already used. Send /pick in the group again."
-PICK_CHAT_GONE = "This pick was stopped: I was removed from <b>{title}</b>, where the photos were meant to go."
+CLAIM_EXPIRED = N_("That link has expired or was already used. Send /pick in the group again.")
+PICK_CHAT_GONE = N_("This pick was stopped: I was removed from <b>{title}</b>, where the photos were meant to go.")
 
 # --- forwarding ----------------------------------------------------------------------------
-FORWARD_HOW = (
+FORWARD_HOW = N_(
     "Choose a group or channel and picks you make here will be posted there. "
     "For a channel, I need to be an administrator who can post."
 )
-FORWARD_CURRENT = "Picks you make here go to <b>{title}</b>."
-BUTTON_CHOOSE_GROUP = "Choose a group"
-BUTTON_CHOOSE_CHANNEL = "Choose a channel"
-BUTTON_STOP_FORWARDING = "Stop forwarding"
-FORWARD_SET = "✅ From now on, picks you make here go to <b>{title}</b>. /forward off stops that."
-FORWARD_OFF = "Forwarding stopped: picks you make here arrive here."
-FORWARD_NONE = "Forwarding is already off: picks arrive here."
-FORWARD_PRIVATE_ONLY = "Forwarding is set up in our private chat."
-FORWARD_GONE = "I was removed from <b>{title}</b>, so your picks now arrive here instead."
-FORWARD_CHAT_GONE = "I can't see that chat. Add me to it first, then choose it again."
-FORWARD_BOT_CANNOT_POST = "I'm not allowed to post there. In a channel, make me an administrator who can post."
-FORWARD_USER_NOT_MEMBER = "You are not a member of that chat, so I can't post there for you."
-FORWARD_USER_NOT_ADMIN = "Only channel administrators who can post may send photos there."
+FORWARD_CURRENT = N_("Picks you make here go to <b>{title}</b>.")
+BUTTON_CHOOSE_GROUP = N_("Choose a group")
+BUTTON_CHOOSE_CHANNEL = N_("Choose a channel")
+BUTTON_STOP_FORWARDING = N_("Stop forwarding")
+FORWARD_SET = N_("✅ From now on, picks you make here go to <b>{title}</b>. /forward off stops that.")
+FORWARD_OFF = N_("Forwarding stopped: picks you make here arrive here.")
+FORWARD_NONE = N_("Forwarding is already off: picks arrive here.")
+FORWARD_PRIVATE_ONLY = N_("Forwarding is set up in our private chat.")
+FORWARD_GONE = N_("I was removed from <b>{title}</b>, so your picks now arrive here instead.")
+FORWARD_CHAT_GONE = N_("I can't see that chat. Add me to it first, then choose it again.")
+FORWARD_BOT_CANNOT_POST = N_("I'm not allowed to post there. In a channel, make me an administrator who can post.")
+FORWARD_USER_NOT_MEMBER = N_("You are not a member of that chat, so I can't post there for you.")
+FORWARD_USER_NOT_ADMIN = N_("Only channel administrators who can post may send photos there.")
 
 # --- who may post into a group (plain text: also shown as a button's alert) ------------------
-USER_CANNOT_POST_MEDIA = "You may not post photos and videos in that chat, so I won't post them there for you."
-GROUP_BUTTON_TOO_OFTEN = "That button was pressed too often. Please wait a minute and try again."
-
-
-def mention(user_id: int, name: str) -> str:
-    """A real mention: it links to the user whatever name they chose."""
-    return f'<a href="tg://user?id={user_id}">{html(name)}</a>'
+USER_CANNOT_POST_MEDIA = N_("You may not post photos and videos in that chat, so I won't post them there for you.")
+GROUP_BUTTON_TOO_OFTEN = N_("That button was pressed too often. Please wait a minute and try again.")
 
 
 # --- admin ---------------------------------------------------------------------------------
-ADMIN_STATS = (
+ADMIN_STATS = N_(
     "<b>Bot statistics</b>\n"
     "Users: {users}\n"
     "Google links: {links_active} active, {links_broken} broken\n"
@@ -282,19 +320,36 @@ ADMIN_STATS = (
     "Delivered today (UTC): {delivered_today}"
 )
 
+# --- languages -----------------------------------------------------------------------------
+LANGUAGE_COMMAND = N_("Choose the language I speak")
+# NOTE: Above the buttons, each naming a language in itself; {language} is the current one's name.
+LANGUAGE_CHOOSE = N_("Which language should I speak with you? Now: <b>{language}</b>")
+# NOTE: Button: follow the language the person's Telegram app is set to.
+LANGUAGE_AUTOMATIC = N_("🌐 As my Telegram app")
+# NOTE: Said in the new language: name your own language here.
+LANGUAGE_SAVED = N_("✅ From now on I speak English with you.")
+# NOTE: In a group's /settings: progress lines, summaries and “Shared by” captions are in this language.
+SETTINGS_GROUP_LANGUAGE = N_("Messages for the whole group are in <b>{language}</b>.")
+BUTTON_GROUP_LANGUAGE = N_("🌐 Group language")
+GROUP_LANGUAGE_CHOOSE = N_("In which language should I write messages for the whole group? Now: <b>{language}</b>")
+GROUP_LANGUAGE_SAVED = N_("✅ Messages for the whole group are now in {language}.")
+
 # --- buttons that are not (or no longer) ours ---------------------------------------------
-BUTTON_UNKNOWN = "This button no longer works. Send /help to see what I can do."
+BUTTON_UNKNOWN = N_("This button no longer works. Send /help to see what I can do.")
 
 
 # --- Telegram's limits (issue 11: summaries, checks Telegram will not answer) ----------------
-SUMMARY_MORE = "· and {count} more not delivered (too many reasons to list here)"
-SETTINGS_CANNOT_CHECK = (
+SUMMARY_MORE = NP_(
+    "· and {count} more not delivered (too many reasons to list here)",
+    "· and {count} more not delivered (too many reasons to list here)",
+)
+SETTINGS_CANNOT_CHECK = N_(
     "I can't see who the admins of this group are, so I can't tell whether you may change how photos arrive "
     "here. Making me an admin lets me check."
 )
 
 # --- rendering codes -----------------------------------------------------------------------
-_SAYINGS: dict[Code, str] = {
+_SAYINGS: dict[Code, str | Plural] = {
     Code.NOT_LINKED: NOT_LINKED,
     Code.LINK_BROKEN: LINK_BROKEN,
     Code.GOOGLE_DOWN: GOOGLE_DOWN,
@@ -345,18 +400,89 @@ _SKIP_REASONS: dict[SkipReason, str] = {
     SkipReason.NO_DISK_SPACE: REASON_NO_DISK_SPACE,
 }
 
-
-def say(code: Code, **params: object) -> str:
-    """The sentence for `code`, its parameters filled in (text parameters HTML-escaped)."""
-    values = {name: html(value) if isinstance(value, str) else value for name, value in params.items()}
-    return _SAYINGS[code].format(**values)
+_SHOWN_NAMES = 5  # files a summary names per reason; the rest are counted
 
 
-def skip_reason(reason: SkipReason, detail: str | None = None) -> str:
-    """Why an item was not delivered, as the summary shows it (not escaped: the summary escapes it)."""
-    sentence = _SKIP_REASONS[reason]
-    if reason is SkipReason.TOO_BIG:
-        return sentence.format(limit=file_size(int(detail or 0)))
-    if reason is SkipReason.TELEGRAM_REFUSED:
-        return sentence.format(error=detail or "")
-    return sentence
+class Speaker:
+    """The messages in one language. Parameters are filled in as given (callers escape text for HTML), except
+    that whole numbers are written the reader's way (1,000 / 1.000 / 1 000)."""
+
+    def __init__(self, language: str) -> None:
+        self.language = language
+        self.locale = Locale.parse(language)
+        self._catalog = i18n.translations(language)
+
+    def __call__(self, message: str, /, **params: object) -> str:
+        return self._catalog.gettext(message).format(**self._numbers(params))
+
+    def plural(self, message: Plural, count: int, /, **params: object) -> str:
+        """The form of `message` for `count` (ngettext), `{count}` filled in."""
+        form = self._catalog.ngettext(message[0], message[1], count)
+        return form.format(**self._numbers({**params, "count": count}))
+
+    def say(self, code: Code, **params: object) -> str:
+        """The sentence for `code`, its parameters filled in (text parameters HTML-escaped)."""
+        values = {name: html(value) if isinstance(value, str) else value for name, value in params.items()}
+        message = _SAYINGS[code]
+        if isinstance(message, tuple):
+            count = values.pop("count")
+            assert isinstance(count, int)
+            return self.plural(message, count, **values)
+        return self(message, **values)
+
+    def number(self, value: float) -> str:
+        return format_decimal(value, locale=self.locale)
+
+    def file_size(self, size: int) -> str:
+        if size >= 1_000_000_000:
+            return format_unit(size / 1e9, "digital-gigabyte", length="short", format="#,##0.0", locale=self.locale)
+        if size >= 1_000_000:
+            return format_unit(round(size / 1e6), "digital-megabyte", length="short", locale=self.locale)
+        return format_unit(max(1, round(size / 1e3)), "digital-kilobyte", length="short", locale=self.locale)
+
+    def duration(self, seconds: float) -> str:
+        """A duration in words: "10 minutes"."""
+        return format_timedelta(timedelta(seconds=seconds), threshold=2, locale=self.locale)
+
+    def skip_reason(self, reason: SkipReason, detail: str | None = None) -> str:
+        """Why an item was not delivered, as the summary shows it (not escaped: the summary escapes it)."""
+        sentence = _SKIP_REASONS[reason]
+        if reason is SkipReason.TOO_BIG:
+            return self(sentence, limit=self.file_size(int(detail or 0)))
+        if reason is SkipReason.TELEGRAM_REFUSED:
+            return self(sentence, error=detail or "")
+        return self(sentence)
+
+    def summary(self, total: int, sent: int, skipped: dict[str, list[str]]) -> str:
+        """One summary line, then one line per reason with the files it applies to."""
+        if sent == total:
+            head = self.plural(SUMMARY_ALL, total)
+        elif sent == 0:
+            head = self(SUMMARY_NONE, total=total)
+        else:
+            head = self(SUMMARY_SOME, sent=sent, total=total)
+        lines = [head]
+        for reason, names in skipped.items():
+            shown = ", ".join(html(n) for n in names[:_SHOWN_NAMES])
+            if len(names) > _SHOWN_NAMES:
+                shown += self.plural(SUMMARY_AND_MORE, len(names) - _SHOWN_NAMES)
+            lines.append(self(SUMMARY_LINE, count=len(names), reason=html(reason), names=shown))
+        return "\n".join(lines)
+
+    def posted_in(self, title: str, link: str | None) -> str:
+        where = f"<b>{html(title)}</b>" if title else self(THE_CHOSEN_CHAT)
+        return self(POSTED_IN_LINK, where=where, link=html(link)) if link else self(POSTED_IN, where=where)
+
+    def _numbers(self, params: dict[str, object]) -> dict[str, object]:
+        return {
+            name: self.number(value) if isinstance(value, int) and not isinstance(value, bool) else value
+            for name, value in params.items()
+        }
+
+
+@cache
+def speaker(language: str) -> Speaker:
+    return Speaker(language)
+
+
+ENGLISH = speaker(i18n.SOURCE)

@@ -12,8 +12,9 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from bot import texts
+from bot import i18n, texts
 from bot.linking import SIGN_IN_PATH, CallbackCode, CallbackOutcome, LinkService
+from bot.texts import Speaker
 from bot.webhook import WEBHOOK_PATH
 
 log = logging.getLogger(__name__)
@@ -55,7 +56,7 @@ _PAGES: dict[CallbackCode, tuple[int, tuple[str, str], bool]] = {
 }
 
 _HEAD = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8">
+<html lang="{lang}" dir="{direction}"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="referrer" content="no-referrer">
 <title>{title}</title>
@@ -130,14 +131,26 @@ def quiet_malformed_requests() -> None:
         server_log.addFilter(_MalformedRequests())
 
 
-def render_page(code: CallbackCode, bot_username: str) -> web.Response:
+def _language(t: Speaker) -> dict[str, str]:
+    """The page's lang and dir attributes."""
+    direction = "rtl" if t.locale.character_order == "right-to-left" else "ltr"
+    return {"lang": t.language.replace("_", "-"), "direction": direction}
+
+
+def reader(request: web.Request) -> Speaker:
+    """The language of a page nobody's Telegram account is known for: the browser's Accept-Language."""
+    return texts.speaker(i18n.from_accept_language(request.headers.get("Accept-Language")) or i18n.SOURCE)
+
+
+def render_page(t: Speaker, code: CallbackCode, bot_username: str) -> web.Response:
     status, (title, body), success = _PAGES[code]
     page = _PAGE.format(
-        title=escape(title),
-        body=escape(body),
+        **_language(t),
+        title=escape(t(title)),
+        body=escape(t(body)),
         icon="✅" if success else "⚠️",
         back=escape(f"https://t.me/{bot_username}"),
-        button=escape(texts.PAGE_BUTTON),
+        button=escape(t(texts.PAGE_BUTTON)),
     )
     return web.Response(
         status=status,
@@ -156,15 +169,16 @@ def bearer_matches(request: web.Request, token: str) -> bool:
     )
 
 
-def render_sign_in(start_id: str, user_label: str) -> web.Response:
+def render_sign_in(t: Speaker, start_id: str, user_label: str) -> web.Response:
     page = _SIGN_IN_PAGE.format(
-        title=escape(texts.PAGE_SIGN_IN_TITLE),
-        body=escape(texts.PAGE_SIGN_IN_BODY).format(name=f"<b>{escape(user_label)}</b>"),
-        warning=escape(texts.PAGE_SIGN_IN_WARNING),
+        **_language(t),
+        title=escape(t(texts.PAGE_SIGN_IN_TITLE)),
+        body=escape(t(texts.PAGE_SIGN_IN_BODY, name="{name}")).format(name=f"<b>{escape(user_label)}</b>"),
+        warning=escape(t(texts.PAGE_SIGN_IN_WARNING)),
         action=escape(SIGN_IN_PATH.rsplit("/", 1)[1]),
         start_id=escape(start_id),
-        proceed=escape(texts.PAGE_SIGN_IN_CONTINUE),
-        not_me=escape(texts.PAGE_SIGN_IN_NOT_ME),
+        proceed=escape(t(texts.PAGE_SIGN_IN_CONTINUE)),
+        not_me=escape(t(texts.PAGE_SIGN_IN_NOT_ME)),
     )
     return web.Response(text=page, content_type="text/html", headers=_NO_STORE)
 
@@ -188,9 +202,9 @@ def build_web_app(
         state, code, error = query.get("state"), query.get("code"), query.get("error")
         if any(v is not None and len(v) > MAX_PARAM_LENGTH for v in (state, code, error)):
             state = None
-        return await settle(await links.complete_link(state, code, error))
+        return await settle(request, await links.complete_link(state, code, error))
 
-    async def settle(outcome: CallbackOutcome) -> web.Response:
+    async def settle(request: web.Request, outcome: CallbackOutcome) -> web.Response:
         """Tell the user in Telegram, then answer the browser: a settled outcome by a redirect to its page
         (relative, from /oauth/…: right behind a PUBLIC_URL with a path too)."""
         log.info(
@@ -206,34 +220,34 @@ def build_web_app(
                 log.exception("could not tell user %s about the OAuth outcome", outcome.user_id)
         if outcome.code in _SETTLED:
             return web.Response(status=303, headers={**_NO_STORE, "Location": f"done?result={outcome.code}"})
-        return render_page(outcome.code, bot_username())
+        return render_page(reader(request), outcome.code, bot_username())
 
     async def sign_in_page(request: web.Request) -> web.Response:
         start_id = request.rel_url.query.get("s", "")
         label = await links.sign_in_page(start_id) if 0 < len(start_id) <= MAX_PARAM_LENGTH else None
         if label is None:
-            return render_page(CallbackCode.BAD_STATE, bot_username())
-        return render_sign_in(start_id, label)
+            return render_page(reader(request), CallbackCode.BAD_STATE, bot_username())
+        return render_sign_in(reader(request), start_id, label)
 
     async def sign_in_answer(request: web.Request) -> web.Response:
         form = await request.post()
         start_id, answer = form.get("s"), form.get("answer")
         if not isinstance(start_id, str) or not 0 < len(start_id) <= MAX_PARAM_LENGTH:
-            return render_page(CallbackCode.BAD_STATE, bot_username())
+            return render_page(reader(request), CallbackCode.BAD_STATE, bot_username())
         if answer == "not_me":
-            return await settle(await links.cancel_link(start_id))
+            return await settle(request, await links.cancel_link(start_id))
         if answer != "continue":
             raise web.HTTPBadRequest()
         consent = await links.continue_link(start_id)
         if consent is None:
-            return render_page(CallbackCode.BAD_STATE, bot_username())
+            return render_page(reader(request), CallbackCode.BAD_STATE, bot_username())
         return web.Response(status=303, headers={**_NO_STORE, "Location": consent})
 
     async def oauth_done(request: web.Request) -> web.Response:
         result = request.rel_url.query.get("result", "")
         if result not in _SETTLED:
             raise web.HTTPNotFound()
-        return render_page(CallbackCode(result), bot_username())
+        return render_page(reader(request), CallbackCode(result), bot_username())
 
     async def healthz(request: web.Request) -> web.Response:
         ok = await ready()

@@ -15,7 +15,7 @@ from bot import texts
 from bot.context import App
 from bot.throttle import Throttle, Verdict
 from handlers import admin, forwarding, lifecycle, linking, picking, settings, start
-from handlers.common import answer, reply
+from handlers.common import answer, reply, speaker
 
 log = logging.getLogger(__name__)
 
@@ -30,10 +30,11 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
     if not isinstance(update, Update):
         return
     try:
+        t = await speaker(update, context)
         if update.callback_query is not None:
-            await update.callback_query.answer(texts.UNEXPECTED, show_alert=True)
+            await update.callback_query.answer(t(texts.UNEXPECTED), show_alert=True)
         elif update.effective_chat is not None:
-            await update.effective_chat.send_message(texts.UNEXPECTED)
+            await update.effective_chat.send_message(t(texts.UNEXPECTED))
     except Exception:
         log.warning("could not tell the user about the failure")
 
@@ -66,7 +67,7 @@ def throttled(throttle: Throttle) -> Callable[[Update, ContextTypes.DEFAULT_TYPE
         if verdict is Verdict.ADMIT:
             return
         if verdict is Verdict.WARN:
-            notice = texts.SLOW_DOWN.format(name=texts.html(user.first_name))
+            notice = (await speaker(update, context))(texts.SLOW_DOWN, name=texts.html(user.first_name))
             if query is not None:
                 await answer(query, notice, alert=True)
             else:
@@ -79,7 +80,8 @@ def throttled(throttle: Throttle) -> Callable[[Update, ContextTypes.DEFAULT_TYPE
 async def unknown_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Callback data none of our buttons carries (an old keyboard, a modified client): stop the spinner."""
     if update.callback_query is not None:
-        await answer(update.callback_query, texts.BUTTON_UNKNOWN, alert=True)
+        t = await speaker(update, context)
+        await answer(update.callback_query, t(texts.BUTTON_UNKNOWN), alert=True)
 
 
 def register(application: App, throttle: Throttle) -> None:

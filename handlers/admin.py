@@ -14,7 +14,7 @@ from telegram.ext import CommandHandler, ContextTypes, filters
 
 from bot import texts
 from bot.context import SERVICES_KEY, App, Services, services
-from handlers.common import NEW_MESSAGES, reply
+from handlers.common import NEW_MESSAGES, reply, speaker
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +24,8 @@ async def stats_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     overview = await services(context).stats.overview(since=midnight.timestamp())
     user_id = update.effective_user.id if update.effective_user else None
     log.info("an admin asked for /stats", extra={"user_id": user_id})
-    await reply(update, texts.ADMIN_STATS.format(**asdict(overview)))
+    t = await speaker(update, context)
+    await reply(update, t(texts.ADMIN_STATS, **asdict(overview)))
 
 
 def register(application: App) -> None:

@@ -1,4 +1,4 @@
-"""Small helpers shared by the handlers: replying, rendering a refusal, the deep link."""
+"""Small helpers shared by the handlers: the reader's language, replying, rendering a refusal, the deep link."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from telegram.ext import ContextTypes, ExtBot, filters
 from bot import keyboards, texts
 from bot.flood import ReplyDropped, SendInfo
 from bot.outcomes import Code, Refused
+from bot.texts import Speaker
 
 log = logging.getLogger(__name__)
 
@@ -28,9 +29,16 @@ def is_private(update: Update) -> bool:
 RELINK = frozenset({Code.NOT_LINKED, Code.LINK_BROKEN})
 
 
-def private_chat_keyboard(context: ContextTypes.DEFAULT_TYPE, payload: str | None = None) -> InlineKeyboardMarkup:
+async def speaker(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Speaker:
+    """The language of the person the update comes from: every handler's answer is addressed to them."""
+    return texts.ENGLISH
+
+
+def private_chat_keyboard(
+    t: Speaker, context: ContextTypes.DEFAULT_TYPE, payload: str | None = None
+) -> InlineKeyboardMarkup:
     url = f"https://t.me/{context.bot.username}" + (f"?start={payload}" if payload else "")
-    return keyboards.one_button(texts.BUTTON_OPEN_PRIVATE, url=url)
+    return keyboards.one_button(t(texts.BUTTON_OPEN_PRIVATE), url=url)
 
 
 async def reply(
@@ -54,10 +62,10 @@ async def reply(
         log.info("reply in chat %s dropped: its flood budget is too far off", chat.id)
 
 
-async def reply_refused(update: Update, refusal: Refused) -> None:
+async def reply_refused(t: Speaker, update: Update, refusal: Refused) -> None:
     """Say why a service refused, with the link button when linking would help."""
-    markup = keyboards.link() if refusal.code in RELINK else None
-    await reply(update, texts.say(refusal.code, **refusal.params), markup)
+    markup = keyboards.link(t) if refusal.code in RELINK else None
+    await reply(update, t.say(refusal.code, **refusal.params), markup)
 
 
 def carries(query: CallbackQuery) -> bool:

@@ -15,7 +15,8 @@ from telegram.ext import CallbackQueryHandler, CommandHandler, ContextTypes, Mes
 from bot import keyboards, texts
 from bot.context import App, services
 from bot.outcomes import Refused
-from handlers.common import NEW_MESSAGES, answer, carries, edit_quietly, is_private, reply
+from bot.texts import Speaker
+from handlers.common import NEW_MESSAGES, answer, carries, edit_quietly, is_private, reply, speaker
 
 REQUEST_GROUP = 1
 REQUEST_CHANNEL = 2
@@ -27,13 +28,13 @@ def _post_rights() -> ChatAdministratorRights:
     return ChatAdministratorRights(**{**ChatAdministratorRights.no_rights().to_dict(), "can_post_messages": True})
 
 
-def chooser_keyboard() -> ReplyKeyboardMarkup:
+def chooser_keyboard(t: Speaker) -> ReplyKeyboardMarkup:
     group = KeyboardButton(
-        texts.BUTTON_CHOOSE_GROUP,
+        t(texts.BUTTON_CHOOSE_GROUP),
         request_chat=KeyboardButtonRequestChat(REQUEST_GROUP, chat_is_channel=False, bot_is_member=True),
     )
     channel = KeyboardButton(
-        texts.BUTTON_CHOOSE_CHANNEL,
+        t(texts.BUTTON_CHOOSE_CHANNEL),
         request_chat=KeyboardButtonRequestChat(
             REQUEST_CHANNEL,
             chat_is_channel=True,
@@ -48,21 +49,22 @@ async def forward_command(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     user = update.effective_user
     if user is None:
         return
+    t = await speaker(update, context)
     if not is_private(update):
-        await reply(update, texts.FORWARD_PRIVATE_ONLY)
+        await reply(update, t(texts.FORWARD_PRIVATE_ONLY))
         return
     sharing = services(context).sharing
     if context.args == ["off"]:
         stopped = await sharing.stop_forwarding(user.id)
-        await reply(update, texts.FORWARD_OFF if stopped else texts.FORWARD_NONE)
+        await reply(update, t(texts.FORWARD_OFF if stopped else texts.FORWARD_NONE))
         return
     current = await sharing.destination(user.id)
     if current is not None:
-        stop = keyboards.one_button(texts.BUTTON_STOP_FORWARDING, data=STOP)
-        await reply(update, texts.FORWARD_CURRENT.format(title=texts.html(current.title)), stop)
+        stop = keyboards.one_button(t(texts.BUTTON_STOP_FORWARDING), data=STOP)
+        await reply(update, t(texts.FORWARD_CURRENT, title=texts.html(current.title)), stop)
     chat = update.effective_chat
     assert chat is not None
-    await chat.send_message(texts.FORWARD_HOW, reply_markup=chooser_keyboard())
+    await chat.send_message(t(texts.FORWARD_HOW), reply_markup=chooser_keyboard(t))
 
 
 async def chat_shared(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -71,12 +73,13 @@ async def chat_shared(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
         return
     if message.chat_shared.request_id not in (REQUEST_GROUP, REQUEST_CHANNEL):
         return
+    t = await speaker(update, context)
     try:
         chosen = await services(context).sharing.choose_destination(user.id, message.chat_shared.chat_id)
     except Refused as exc:
-        text = texts.say(exc.code, **exc.params)
+        text = t.say(exc.code, **exc.params)
     else:
-        text = texts.FORWARD_SET.format(title=texts.html(chosen.title))
+        text = t(texts.FORWARD_SET, title=texts.html(chosen.title))
     await message.reply_text(text, reply_markup=ReplyKeyboardRemove())
 
 
@@ -84,12 +87,13 @@ async def stop_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     query = update.callback_query
     if query is None:
         return
+    t = await speaker(update, context)
     if not carries(query):  # STOP sent from another message: that message is not ours to rewrite
-        await answer(query, texts.BUTTON_UNKNOWN, alert=True)
+        await answer(query, t(texts.BUTTON_UNKNOWN), alert=True)
         return
     stopped = await services(context).sharing.stop_forwarding(query.from_user.id)
     await answer(query)
-    await edit_quietly(query, texts.FORWARD_OFF if stopped else texts.FORWARD_NONE)
+    await edit_quietly(query, t(texts.FORWARD_OFF if stopped else texts.FORWARD_NONE))
 
 
 def register(application: App) -> None:

@@ -7,10 +7,11 @@ from telegram.ext import CallbackQueryHandler, CommandHandler, ContextTypes
 
 from bot import keyboards, texts
 from bot.context import App, services
-from bot.linking import CallbackCode, CallbackOutcome, UnlinkCode
+from bot.linking import STATE_TTL, CallbackCode, CallbackOutcome, UnlinkCode
 from bot.outcomes import Code, Refused
 from bot.sharing import SharingService
-from handlers.common import NEW_MESSAGES, NO_PREVIEW, answer, is_private, private_chat_keyboard, reply
+from bot.texts import Speaker
+from handlers.common import NEW_MESSAGES, NO_PREVIEW, answer, is_private, private_chat_keyboard, reply, speaker
 
 
 def user_label(user: User) -> str:
@@ -18,22 +19,26 @@ def user_label(user: User) -> str:
     return f"{user.full_name} (@{user.username})" if user.username else user.full_name
 
 
+def link_prompt(t: Speaker) -> str:
+    return t(texts.LINK_PROMPT, duration=t.duration(STATE_TTL))
+
+
 async def send_link_prompt(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """The consent button, in private chats only: an authorisation URL never goes into a group."""
     user, chat = update.effective_user, update.effective_chat
     if user is None or chat is None:
         return
+    t = await speaker(update, context)
     if not is_private(update):
-        await reply(update, texts.LINK_IN_GROUP, private_chat_keyboard(context, "link"))
+        await reply(update, t(texts.LINK_IN_GROUP), private_chat_keyboard(t, context, "link"))
         return
     links = services(context).links
     current = await links.status(user.id)
     url = await links.start_link(user.id, chat.id, user_label(user))
-    keyboard = keyboards.one_button(texts.BUTTON_SIGN_IN, url=url)
+    keyboard = keyboards.one_button(t(texts.BUTTON_SIGN_IN), url=url)
+    text = link_prompt(t)
     if current is not None and not current.broken:
-        text = texts.LINK_PROMPT_RELINK.format(email=texts.html(current.email))
-    else:
-        text = texts.LINK_PROMPT
+        text = t(texts.LINK_PROMPT_RELINK, email=texts.html(current.email)) + "\n\n" + text
     await reply(update, text, keyboard)
 
 
@@ -51,9 +56,8 @@ async def account_in_private(update: Update, context: ContextTypes.DEFAULT_TYPE,
     """In a group, point to the private chat instead of showing or changing the account there."""
     if is_private(update):
         return False
-    await reply(
-        update, texts.ACCOUNT_IN_PRIVATE.format(command=command), private_chat_keyboard(context), droppable=True
-    )
+    t = await speaker(update, context)
+    await reply(update, t(texts.ACCOUNT_IN_PRIVATE, command=command), private_chat_keyboard(t, context), droppable=True)
     return True
 
 
@@ -61,26 +65,28 @@ async def status_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     user = update.effective_user
     if user is None or await account_in_private(update, context, "status"):
         return
+    t = await speaker(update, context)
     link = await services(context).links.status(user.id)
     if link is None:
-        await reply(update, texts.say(Code.NOT_LINKED), keyboards.link())
+        await reply(update, t.say(Code.NOT_LINKED), keyboards.link(t))
     elif link.broken:
-        await reply(update, texts.STATUS_BROKEN.format(email=texts.html(link.email)), keyboards.link())
+        await reply(update, t(texts.STATUS_BROKEN, email=texts.html(link.email)), keyboards.link(t))
     else:
-        await reply(update, texts.STATUS_LINKED.format(email=texts.html(link.email)))
+        await reply(update, t(texts.STATUS_LINKED, email=texts.html(link.email)))
 
 
 async def unlink_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     user = update.effective_user
     if user is None or await account_in_private(update, context, "unlink"):
         return
+    t = await speaker(update, context)
     try:
         unlinked = await services(context).links.unlink(user.id)
     except Refused:  # NOT_LINKED
-        await reply(update, texts.UNLINK_NOTHING)
+        await reply(update, t(texts.UNLINK_NOTHING))
         return
     done = texts.UNLINKED if unlinked.code is UnlinkCode.REVOKED else texts.UNLINKED_REVOKE_FAILED
-    await reply(update, done.format(email=texts.html(unlinked.email)))
+    await reply(update, t(done, email=texts.html(unlinked.email)))
 
 
 # Sign-ins that linked nothing: the sentence, and a button to try again.
@@ -94,7 +100,7 @@ _NOT_LINKED_TEXTS = {
 }
 
 
-async def notify_link_outcome(bot: Bot, sharing: SharingService, outcome: CallbackOutcome) -> None:
+async def notify_link_outcome(bot: Bot, sharing: SharingService, t: Speaker, outcome: CallbackOutcome) -> None:
     """Tell the user in Telegram how the Google sign-in ended (and offer to continue a group's pick)."""
     if outcome.chat_id is None or outcome.user_id is None:
         return
@@ -102,15 +108,15 @@ async def notify_link_outcome(bot: Bot, sharing: SharingService, outcome: Callba
         group = await bot.get_chat(outcome.then_pick_chat_id)
         title = texts.html(group.title or "")
         token = await sharing.continue_token(outcome.user_id, outcome.then_pick_chat_id)
-        text = texts.LINKED_CONTINUE.format(email=texts.html(outcome.email), title=title)
-        label = texts.BUTTON_CONTINUE_PICK.format(title=group.title or "")
+        text = t(texts.LINKED_CONTINUE, email=texts.html(outcome.email), title=title)
+        label = t(texts.BUTTON_CONTINUE_PICK, title=group.title or "")
         keyboard = keyboards.one_button(label, data=f"go:{token}")
     elif outcome.code is CallbackCode.LINKED:
-        text = texts.LINKED.format(email=texts.html(outcome.email))
-        keyboard = keyboards.pick_again()
+        text = t(texts.LINKED, email=texts.html(outcome.email))
+        keyboard = keyboards.pick_again(t)
     elif outcome.code in _NOT_LINKED_TEXTS:
-        text = _NOT_LINKED_TEXTS[outcome.code]
-        keyboard = keyboards.one_button(texts.BUTTON_TRY_AGAIN, data=keyboards.LINK)
+        text = t(_NOT_LINKED_TEXTS[outcome.code])
+        keyboard = keyboards.one_button(t(texts.BUTTON_TRY_AGAIN), data=keyboards.LINK)
     else:
         return
     await bot.send_message(outcome.chat_id, text, reply_markup=keyboard, link_preview_options=NO_PREVIEW)

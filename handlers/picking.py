@@ -11,7 +11,7 @@ from bot import keyboards, texts
 from bot.context import App, services
 from bot.outcomes import Code, Refused
 from bot.sharing import GroupPickCode
-from handlers.common import NEW_MESSAGES, answer, is_private, reply, reply_refused
+from handlers.common import NEW_MESSAGES, answer, is_private, reply, reply_refused, speaker
 
 PICK_BUTTON = re.compile(r"pick:(qr|cancel):([0-9]{1,18})")
 
@@ -38,13 +38,14 @@ async def start_pick(update: Update, context: ContextTypes.DEFAULT_TYPE, max_ite
     except Refused as exc:
         # PROMPT_UNDELIVERABLE: the user blocked the bot between sending /pick and our answer, nobody to tell.
         if exc.code is not Code.PROMPT_UNDELIVERABLE:
-            await reply_refused(update, exc)
+            await reply_refused(await speaker(update, context), update, exc)
 
 
 async def start_group_pick(update: Update, context: ContextTypes.DEFAULT_TYPE, max_items: int | None) -> None:
     """In a group the Google Photos button goes to the member privately; the group sees one line."""
     user, chat = update.effective_user, update.effective_chat
     assert user is not None and chat is not None
+    t = await speaker(update, context)  # what the group reads here is addressed to this member
     name = texts.html(user.first_name)
     query = update.callback_query  # a "Pick photos" button: a refusal is for the presser's eyes only
     sharing = services(context).sharing
@@ -52,25 +53,26 @@ async def start_group_pick(update: Update, context: ContextTypes.DEFAULT_TYPE, m
         started = await sharing.pick_in_group(user.id, user.first_name, chat.id, max_items, pressed=query is not None)
     except Refused as exc:
         if query is not None:
-            await answer(query, texts.say(exc.code, **exc.params), alert=True)
+            await answer(query, t.say(exc.code, **exc.params), alert=True)
         else:
-            await reply(update, texts.GROUP_PICK_FAILED.format(name=name, error=texts.say(exc.code, **exc.params)))
+            await reply(update, t(texts.GROUP_PICK_FAILED, name=name, error=t.say(exc.code, **exc.params)))
         return
     if query is not None:
         await answer(query)
     if started.code is GroupPickCode.LINK_FIRST and started.url:
-        link = keyboards.one_button(texts.BUTTON_LINK, url=started.url)
-        await reply(update, texts.GROUP_LINK_FIRST.format(name=name), link)
+        link = keyboards.one_button(t(texts.BUTTON_LINK), url=started.url)
+        await reply(update, t(texts.GROUP_LINK_FIRST, name=name), link)
     elif started.code is GroupPickCode.START_PRIVATELY and started.url:
-        go = keyboards.one_button(texts.BUTTON_PICK, url=started.url)
-        await reply(update, texts.GROUP_START_PRIVATELY.format(name=name), go)
+        go = keyboards.one_button(t(texts.BUTTON_PICK), url=started.url)
+        await reply(update, t(texts.GROUP_START_PRIVATELY, name=name), go)
 
 
 async def pick_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     most = services(context).picks.limits.max_items
     max_items = parse_max_items(context.args or [], most)
     if max_items == "usage":
-        await reply(update, texts.PICK_USAGE.format(max=most))
+        # The limit as the command takes it back: digits only, not written the reader's way ("2,000")
+        await reply(update, (await speaker(update, context))(texts.PICK_USAGE, max=str(most)))
         return
     await start_pick(update, context, max_items if isinstance(max_items, int) else None)
 
@@ -88,7 +90,7 @@ async def cancel_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     try:
         await services(context).picks.cancel(user.id, chat.id)
     except Refused as exc:
-        await reply(update, texts.say(exc.code, **exc.params))
+        await reply(update, (await speaker(update, context)).say(exc.code, **exc.params))
     # On success the pick's own message now says it was cancelled.
 
 
@@ -97,8 +99,9 @@ async def pick_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     if query is None or query.data is None:
         return
     match = PICK_BUTTON.fullmatch(query.data)
+    t = await speaker(update, context)
     if match is None:
-        await answer(query, texts.say(Code.SESSION_OVER), alert=True)
+        await answer(query, t.say(Code.SESSION_OVER), alert=True)
         return
     action, session_id = match.group(1), int(match.group(2))
     picks = services(context).picks
@@ -108,7 +111,7 @@ async def pick_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
         if action == "cancel":
             await picks.cancel_session(session)
     except Refused as exc:
-        await answer(query, texts.say(exc.code, **exc.params), alert=True)
+        await answer(query, t.say(exc.code, **exc.params), alert=True)
         return
     await answer(query)  # a cancelled pick's own message says so
     if action == "qr":

@@ -11,7 +11,8 @@ from telegram.ext import CallbackQueryHandler, CommandHandler, ContextTypes
 
 from bot import texts
 from bot.context import App, services
-from handlers.common import NEW_MESSAGES, answer, carries, edit_quietly, is_private, reply
+from bot.texts import Speaker
+from handlers.common import NEW_MESSAGES, answer, carries, edit_quietly, is_private, reply, speaker
 from storage.chat_settings import DeliveryMode
 
 log = logging.getLogger(__name__)
@@ -19,15 +20,15 @@ log = logging.getLogger(__name__)
 SETTINGS_BUTTON = re.compile(r"^set:(photos|originals):(\d{1,18})$")
 
 
-def settings_view(mode: DeliveryMode, opener: int) -> tuple[str, InlineKeyboardMarkup]:
+def settings_view(t: Speaker, mode: DeliveryMode, opener: int) -> tuple[str, InlineKeyboardMarkup]:
     def option(value: DeliveryMode, label: str) -> InlineKeyboardButton:
         mark = "✅ " if value == mode else ""
         return InlineKeyboardButton(mark + label, callback_data=f"set:{value}:{opener}")
 
     keyboard = InlineKeyboardMarkup(
-        [[option("photos", texts.SETTINGS_PHOTOS)], [option("originals", texts.SETTINGS_ORIGINALS)]]
+        [[option("photos", t(texts.SETTINGS_PHOTOS))], [option("originals", t(texts.SETTINGS_ORIGINALS))]]
     )
-    return texts.SETTINGS.format(current=texts.SETTINGS_NAMES[mode]), keyboard
+    return t(texts.SETTINGS, current=t(texts.SETTINGS_NAMES[mode])), keyboard
 
 
 async def may_change(update: Update, context: ContextTypes.DEFAULT_TYPE, user_id: int) -> bool | None:
@@ -46,23 +47,24 @@ async def may_change(update: Update, context: ContextTypes.DEFAULT_TYPE, user_id
     return any(admin.user.id == user_id for admin in admins)
 
 
-def refusal(allowed: bool | None) -> str | None:
+def refusal(t: Speaker, allowed: bool | None) -> str | None:
     """What to tell someone who may not change the settings (None: they may)."""
     if allowed is None:
-        return texts.SETTINGS_CANNOT_CHECK
-    return None if allowed else texts.SETTINGS_ADMINS_ONLY
+        return t(texts.SETTINGS_CANNOT_CHECK)
+    return None if allowed else t(texts.SETTINGS_ADMINS_ONLY)
 
 
 async def settings_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     user, chat = update.effective_user, update.effective_chat
     if user is None or chat is None:
         return
-    refused = refusal(await may_change(update, context, user.id))
+    t = await speaker(update, context)
+    refused = refusal(t, await may_change(update, context, user.id))
     if refused is not None:
         await reply(update, refused)
         return
     mode = await services(context).chat_settings.get_delivery_mode(chat.id)
-    text, keyboard = settings_view(mode, user.id)
+    text, keyboard = settings_view(t, mode, user.id)
     await reply(update, text, keyboard)
 
 
@@ -70,25 +72,26 @@ async def settings_button(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     query, chat = update.callback_query, update.effective_chat
     if query is None or query.data is None or chat is None:
         return
+    t = await speaker(update, context)
     if not carries(query):
-        await answer(query, texts.BUTTON_UNKNOWN, alert=True)
+        await answer(query, t(texts.BUTTON_UNKNOWN), alert=True)
         return
     match = SETTINGS_BUTTON.fullmatch(query.data)
     if match is None:
-        await answer(query, texts.SETTINGS_EXPIRED, alert=True)
+        await answer(query, t(texts.SETTINGS_EXPIRED), alert=True)
         return
     mode: DeliveryMode = "originals" if match.group(1) == "originals" else "photos"
     opener = int(match.group(2))
     if query.from_user.id != opener:
-        await answer(query, texts.SETTINGS_NOT_YOURS, alert=True)
+        await answer(query, t(texts.SETTINGS_NOT_YOURS), alert=True)
         return
-    refused = refusal(await may_change(update, context, opener))
+    refused = refusal(t, await may_change(update, context, opener))
     if refused is not None:
         await answer(query, refused, alert=True)
         return
     await services(context).chat_settings.set_delivery_mode(chat.id, mode)
-    await answer(query, texts.SETTINGS_SAVED.format(current=texts.SETTINGS_NAMES[mode]))
-    text, keyboard = settings_view(mode, opener)
+    await answer(query, t(texts.SETTINGS_SAVED, current=t(texts.SETTINGS_NAMES[mode])))
+    text, keyboard = settings_view(t, mode, opener)
     await edit_quietly(query, text, keyboard)
 
 

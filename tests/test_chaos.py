@@ -32,8 +32,11 @@ async def test_short_seeded_chaos_run_keeps_the_invariant(tmp_path: Path) -> Non
 
 
 def test_an_item_is_delivered_once_reported_or_else_counted_as_a_failure() -> None:
-    in_doubt, unconfirmed = texts.skip_reason(SkipReason.IN_DOUBT), texts.skip_reason(SkipReason.UNCONFIRMED)
-    google_down = texts.skip_reason(SkipReason.GOOGLE_DOWN)
+    in_doubt, unconfirmed = (
+        texts.ENGLISH.skip_reason(SkipReason.IN_DOUBT),
+        texts.ENGLISH.skip_reason(SkipReason.UNCONFIRMED),
+    )
+    google_down = texts.ENGLISH.skip_reason(SkipReason.GOOGLE_DOWN)
 
     def facts(arrivals: int, *reasons: str, unreachable: bool = False) -> ItemFacts:
         return ItemFacts("a.jpg", arrivals, frozenset(reasons), unreachable)
@@ -54,7 +57,7 @@ def test_summaries_are_read_back_including_the_files_past_the_fifth() -> None:
     names = [f"IMG_{n}.JPG" for n in range(7)]
     in_doubt, too_big = stored_reason("in_doubt", None), stored_reason("too_big", "50000000")
     assert too_big == "over 50 MB"  # the stored code and detail, worded as the summary words them
-    text = texts.summary(9, 2, {in_doubt: names, too_big: ["big.mp4 (60 MB)"]})
+    text = texts.ENGLISH.summary(9, 2, {in_doubt: names, too_big: ["big.mp4 (60 MB)"]})
     lines = parse_summary(text)
     assert lines == [
         ReasonLine(7, in_doubt, tuple(names[:5])),

@@ -105,7 +105,7 @@ class BatchSender:
         async def handed_over() -> None:
             await self._repo.mark_sending(session_id, positions, True)
 
-        return await self._media.send(self._target.chat_id, _uploads(batch), self._target.caption(), handed_over)
+        return await self._media.send(self._target.chat_id, _uploads(batch), await self._target.caption(), handed_over)
 
     async def _failed(self, batch: list[Fetched], error: TelegramError) -> None:
         """Telegram answered with an error: report what may have arrived, clear the rest and deal with it."""

@@ -8,7 +8,6 @@ from collections.abc import Awaitable, Callable
 
 from telegram import Bot, Message
 
-from bot import texts
 from bot.chat_rights import posting_problem
 from bot.outcomes import Code
 from bot.pick_messages import PickMessages
@@ -71,13 +70,12 @@ class DeliveryTarget:
         await self._on_migrated(self.chat_id, new_chat_id)
         await self.refresh()
 
-    def caption(self) -> str | None:
-        """Who shared them, as a real mention (the name alone could be anyone's), on the first item posted
-        into a group."""
+    async def caption(self) -> str | None:
+        """Who shared them, in the group's language, on the first item posted into a group."""
         session = self.session
         if session.shared_by is None or self.private or self.credited:
             return None
-        return texts.SHARED_BY.format(name=texts.mention(session.user_id, session.shared_by))
+        return await self._messages.caption(self.chat_id, session.user_id, session.shared_by)
 
     def delivered(self, messages: list[Message]) -> None:
         """Messages arrived in the target: the credit is given, and a forwarding destination's first

@@ -60,7 +60,9 @@ BOT_USERNAME = "photos_test_bot"
 GROUP_ID = -1009000
 PEOPLE = (("Alice", 111), ("Bob", 222), ("Carol", 333), ("Dave", 444))
 SEND_METHODS = ("sendMediaGroup", "sendPhoto", "sendVideo", "sendDocument", "sendMessage")
-IN_DOUBT = frozenset({texts.skip_reason(SkipReason.IN_DOUBT), texts.skip_reason(SkipReason.UNCONFIRMED)})
+IN_DOUBT = frozenset(
+    {texts.ENGLISH.skip_reason(SkipReason.IN_DOUBT), texts.ENGLISH.skip_reason(SkipReason.UNCONFIRMED)}
+)
 STOPPED = "the pick was stopped: its chat went away"  # the prompt says so instead of a summary
 TERMINAL = frozenset({"done", "cancelled", "expired", "failed"})
 OUTCOMES = ("delivered", "reported", "unreachable", "duplicated", "lost", "contradicted")
@@ -855,7 +857,7 @@ def tracebacks(logs: str) -> Counter[str]:
 
 def stored_reason(code: str, detail: str | None) -> str:
     """A skip reason the bot stored, as its summary words it."""
-    return texts.skip_reason(SkipReason(code), detail)
+    return texts.ENGLISH.skip_reason(SkipReason(code), detail)
 
 
 def reported_label(row: tuple[Any, ...] | None, reasons: Iterable[str]) -> str:

@@ -1204,8 +1204,8 @@ async def test_odd_answers_from_the_picker_api(
         ]
         google.fail_next("mediaItems.list", status=200, body={"mediaItems": junk})
         google.pick(session.id, [photo])
-        answer = await tg.wait_for_message(alice.user_id, lambda m: "2500" in (m.text or ""))
-        assert "more than the 2000" in (answer.text or "")
+        answer = await tg.wait_for_message(alice.user_id, lambda m: "2,500" in (m.text or ""))
+        assert "more than the 2,000" in (answer.text or "")
         await google.wait_for(lambda: session.deleted)
         assert media(tg, alice.user_id) == [] or all(m.message_id < answer.message_id for m in media(tg, alice.user_id))
     async with corpus.case("mediaItems.list: a page of 5000 malformed items"):

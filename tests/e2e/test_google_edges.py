@@ -16,7 +16,7 @@ from tests.e2e.picking import RENDITION, assert_delivered_in_order, link, media,
 from tests.harness import CLIENT_SECRET, BotProcess, Person
 
 STATUS_LINKED = "Linked to alice@example.com."
-PROCESSING_PREFIX = texts.PROGRESS_WAITING_VIDEOS.split("{", 1)[0]
+PROCESSING_PREFIX = texts.PROGRESS_WAITING_VIDEOS[1].split("{", 1)[0]
 
 
 async def readiness(bot: BotProcess) -> dict[str, str]:

@@ -88,10 +88,10 @@ def test_pick_arguments(args: list[str], expected: object) -> None:
 
 
 def test_summary_groups_reasons() -> None:
-    text = texts.summary(40, 38, {"over 50 MB": ["a.mp4 (61 MB)", "b.mp4 (70 MB)"]})
+    text = texts.ENGLISH.summary(40, 38, {"over 50 MB": ["a.mp4 (61 MB)", "b.mp4 (70 MB)"]})
     assert text.splitlines() == ["✅ Delivered 38 of 40", "· 2 over 50 MB: a.mp4 (61 MB), b.mp4 (70 MB)"]
-    assert texts.summary(3, 3, {}) == "✅ Delivered all 3."
-    many = texts.summary(9, 0, {"x": [f"f{i}<" for i in range(9)]})
+    assert texts.ENGLISH.summary(3, 3, {}) == "✅ Delivered all 3."
+    many = texts.ENGLISH.summary(9, 0, {"x": [f"f{i}<" for i in range(9)]})
     assert "and 4 more" in many and "f0&lt;" in many
 
 
@@ -123,4 +123,4 @@ def test_qr_code_and_button_carry_the_plain_picker_uri() -> None:
     modules = expected.modules_count + 4
     assert image.size == (modules * 8, modules * 8)  # the QR of exactly this URI (no /autoclose suffix)
     # Google keeps /autoclose for web apps opening a browser tab, not for links a phone's Photos app opens.
-    assert prompt(7, uri).inline_keyboard[0][0].url == uri
+    assert prompt(texts.ENGLISH, 7, uri).inline_keyboard[0][0].url == uri

@@ -13,7 +13,12 @@ from telegram.ext import ExtBot
 from bot.flood import SendInfo
 from bot.outcomes import SkipReason
 from bot.pick_messages import MAX_TEXT, PickMessages, Skipped, Summary, render_summary
+from bot.texts import ENGLISH, Speaker
 from emulators.telegram import parse_html
+
+
+async def english(chat_id: int) -> Speaker:
+    return ENGLISH
 
 
 def test_a_summary_of_many_refusals_stays_within_telegrams_limit() -> None:
@@ -21,7 +26,9 @@ def test_a_summary_of_many_refusals_stays_within_telegrams_limit() -> None:
         Skipped(f"<{n:04d}>_" + "very_long_name" * 20 + ".jpg", 2_000_000, SkipReason.TELEGRAM_REFUSED, f"E{n} " * 80)
         for n in range(300)
     ] + [Skipped("late.mp4", None, SkipReason.STILL_PROCESSING, None)]
-    text = render_summary(Summary(total=400, sent=99, skipped=skipped, posted_in=("Family <3", "https://t.me/x")))
+    text = render_summary(
+        ENGLISH, Summary(total=400, sent=99, skipped=skipped, posted_in=("Family <3", "https://t.me/x"))
+    )
     plain, _ = parse_html(text)  # valid HTML: escaped names, whole lines only
     assert len(text.encode("utf-16-le")) // 2 <= MAX_TEXT
     lines = plain.splitlines()
@@ -36,7 +43,7 @@ def test_a_summary_of_many_refusals_stays_within_telegrams_limit() -> None:
 
 def test_a_short_summary_is_left_whole() -> None:
     skipped = [Skipped("a.jpg", None, SkipReason.UNAVAILABLE, None)]
-    assert render_summary(Summary(total=2, sent=1, skipped=skipped)) == (
+    assert render_summary(ENGLISH, Summary(total=2, sent=1, skipped=skipped)) == (
         "✅ Delivered 1 of 2\n· 1 Google could not provide it: a.jpg"
     )
 
@@ -66,11 +73,11 @@ def no_pauses(monkeypatch: pytest.MonkeyPatch) -> None:
 async def test_a_refused_summary_is_not_sent_again() -> None:
     """BadRequest is a NetworkError in python-telegram-bot: it must not be taken for a network failure."""
     chat = Chat(BadRequest("Message is too long"))
-    await PickMessages(cast(ExtBot[SendInfo], chat)).summary(7, Summary(total=1, sent=1))
+    await PickMessages(cast(ExtBot[SendInfo], chat), english).summary(7, Summary(total=1, sent=1))
     assert chat.attempts == 1
 
 
 async def test_a_summary_lost_to_the_network_is_sent_again() -> None:
     chat = Chat(NetworkError("Bad Gateway"), NetworkError("Bad Gateway"))
-    await PickMessages(cast(ExtBot[SendInfo], chat)).summary(7, Summary(total=1, sent=1))
+    await PickMessages(cast(ExtBot[SendInfo], chat), english).summary(7, Summary(total=1, sent=1))
     assert chat.attempts == 3
