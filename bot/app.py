@@ -28,6 +28,7 @@ from bot.google.oauth import GoogleOAuth
 from bot.google.picker import PickerClient, google_session
 from bot.health import GoogleConfig, Readiness, TelegramCheck
 from bot.languages import Languages
+from bot.leases import LeaseKeeper, UpdatesSwitch
 from bot.linking import SIGN_IN_PATH, CallbackOutcome, LinkService
 from bot.logs import mask
 from bot.metrics import Metrics
@@ -44,6 +45,7 @@ from storage.chat_settings import ChatSettingsRepository
 from storage.chat_upgrades import upgrade_chat_id
 from storage.database import Database, SchemaTooNew, SqliteDatabase
 from storage.destinations import DestinationRepository
+from storage.leases import LeaseRepository
 from storage.links import LinkRepository
 from storage.oauth_states import OAuthStateRepository
 from storage.picks import PickRepository
@@ -111,6 +113,17 @@ async def set_commands(application: App) -> None:
     )
 
 
+def polling(application: App) -> UpdatesSwitch:
+    """getUpdates on and off: only the replica holding the lease calls it (Telegram answers 409 to a second caller)."""
+    updater = application.updater
+    assert updater is not None
+
+    async def start() -> None:
+        await updater.start_polling(allowed_updates=Update.ALL_TYPES)
+
+    return UpdatesSwitch(start, updater.stop)
+
+
 async def register_webhook(application: App, url: str, secret: str) -> None:
     """Ask Telegram to POST every kind of update to `url`; the webhook stays set across restarts."""
     try:
@@ -170,6 +183,9 @@ async def run(settings: Settings, mount: Mount | None = None) -> None:
         messages = PickMessages(application.bot, languages.of_chat)
         chat_settings = ChatSettingsRepository(db)
         pick_repo = PickRepository(db)
+        leases = LeaseRepository(db, settings.replica_name, settings.lease_seconds)
+        if settings.database_path is not None:
+            await leases.forget_all()  # SQLite: this process is the only replica
         retention = asyncio.create_task(keep_purging(pick_repo, settings.retention_days))
         stack.callback(retention.cancel)
 
@@ -191,6 +207,7 @@ async def run(settings: Settings, mount: Mount | None = None) -> None:
             video_wait=settings.video_processing_timeout,
             max_items=settings.max_items_per_pick,
             stopping=asyncio.Event(),
+            replica=settings.replica_name,
         )
         picks = PickService(
             picker=picker,
@@ -200,6 +217,7 @@ async def run(settings: Settings, mount: Mount | None = None) -> None:
             messages=messages,
             deliveries=deliveries,
             limits=PickLimits(settings.max_active_picks, settings.picks_per_hour, settings.max_items_per_pick),
+            leases=leases,
         )
         sharing = SharingService(
             bot=application.bot,
@@ -273,15 +291,17 @@ async def run(settings: Settings, mount: Mount | None = None) -> None:
 
         await application.start()
         stack.push_async_callback(application.stop)
-        # Shutdown runs these in reverse: updates stop first, then picks wind down, then the app.
+        # Shutdown runs these in reverse: updates stop first, then picks wind down, then their leases go, then the app.
+        keeper = LeaseKeeper(
+            leases, adopt=picks.adopt, drop=picks.drop, updates=None if webhook_url else polling(application)
+        )
+        stack.push_async_callback(keeper.release)
         stack.push_async_callback(picks.stop)
         if webhook_url:
             await register_webhook(application, webhook_url, webhook_secret)
-        else:
-            assert application.updater is not None
-            await application.updater.start_polling(allowed_updates=Update.ALL_TYPES)
-            stack.push_async_callback(application.updater.stop)
         await picks.resume()
+        await keeper.start()  # takes the getUpdates lease if free (polling) and this replica's share of the picks
+        stack.push_async_callback(keeper.stop_updates)
         log.info("bot @%s is running; OAuth redirect URI %s", application.bot.username, settings.redirect_uri)
         await stop.wait()
         log.info("shutting down")

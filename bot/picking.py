@@ -30,6 +30,7 @@ from bot.pick_messages import PickMessages
 from bot.poller import Poller
 from bot.session_cleanup import delete_at_google
 from storage.chat_settings import ChatSettingsRepository
+from storage.leases import LeaseRepository
 from storage.picks import PickRepository, PickSession, Route
 
 log = logging.getLogger(__name__)
@@ -61,6 +62,7 @@ class PickService:
         messages: PickMessages,
         deliveries: Deliveries,
         limits: PickLimits,
+        leases: LeaseRepository,
     ) -> None:
         self._picker = picker
         self._links = links
@@ -69,23 +71,40 @@ class PickService:
         self._messages = messages
         self._deliveries = deliveries
         self.limits = limits
+        self._leases = leases
         self.poller = Poller(self._poll_once)
         self._running: dict[int, asyncio.Task[None]] = {}  # deliveries under way, by session id
         self._background: set[asyncio.Task[None]] = set()
 
     # --- lifecycle ------------------------------------------------------------------------
     async def resume(self) -> None:
-        """After a start: poll waiting sessions again, continue deliveries, finish Google clean-up."""
+        """After a start: finish Google clean-up. Waiting and delivering picks come back through adopt() as this
+        replica takes their leases (bot/leases.py)."""
         _remove_leftovers(self._deliveries.space.folder)
         self.poller.start()
-        now = time.time()
-        for session in await self._repo.sessions_with_status(["waiting"]):
-            last = session.last_polled_at or now
-            self.poller.schedule(session.id, max(0.0, last + session.poll_interval - now))
-        for session in await self._repo.sessions_with_status(["picked", "delivering"]):
-            self._start_delivery(session)
         for session in await self._repo.sessions_to_delete_at_google():
             self._spawn(delete_at_google(self._picker, self._repo, session, patient=True))
+
+    async def adopt(self, session_id: int) -> None:
+        """This replica holds the pick now (its holder died, or the bot restarted): poll it while it waits, counting
+        from its last poll, or deliver it."""
+        session = await self._repo.get_session(session_id)
+        if session is None:
+            return
+        if session.status == "waiting":
+            now = time.time()
+            last = session.last_polled_at or now
+            self.poller.schedule(session.id, max(0.0, last + session.poll_interval - now))
+        elif session.status in ("picked", "delivering"):
+            self._start_delivery(session)
+
+    async def drop(self, session_id: int) -> None:
+        """Another replica took the pick over: stop polling it, and stop its delivery (what was handed to Telegram
+        is marked, so the new holder reports it rather than sending it again)."""
+        self.poller.unschedule(session_id)
+        task = self._running.get(session_id)
+        if task is not None:
+            task.cancel()
 
     async def stop(self, grace: float = STOP_GRACE) -> None:
         """Stop polling; let deliveries finish the upload under way (they stop before the next one,
@@ -127,6 +146,8 @@ class PickService:
             poll_interval=interval,
             poll_deadline=min(now + (created.timeout_in or DEFAULT_TIMEOUT), created.expire_time),
             expire_time=created.expire_time,
+            holder=self._leases.holder,
+            lease_seconds=self._leases.seconds,
         )
         try:
             message_id = await self._messages.prompt(

@@ -175,6 +175,19 @@ MIGRATIONS: tuple[str, ...] = (
         then_pick_chat_id  INTEGER
     );
     """,
+    # 8: leases, for several replicas sharing one PostgreSQL database (SQLite has one process, which holds them
+    # all): who calls getUpdates (work 'updates', id 0), and who polls and delivers each active pick (work
+    # 'session', id its pick_sessions id), until when unless renewed.
+    """
+    CREATE TABLE leases (
+        work        TEXT NOT NULL,
+        id          INTEGER NOT NULL,
+        holder      TEXT NOT NULL,
+        expires_at  REAL NOT NULL,
+        PRIMARY KEY (work, id)
+    );
+    CREATE INDEX leases_holder ON leases (holder);
+    """,
 )
 
 # PostgreSQL came with version 7: its first script makes the schema SQLite has after migration 7 in one go. Types:
@@ -285,6 +298,19 @@ POSTGRES_MIGRATIONS: tuple[tuple[int, str], ...] = (
     CREATE TRIGGER pick_items_outcome_changed AFTER UPDATE OF status ON pick_items
     FOR EACH ROW WHEN (NEW.status IN ('sent', 'skipped') AND OLD.status = 'pending')
     EXECUTE FUNCTION count_item_outcome();
+    """,
+    ),
+    (
+        8,
+        """
+    CREATE TABLE leases (
+        work        text NOT NULL,
+        id          bigint NOT NULL,
+        holder      text NOT NULL,
+        expires_at  double precision NOT NULL,
+        PRIMARY KEY (work, id)
+    );
+    CREATE INDEX leases_holder ON leases (holder);
     """,
     ),
 )

@@ -109,33 +109,42 @@ class PickRepository:
         poll_interval: float,
         poll_deadline: float,
         expire_time: float,
+        holder: str,
+        lease_seconds: float,
     ) -> PickSession:
+        """A new waiting pick, held from the start by replica `holder` (its lease in the same transaction: no other
+        replica may take it for an orphan in between)."""
         now = time.time()
-        row = await self._db.fetchone(
-            """INSERT INTO pick_sessions (google_session_id, user_id, chat_id, status, picker_uri, delivery_mode,
-                   poll_interval, poll_deadline, expire_time, last_polled_at, created_at, updated_at,
-                   prompt_chat_id, target_chat_id, report_chat_id, shared_by)
-               VALUES (?, ?, ?, 'waiting', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING """
-            + _SESSION_COLUMNS,
-            (
-                google_session_id,
-                user_id,
-                route.chat_id,
-                picker_uri,
-                delivery_mode,
-                poll_interval,
-                poll_deadline,
-                expire_time,
-                now,
-                now,
-                now,
-                route.prompt_chat_id,
-                route.target_chat_id,
-                route.report_chat_id,
-                route.shared_by,
-            ),
-        )
-        assert row is not None
+        async with self._db.transaction() as tx:
+            row = await tx.fetchone(
+                """INSERT INTO pick_sessions (google_session_id, user_id, chat_id, status, picker_uri, delivery_mode,
+                       poll_interval, poll_deadline, expire_time, last_polled_at, created_at, updated_at,
+                       prompt_chat_id, target_chat_id, report_chat_id, shared_by)
+                   VALUES (?, ?, ?, 'waiting', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING """
+                + _SESSION_COLUMNS,
+                (
+                    google_session_id,
+                    user_id,
+                    route.chat_id,
+                    picker_uri,
+                    delivery_mode,
+                    poll_interval,
+                    poll_deadline,
+                    expire_time,
+                    now,
+                    now,
+                    now,
+                    route.prompt_chat_id,
+                    route.target_chat_id,
+                    route.report_chat_id,
+                    route.shared_by,
+                ),
+            )
+            assert row is not None
+            await tx.execute(
+                "INSERT INTO leases (work, id, holder, expires_at) VALUES ('session', ?, ?, ?)",
+                (row["id"], holder, now + lease_seconds),
+            )
         return _session(row)
 
     async def get_session(self, session_id: int) -> PickSession | None:
@@ -149,14 +158,6 @@ class PickRepository:
             (user_id, chat_id),
         )
         return _session(row) if row else None
-
-    async def sessions_with_status(self, statuses: Iterable[SessionStatus]) -> list[PickSession]:
-        wanted = tuple(statuses)
-        marks = ", ".join("?" for _ in wanted)
-        rows = await self._db.fetchall(
-            f"SELECT {_SESSION_COLUMNS} FROM pick_sessions WHERE status IN ({marks}) ORDER BY id", wanted
-        )
-        return [_session(row) for row in rows]
 
     async def sessions_to_delete_at_google(self) -> list[PickSession]:
         """Finished sessions whose Google side has not been deleted yet (a crash came in between)."""
@@ -260,12 +261,27 @@ class PickRepository:
         )
         return [_item(row) for row in rows]
 
-    async def mark_sending(self, session_id: int, positions: Sequence[int], sending: bool) -> None:
-        """Flag items as handed to Telegram (set just before the request goes out), or clear the flag
-        when Telegram answered with an error (then they certainly did not arrive)."""
+    async def mark_sending(self, session_id: int, positions: Sequence[int], holder: str) -> bool:
+        """Flag items as handed to Telegram (set just before the request goes out) while replica `holder` holds the
+        pick's lease; False, flagging nothing, once another replica has taken it over. The same transaction writes
+        the lease row, so a takeover waits for it and then finds the items flagged: reported, never sent twice."""
+        async with self._db.transaction() as tx:
+            if not await tx.execute(
+                "UPDATE leases SET holder = holder WHERE work = 'session' AND id = ? AND holder = ?",
+                (session_id, holder),
+            ):
+                return False
+            await tx.executemany(
+                "UPDATE pick_items SET sending_since = ? WHERE session_id = ? AND position = ? AND status = 'pending'",
+                [(time.time(), session_id, position) for position in positions],
+            )
+        return True
+
+    async def clear_sending(self, session_id: int, positions: Sequence[int]) -> None:
+        """Telegram answered with an error: these items certainly did not arrive."""
         await self._db.executemany(
-            "UPDATE pick_items SET sending_since = ? WHERE session_id = ? AND position = ? AND status = 'pending'",
-            [(time.time() if sending else None, session_id, position) for position in positions],
+            "UPDATE pick_items SET sending_since = NULL WHERE session_id = ? AND position = ? AND status = 'pending'",
+            [(session_id, position) for position in positions],
         )
 
     async def mark_sent(self, session_id: int, sizes: dict[int, int]) -> None:

@@ -55,6 +55,7 @@ class Deliveries:
     video_wait: float
     max_items: int
     stopping: asyncio.Event  # set on shutdown: runs stop between uploads
+    replica: str  # REPLICA_NAME: a run sends only while this replica holds its pick's lease
 
     async def run(self, session: PickSession) -> None:
         workdir = self.space.folder / str(session.id)
@@ -85,7 +86,12 @@ class Delivery:
         )
         self._report = DeliveryReport(tools.messages, tools.repo, self._target)
         self._sender = BatchSender(
-            repo=tools.repo, media=tools.media, target=self._target, report=self._report, stopping=tools.stopping
+            repo=tools.repo,
+            media=tools.media,
+            target=self._target,
+            report=self._report,
+            stopping=tools.stopping,
+            holder=tools.replica,
         )
         self._pipeline = Pipeline(self._fetcher, self._sender, self._report, tools.space)
         self._unlisted = False  # Google never listed the items: it is not known what was picked
@@ -122,7 +128,7 @@ class Delivery:
         except ChatUnavailable:
             await self._skip_rest(SkipReason.CHAT_GONE)
         except Stopping:
-            log.info("pick %s: stopped for shutdown; the rest is delivered after the restart", session.id)
+            log.info("pick %s: stopped (shutdown or taken over); the rest is delivered by whoever holds it", session.id)
             return
         await self._finish()
 

@@ -16,6 +16,7 @@ ALBUM_MAX_MB of uploads; one that Telegram still finds too large (413) is halved
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 from collections.abc import Sequence
 
@@ -30,11 +31,13 @@ from bot.outcomes import SkipReason
 from bot.telegram_send import MediaSender, TooLarge, Unconfirmed, Upload
 from storage.picks import PickRepository
 
+log = logging.getLogger(__name__)
 ITEM_ERROR = re.compile(r'with the error message "(.*)"', re.IGNORECASE | re.DOTALL)
 
 
 class Stopping(Exception):
-    """The bot is shutting down: stop between uploads; what is not sent stays pending."""
+    """The bot is shutting down, or another replica took the pick over: stop between uploads; what is not sent
+    stays pending."""
 
 
 class ChatUnavailable(Exception):
@@ -50,7 +53,9 @@ class BatchSender:
         target: DeliveryTarget,
         report: DeliveryReport,
         stopping: asyncio.Event,
+        holder: str,
     ) -> None:
+        self._holder = holder  # this replica: it sends only while it holds the pick's lease
         self._repo = repo
         self._media = media
         self._target = target
@@ -103,7 +108,9 @@ class BatchSender:
         positions = [f.item.position for f in batch]
 
         async def handed_over() -> None:
-            await self._repo.mark_sending(session_id, positions, True)
+            if not await self._repo.mark_sending(session_id, positions, self._holder):
+                log.warning("pick %s: another replica took it over; this one stops", session_id)
+                raise Stopping
 
         return await self._media.send(self._target.chat_id, _uploads(batch), await self._target.caption(), handed_over)
 
@@ -115,7 +122,7 @@ class BatchSender:
         if item is not None and item > 1:
             self._target.credited = True  # item 1 went out, with the credit if it carried one
         rest = batch[sent:]
-        await self._repo.mark_sending(self._target.session.id, [f.item.position for f in rest], False)
+        await self._repo.clear_sending(self._target.session.id, [f.item.position for f in rest])
         if not rest:
             return
         if isinstance(error, ChatMigrated):

@@ -38,4 +38,6 @@ async def waiting_session(picks: PickRepository, ends: float) -> PickSession:
         poll_interval=5,
         poll_deadline=ends,
         expire_time=ends,
+        holder="test",
+        lease_seconds=30,
     )

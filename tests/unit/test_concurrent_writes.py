@@ -96,6 +96,8 @@ async def test_deliveries_that_list_at_the_same_moment_both_save_their_items(db:
             poll_interval=5,
             poll_deadline=time.time() + 60,
             expire_time=time.time() + 60,
+            holder="test",
+            lease_seconds=30,
         )
         for n in range(1, 4)
     ]

@@ -296,6 +296,8 @@ async def test_a_group_upgraded_to_a_supergroup_takes_its_stored_ids_along(db: D
         poll_interval=5,
         poll_deadline=time.time() + 60,
         expire_time=time.time() + 60,
+        holder="test",
+        lease_seconds=30,
     )
     await picks.set_messages(session.id, prompt_message_id=7, status_message_id=8, notice_message_id=9)
     settings = ChatSettingsRepository(db)
