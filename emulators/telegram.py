@@ -80,9 +80,13 @@ QUERY_TOO_OLD: Final = "Bad Request: query is too old and response timeout expir
 WEBHOOK_CONFLICT: Final = (
     "Conflict: can't use getUpdates method while webhook is active; use deleteWebhook to delete the webhook first"
 )
+# A getUpdates that finds another one held open ends the older one with this 409 (telegram-bot-api/Client.cpp,
+# Client::abort_long_poll, called by do_get_updates before it holds the new request): two instances polling one
+# token keep cutting each other off.
 POLL_CONFLICT: Final = (
     "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running"
 )
+CONFLICT_PAUSE = 3.0  # Client::fail_query_conflict: a 409 within 3 s of the last one is answered 3 s later
 WRONG_FILE_ID: Final = "Bad Request: wrong file identifier/HTTP URL specified"
 TOO_LARGE: Final = "Request Entity Too Large"  # 413 body of the Bot API server (tdlib/telegram-bot-api#720)
 # getChatMember for another user when the bot is not an admin of a group that hides its members (the Bot API
@@ -916,6 +920,7 @@ class TelegramEmulator:
         self._webhook_error: tuple[int, str] | None = None
         self._polls = 0
         self._active_polls = 0
+        self._next_conflict = 0.0  # loop time before which a conflict's 409 is held back CONFLICT_PAUSE
         self._callback_queries: dict[str, JSON] = {}
         self._faults: dict[str, deque[tuple[ApiError, bool]]] = {}  # method -> (answer, carried out first)
         self._album_faults: deque[tuple[int, ApiError]] = deque()  # (1-based item, its error) per next album
@@ -2278,9 +2283,19 @@ class TelegramEmulator:
             "has_main_web_app": False,
         }
 
+    async def _conflict(self, message: str) -> ApiError:
+        """The 409, paced like the Bot API server's (Client::fail_query_conflict): at once, or 3 s later when the
+        last one was less than 3 s ago."""
+        now = asyncio.get_running_loop().time()
+        if now < self._next_conflict:
+            await asyncio.sleep(CONFLICT_PAUSE)
+        else:
+            self._next_conflict = now + CONFLICT_PAUSE
+        return ApiError(409, message)
+
     async def _get_updates(self, p: JSON, files: dict[str, FileInfo]) -> list[JSON]:
         if self.webhook:
-            raise ApiError(409, WEBHOOK_CONFLICT)
+            raise await self._conflict(WEBHOOK_CONFLICT)
         if "allowed_updates" in p:
             self._allowed_updates = [str(kind) for kind in p["allowed_updates"]]
         offset, limit = p.get("offset", 0), min(max(p.get("limit", 100), 1), 100)
@@ -2297,9 +2312,9 @@ class TelegramEmulator:
         try:
             while True:
                 if poll != self._polls:
-                    raise ApiError(409, POLL_CONFLICT)
+                    raise await self._conflict(POLL_CONFLICT)
                 if self.webhook:
-                    raise ApiError(409, WEBHOOK_CONFLICT)
+                    raise await self._conflict(WEBHOOK_CONFLICT)
                 remaining = deadline - loop.time()
                 if self.pending_updates or self._closing or remaining <= 0:
                     return self.pending_updates[:limit]

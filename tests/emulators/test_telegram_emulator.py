@@ -118,6 +118,24 @@ async def test_second_long_poll_terminates_the_first(tg: TelegramEmulator, bot: 
         assert len(await second) == 1
 
 
+async def test_instances_that_keep_cutting_each_other_off_get_their_409s_paced(tg: TelegramEmulator, bot: Bot) -> None:
+    """Client::fail_query_conflict: the first 409 comes at once, another within 3 s only 3 s later."""
+    async with Bot(TOKEN, base_url=f"{tg.url}/bot") as other_instance:
+        first = asyncio.create_task(bot.get_updates(timeout=10))
+        await tg.wait_for(lambda: tg.polling)
+        second = asyncio.create_task(other_instance.get_updates(timeout=10))
+        with pytest.raises(Conflict):
+            await first
+        polls = len(tg.calls_of("getUpdates"))
+        third = asyncio.create_task(bot.get_updates(timeout=10))
+        await tg.wait_for(lambda: len(tg.calls_of("getUpdates")) > polls)
+        assert not second.done()  # cut off, but its 409 is held back 3 s
+        with pytest.raises(Conflict):
+            await second
+        tg.send_text(ALICE, "hello")
+        assert len(await third) == 1
+
+
 async def test_send_message_with_keyboard_and_callback(started: TelegramEmulator, bot: Bot) -> None:
     tg = started
     markup = InlineKeyboardMarkup(
