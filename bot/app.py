@@ -173,6 +173,7 @@ async def run(settings: Settings, mount: Mount | None = None) -> None:
             LinkRepository(db, cipher),
             OAuthStateRepository(db, cipher),
             sign_in_url=settings.public_url + SIGN_IN_PATH,
+            by_paste=settings.sign_in_by_paste,
         )
         picker = PickerClient(settings.picker_api_url, google_http, links, metrics.google, google_config)
 

@@ -38,6 +38,7 @@ class Settings:
     google_client_id: str
     google_client_secret: str
     public_url: str
+    sign_in_by_paste: bool  # the browser may be on another device: Google's redirect address is pasted into the chat
     http_host: str
     http_port: int
     database_url: str  # sqlite:///… or postgresql://… (holds the database password: never print it)
@@ -150,6 +151,13 @@ def _bool(env: Mapping[str, str], name: str) -> bool:
 
 def _optional_url(env: Mapping[str, str], name: str) -> str | None:
     return _url(env, name, "") if env.get(name, "").strip() else None
+
+
+def _sign_in_by_paste(env: Mapping[str, str]) -> bool:
+    """SIGN_IN_BY_PASTE; unset, on when PUBLIC_URL is this machine (like the default http://localhost:8080)."""
+    if env.get("SIGN_IN_BY_PASTE", "").strip():
+        return _bool(env, "SIGN_IN_BY_PASTE")
+    return _loopback(urlsplit(_url(env, "PUBLIC_URL", "http://localhost:8080")).hostname)
 
 
 def _loopback(host: str | None) -> bool:
@@ -329,6 +337,7 @@ def load_settings(env: Mapping[str, str] | None = None, dotenv: Path | None = No
             merged, "GOOGLE_CLIENT_SECRET", "the OAuth client secret from Google Cloud Console"
         ),
         public_url=_url(merged, "PUBLIC_URL", "http://localhost:8080"),
+        sign_in_by_paste=_sign_in_by_paste(merged),
         http_host=merged.get("HTTP_HOST", "").strip() or "0.0.0.0",
         http_port=_port(merged),
         database_url=database_url,

@@ -64,6 +64,7 @@ def pasted_redirect(text: str, redirect_uri: str) -> dict[str, str] | None:
     if (
         scheme != expected.scheme
         or given.hostname != expected.hostname
+        or "@" in given.netloc
         or (port or _DEFAULT_PORTS.get(scheme)) != (expected_port or _DEFAULT_PORTS.get(scheme))
         or given.path != expected.path
     ):

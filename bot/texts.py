@@ -106,6 +106,16 @@ LINK_MISCONFIGURED = N_(
     "the bot's operator has been alerted. Please try again later."
 )
 LINK_STATE_EXPIRED = N_("That sign-in link expired. Tap below for a new one.")
+# NOTE: Sign-in by paste (a bot run at home): below the link prompt. {address} is like "localhost:8080".
+LINK_PASTE_HINT = N_(
+    "📱 When Google is done, your browser may say it can't open <b>{address}</b>. That's expected: copy the whole "
+    "address from the address bar and paste it here. I'll delete it from the chat right away."
+)
+PASTE_NOT_VALID = N_(
+    "That address doesn't finish a sign-in of yours: it was used already, has expired, was made for someone else, "
+    "or is not the one Google sent you to. Nothing was changed. Tap below for a new sign-in link."
+)
+PASTE_IN_GROUP = N_("{name}, sign-in addresses never go in a group: send yours to me in our private chat.")
 NOT_LINKED = N_("You haven't linked a Google account yet. Tap below to link one.")
 LINK_BROKEN = N_("Google no longer accepts the access you gave earlier (it was revoked or expired). Please link again.")
 STATUS_LINKED = N_("Linked to <b>{email}</b>.")

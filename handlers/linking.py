@@ -1,9 +1,14 @@
-"""/link, /unlink, /status, the "Link" button, and the chat message after Google's redirect."""
+"""/link, /unlink, /status, the "Link" button, the chat message after Google's redirect, and that redirect's
+address pasted into the chat (sign-in by paste)."""
 
 from __future__ import annotations
 
+import logging
+from urllib.parse import urlsplit
+
 from telegram import Bot, Update, User
-from telegram.ext import CallbackQueryHandler, CommandHandler, ContextTypes
+from telegram.error import TelegramError
+from telegram.ext import CallbackQueryHandler, CommandHandler, ContextTypes, MessageHandler, filters
 
 from bot import keyboards, texts
 from bot.context import App, services
@@ -13,14 +18,24 @@ from bot.sharing import SharingService
 from bot.texts import Speaker
 from handlers.common import NEW_MESSAGES, NO_PREVIEW, answer, is_private, private_chat_keyboard, reply, speaker
 
+log = logging.getLogger(__name__)
+
+# Text that is, or looks like, Google's redirect to the bot: taken out of the chat whether it is valid or not.
+PASTED_ADDRESS = filters.TEXT & ~filters.COMMAND & filters.Regex(r"(?i)oauth/callback|[?&](?:code|state)=")
+
 
 def user_label(user: User) -> str:
     """How the sign-in page names the Telegram account being linked: "Name (@username)"."""
     return f"{user.full_name} (@{user.username})" if user.username else user.full_name
 
 
-def link_prompt(t: Speaker) -> str:
-    return t(texts.LINK_PROMPT, duration=t.duration(STATE_TTL))
+def link_prompt(t: Speaker, context: ContextTypes.DEFAULT_TYPE) -> str:
+    """The sign-in button's message; signing in by paste, it tells beforehand what to do with the address."""
+    text = t(texts.LINK_PROMPT, duration=t.duration(STATE_TTL))
+    settings = services(context).settings
+    if settings.sign_in_by_paste:
+        text += "\n\n" + t(texts.LINK_PASTE_HINT, address=texts.html(urlsplit(settings.redirect_uri).netloc))
+    return text
 
 
 async def send_link_prompt(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -36,7 +51,7 @@ async def send_link_prompt(update: Update, context: ContextTypes.DEFAULT_TYPE) -
     current = await links.status(user.id)
     url = await links.start_link(user.id, chat.id, user_label(user))
     keyboard = keyboards.one_button(t(texts.BUTTON_SIGN_IN), url=url)
-    text = link_prompt(t)
+    text = link_prompt(t, context)
     if current is not None and not current.broken:
         text = t(texts.LINK_PROMPT_RELINK, email=texts.html(current.email)) + "\n\n" + text
     await reply(update, text, keyboard)
@@ -122,8 +137,33 @@ async def notify_link_outcome(bot: Bot, sharing: SharingService, t: Speaker, out
     await bot.send_message(outcome.chat_id, text, reply_markup=keyboard, link_preview_options=NO_PREVIEW)
 
 
+async def pasted_address(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Google's redirect pasted from a browser's address bar: deleted at once (it carries a one-time code), then
+    settled like the callback in a private chat; in a group never used."""
+    message, user = update.effective_message, update.effective_user
+    if message is None or user is None or message.text is None:
+        return
+    try:
+        await message.delete()
+    except TelegramError as exc:  # a group where the bot may not delete others' messages
+        log.warning("could not delete a pasted sign-in address in chat %s: %s", message.chat_id, exc)
+    t = await speaker(update, context)
+    if not is_private(update):
+        notice = t(texts.PASTE_IN_GROUP, name=texts.html(user.first_name))
+        await reply(update, notice, private_chat_keyboard(t, context), droppable=True)
+        return
+    found = services(context)
+    outcome = await found.links.complete_pasted(user.id, message.text)
+    log.info("pasted OAuth address: %s (user %s)", outcome.code, user.id, extra={"user_id": user.id})
+    if outcome.code is CallbackCode.BAD_STATE:
+        await reply(update, t(texts.PASTE_NOT_VALID), keyboards.link(t))
+    else:
+        await notify_link_outcome(context.bot, found.sharing, t, outcome)
+
+
 def register(application: App) -> None:
     application.add_handler(CommandHandler("link", link_command, filters=NEW_MESSAGES))
     application.add_handler(CommandHandler("status", status_command, filters=NEW_MESSAGES))
     application.add_handler(CommandHandler("unlink", unlink_command, filters=NEW_MESSAGES))
     application.add_handler(CallbackQueryHandler(link_button, pattern=f"^{keyboards.LINK}$"))
+    application.add_handler(MessageHandler(NEW_MESSAGES & PASTED_ADDRESS, pasted_address))

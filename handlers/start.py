@@ -50,7 +50,7 @@ async def claim(update: Update, context: ContextTypes.DEFAULT_TYPE, token: str) 
             await reply_refused(t, update, exc)
         return
     if claimed.code is GroupPickCode.LINK and claimed.url:
-        await reply(update, link_prompt(t), keyboards.one_button(t(texts.BUTTON_SIGN_IN), url=claimed.url))
+        await reply(update, link_prompt(t, context), keyboards.one_button(t(texts.BUTTON_SIGN_IN), url=claimed.url))
 
 
 async def continue_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

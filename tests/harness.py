@@ -48,6 +48,9 @@ def bot_env(workdir: Path, tg: TelegramEmulator, google: GoogleEmulator, **overr
         "GOOGLE_CLIENT_ID": CLIENT_ID,
         "GOOGLE_CLIENT_SECRET": CLIENT_SECRET,
         "PUBLIC_URL": f"http://127.0.0.1:{port}",
+        # The tests' browser is on the bot's machine: the sign-in page and the callback, not sign-in by paste
+        # (which a loopback PUBLIC_URL turns on by default; tests/e2e/test_sign_in_by_paste.py turns it on).
+        "SIGN_IN_BY_PASTE": "false",
         "HTTP_HOST": "127.0.0.1",
         "HTTP_PORT": str(port),
         "DATABASE_URL": f"sqlite:///{workdir / 'data' / 'bot.sqlite3'}",

@@ -480,6 +480,48 @@ async def test_hostile_oauth_callbacks(
     corpus.assert_ok()
 
 
+async def test_hostile_pasted_sign_in_addresses(
+    bot: BotProcess, alice: Person, tg: TelegramEmulator, google: GoogleEmulator
+) -> None:
+    """The forged callbacks again, as addresses pasted into the chat (sign-in by paste), and Alice's real waiting
+    state on another host, port, scheme or path: each refused in a sentence, deleted, nothing else changed."""
+    corpus = Corpus(bot)
+    callback = bot.base_url + "/oauth/callback"
+    prompt = await alice.reply_to("/link", lambda m: url_button(m) is not None)
+    waiting = query_of(await consent_url(url_button(prompt) or ""))["state"]
+    host = bot.base_url.removeprefix("http://")
+    pasted = [(f"pasted address: {name}", f"{callback}?{query}") for name, query in FORGED_CALLBACKS]
+    pasted += [
+        (f"pasted address: Alice's state, {name}", f"{address}?state={waiting}&code=4/0Aforged")
+        for name, address in (
+            ("another host", "http://evil.example/oauth/callback"),
+            ("another port", f"http://{host}0/oauth/callback"),
+            ("another scheme", f"https://{host}/oauth/callback"),
+            ("another path", f"{bot.base_url}/oauth/done"),
+            ("a longer path", f"{callback}/x"),
+            ("userinfo in the host", f"http://evil@{host}/oauth/callback"),
+            ("no host", "/oauth/callback"),
+        )
+    ]
+    pasted += [
+        ("pasted address: words around it", f"look {callback}?state={waiting}&code=x here"),
+        ("pasted address: only the query", f"?state={waiting}&code=x"),
+    ]
+    before = snapshot(bot)
+    for name, text in pasted:
+        if len(text) > 4096:  # more than one Telegram message holds
+            continue
+        async with corpus.case(name):
+            calls, seen = len(tg.calls), len(tg.messages(alice.user_id))
+            sent = tg.send_text(alice.user_id, text)
+            await bot_says(tg, alice.user_id, seen, "doesn't finish a sign-in of yours")
+            assert tg.message(alice.user_id, sent["message_id"]).deleted
+            assert [c.method for c in writes(tg, calls)] == ["deleteMessage", "sendMessage"], shown(writes(tg, calls))
+            assert snapshot(bot) == before
+            assert not [r for r in google.requests if r.endpoint == "token"]
+    corpus.assert_ok()
+
+
 # ---------------------------------------------------------------------------------- /pick's arguments
 
 BAD_PICK_ARGUMENTS = [

@@ -40,6 +40,7 @@ def test_default_ports_are_the_same_address() -> None:
         "http://127.0.0.1:8080/oauth/callback?state=S&code=C",  # another host, though the same machine
         "http://localhost:8080.evil.example/oauth/callback?state=S&code=C",
         "http://evil.example/?u=http://localhost:8080/oauth/callback&state=S&code=C",
+        "http://evil@localhost:8080/oauth/callback?state=S&code=C",  # userinfo: not what a browser shows
         "https://localhost:8080/oauth/callback?state=S&code=C",  # another scheme
         "http://localhost:8080/oauth/callback/x?state=S&code=C",  # another path
         "http://localhost:8080/oauth/done?result=linked",
