@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import signal
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
@@ -135,7 +136,7 @@ async def _pick(google: GoogleEmulator, request: web.Request, body: dict[str, An
     if "ids" in body:
         ids = body["ids"]
         by_id = {i.id: i for i in library}
-        if not isinstance(ids, list) or any(i not in by_id for i in ids):
+        if not isinstance(ids, list) or not all(isinstance(i, str) and i in by_id for i in ids):
             return _problem(400, f"ids must list items of {session.email}'s library (GET /_sandbox/library)")
         items = [by_id[i] for i in ids]
     else:
@@ -184,9 +185,10 @@ async def _settings(google: GoogleEmulator, request: web.Request, body: dict[str
         if name not in SETTINGS:
             return _problem(400, f"unknown setting {name!r}; one of {sorted(SETTINGS)}")
         kind = SETTINGS[name]
-        wrong_bool = isinstance(value, bool) and kind is not bool
-        if wrong_bool or not isinstance(value, kind) or (isinstance(value, int | float) and value < 0):
-            return _problem(400, f"{name} has the wrong type or is negative")
+        if (isinstance(value, bool) and kind is not bool) or not isinstance(value, kind):
+            return _problem(400, f"{name} has the wrong type")
+        if isinstance(value, int | float) and not 0 <= value < math.inf:
+            return _problem(400, f"{name} must be a finite number, 0 or more")
     for name, value in body.items():
         setattr(google, name, value)
     return _reply({name: getattr(google, name) for name in SETTINGS})

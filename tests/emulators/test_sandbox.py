@@ -118,6 +118,9 @@ async def test_control_api_refuses_bad_input_and_changes_nothing(
         ("/settings", '{"poll_interval": "fast"}'),
         ("/settings", '{"poll_interval": 1, "url": "http://elsewhere"}'),
         ("/settings", '{"service_disabled": 1}'),
+        ("/settings", '{"poll_interval": NaN}'),
+        ("/settings", '{"session_timeout": Infinity}'),
+        ("/sessions/unknown/pick", '{"ids": [{"not": "an id"}]}'),
         ("/consent", '{"decision": "maybe"}'),
         ("/consent", '{"email": 5}'),
         ("/sessions/unknown/pick", "{}"),
@@ -144,8 +147,9 @@ async def test_pick_without_a_browser_then_the_picker_is_closed(
     library = (await http.get("/library")).json()["items"]
     assert len(library) == 6
     foreign = google.library["bob@example.com"][0].id
-    refused = await http.post(f"/sessions/{sid}/pick", json={"ids": [foreign]})
-    assert refused.status_code == 400 and not google.sessions[sid].media_items_set
+    for ids in ([foreign], [{"id": foreign}], foreign):
+        refused = await http.post(f"/sessions/{sid}/pick", json={"ids": ids})
+        assert refused.status_code == 400 and not google.sessions[sid].media_items_set
     picked = await http.post(f"/sessions/{sid}/pick", json={"ids": [library[4]["id"], library[0]["id"]]})
     assert picked.json() == {"picked": [library[4]["id"], library[0]["id"]]}
     again = await http.post(f"/sessions/{sid}/pick", json={"count": 1})
