@@ -63,23 +63,27 @@ async def test_readme_examples_run_as_written(tmp_path: Path) -> None:
     assert run.returncode == 0, text
     lines = text.splitlines()
     assert lines[0] == "alice@example.com"  # userinfo with the token from the code exchange
-    assert lines[1].startswith('{"picked": [') and lines[1].count("AF1Qip") == 3
+    assert lines[1].startswith('{"picked": [') and lines[1].count("AF1Qip") == 5
     assert lines[2] == "true"  # mediaItemsSet
-    assert lines[3:6] == [
+    assert lines[3:8] == [
         "PHOTO\timage/jpeg\tbeach.jpg",
         "PHOTO\timage/jpeg\tportrait.jpg",
         "PHOTO\timage/png\tscreenshot.png",
+        "PHOTO\timage/heic\tIMG_0042.HEIC",
+        "VIDEO\tvideo/mp4\twaves.mp4",
     ]
     with Image.open(tmp_path / "original.jpg") as original:
         assert (original.format, original.size) == ("JPEG", (4032, 3024))
     assert (tmp_path / "original.jpg").stat().st_size == 2_400_000
     with Image.open(tmp_path / "small.jpg") as small:
         assert (small.format, small.size) == ("JPEG", (512, 384))
-    assert lines[6].startswith('{"queued": {"endpoint": "sessions.get", "status": 503')
-    assert lines[7] == "503"
-    assert lines[8] == '{"advanced": 5}'
-    assert lines[9] == "200"  # sessions.delete
-    calls = lines[10:-1]
+    video = (tmp_path / "video.mp4").read_bytes()
+    assert video[4:8] == b"ftyp" and len(video) == 3_000_000
+    assert lines[8].startswith('{"queued": {"endpoint": "sessions.get", "status": 503')
+    assert lines[9] == "503"
+    assert lines[10] == '{"advanced": 5}'
+    assert lines[11] == "200"  # sessions.delete
+    calls = lines[12:-3]
     assert calls[:4] == [
         "302 GET /o/oauth2/v2/auth",
         "200 POST /token",
@@ -88,8 +92,9 @@ async def test_readme_examples_run_as_written(tmp_path: Path) -> None:
     ]
     assert calls[-2:] == [f"503 GET /v1/sessions/{calls[-1].split('/')[-1]}", calls[-1]]
     assert calls[-1].startswith("200 DELETE /v1/sessions/")
-    assert sum(c.startswith("200 GET /lh3/ppa/") for c in calls) == 2
-    assert lines[-1] == "[]"  # no violations
+    assert sum(c.startswith("200 GET /lh3/ppa/") for c in calls) == 3
+    assert lines[-3] == "[]"  # no violations
+    assert lines[-2:] == ["200", "401"]  # revoked: the token no longer works
 
 
 @pytest.fixture
