@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import socket
@@ -83,6 +84,7 @@ class BotProcess:
     env: dict[str, str]
     workdir: Path
     tg: TelegramEmulator
+    name: str = "bot"  # its log files are <name>-<run>.log: several replicas may share one workdir
     proc: asyncio.subprocess.Process | None = None
     runs: int = 0
     log_paths: list[Path] = field(default_factory=list)
@@ -92,12 +94,19 @@ class BotProcess:
         return self.env["PUBLIC_URL"]
 
     @property
+    def local_url(self) -> str:
+        """Where this process listens (replicas behind one balancer share PUBLIC_URL, not this)."""
+        return f"http://{self.env['HTTP_HOST']}:{self.env['HTTP_PORT']}"
+
+    @property
     def webhook_mode(self) -> bool:
         return bool(self.env.get("TELEGRAM_WEBHOOK_URL"))
 
-    async def start(self, timeout: float = 20.0) -> None:  # noqa: ASYNC109
+    async def start(self, timeout: float = 20.0, *, receiving: bool = True) -> None:  # noqa: ASYNC109
+        """Start and wait until it serves /healthz and receives updates; with `receiving=False` (a replica while
+        another holds the getUpdates lease) only /healthz."""
         self.runs += 1
-        log_path = self.workdir / f"bot-{self.runs}.log"
+        log_path = self.workdir / f"{self.name}-{self.runs}.log"
         self.log_paths.append(log_path)
         # Ready when it serves /healthz and receives updates: long polling started, or the webhook is set.
         method = "setWebhook" if self.webhook_mode else "getUpdates"
@@ -107,11 +116,13 @@ class BotProcess:
                 bot_python(), "-m", "bot", cwd=self.workdir, env=self.env, stdout=out, stderr=out
             )
 
-        def receiving() -> bool:
+        def getting_updates() -> bool:
             calls = self.tg.calls_of(method)[before:]  # a long poll is recorded while still open
             return any(call.status == 200 for call in calls) if self.webhook_mode else bool(calls)
 
-        ready = asyncio.ensure_future(self.tg.wait_for(receiving, timeout))
+        ready = asyncio.ensure_future(
+            self.tg.wait_for(getting_updates, timeout) if receiving else self.healthy(timeout)
+        )
         exited = asyncio.ensure_future(self.proc.wait())
         await asyncio.wait({ready, exited}, return_when=asyncio.FIRST_COMPLETED)
         if not ready.done():
@@ -120,8 +131,17 @@ class BotProcess:
         exited.cancel()
         ready.result()  # a TimeoutError if it never started receiving
         async with httpx.AsyncClient() as client:
-            response = await client.get(f"{self.base_url}/healthz")
+            response = await client.get(f"{self.local_url}/healthz")
             assert response.status_code == 200, response.text
+
+    async def healthy(self, timeout: float) -> None:  # noqa: ASYNC109
+        """Until /healthz answers 200 (the process is in another address space: asking is the only way)."""
+        async with asyncio.timeout(timeout), httpx.AsyncClient() as client:
+            while True:
+                with contextlib.suppress(httpx.TransportError):
+                    if (await client.get(f"{self.local_url}/healthz")).status_code == 200:
+                        return
+                await asyncio.sleep(0.05)
 
     async def stop(self) -> int:
         """SIGTERM, as a process manager would; returns the exit code."""

@@ -14,6 +14,8 @@ from tests.e2e.picking import RENDITION, assert_delivered_in_order, link, media,
 from tests.harness import BotExited, BotProcess, Person
 from tests.postgres import PostgresCluster
 
+SECRET = "shared-by-the-replicas"  # PostgreSQL wants it set in webhook mode (E2E_MODE=webhook)
+
 
 async def wait_sent(url: str, count: int) -> None:
     """Until the database records `count` items as sent (the bot runs in another process)."""
@@ -33,7 +35,7 @@ async def test_link_pick_and_deliver_albums(
     tg: TelegramEmulator,
     google: GoogleEmulator,
 ) -> None:
-    bot = make_bot(DATABASE_URL=await postgres.create_database())
+    bot = make_bot(TELEGRAM_WEBHOOK_SECRET=SECRET, DATABASE_URL=await postgres.create_database())
     await bot.start()
     items = [google.add_photo(alice.email) for _ in range(12)] + [google.add_video(alice.email)]
     await link(alice)
@@ -59,7 +61,7 @@ async def test_a_crash_mid_delivery_resumes_with_what_was_not_sent(
     url = await postgres.create_database()
     # Paced: the plug is pulled between albums. The same REPLICA_NAME after the restart, as a process manager would
     # give it: its leases are its own again at once (another name would wait LEASE_SECONDS, test_replicas.py).
-    bot = make_bot(DATABASE_URL=url, TELEGRAM_PRIVATE_RATE="1", REPLICA_NAME="only")
+    bot = make_bot(TELEGRAM_WEBHOOK_SECRET=SECRET, DATABASE_URL=url, TELEGRAM_PRIVATE_RATE="1", REPLICA_NAME="only")
     await bot.start()
     items = [google.add_photo(alice.email) for _ in range(25)]
     await link(alice)
@@ -80,7 +82,7 @@ async def test_a_wrong_password_stops_start_up_with_one_line_without_it(
 ) -> None:
     url = await postgres.create_database()
     wrong = "not-the-Password-42"
-    bot = make_bot(DATABASE_URL=url.replace(postgres.password, wrong))
+    bot = make_bot(TELEGRAM_WEBHOOK_SECRET=SECRET, DATABASE_URL=url.replace(postgres.password, wrong))
     try:
         await bot.start()
     except BotExited as exited:
@@ -102,7 +104,7 @@ async def test_a_newer_schema_stops_start_up(make_bot: Callable[..., BotProcess]
         await conn.execute("CREATE TABLE bot_schema (version integer NOT NULL); INSERT INTO bot_schema VALUES (99)")
     finally:
         await conn.close()
-    bot = make_bot(DATABASE_URL=url)
+    bot = make_bot(TELEGRAM_WEBHOOK_SECRET=SECRET, DATABASE_URL=url)
     try:
         await bot.start()
     except BotExited as exited:
