@@ -164,3 +164,19 @@ async def test_without_the_mode_the_prompt_says_nothing_of_pasting(
         assert (url_button(prompt) or "").startswith(process.base_url + "/oauth/start?s=")
     finally:
         assert await process.stop() == 0
+
+
+async def test_a_group_pick_by_an_unlinked_member_continues_after_the_paste(
+    bot: BotProcess, alice: Person, tg: TelegramEmulator, google: GoogleEmulator
+) -> None:
+    tg.add_group(GROUP, "Family", members={alice.user_id: "member"})
+    answer = await alice.reply_to("/pick@photos_test_bot", chat_id=GROUP)
+    deep_link = url_button(answer) or ""
+    assert deep_link.startswith("https://t.me/photos_test_bot?start="), deep_link
+    prompt = await alice.reply_to(f"/start {deep_link.rpartition('=')[2]}", lambda m: url_button(m) is not None)
+    assert "paste it here" in prompt.text  # this prompt too says beforehand what to do
+    async with httpx.AsyncClient() as client:
+        address = (await client.get(url_button(prompt) or "")).headers["location"]
+    _, linked = await paste(alice, tg, address)
+    assert "Linked to" in linked.text and "Family" in linked.text, linked.text
+    assert any("Family" in b.get("text", "") for row in linked.reply_markup["inline_keyboard"] for b in row)
