@@ -10,6 +10,7 @@ replica that stops releases everything at once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -43,6 +44,7 @@ class LeaseKeeper:
         self._held: set[tuple[Work, int]] = set()
         self._polling = False
         self._task: asyncio.Task[None] | None = None
+        self._released = asyncio.Event()  # another replica let go of its leases: take them now
 
     @property
     def interval(self) -> float:
@@ -50,10 +52,12 @@ class LeaseKeeper:
 
     async def start(self) -> None:
         """The first round at once (so a lone replica starts receiving updates and resumes its picks right away),
-        then a round every third of LEASE_SECONDS. Picks still held under this REPLICA_NAME (a restart) come first."""
+        then a round every third of LEASE_SECONDS, or at once when another replica releases its leases (PostgreSQL
+        NOTIFY). Picks still held under this REPLICA_NAME (a restart) come first."""
         for work, work_id in await self._repo.renew():
             if work == "session":
                 await self._adopt(work_id)
+        await self._repo.on_released(self._released.set)
         await self.tick()
         self._task = asyncio.create_task(self._keep(), name="leases")
 
@@ -101,7 +105,10 @@ class LeaseKeeper:
 
     async def _keep(self) -> None:
         while True:
-            await asyncio.sleep(self.interval)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.interval):
+                    await self._released.wait()
+            self._released.clear()
             try:
                 await self.tick()
             except Exception:  # the database may be away for a moment: the next round tries again

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any, Protocol
@@ -49,6 +49,14 @@ class Database(Statements, Protocol):
     async def ping(self) -> bool: ...
 
     async def schema_version(self) -> int: ...
+
+    async def notify(self, channel: str) -> None:
+        """Tell the other processes on this database (their listen() callbacks) that something changed."""
+        ...
+
+    async def listen(self, channel: str, wake: Callable[[], None]) -> None:
+        """Call `wake` whenever a process notifies `channel`, until the database is closed."""
+        ...
 
     async def close(self) -> None: ...
 
@@ -193,6 +201,12 @@ class SqliteDatabase:
     async def schema_version(self) -> int:
         row = await self.fetchone("PRAGMA user_version")
         return int(row["user_version"]) if row else 0
+
+    async def notify(self, channel: str) -> None:
+        """One process uses an SQLite file: there is nobody else to tell."""
+
+    async def listen(self, channel: str, wake: Callable[[], None]) -> None:
+        """One process uses an SQLite file: nobody else will notify."""
 
     @asynccontextmanager
     async def _turn(self) -> AsyncIterator[aiosqlite.Connection]:

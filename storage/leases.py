@@ -8,12 +8,14 @@ holders, since a claim is taken or renewed in one statement that names the holde
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Literal
 
 from storage.database import Database
 from storage.picks import ACTIVE_STATUSES
 
 Work = Literal["updates", "session"]
+CHANNEL = "bot_leases"  # notified when a replica lets go of its leases: the others take them at once
 UPDATES: tuple[Work, int] = ("updates", 0)
 
 _ACTIVE = ", ".join(f"'{status}'" for status in ACTIVE_STATUSES)
@@ -68,8 +70,13 @@ class LeaseRepository:
         )
 
     async def release_all(self) -> None:
-        """Shutting down: another replica may take everything at once."""
+        """Shutting down: another replica may take everything at once (and is told so)."""
         await self._db.execute("DELETE FROM leases WHERE holder = ?", (self.holder,))
+        await self._db.notify(CHANNEL)
+
+    async def on_released(self, wake: Callable[[], None]) -> None:
+        """Call `wake` whenever a replica releases its leases."""
+        await self._db.listen(CHANNEL, wake)
 
     async def forget_all(self) -> None:
         """SQLite: one process uses the file, so whatever a previous run held is this one's now."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from collections.abc import Mapping as MappingABC
 from contextlib import asynccontextmanager
 from functools import lru_cache
@@ -131,6 +131,7 @@ class PostgresDatabase:
     def __init__(self, url: str) -> None:
         self.url = url
         self._pool: asyncpg.Pool | None = None
+        self._listener: asyncpg.Connection | None = None  # LISTEN needs a connection of its own, kept open
         self._in_transaction: set[asyncio.Task[object]] = set()
 
     async def open(self) -> None:
@@ -143,6 +144,9 @@ class PostgresDatabase:
             raise
 
     async def close(self) -> None:
+        if self._listener is not None:
+            await self._listener.close()
+            self._listener = None
         if self._pool is not None:
             await self._pool.close()
             self._pool = None
@@ -187,6 +191,14 @@ class PostgresDatabase:
     async def schema_version(self) -> int:
         row = await self.fetchone("SELECT version FROM bot_schema")
         return int(row["version"]) if row else 0
+
+    async def notify(self, channel: str) -> None:
+        await self.execute("SELECT pg_notify(?, '')", (channel,))
+
+    async def listen(self, channel: str, wake: Callable[[], None]) -> None:
+        if self._listener is None:
+            self._listener = await asyncpg.connect(self.url)
+        await self._listener.add_listener(channel, lambda *_: wake())
 
     @asynccontextmanager
     async def _connection(self) -> AsyncIterator[Connection]:

@@ -11,6 +11,7 @@ from cryptography.fernet import Fernet
 
 from bot.crypto import Cipher
 from storage.database import SchemaTooNew
+from storage.leases import LeaseRepository
 from storage.links import LinkRepository
 from storage.migrations import MIGRATIONS, POSTGRES_MIGRATIONS
 from storage.postgres import PostgresDatabase, to_postgres
@@ -83,3 +84,16 @@ async def test_tokens_are_encrypted_at_rest(postgres: PostgresCluster) -> None:
         assert link is not None and link.token["access_token"] == "ya29.SECRET"
     finally:
         await db.close()
+
+
+async def test_a_release_wakes_the_other_replicas(postgres: PostgresCluster) -> None:
+    url = await postgres.create_database()
+    stopping, staying = PostgresDatabase(url), PostgresDatabase(url)
+    await asyncio.gather(stopping.open(), staying.open())
+    try:
+        woken = asyncio.Event()
+        await LeaseRepository(staying, "b", 30).on_released(woken.set)
+        await LeaseRepository(stopping, "a", 30).release_all()
+        await asyncio.wait_for(woken.wait(), 10)
+    finally:
+        await asyncio.gather(stopping.close(), staying.close())
