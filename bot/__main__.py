@@ -31,7 +31,9 @@ def main() -> None:
         settings.encryption_key or "",
         settings.database_password,
     ]
-    setup_logging(settings.log_level, secrets, settings.log_format)
+    # With PostgreSQL several replicas may write to one log: each line says which.
+    replica = settings.replica_name if settings.database_path is None else None
+    setup_logging(settings.log_level, secrets, settings.log_format, replica)
     try:
         asyncio.run(run(settings))
     except StartupError as exc:

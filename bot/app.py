@@ -150,6 +150,7 @@ async def run(settings: Settings, mount: Mount | None = None) -> None:
         cipher = Cipher(key)
         stats = StatsRepository(db)
         metrics = Metrics(CollectorRegistry(), stats)
+        metrics.identify(settings.replica_name)
         lag_watch = asyncio.create_task(metrics.watch_event_loop())
         stack.callback(lag_watch.cancel)
         google_config = GoogleConfig(metrics.google_config)
@@ -271,6 +272,7 @@ async def run(settings: Settings, mount: Mount | None = None) -> None:
             on_outcome,
             lambda: application.bot.username,
             ready,
+            replica=settings.replica_name,
             readiness=Readiness(
                 {"database": db.ping, "telegram": TelegramCheck(application.bot), **google_config.checks()}
             ),

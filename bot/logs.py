@@ -43,8 +43,9 @@ CONTEXT_FIELDS = ("user_id", "chat_id", "session_id")
 class JsonFormatter(RedactingFormatter):
     """One JSON object per line: time, level, logger, message, the context ids given, any traceback."""
 
-    def __init__(self, secrets: Iterable[str]) -> None:
+    def __init__(self, secrets: Iterable[str], replica: str | None = None) -> None:
         super().__init__("%(message)s", secrets)
+        self._replica = replica
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, object] = {
@@ -53,6 +54,8 @@ class JsonFormatter(RedactingFormatter):
             "logger": record.name,
             "message": self.redact(record.getMessage()),
         }
+        if self._replica is not None:
+            entry["replica"] = self._replica
         for name in CONTEXT_FIELDS:
             value = getattr(record, name, None)
             if value is not None:
@@ -64,12 +67,15 @@ class JsonFormatter(RedactingFormatter):
         return json.dumps(entry, ensure_ascii=False)
 
 
-def setup_logging(level: str, secrets: Iterable[str], log_format: str = "text") -> None:
+def setup_logging(level: str, secrets: Iterable[str], log_format: str = "text", replica: str | None = None) -> None:
+    """`replica` (REPLICA_NAME, with several replicas on PostgreSQL) goes into every line: which process wrote it.
+    Its characters are checked in bot/config.py, so it is safe inside the format string."""
     handler = logging.StreamHandler()
     if log_format == "json":
-        handler.setFormatter(JsonFormatter(secrets))
+        handler.setFormatter(JsonFormatter(secrets, replica))
     else:
-        handler.setFormatter(RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s", secrets))
+        who = f" {replica}" if replica is not None else ""
+        handler.setFormatter(RedactingFormatter(f"%(asctime)s{who} %(levelname)s %(name)s: %(message)s", secrets))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

@@ -19,7 +19,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from contextlib import asynccontextmanager
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, ProcessCollector, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from bot.health import CONFIG_PARTS
@@ -169,6 +169,12 @@ class Metrics:
             ["kind"],
             registry=registry,
         )
+
+    def identify(self, replica: str) -> None:
+        """bot_replica_info{replica=...} 1: which of several replicas sharing one database this /metrics is."""
+        Info(
+            "bot_replica", "This process among the replicas sharing one database (REPLICA_NAME)", registry=self.registry
+        ).info({"replica": replica})
 
     def track(self, kind: str, count: Callable[[], int]) -> None:
         """Show `count()` at each scrape as bot_memory_entries{kind=...}."""

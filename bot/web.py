@@ -189,6 +189,7 @@ def build_web_app(
     bot_username: Callable[[], str],
     ready: Probe,
     *,
+    replica: str,
     readiness: Checks,
     metrics: Exposition,
     metrics_token: str | None = None,
@@ -251,7 +252,8 @@ def build_web_app(
 
     async def healthz(request: web.Request) -> web.Response:
         ok = await ready()
-        return web.json_response({"status": "ok" if ok else "unavailable"}, status=200 if ok else 503)
+        body = {"status": "ok" if ok else "unavailable", "replica": replica}
+        return web.json_response(body, status=200 if ok else 503)
 
     async def readyz(request: web.Request) -> web.Response:
         results = await readiness()

@@ -83,7 +83,7 @@ async def test_demo_starts_in_an_empty_folder_prints_the_address_and_stops_on_si
         page = await http.get(demo.url)
         assert page.status_code == 200 and "/demo/static/demo.js" in page.text
         assert (await http.get(f"{demo.url}demo/static/demo.js")).status_code == 200
-        assert (await http.get(f"{demo.url}healthz")).json() == {"status": "ok"}  # the bot's own routes beside it
+        assert (await http.get(f"{demo.url}healthz")).json()["status"] == "ok"  # the bot's own routes beside it
         state = await http.get(f"{demo.url}demo/api/state", params={"user": 101, "chat": 101})
         assert [c["title"] for c in state.json()["chats"]] == ["Photos", "Family", "Holidays"]
         assert (await http.get(f"{demo.url}demo/api/state", params={"user": 999, "chat": 1})).status_code == 400

@@ -195,3 +195,18 @@ async def test_the_oauth_callback_may_land_on_any_replica(
         landed = await http.get(on(second, callback))  # …which the balancer sends to the other replica
     assert landed.status_code == 303, landed.text
     await tg.wait_for_message(alice.user_id, lambda m: "Linked to" in (m.text or ""))
+
+
+async def test_each_replica_says_which_it_is_in_healthz_metrics_and_logs(cluster: Cluster) -> None:
+    replicas = await cluster.start(2)
+    async with httpx.AsyncClient() as http:
+        for replica in replicas:
+            health = await http.get(f"{replica.local_url}/healthz")
+            assert health.json() == {"status": "ok", "replica": replica.name}
+            metrics = (await http.get(f"{replica.local_url}/metrics")).text
+            assert f'bot_replica_info{{replica="{replica.name}"}} 1.0' in metrics
+            ready = (await http.get(f"{replica.local_url}/readyz")).json()
+            assert ready["checks"]["database"] == "ok"
+    for replica in replicas:
+        lines = [line for line in replica.logs().splitlines() if " INFO " in line]
+        assert lines and all(f" {replica.name} INFO " in line for line in lines)

@@ -51,6 +51,11 @@ def test_ids_are_left_out_when_not_given() -> None:
     assert set(entry) == {"time", "level", "logger", "message"}
 
 
+def test_a_replica_on_postgresql_names_itself_in_every_line() -> None:
+    entry = json.loads(JsonFormatter([], replica="web-2").format(record("plain")))
+    assert entry["replica"] == "web-2"
+
+
 def test_a_secret_known_later_is_masked_from_then_on() -> None:
     formatter = RedactingFormatter("%(message)s", [])
     assert formatter.format(record("webhook secret abcdef123")) == "webhook secret abcdef123"
