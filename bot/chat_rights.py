@@ -91,3 +91,10 @@ async def posting_problem(bot: Bot, chat_id: int, user_id: int) -> Code | None:
     if not _may_post(user, is_channel, defaults):
         return Code.USER_CANNOT_POST_MEDIA
     return None
+
+
+def lost_the_topic(error: str) -> bool:
+    """Telegram's ways of saying a forum topic is gone (deleted: "message thread not found") or closed to the
+    bot (TOPIC_CLOSED)."""
+    text = error.lower()
+    return "message thread not found" in text or "topic_closed" in text or "topic_deleted" in text

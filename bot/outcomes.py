@@ -48,6 +48,7 @@ class Code(StrEnum):
     CLAIM_NOT_YOURS = "claim_not_yours"
     CLAIM_EXPIRED = "claim_expired"
     CLAIM_NOT_IN_GROUP = "claim_not_in_group"
+    FORWARD_HERE_EXPIRED = "forward_here_expired"
     # Forwarding destinations (also the rights problems of bot/chat_rights.py)
     CHAT_GONE = "chat_gone"
     BOT_CANNOT_POST = "bot_cannot_post"

@@ -15,11 +15,12 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import qrcode
-from telegram import InlineKeyboardMarkup, LinkPreviewOptions
+from telegram import InlineKeyboardMarkup, LinkPreviewOptions, Message
 from telegram.error import BadRequest, NetworkError, TelegramError
 from telegram.ext import ExtBot
 
 from bot import keyboards, texts
+from bot.chat_rights import lost_the_topic
 from bot.flood import ProgressSkipped, SendInfo
 from bot.outcomes import Code, SkipReason
 from bot.texts import Speaker
@@ -147,14 +148,12 @@ class PickMessages:
         )
         return message.message_id
 
-    async def notice(self, chat_id: int, session_id: int, name: str) -> int | None:
+    async def notice(self, chat_id: int, session_id: int, name: str, thread_id: int | None = None) -> int | None:
         """The group's line while a member chooses, with a Cancel only they may use."""
         t = await self._speaker(chat_id)
         try:
-            message = await self._bot.send_message(
-                chat_id,
-                t(texts.GROUP_CHOOSING, name=texts.html(name)),
-                reply_markup=keyboards.cancel_pick(t, session_id),
+            message = await self._post(
+                chat_id, t(texts.GROUP_CHOOSING, name=texts.html(name)), keyboards.cancel_pick(t, session_id), thread_id
             )
         except TelegramError as exc:
             log.warning("could not post the pick notice in chat %s: %s", chat_id, exc)
@@ -165,19 +164,21 @@ class PickMessages:
         t = await self._speaker(chat_id)
         await self._bot.send_photo(chat_id, qr_png(picker_uri), caption=t(texts.QR_CAPTION))
 
-    async def say(self, chat_id: int, code: Code, *, pick_again: bool = False, **params: object) -> int | None:
+    async def say(
+        self, chat_id: int, code: Code, *, pick_again: bool = False, thread_id: int | None = None, **params: object
+    ) -> int | None:
         t = await self._speaker(chat_id)
-        return await self._send(chat_id, t.say(code, **params), _pick_again(t, pick_again))
+        return await self._send(chat_id, t.say(code, **params), _pick_again(t, pick_again), thread_id)
 
     async def replace(
         self, chat_id: int, message_id: int | None, code: Code, *, pick_again: bool = False, **params: object
     ) -> None:
         """Turn the message into what `code` says; when its id is unknown (the answer to sending it was lost,
         though the user may see it) the news comes as a new message instead of not at all."""
+        t = await self._speaker(chat_id)
         if message_id is None:
-            await self.say(chat_id, code, pick_again=pick_again, **params)
+            await self._send(chat_id, t.say(code, **params), _pick_again(t, pick_again))
         else:
-            t = await self._speaker(chat_id)
             await self._edit(chat_id, message_id, t.say(code, **params), _pick_again(t, pick_again))
 
     async def picked(self, chat_id: int, message_id: int | None) -> None:
@@ -186,15 +187,17 @@ class PickMessages:
             t = await self._speaker(chat_id)
             await self._edit(chat_id, message_id, t.say(Code.PICK_PICKED))
 
-    async def progress(self, chat_id: int, message_id: int | None, line: ProgressLine) -> int | None:
-        """Show the delivery's progress line: edit it in place, or post it when there is none yet."""
+    async def progress(
+        self, chat_id: int, message_id: int | None, line: ProgressLine, thread_id: int | None = None
+    ) -> int | None:
+        """Show the delivery's progress line: edit it in place, or post it (in `thread_id`) when there is none."""
         text = render_progress(await self._speaker(chat_id), line)
         if message_id is None:
-            return await self._send(chat_id, text)
+            return await self._send(chat_id, text, None, thread_id)
         await self._edit(chat_id, message_id, text, progress=True)
         return message_id
 
-    async def summary(self, chat_id: int, summary: Summary) -> None:
+    async def summary(self, chat_id: int, summary: Summary, thread_id: int | None = None) -> None:
         """The summary is the only word the user gets on what did not arrive: when Telegram answers 5xx or
         the connection breaks it is sent again (the same summary twice beats none); a chat that refuses it
         (blocked, removed, a 400) is left alone."""
@@ -202,9 +205,7 @@ class PickMessages:
         text = render_summary(t, summary)
         for pause in (*SUMMARY_RETRY_PAUSES, None):
             try:
-                await self._bot.send_message(
-                    chat_id, text, reply_markup=keyboards.pick_again(t), link_preview_options=NO_PREVIEW
-                )
+                await self._post(chat_id, text, keyboards.pick_again(t), thread_id)
                 return
             except BadRequest as exc:  # a refusal, though python-telegram-bot makes it a NetworkError
                 log.warning("Telegram refused the summary for chat %s: %s", chat_id, exc.message)
@@ -232,13 +233,30 @@ class PickMessages:
         t = await self._speaker(chat_id)
         return t(texts.SHARED_BY, name=texts.mention(user_id, name))
 
-    async def _send(self, chat_id: int, text: str, markup: InlineKeyboardMarkup | None = None) -> int | None:
+    async def _send(
+        self, chat_id: int, text: str, markup: InlineKeyboardMarkup | None = None, thread_id: int | None = None
+    ) -> int | None:
         try:
-            message = await self._bot.send_message(chat_id, text, reply_markup=markup, link_preview_options=NO_PREVIEW)
+            message = await self._post(chat_id, text, markup, thread_id)
         except TelegramError as exc:
             log.warning("could not message chat %s: %s", chat_id, exc)
             return None
         return message.message_id
+
+    async def _post(
+        self, chat_id: int, text: str, markup: InlineKeyboardMarkup | None, thread_id: int | None
+    ) -> Message:
+        """Send into forum topic `thread_id` (if any); a topic deleted or closed meanwhile gets it in the group's
+        General topic instead."""
+        try:
+            return await self._bot.send_message(
+                chat_id, text, message_thread_id=thread_id, reply_markup=markup, link_preview_options=NO_PREVIEW
+            )
+        except BadRequest as exc:
+            if thread_id is None or not lost_the_topic(exc.message):
+                raise
+            log.info("topic %s of chat %s is gone: posting in General", thread_id, chat_id)
+            return await self._bot.send_message(chat_id, text, reply_markup=markup, link_preview_options=NO_PREVIEW)
 
     async def _edit(
         self,

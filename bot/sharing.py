@@ -9,7 +9,7 @@ from collections import deque
 from dataclasses import dataclass
 from enum import StrEnum
 
-from telegram import Bot
+from telegram import Bot, Chat
 from telegram.constants import ChatType
 
 from bot.chat_rights import posting_problem
@@ -17,7 +17,7 @@ from bot.linking import LinkService
 from bot.outcomes import Code, Refused
 from bot.pick_messages import PickMessages
 from bot.picking import PickService
-from storage.chat_intents import ChatIntentRepository
+from storage.chat_intents import ChatIntent, ChatIntentRepository
 from storage.chat_upgrades import upgrade_chat_id
 from storage.database import Database
 from storage.destinations import Destination, DestinationRepository
@@ -38,6 +38,14 @@ class GroupPickCode(StrEnum):
     START_PRIVATELY = "start_privately"  # url: a deep link to open the private chat first
     LINK_FIRST = "link_first"  # url: a deep link to link a Google account privately first
     LINK = "link"  # url: the consent URL; linking continues with the group's pick
+
+
+@dataclass(frozen=True)
+class Offer:
+    """A group (topic) offered as a member's destination: the button's token and the place's name."""
+
+    token: str
+    title: str
 
 
 @dataclass(frozen=True)
@@ -107,17 +115,29 @@ class SharingService:
         """A pick made in the private chat goes to the user's destination if they set one; a group
         destination is told who shared them."""
         destination = await self._destinations.get_destination(user_id)
-        target = destination.chat_id if destination else user_id
-        credit = name if destination and not destination.is_channel else None
+        if destination is None:
+            return Route(chat_id=user_id, prompt_chat_id=user_id, target_chat_id=user_id, report_chat_id=user_id)
         return Route(
-            chat_id=user_id, prompt_chat_id=user_id, target_chat_id=target, report_chat_id=user_id, shared_by=credit
+            chat_id=user_id,
+            prompt_chat_id=user_id,
+            target_chat_id=destination.chat_id,
+            report_chat_id=user_id,
+            shared_by=None if destination.is_channel else name,
+            thread_id=destination.thread_id,
         )
 
     async def pick_in_group(
-        self, user_id: int, name: str, group_id: int, max_items: int | None, *, pressed: bool = False
+        self,
+        user_id: int,
+        name: str,
+        group_id: int,
+        max_items: int | None,
+        *,
+        pressed: bool = False,
+        thread_id: int | None = None,
     ) -> GroupPick:
-        """A member's /pick (or, `pressed`, a "Pick photos" button) in a group: the Google Photos button goes
-        to their private chat.
+        """A member's /pick (or, `pressed`, a "Pick photos" button) in a group, or in its forum topic
+        `thread_id`: the Google Photos button goes to their private chat; the rest to that topic.
 
         Raises Refused(GROUP_BUTTON_TOO_OFTEN) for a button pressed too often, Refused with the rights problem
         of bot/chat_rights.py, or as PickService.start does, but for a private chat that refuses our messages.
@@ -129,13 +149,13 @@ class SharingService:
             raise Refused(problem)
         link = await self._links.status(user_id)
         if link is None or link.broken:
-            return GroupPick(GroupPickCode.LINK_FIRST, url=await self._deep_link(user_id, group_id))
+            return GroupPick(GroupPickCode.LINK_FIRST, url=await self._deep_link(user_id, group_id, thread_id))
         try:
-            await self._picks.start(user_id, _group_route(user_id, name, group_id), max_items)
+            await self._picks.start(user_id, _group_route(user_id, name, group_id, thread_id), max_items)
         except Refused as exc:
             if exc.code is not Code.PROMPT_UNDELIVERABLE:
                 raise
-            return GroupPick(GroupPickCode.START_PRIVATELY, url=await self._deep_link(user_id, group_id))
+            return GroupPick(GroupPickCode.START_PRIVATELY, url=await self._deep_link(user_id, group_id, thread_id))
         return GroupPick(GroupPickCode.STARTED)
 
     async def claim(self, token: str, user_id: int, name: str) -> GroupPick:
@@ -155,18 +175,21 @@ class SharingService:
         if link is None or link.broken:
             url = await self._links.start_link(user_id, user_id, name, then_pick_chat_id=intent.chat_id)
             return GroupPick(GroupPickCode.LINK, url=url)
-        await self._picks.start(user_id, _group_route(user_id, name, intent.chat_id), None)
+        await self._picks.start(user_id, _group_route(user_id, name, intent.chat_id, intent.thread_id), None)
         return GroupPick(GroupPickCode.STARTED)
 
-    async def continue_token(self, user_id: int, group_id: int) -> str:
-        """A fresh single-use token for "continue the pick for that group" after linking."""
-        token = secrets.token_urlsafe(16)
-        await self._intents.save_intent(token, user_id, group_id, time.time() + INTENT_TTL)
-        return token
+    async def continue_token(self, user_id: int, group_id: int, thread_id: int | None = None) -> str:
+        """A fresh single-use token for "continue the pick for that group (topic)" after linking."""
+        return await self._intent(ChatIntent(user_id, group_id, time.time() + INTENT_TTL, thread_id))
 
-    async def _deep_link(self, user_id: int, group_id: int) -> str:
-        token = await self.continue_token(user_id, group_id)
+    async def _deep_link(self, user_id: int, group_id: int, thread_id: int | None) -> str:
+        token = await self.continue_token(user_id, group_id, thread_id)
         return f"https://t.me/{self._bot.username}?start={PAYLOAD_PREFIX}{token}"
+
+    async def _intent(self, intent: ChatIntent) -> str:
+        token = secrets.token_urlsafe(16)
+        await self._intents.save_intent(token, intent)
+        return token
 
     # --- forwarding -----------------------------------------------------------------------
     async def destination(self, user_id: int) -> Destination | None:
@@ -184,8 +207,38 @@ class SharingService:
         destination = Destination(
             user_id, chat_id, chat.title or chat.username or str(chat_id), chat.type == ChatType.CHANNEL
         )
-        await self._destinations.set_destination(user_id, chat_id, destination.title, destination.is_channel)
+        await self._destinations.set_destination(destination)
         log.info("user %s forwards picks to chat %s", user_id, chat_id)
+        return destination
+
+    async def offer_here(self, user_id: int, group: Chat, thread_id: int | None, topic: str | None) -> Offer:
+        """/forward sent in a group, or in its forum topic `thread_id` named `topic`: a single-use token for
+        the private button that makes it the member's destination, and how to name it.
+
+        Raises Refused with the rights problem of bot/chat_rights.py.
+        """
+        problem = await posting_problem(self._bot, group.id, user_id)
+        if problem is not None:
+            raise Refused(problem)
+        token = await self._intent(ChatIntent(user_id, group.id, time.time() + INTENT_TTL, thread_id, topic))
+        return Offer(token, _place(group.title or str(group.id), thread_id, topic))
+
+    async def forward_here(self, token: str, user_id: int) -> Destination:
+        """The member confirmed, privately, the group (topic) offered by `offer_here`.
+
+        Raises Refused(FORWARD_HERE_EXPIRED), or with the rights problem of bot/chat_rights.py.
+        """
+        intent = await self._intents.claim_intent(token, user_id)
+        if intent is None or intent.expired:
+            raise Refused(Code.FORWARD_HERE_EXPIRED)
+        problem = await posting_problem(self._bot, intent.chat_id, user_id)
+        if problem is not None:
+            raise Refused(problem)
+        chat = await self._bot.get_chat(intent.chat_id)
+        title = _place(chat.title or str(chat.id), intent.thread_id, intent.topic)
+        destination = Destination(user_id, intent.chat_id, title, False, intent.thread_id)
+        await self._destinations.set_destination(destination)
+        log.info("user %s forwards picks to chat %s, topic %s", user_id, intent.chat_id, intent.thread_id)
         return destination
 
     async def stop_forwarding(self, user_id: int) -> bool:
@@ -215,7 +268,19 @@ class SharingService:
         log.info("chat %s became supergroup %s: stored ids follow", old, new)
 
 
-def _group_route(user_id: int, name: str, group_id: int) -> Route:
+def _place(title: str, thread_id: int | None, topic: str | None) -> str:
+    """How a group, or one of its forum topics, is named to people: "Family", "Class › Trip"."""
+    if thread_id is None:
+        return title
+    return f"{title} › {topic or '#' + str(thread_id)}"
+
+
+def _group_route(user_id: int, name: str, group_id: int, thread_id: int | None) -> Route:
     return Route(
-        chat_id=group_id, prompt_chat_id=user_id, target_chat_id=group_id, report_chat_id=group_id, shared_by=name
+        chat_id=group_id,
+        prompt_chat_id=user_id,
+        target_chat_id=group_id,
+        report_chat_id=group_id,
+        shared_by=name,
+        thread_id=thread_id,
     )

@@ -91,15 +91,21 @@ class MediaSender:
             self._album_limit = min(self._album_limit, self.upload_bytes(uploads) - 1)
 
     async def send(
-        self, chat_id: int, uploads: list[Upload], caption: str | None, on_handover: Handover | None = None
+        self,
+        chat_id: int,
+        uploads: list[Upload],
+        caption: str | None,
+        on_handover: Handover | None = None,
+        *,
+        thread_id: int | None = None,
     ) -> list[Message]:
-        """Send one item or an album (2–10). Flood waits happen in the rate limiter, which awaits `on_handover`
-        right before each attempt leaves. Raises Unconfirmed (it may have arrived), TooLarge (it did not), or
-        Telegram's own error."""
+        """Send one item or an album (2–10), into forum topic `thread_id` if given. Flood waits happen in the rate
+        limiter, which awaits `on_handover` right before each attempt leaves. Raises Unconfirmed (it may have
+        arrived), TooLarge (it did not), or Telegram's own error."""
         info = SendInfo(self.upload_bytes(uploads), UploadClock(), on_handover)
         for attempt in range(1, MAX_NETWORK_RETRIES + 2):
             try:
-                return await self._send_files(chat_id, uploads, caption, info)
+                return await self._send_files(chat_id, uploads, caption, info, thread_id)
             except (BadRequest, TimedOut):
                 raise  # a refusal, or no answer at all (it may have arrived: never sent twice)
             except NetworkError as exc:
@@ -115,8 +121,9 @@ class MediaSender:
         raise AssertionError("unreachable")
 
     async def _send_files(
-        self, chat_id: int, uploads: list[Upload], caption: str | None, info: SendInfo
+        self, chat_id: int, uploads: list[Upload], caption: str | None, info: SendInfo, thread_id: int | None
     ) -> list[Message]:
+        where: dict[str, Any] = {"message_thread_id": thread_id, "rate_limit_args": info}
         with ExitStack() as files:
 
             def attach(upload: Upload, in_album: bool) -> InputFile | str:
@@ -145,20 +152,14 @@ class MediaSender:
             if len(uploads) == 1:
                 upload = uploads[0]
                 if upload.kind == "photo":
-                    return [
-                        await self._bot.send_photo(
-                            chat_id, attach(upload, False), caption=caption, rate_limit_args=info
-                        )
-                    ]
+                    return [await self._bot.send_photo(chat_id, attach(upload, False), caption=caption, **where)]
                 if upload.kind == "video":
                     return [
                         await self._bot.send_video(
-                            chat_id, attach(upload, False), caption=caption, rate_limit_args=info, **shown(upload)
+                            chat_id, attach(upload, False), caption=caption, **where, **shown(upload)
                         )
                     ]
-                return [
-                    await self._bot.send_document(chat_id, attach(upload, False), caption=caption, rate_limit_args=info)
-                ]
+                return [await self._bot.send_document(chat_id, attach(upload, False), caption=caption, **where)]
             media: list[InputMediaPhoto | InputMediaVideo | InputMediaDocument] = []
             for index, upload in enumerate(uploads):
                 item_caption = caption if index == 0 else None
@@ -168,7 +169,7 @@ class MediaSender:
                     media.append(InputMediaVideo(attach(upload, True), caption=item_caption, **shown(upload)))
                 else:
                     media.append(InputMediaDocument(attach(upload, True), caption=item_caption))
-            return list(await self._bot.send_media_group(chat_id, media, rate_limit_args=info))
+            return list(await self._bot.send_media_group(chat_id, media, **where))
 
 
 class _ClockedFile(io.BufferedReader):

@@ -309,7 +309,12 @@ BUTTON_STOP_FORWARDING = N_("Stop forwarding")
 FORWARD_SET = N_("✅ From now on, picks you make here go to <b>{title}</b>. /forward off stops that.")
 FORWARD_OFF = N_("Forwarding stopped: picks you make here arrive here.")
 FORWARD_NONE = N_("Forwarding is already off: picks arrive here.")
-FORWARD_PRIVATE_ONLY = N_("Forwarding is set up in our private chat.")
+# /forward sent in a group, or in one of its forum topics ({title}: "Family" or "Family › Trip").
+FORWARD_HERE_CONFIRM = N_("Send the photos you pick in our private chat to <b>{title}</b>?")
+BUTTON_FORWARD_HERE = N_("✅ Send my picks there")
+FORWARD_HERE_SENT = N_("{name}, I sent you a private message: confirm there.")
+FORWARD_HERE_OPEN_PRIVATE = N_("{name}, open our private chat first (tap below), then send /forward here again.")
+FORWARD_HERE_EXPIRED = N_("That button has expired or was already used. Send /forward in the group again.")
 FORWARD_GONE = N_("I was removed from <b>{title}</b>, so your picks now arrive here instead.")
 FORWARD_CHAT_GONE = N_("I can't see that chat. Add me to it first, then choose it again.")
 FORWARD_BOT_CANNOT_POST = N_("I'm not allowed to post there. In a channel, make me an administrator who can post.")
@@ -385,6 +390,7 @@ _SAYINGS: dict[Code, str | Plural] = {
     Code.CLAIM_NOT_YOURS: CLAIM_NOT_YOURS,
     Code.CLAIM_EXPIRED: CLAIM_EXPIRED,
     Code.CLAIM_NOT_IN_GROUP: CLAIM_NOT_IN_GROUP,
+    Code.FORWARD_HERE_EXPIRED: FORWARD_HERE_EXPIRED,
     Code.CHAT_GONE: FORWARD_CHAT_GONE,
     Code.BOT_CANNOT_POST: FORWARD_BOT_CANNOT_POST,
     Code.USER_NOT_MEMBER: FORWARD_USER_NOT_MEMBER,

@@ -1892,8 +1892,13 @@ class TelegramEmulator:
         msg.update({"date": rec.date, "chat": self._chat_dict(chat)})
         if rec.forward_origin:
             msg["forward_origin"] = rec.forward_origin
-        if rec.reply_to_message_id and not nested:
-            replied = self._messages[rec.chat_id].get(rec.reply_to_message_id)
+        # A message in a forum topic that answers nothing else answers the topic's first message, the one that
+        # says how it was created: clients read the topic's name from it. ASSUMPTION (the spec is silent;
+        # tdlib/telegram-bot-api#447 explains topic messages as a thread under that message): if the real
+        # server left reply_to_message out, the bot names the topic "#<id>" instead.
+        root = rec.thread_id if rec.thread_id is not None and rec.thread_id != rec.message_id else None
+        if (rec.reply_to_message_id or root) and not nested:
+            replied = self._messages[rec.chat_id].get(rec.reply_to_message_id or root or 0)
             if replied:
                 msg["reply_to_message"] = self._message_dict(replied, nested=True)
         if rec.thread_id is not None:

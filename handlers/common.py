@@ -10,6 +10,7 @@ from telegram.error import BadRequest
 from telegram.ext import ContextTypes, ExtBot, filters
 
 from bot import keyboards, texts
+from bot.chat_rights import lost_the_topic
 from bot.flood import ReplyDropped, SendInfo
 from bot.outcomes import Code, Refused
 from bot.texts import Speaker
@@ -23,6 +24,26 @@ NEW_MESSAGES = filters.UpdateType.MESSAGE
 
 def is_private(update: Update) -> bool:
     return update.effective_chat is not None and update.effective_chat.type == ChatType.PRIVATE
+
+
+def _topic_message(update: Update) -> Message | None:
+    """The message of the update (a command, or the one whose button was pressed) if it is in a forum topic."""
+    message = update.effective_message
+    return message if message is not None and message.is_topic_message else None
+
+
+def topic_of(update: Update) -> int | None:
+    """The forum topic the update came from (None: not a forum, or its General topic, which takes no id)."""
+    message = _topic_message(update)
+    return message.message_thread_id if message is not None else None
+
+
+def topic_name(update: Update) -> str | None:
+    """That topic's name: messages in a topic answer its first message, which says how it was created."""
+    message = _topic_message(update)
+    root = message.reply_to_message if message is not None else None
+    created = root.forum_topic_created if root is not None else None
+    return created.name if created is not None else None
 
 
 # Refusals a Google link would cure: their answer offers the "Link Google account" button.
@@ -44,20 +65,34 @@ def private_chat_keyboard(
 async def reply(
     update: Update, text: str, markup: InlineKeyboardMarkup | None = None, *, droppable: bool = False
 ) -> None:
-    """Answer in the chat the update came from (works for commands and button presses). A `droppable` answer
+    """Answer in the chat (and forum topic) the update came from (commands and button presses). A `droppable` answer
     is left unsent when the chat's flood budget is far off, instead of holding the handler until it is there."""
     chat, bot = update.effective_chat, update.get_bot()
     if chat is None:
         return
     assert isinstance(bot, ExtBot)  # the Application's bot: it takes rate_limit_args
+    topic = topic_of(update)
     try:
-        await bot.send_message(
-            chat.id,
-            text,
-            reply_markup=markup,
-            link_preview_options=NO_PREVIEW,
-            rate_limit_args=SendInfo(droppable=droppable),
-        )
+        try:
+            await bot.send_message(
+                chat.id,
+                text,
+                message_thread_id=topic,
+                reply_markup=markup,
+                link_preview_options=NO_PREVIEW,
+                rate_limit_args=SendInfo(droppable=droppable),
+            )
+        except BadRequest as exc:
+            if topic is None or not lost_the_topic(exc.message):
+                raise
+            # The topic was closed or deleted since: the group's General topic gets the answer.
+            await bot.send_message(
+                chat.id,
+                text,
+                reply_markup=markup,
+                link_preview_options=NO_PREVIEW,
+                rate_limit_args=SendInfo(droppable=droppable),
+            )
     except ReplyDropped:
         log.info("reply in chat %s dropped: its flood budget is too far off", chat.id)
 

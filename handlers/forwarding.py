@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from telegram import (
     ChatAdministratorRights,
     KeyboardButton,
@@ -10,17 +12,31 @@ from telegram import (
     ReplyKeyboardRemove,
     Update,
 )
+from telegram.error import Forbidden
 from telegram.ext import CallbackQueryHandler, CommandHandler, ContextTypes, MessageHandler, filters
 
 from bot import keyboards, texts
 from bot.context import App, services
 from bot.outcomes import Refused
 from bot.texts import Speaker
-from handlers.common import NEW_MESSAGES, answer, carries, edit_quietly, is_private, reply, speaker
+from handlers.common import (
+    NEW_MESSAGES,
+    answer,
+    carries,
+    edit_quietly,
+    is_private,
+    private_chat_keyboard,
+    reply,
+    speaker,
+    topic_name,
+    topic_of,
+)
 
 REQUEST_GROUP = 1
 REQUEST_CHANNEL = 2
 STOP = "fwd:off"
+HERE = "fwd:here:"  # + the single-use token of SharingService.offer_here
+HERE_BUTTON = re.compile(r"fwd:here:([A-Za-z0-9_-]{22})")
 
 
 def _post_rights() -> ChatAdministratorRights:
@@ -51,7 +67,7 @@ async def forward_command(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
         return
     t = await speaker(update, context)
     if not is_private(update):
-        await reply(update, t(texts.FORWARD_PRIVATE_ONLY))
+        await offer_here(update, context, t)
         return
     sharing = services(context).sharing
     if context.args == ["off"]:
@@ -65,6 +81,46 @@ async def forward_command(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     chat = update.effective_chat
     assert chat is not None
     await chat.send_message(t(texts.FORWARD_HOW), reply_markup=chooser_keyboard(t))
+
+
+async def offer_here(update: Update, context: ContextTypes.DEFAULT_TYPE, t: Speaker) -> None:
+    """/forward in a group (or one of its topics): the member confirms privately, so that nobody else sees
+    the button and the group sees one line."""
+    user, chat = update.effective_user, update.effective_chat
+    assert user is not None and chat is not None
+    name = texts.html(user.first_name)
+    try:
+        offer = await services(context).sharing.offer_here(user.id, chat, topic_of(update), topic_name(update))
+    except Refused as exc:
+        await reply(update, t.say(exc.code, **exc.params))
+        return
+    confirm = keyboards.one_button(t(texts.BUTTON_FORWARD_HERE), data=HERE + offer.token)
+    try:
+        await context.bot.send_message(
+            user.id, t(texts.FORWARD_HERE_CONFIRM, title=texts.html(offer.title)), reply_markup=confirm
+        )
+    except Forbidden:  # the member never opened the private chat, or blocked the bot
+        await reply(update, t(texts.FORWARD_HERE_OPEN_PRIVATE, name=name), private_chat_keyboard(t, context))
+        return
+    await reply(update, t(texts.FORWARD_HERE_SENT, name=name), droppable=True)
+
+
+async def here_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    query = update.callback_query
+    if query is None or query.data is None:
+        return
+    t = await speaker(update, context)
+    match = HERE_BUTTON.fullmatch(query.data)
+    if match is None or not carries(query):
+        await answer(query, t(texts.BUTTON_UNKNOWN), alert=True)
+        return
+    try:
+        chosen = await services(context).sharing.forward_here(match.group(1), query.from_user.id)
+    except Refused as exc:
+        await answer(query, t.say(exc.code, **exc.params), alert=True)
+        return
+    await answer(query)
+    await edit_quietly(query, t(texts.FORWARD_SET, title=texts.html(chosen.title)))
 
 
 async def chat_shared(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -100,3 +156,4 @@ def register(application: App) -> None:
     application.add_handler(CommandHandler("forward", forward_command, filters=NEW_MESSAGES))
     application.add_handler(MessageHandler(filters.StatusUpdate.CHAT_SHARED & filters.ChatType.PRIVATE, chat_shared))
     application.add_handler(CallbackQueryHandler(stop_button, pattern=f"^{STOP}$"))
+    application.add_handler(CallbackQueryHandler(here_button, pattern=f"^{HERE}"))

@@ -11,7 +11,7 @@ from bot import keyboards, texts
 from bot.context import App, services
 from bot.outcomes import Code, Refused
 from bot.sharing import GroupPickCode
-from handlers.common import NEW_MESSAGES, answer, is_private, reply, reply_refused, speaker
+from handlers.common import NEW_MESSAGES, answer, is_private, reply, reply_refused, speaker, topic_of
 
 PICK_BUTTON = re.compile(r"pick:(qr|cancel):([0-9]{1,18})")
 
@@ -50,7 +50,9 @@ async def start_group_pick(update: Update, context: ContextTypes.DEFAULT_TYPE, m
     query = update.callback_query  # a "Pick photos" button: a refusal is for the presser's eyes only
     sharing = services(context).sharing
     try:
-        started = await sharing.pick_in_group(user.id, user.first_name, chat.id, max_items, pressed=query is not None)
+        started = await sharing.pick_in_group(
+            user.id, user.first_name, chat.id, max_items, pressed=query is not None, thread_id=topic_of(update)
+        )
     except Refused as exc:
         if query is not None:
             await answer(query, t.say(exc.code, **exc.params), alert=True)

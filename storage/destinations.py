@@ -11,13 +11,21 @@ from storage.database import Database, Row
 class Destination:
     user_id: int
     chat_id: int
-    title: str
+    title: str  # "Family", or "Family › Trip" for a topic
     is_channel: bool
+    thread_id: int | None = None  # a forum topic of the group
+
+
+_COLUMNS = "user_id, chat_id, title, is_channel, thread_id"
 
 
 def _destination(row: Row) -> Destination:
     return Destination(
-        user_id=row["user_id"], chat_id=row["chat_id"], title=row["title"], is_channel=bool(row["is_channel"])
+        user_id=row["user_id"],
+        chat_id=row["chat_id"],
+        title=row["title"],
+        is_channel=bool(row["is_channel"]),
+        thread_id=row["thread_id"],
     )
 
 
@@ -25,18 +33,22 @@ class DestinationRepository:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    async def set_destination(self, user_id: int, chat_id: int, title: str, is_channel: bool) -> None:
+    async def set_destination(self, destination: Destination) -> None:
         await self._db.execute(
-            "INSERT INTO destinations (user_id, chat_id, title, is_channel) VALUES (?, ?, ?, ?)"
+            "INSERT INTO destinations (user_id, chat_id, title, is_channel, thread_id) VALUES (?, ?, ?, ?, ?)"
             " ON CONFLICT (user_id) DO UPDATE SET chat_id = excluded.chat_id, title = excluded.title,"
-            " is_channel = excluded.is_channel",
-            (user_id, chat_id, title, int(is_channel)),
+            " is_channel = excluded.is_channel, thread_id = excluded.thread_id",
+            (
+                destination.user_id,
+                destination.chat_id,
+                destination.title,
+                int(destination.is_channel),
+                destination.thread_id,
+            ),
         )
 
     async def get_destination(self, user_id: int) -> Destination | None:
-        row = await self._db.fetchone(
-            "SELECT user_id, chat_id, title, is_channel FROM destinations WHERE user_id = ?", (user_id,)
-        )
+        row = await self._db.fetchone(f"SELECT {_COLUMNS} FROM destinations WHERE user_id = ?", (user_id,))
         return _destination(row) if row else None
 
     async def clear_destination(self, user_id: int) -> None:
@@ -44,7 +56,5 @@ class DestinationRepository:
 
     async def pop_destinations_to(self, chat_id: int) -> list[Destination]:
         """Forget every destination pointing at `chat_id` (the bot left it); returns them."""
-        rows = await self._db.fetchall(
-            "DELETE FROM destinations WHERE chat_id = ? RETURNING user_id, chat_id, title, is_channel", (chat_id,)
-        )
+        rows = await self._db.fetchall(f"DELETE FROM destinations WHERE chat_id = ? RETURNING {_COLUMNS}", (chat_id,))
         return [_destination(row) for row in rows]

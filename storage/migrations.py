@@ -188,6 +188,14 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX leases_holder ON leases (holder);
     """,
+    # 9: forum topics. Where a group pick's messages go inside the group (NULL: not a forum, or its General
+    # topic), the topic a deep link or a topic destination is for, and its name for the confirmation.
+    """
+    ALTER TABLE pick_sessions ADD COLUMN thread_id INTEGER;
+    ALTER TABLE chat_intents ADD COLUMN thread_id INTEGER;
+    ALTER TABLE chat_intents ADD COLUMN topic TEXT;
+    ALTER TABLE destinations ADD COLUMN thread_id INTEGER;
+    """,
 )
 
 # PostgreSQL came with version 7: its first script makes the schema SQLite has after migration 7 in one go. Types:
@@ -311,6 +319,15 @@ POSTGRES_MIGRATIONS: tuple[tuple[int, str], ...] = (
         PRIMARY KEY (work, id)
     );
     CREATE INDEX leases_holder ON leases (holder);
+    """,
+    ),
+    (
+        9,
+        """
+    ALTER TABLE pick_sessions ADD COLUMN thread_id bigint;
+    ALTER TABLE chat_intents ADD COLUMN thread_id bigint;
+    ALTER TABLE chat_intents ADD COLUMN topic text;
+    ALTER TABLE destinations ADD COLUMN thread_id bigint;
     """,
     ),
 )

@@ -41,6 +41,11 @@ class PickSession:
     report_chat_id: int  # where progress and the summary go
     notice_message_id: int | None  # "Alice is choosing photos…" in a group
     shared_by: str | None  # caption on a group delivery
+    thread_id: int | None  # the forum topic of the target chat its messages go to (None: no topic)
+
+    def thread_in(self, chat_id: int) -> int | None:
+        """The topic a message to `chat_id` goes to: the target's topic, only in the target chat."""
+        return self.thread_id if chat_id == self.target_chat_id else None
 
 
 @dataclass(frozen=True)
@@ -52,6 +57,7 @@ class Route:
     target_chat_id: int
     report_chat_id: int
     shared_by: str | None = None
+    thread_id: int | None = None  # a forum topic of the target chat
 
 
 @dataclass(frozen=True)
@@ -119,8 +125,8 @@ class PickRepository:
             row = await tx.fetchone(
                 """INSERT INTO pick_sessions (google_session_id, user_id, chat_id, status, picker_uri, delivery_mode,
                        poll_interval, poll_deadline, expire_time, last_polled_at, created_at, updated_at,
-                       prompt_chat_id, target_chat_id, report_chat_id, shared_by)
-                   VALUES (?, ?, ?, 'waiting', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING """
+                       prompt_chat_id, target_chat_id, report_chat_id, shared_by, thread_id)
+                   VALUES (?, ?, ?, 'waiting', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING """
                 + _SESSION_COLUMNS,
                 (
                     google_session_id,
@@ -138,6 +144,7 @@ class PickRepository:
                     route.target_chat_id,
                     route.report_chat_id,
                     route.shared_by,
+                    route.thread_id,
                 ),
             )
             assert row is not None
@@ -206,10 +213,17 @@ class PickRepository:
         )
 
     async def redirect(self, session_id: int, target_chat_id: int, report_chat_id: int) -> None:
-        """Deliver the rest somewhere else (the destination can no longer take it)."""
+        """Deliver the rest somewhere else (the destination can no longer take it), in no topic."""
         await self._db.execute(
-            "UPDATE pick_sessions SET target_chat_id = ?, report_chat_id = ?, updated_at = ? WHERE id = ?",
+            "UPDATE pick_sessions SET target_chat_id = ?, report_chat_id = ?, thread_id = NULL, updated_at = ?"
+            " WHERE id = ?",
             (target_chat_id, report_chat_id, time.time(), session_id),
+        )
+
+    async def leave_topic(self, session_id: int) -> None:
+        """Deliver the rest into the target's General topic (its own topic was closed or deleted)."""
+        await self._db.execute(
+            "UPDATE pick_sessions SET thread_id = NULL, updated_at = ? WHERE id = ?", (time.time(), session_id)
         )
 
     async def active_sessions_involving(self, chat_id: int) -> list[PickSession]:

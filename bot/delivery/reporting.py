@@ -44,7 +44,9 @@ class DeliveryReport:
             self._posted = True
             self._shown = self._line()
             self._last_edit = time.monotonic()
-            message_id = await self._messages.progress(session.report_chat_id, None, self._shown)
+            message_id = await self._messages.progress(
+                session.report_chat_id, None, self._shown, session.thread_in(session.report_chat_id)
+            )
             await self._repo.set_messages(session.id, status_message_id=message_id)
             await self._target.refresh()
         else:
@@ -79,7 +81,7 @@ class DeliveryReport:
             posted_in=(posted.chat.title or "", posted.link) if posted is not None else None,
         )
         await self._messages.delete(session.report_chat_id, session.status_message_id)
-        await self._messages.summary(session.report_chat_id, summary)
+        await self._messages.summary(session.report_chat_id, summary, session.thread_in(session.report_chat_id))
 
     def _line(self) -> ProgressLine:
         if self._position is not None:

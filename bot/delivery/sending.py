@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from telegram import Message
 from telegram.error import BadRequest, ChatMigrated, Forbidden, TelegramError, TimedOut
 
+from bot.chat_rights import lost_the_topic
 from bot.delivery.fetching import Fetched
 from bot.delivery.reporting import DeliveryReport
 from bot.delivery.target import DeliveryTarget
@@ -112,7 +113,13 @@ class BatchSender:
                 log.warning("pick %s: another replica took it over; this one stops", session_id)
                 raise Stopping
 
-        return await self._media.send(self._target.chat_id, _uploads(batch), await self._target.caption(), handed_over)
+        return await self._media.send(
+            self._target.chat_id,
+            _uploads(batch),
+            await self._target.caption(),
+            handed_over,
+            thread_id=self._target.thread_id,
+        )
 
     async def _failed(self, batch: list[Fetched], error: TelegramError) -> None:
         """Telegram answered with an error: report what may have arrived, clear the rest and deal with it."""
@@ -151,6 +158,9 @@ class BatchSender:
                 await self.send(rest)  # the rate limiter recorded the wait and left the album to us
             else:
                 await self.skip_all(rest, SkipReason.TELEGRAM_REFUSED, error.message)  # refused after its retries
+        elif self._target.thread_id is not None and lost_the_topic(error.message):
+            await self._target.leave_topic()
+            await self.send(rest)
         elif not self._target.private and _lost_the_chat(error.message):
             await self._target.fall_back_to_private()
             await self.send(rest)
@@ -161,7 +171,10 @@ class BatchSender:
                 await self.send(rest[1:])
 
     async def _refused(self, batch: list[Fetched], error: str) -> None:
-        if not self._target.private and _lost_the_chat(error):
+        if self._target.thread_id is not None and lost_the_topic(error):
+            await self._target.leave_topic()
+            await self.send(batch)
+        elif not self._target.private and _lost_the_chat(error):
             await self._target.fall_back_to_private()
             await self.send(batch)
         elif len(batch) > 1:

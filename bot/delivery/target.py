@@ -44,6 +44,11 @@ class DeliveryTarget:
     def private(self) -> bool:
         return self.session.target_chat_id == self.session.prompt_chat_id
 
+    @property
+    def thread_id(self) -> int | None:
+        """The forum topic of the target chat the photos go to (None: not a forum, or its General topic)."""
+        return self.session.thread_id
+
     async def refresh(self) -> PickSession:
         session = await self._repo.get_session(self.session.id)
         assert session is not None
@@ -65,6 +70,15 @@ class DeliveryTarget:
         await self._repo.redirect(session.id, session.prompt_chat_id, session.prompt_chat_id)
         await self.refresh()
         await self._messages.say(session.prompt_chat_id, Code.TARGET_LOST)
+
+    async def leave_topic(self) -> None:
+        """The topic was deleted or closed: the rest goes to the group's General topic (and from there, should
+        the group refuse too, privately)."""
+        log.info(
+            "pick %s: topic %s of chat %s is gone; delivering in General", self.session.id, self.thread_id, self.chat_id
+        )
+        await self._repo.leave_topic(self.session.id)
+        await self.refresh()
 
     async def follow_migration(self, new_chat_id: int) -> None:
         await self._on_migrated(self.chat_id, new_chat_id)

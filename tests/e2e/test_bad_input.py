@@ -26,12 +26,13 @@ from yarl import URL
 
 from bot import texts
 from emulators.google import GoogleEmulator, SessionRecord
-from emulators.telegram import Call, TelegramEmulator
+from emulators.telegram import GENERAL_TOPIC_ID, Call, TelegramEmulator
 from tests.e2e.picking import RENDITION, assert_delivered_in_order, link, media, start_pick, wait_summary
 from tests.harness import BotProcess, Person, callback_data, consent_url, query_of, url_button
 
 BOT = "photos_test_bot"
 GROUP = -1001234
+FORUM = -1001235
 TRIED: list[str] = []  # every input tried in this module, by case id
 TABLES = (
     "google_links",
@@ -712,6 +713,11 @@ async def test_tampered_and_foreign_button_presses(
         (bob, help_text, bob.user_id, "go:😀", None, texts.CLAIM_EXPIRED),
         (bob, help_text, bob.user_id, "go:'; DROP TABLE chat_intents; --", None, texts.CLAIM_EXPIRED),
         (bob, menu, GROUP, "go:x", None, texts.CLAIM_EXPIRED),
+        (bob, help_text, bob.user_id, "fwd:here:" + "A" * 22, unknown, None),
+        (bob, help_text, bob.user_id, "fwd:here:", unknown, None),
+        (bob, help_text, bob.user_id, "fwd:here:" + "x" * 55, unknown, None),
+        (bob, help_text, bob.user_id, "fwd:here:../" + "A" * 19, unknown, None),
+        (bob, menu, GROUP, "fwd:here:" + "A" * 22, unknown, None),
     ]
     # Data no button of ours carries: answered (the spinner stops), nothing else happens.
     # Pressed all at once (the bot takes updates concurrently), then checked one by one.
@@ -822,8 +828,10 @@ async def test_updates_that_must_change_nothing(
     corpus = Corpus(bot)
     tg.add_group(GROUP, "Family", members={alice.user_id: "administrator", bob.user_id: "member"})
     tg.add_group(-1009000, "News", type="channel", members={alice.user_id: "administrator"}, bot_status="administrator")
+    tg.add_group(FORUM, "Class", members={alice.user_id: "member"}, forum=True)
     await link(alice)
     channel = {"id": -1009000, "type": "channel", "title": "News"}
+    forum = {"id": FORUM, "type": "supergroup", "title": "Class", "is_forum": True}
     edited = {"edit_date": int(time.time())}
     now = int(time.time())
     updates: list[tuple[str, dict[str, Any]]] = []
@@ -858,6 +866,14 @@ async def test_updates_that_must_change_nothing(
             {"edited_channel_post": text_message(channel, None, "/pick", sender_chat=channel, **edited)},
         ),
         ("a message with no sender", {"message": text_message(group_chat(), None, f"/pick@{BOT}")}),
+        (
+            "/help in a forum topic that does not exist",
+            {"message": text_message(forum, user(alice), f"/help@{BOT}", message_thread_id=777, is_topic_message=True)},
+        ),
+        (
+            "/help with a thread id that is no topic",
+            {"message": text_message(forum, user(alice), f"/help@{BOT}", message_thread_id=GENERAL_TOPIC_ID)},
+        ),
         (
             "/pick without its command entity",
             {"message": {**text_message(private_chat(alice), user(alice), "/pick"), "entities": []}},
