@@ -233,6 +233,13 @@ class PickMessages:
         t = await self._speaker(chat_id)
         return t(texts.SHARED_BY, name=texts.mention(user_id, name))
 
+    async def archive_caption(self, chat_id: int, first: int, last: int, total: int, kind: str) -> str:
+        """Which items of the pick an archive holds, e.g. "Photos 1–87 of 400"."""
+        t = await self._speaker(chat_id)
+        if first == last:
+            return t(texts.ARCHIVE_ONE_VIDEO if kind == "videos" else texts.ARCHIVE_ONE_PHOTO, first=first, total=total)
+        return t(texts.ARCHIVE_CAPTIONS[kind], first=first, last=last, total=total)
+
     async def _send(
         self, chat_id: int, text: str, markup: InlineKeyboardMarkup | None = None, thread_id: int | None = None
     ) -> int | None:

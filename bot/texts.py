@@ -235,6 +235,14 @@ SUMMARY_SOME = N_("✅ Delivered {sent} of {total}")
 SUMMARY_NONE = N_("⚠️ Delivered 0 of {total}")
 # NOTE: The caption of photos posted into a group; {name} is a link to the person who shared them.
 SHARED_BY = N_("📷 Shared by {name}")
+# NOTE: The caption of a ZIP archive of a pick: which items it holds, e.g. "Photos 1–87 of 400".
+ARCHIVE_CAPTIONS = {
+    "photos": N_("🗜 Photos {first}–{last} of {total}"),
+    "videos": N_("🗜 Videos {first}–{last} of {total}"),
+    "mixed": N_("🗜 Photos and videos {first}–{last} of {total}"),
+}
+ARCHIVE_ONE_PHOTO = N_("🗜 Photo {first} of {total}")
+ARCHIVE_ONE_VIDEO = N_("🗜 Video {first} of {total}")
 TARGET_LOST = N_(
     "I can no longer post in the chat these photos were meant for (I was removed, or you or I lost the right "
     "to post). Sending them here instead."
@@ -272,13 +280,15 @@ THE_CHOSEN_CHAT = N_("the chosen chat")
 SETTINGS = N_(
     "<b>How should picks arrive in this chat?</b>\nNow: <b>{current}</b>\n\n"
     "📷 Photos — fast, in albums, sized for Telegram.\n"
-    "📁 Original files — full quality, as files with their names.\n\n"
+    "📁 Original files — full quality, as files with their names.\n"
+    "🗜 Archive (ZIP) — the original files in a few ZIP files: a big pick in minutes.\n\n"
     "Videos come as Google's high-quality transcode (MP4) either way: Google Photos gives apps no original "
     "video files."
 )
 SETTINGS_PHOTOS = N_("📷 Photos")
 SETTINGS_ORIGINALS = N_("📁 Original files")
-SETTINGS_NAMES = {"photos": N_("Photos"), "originals": N_("Original files")}
+SETTINGS_ARCHIVE = N_("🗜 Archive (ZIP)")
+SETTINGS_NAMES = {"photos": N_("Photos"), "originals": N_("Original files"), "archive": N_("Archive (ZIP)")}
 SETTINGS_SAVED = N_("Saved: {current}")
 SETTINGS_NOT_YOURS = N_("Only the person who opened these settings can change them.")
 SETTINGS_ADMINS_ONLY = N_("Only group admins can change how photos arrive in this group.")

@@ -17,7 +17,7 @@ from storage.chat_settings import DeliveryMode
 
 log = logging.getLogger(__name__)
 
-SETTINGS_BUTTON = re.compile(r"^set:(photos|originals):(\d{1,18})$")
+SETTINGS_BUTTON = re.compile(r"^set:(photos|originals|archive):(\d{1,18})$")
 
 
 def settings_view(t: Speaker, mode: DeliveryMode, opener: int) -> tuple[str, InlineKeyboardMarkup]:
@@ -26,7 +26,11 @@ def settings_view(t: Speaker, mode: DeliveryMode, opener: int) -> tuple[str, Inl
         return InlineKeyboardButton(mark + label, callback_data=f"set:{value}:{opener}")
 
     keyboard = InlineKeyboardMarkup(
-        [[option("photos", t(texts.SETTINGS_PHOTOS))], [option("originals", t(texts.SETTINGS_ORIGINALS))]]
+        [
+            [option("photos", t(texts.SETTINGS_PHOTOS))],
+            [option("originals", t(texts.SETTINGS_ORIGINALS))],
+            [option("archive", t(texts.SETTINGS_ARCHIVE))],
+        ]
     )
     return t(texts.SETTINGS, current=t(texts.SETTINGS_NAMES[mode])), keyboard
 
@@ -80,7 +84,8 @@ async def settings_button(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     if match is None:
         await answer(query, t(texts.SETTINGS_EXPIRED), alert=True)
         return
-    mode: DeliveryMode = "originals" if match.group(1) == "originals" else "photos"
+    modes: dict[str, DeliveryMode] = {"photos": "photos", "originals": "originals", "archive": "archive"}
+    mode = modes[match.group(1)]
     opener = int(match.group(2))
     if query.from_user.id != opener:
         await answer(query, t(texts.SETTINGS_NOT_YOURS), alert=True)

@@ -6,7 +6,8 @@ from typing import Literal
 
 from storage.database import Database
 
-DeliveryMode = Literal["photos", "originals"]
+DeliveryMode = Literal["photos", "originals", "archive"]  # archive: ZIP files of the originals
+_MODES: dict[str, DeliveryMode] = {"photos": "photos", "originals": "originals", "archive": "archive"}
 
 
 class ChatSettingsRepository:
@@ -15,7 +16,7 @@ class ChatSettingsRepository:
 
     async def get_delivery_mode(self, chat_id: int) -> DeliveryMode:
         row = await self._db.fetchone("SELECT delivery_mode FROM chat_settings WHERE chat_id = ?", (chat_id,))
-        return "originals" if row is not None and row["delivery_mode"] == "originals" else "photos"
+        return _MODES.get(row["delivery_mode"], "photos") if row is not None else "photos"
 
     async def set_delivery_mode(self, chat_id: int, mode: DeliveryMode) -> None:
         await self._db.execute(

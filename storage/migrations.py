@@ -188,13 +188,24 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX leases_holder ON leases (holder);
     """,
-    # 9: forum topics. Where a group pick's messages go inside the group (NULL: not a forum, or its General
-    # topic), the topic a deep link or a topic destination is for, and its name for the confirmation.
+    # 9: group sharing: forum topics. Where a group pick's messages go inside the group (NULL: not a forum, or its
+    # General topic), the topic a deep link or a topic destination is for, and its name for the confirmation.
+    # Archives: a chat may take its picks as ZIP archives, a third delivery mode (SQLite cannot change a CHECK
+    # constraint, so chat_settings is copied into a table with the wider one).
     """
     ALTER TABLE pick_sessions ADD COLUMN thread_id INTEGER;
     ALTER TABLE chat_intents ADD COLUMN thread_id INTEGER;
     ALTER TABLE chat_intents ADD COLUMN topic TEXT;
     ALTER TABLE destinations ADD COLUMN thread_id INTEGER;
+    -- archives
+    CREATE TABLE chat_settings_archives (
+        chat_id        INTEGER PRIMARY KEY,
+        delivery_mode  TEXT NOT NULL CHECK (delivery_mode IN ('photos', 'originals', 'archive'))
+    );
+    INSERT INTO chat_settings_archives (chat_id, delivery_mode) SELECT chat_id, delivery_mode FROM chat_settings;
+    DROP TABLE chat_settings;
+    ALTER TABLE chat_settings_archives RENAME TO chat_settings;
+    -- end archives
     """,
 )
 
@@ -328,6 +339,11 @@ POSTGRES_MIGRATIONS: tuple[tuple[int, str], ...] = (
     ALTER TABLE chat_intents ADD COLUMN thread_id bigint;
     ALTER TABLE chat_intents ADD COLUMN topic text;
     ALTER TABLE destinations ADD COLUMN thread_id bigint;
+    -- archives: a third delivery mode
+    ALTER TABLE chat_settings DROP CONSTRAINT chat_settings_delivery_mode_check;
+    ALTER TABLE chat_settings ADD CONSTRAINT chat_settings_delivery_mode_check
+        CHECK (delivery_mode IN ('photos', 'originals', 'archive'));
+    -- end archives
     """,
     ),
 )

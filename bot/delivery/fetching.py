@@ -135,7 +135,7 @@ class MediaFetcher:
         self._workdir = workdir
         self._space = space
         self._upload_limit = upload_limit
-        self._originals = session.delivery_mode == "originals"
+        self._originals = session.delivery_mode in ("originals", "archive")  # an archive holds the original files
 
     async def list_patiently(self) -> list[PickedMediaItem]:
         """List the picked items, waiting out a Google outage (within the session's life): before the first

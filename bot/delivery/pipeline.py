@@ -1,10 +1,12 @@
 """The download → upload pipeline: downloads run a few at a time ahead of the uploads, and the sender takes
-them in pick order, as albums of up to ten."""
+them in pick order, as albums of up to ten (or, for a chat that takes archives, the packer writes them into ZIP
+files)."""
 
 from __future__ import annotations
 
 import asyncio
 
+from bot.delivery.archives import ArchivePacker
 from bot.delivery.capacity import Reservation, TempSpace
 from bot.delivery.fetching import Fetched, MediaFetcher
 from bot.delivery.reporting import DeliveryReport
@@ -26,9 +28,17 @@ Queue = asyncio.Queue[asyncio.Task[Fetched] | None]
 
 
 class Pipeline:
-    def __init__(self, fetcher: MediaFetcher, sender: BatchSender, report: DeliveryReport, space: TempSpace) -> None:
+    def __init__(
+        self,
+        fetcher: MediaFetcher,
+        sender: BatchSender,
+        report: DeliveryReport,
+        space: TempSpace,
+        packer: ArchivePacker | None = None,
+    ) -> None:
         self._fetcher = fetcher
         self._sender = sender
+        self._packer = packer  # archives instead of albums
         self._report = report
         self._space = space
         self._held: list[Reservation] = []  # this run's, until released
@@ -67,6 +77,8 @@ class Pipeline:
                 leftover = queue.get_nowait()
                 if leftover is not None:
                     leftover.cancel()
+            if self._packer is not None:
+                self._packer.discard()
             for space in self._held:
                 space.release()
             self._held.clear()
@@ -103,25 +115,27 @@ class Pipeline:
             if fetched.upload is None:
                 await self._sender.skip(fetched)
                 continue
+            if self._packer is not None:
+                await self._packer.add(fetched)
+                continue
             if batch and (_album_group(batch[0]) != _album_group(fetched) or len(batch) == ALBUM_SIZE):
                 await self._flush(batch)
             batch.append(fetched)
             if len(batch) == ALBUM_SIZE:
                 await self._flush(batch)
-        if batch:
-            await self._flush(batch)
+        await self._send_held(batch)
         return deferred
 
     async def _next(self, queue: Queue, batch: list[Fetched]) -> asyncio.Task[Fetched] | None:
         """The next download; the batch is sent first when the producer starves waiting for the bytes it holds."""
-        if not batch or not queue.empty():
+        if not (batch or (self._packer is not None and self._packer.holding)) or not queue.empty():
             return await queue.get()
         getter = asyncio.create_task(queue.get())
         starved = asyncio.create_task(self._starved.wait())
         try:
             await asyncio.wait([getter, starved], return_when=asyncio.FIRST_COMPLETED)
             if not getter.done():
-                await self._flush(batch)
+                await self._send_held(batch)
             return await getter
         except BaseException:
             if getter.done() and not getter.cancelled() and (task := getter.result()) is not None:
@@ -130,6 +144,13 @@ class Pipeline:
             raise
         finally:
             starved.cancel()
+
+    async def _send_held(self, batch: list[Fetched]) -> None:
+        """Send what is held: the album being filled, or the archive being written."""
+        if batch:
+            await self._flush(batch)
+        if self._packer is not None:
+            await self._packer.flush()
 
     async def _flush(self, batch: list[Fetched]) -> None:
         """Send the batch and empty it."""

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from telegram import Bot
 
+from bot.delivery.archives import OVERHEAD, ArchivePacker
 from bot.delivery.capacity import DeliverySlots, TempSpace
 from bot.delivery.fetching import Fetched, MediaFetcher
 from bot.delivery.pipeline import Pipeline
@@ -76,7 +77,10 @@ class Delivery:
     def __init__(self, tools: Deliveries, session: PickSession, workdir: Path) -> None:
         self._tools = tools
         self._repo = tools.repo
-        self._fetcher = MediaFetcher(tools.picker, session, workdir, tools.upload_limit, tools.space)
+        archives = session.delivery_mode == "archive"
+        # An item goes alone into an archive when it must: the archive, its name and ZIP's records within the limit.
+        item_limit = tools.upload_limit - OVERHEAD if archives else tools.upload_limit
+        self._fetcher = MediaFetcher(tools.picker, session, workdir, item_limit, tools.space)
         self._target = DeliveryTarget(
             session,
             repo=tools.repo,
@@ -93,7 +97,8 @@ class Delivery:
             stopping=tools.stopping,
             holder=tools.replica,
         )
-        self._pipeline = Pipeline(self._fetcher, self._sender, self._report, tools.space)
+        self._packer = ArchivePacker(workdir, tools.upload_limit, self._sender.send_archive) if archives else None
+        self._pipeline = Pipeline(self._fetcher, self._sender, self._report, tools.space, self._packer)
         self._unlisted = False  # Google never listed the items: it is not known what was picked
 
     @property
@@ -153,6 +158,8 @@ class Delivery:
             done = len(items) - len(pending)
             self._target.credited = done > 0  # a resumed run: the first items went out with the credit
             await self._report.start(len(items), done)
+            if self._packer is not None:
+                self._packer.total = len(items)
             deferred = await self._pipeline.run(pending)
             if deferred:
                 await self._wait_for_videos(deferred)

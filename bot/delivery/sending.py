@@ -11,6 +11,10 @@ for them, so nothing proves they arrived, and sending them again could show them
 again. A 429 for an album sent none of it (TDLib sends an album as one request): the rate limiter waits and
 sends it again. Albums stay under
 ALBUM_MAX_MB of uploads; one that Telegram still finds too large (413) is halved down to single items.
+
+An archive (one ZIP document holding several items) is one send for all its items: they are marked together
+before it leaves and sent together from Telegram's answer, so an archive in doubt is reported with every item it
+held, and one Telegram refuses is reported with them and its reason.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from telegram import Message
 from telegram.error import BadRequest, ChatMigrated, Forbidden, TelegramError, TimedOut
 
 from bot.chat_rights import lost_the_topic
+from bot.delivery.archives import Archive
 from bot.delivery.fetching import Fetched
 from bot.delivery.reporting import DeliveryReport
 from bot.delivery.target import DeliveryTarget
@@ -74,13 +79,55 @@ class BatchSender:
                 await self.send(part)
             return
         try:
-            messages = await self._upload(batch)
+            messages = await self._upload(batch, _uploads(batch), await self._target.caption())
         except (TimedOut, Unconfirmed):
             await self.skip_all(batch, SkipReason.UNCONFIRMED)
         except TelegramError as exc:
             await self._failed(batch, exc)
         else:
             await self._delivered(batch, messages)
+
+    async def send_archive(self, archive: Archive) -> None:
+        """Send one archive; its items end sent or skipped together, or stay pending when the chat is gone
+        (ChatUnavailable) or the bot stops (Stopping)."""
+        if self._stopping.is_set():
+            raise Stopping
+        members = archive.members
+        try:
+            caption = await self._target.archive_caption(archive.range)
+            messages = await self._upload(members, [archive.upload], caption)
+        except (TimedOut, Unconfirmed):
+            await self.skip_all(members, SkipReason.UNCONFIRMED)
+        except TelegramError as exc:
+            await self._repo.clear_sending(self._target.session.id, [f.item.position for f in members])
+            if await self._moved(exc):
+                await self.send_archive(archive)
+            else:
+                await self.skip_all(members, SkipReason.TELEGRAM_REFUSED, exc.message)
+        else:
+            await self._repo.mark_sent(self._target.session.id, {f.item.position: f.size or 0 for f in members})
+            _remove_files(members)
+            self._target.delivered(messages)
+            await self._report.sent(len(members))
+        finally:
+            archive.upload.path.unlink(missing_ok=True)
+
+    async def _moved(self, error: TelegramError) -> bool:
+        """Whether the error says the target moved (a migrated group, a lost topic or chat), now followed: the
+        send goes again there. Raises ChatUnavailable when the private chat itself refuses."""
+        if isinstance(error, ChatMigrated):
+            await self._target.follow_migration(error.new_chat_id)
+        elif isinstance(error, Forbidden):
+            if self._target.private:
+                raise ChatUnavailable(error.message) from None
+            await self._target.fall_back_to_private()
+        elif isinstance(error, BadRequest) and self._target.thread_id is not None and lost_the_topic(error.message):
+            await self._target.leave_topic()
+        elif isinstance(error, BadRequest) and not self._target.private and _lost_the_chat(error.message):
+            await self._target.fall_back_to_private()
+        else:
+            return False
+        return True
 
     async def skip(self, fetched: Fetched) -> None:
         fetched.remove_file()
@@ -103,8 +150,9 @@ class BatchSender:
             parts[-1].append(fetched)
         return parts
 
-    async def _upload(self, batch: list[Fetched]) -> list[Message]:
-        """One send, recording the moment the items are handed to Telegram."""
+    async def _upload(self, batch: list[Fetched], uploads: list[Upload], caption: str | None) -> list[Message]:
+        """One send of `uploads` (the items of `batch`, or their archive), recording the moment the items are
+        handed to Telegram."""
         session_id = self._target.session.id
         positions = [f.item.position for f in batch]
 
@@ -115,8 +163,8 @@ class BatchSender:
 
         return await self._media.send(
             self._target.chat_id,
-            _uploads(batch),
-            await self._target.caption(),
+            uploads,
+            caption,
             handed_over,
             thread_id=self._target.thread_id,
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
 from telegram import Bot, Message
 
@@ -12,6 +13,9 @@ from bot.chat_rights import posting_problem
 from bot.outcomes import Code
 from bot.pick_messages import PickMessages
 from storage.picks import PickRepository, PickSession
+
+if TYPE_CHECKING:
+    from bot.delivery.archives import ArchiveRange  # archives → fetching → target: no import at run time
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +94,12 @@ class DeliveryTarget:
         if session.shared_by is None or self.private or self.credited:
             return None
         return await self._messages.caption(self.chat_id, session.user_id, session.shared_by)
+
+    async def archive_caption(self, held: ArchiveRange) -> str:
+        """An archive's caption: which items it holds, then the credit as on an album's first item."""
+        line = await self._messages.archive_caption(self.chat_id, held.first, held.last, held.total, held.kind)
+        credit = await self.caption()
+        return line if credit is None else f"{line}\n{credit}"
 
     def delivered(self, messages: list[Message]) -> None:
         """Messages arrived in the target: the credit is given, and a forwarding destination's first

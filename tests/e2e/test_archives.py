@@ -1,0 +1,130 @@
+"""Archives, end to end: a chat whose /settings chose Archive (ZIP) gets its picks as ZIP files of the original
+files, each within the upload limit, members byte for byte what Google served; a restart mid-archive neither
+repeats nor loses anything; an archive Telegram refuses is reported with its items."""
+
+from __future__ import annotations
+
+import hashlib
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from emulators.google import GoogleEmulator, MediaItem
+from emulators.telegram import MessageRecord, TelegramEmulator
+from tests.e2e.picking import link, served_sha, start_pick, temp_files, wait_items_sent, wait_summary
+from tests.harness import BotProcess, Person, callback_data
+
+UPLOAD_LIMIT = 50_000_000
+PHOTO = 4_500_000  # eleven fill an archive of at most 50 MB; the twelfth starts the next one
+
+
+@pytest.fixture(autouse=True)
+def kept_files(tg: TelegramEmulator, tmp_path: Path) -> None:
+    """The Telegram emulator keeps uploads, so the archives can be opened."""
+    tg.files_dir = tmp_path / "telegram-files"
+    tg.files_dir.mkdir()
+
+
+async def choose_archives(person: Person, chat_id: int | None = None) -> None:
+    settings = await person.reply_to("/settings", lambda m: "How should picks arrive" in (m.text or ""), chat_id)
+    await person.press(settings, callback_data(settings, "Archive (ZIP)"), chat_id)
+    chat = chat_id if chat_id is not None else person.user_id
+    await person.tg.wait_for(
+        lambda: "Now: <b>Archive (ZIP)" in (person.tg.message(chat, settings.message_id).source_text or "")
+    )
+
+
+def archives(tg: TelegramEmulator, chat_id: int) -> list[MessageRecord]:
+    return [m for m in tg.messages(chat_id) if m.from_bot and m.kind == "document"]
+
+
+def members(tg: TelegramEmulator, message: MessageRecord) -> list[str]:
+    """The SHA-256 of each member of the archive the message carries, in order; every member stored."""
+    assert message.file is not None and (message.file.filename or "").endswith(".zip")
+    path = tg.stored_file(message.file.sha256)
+    assert path is not None
+    with zipfile.ZipFile(path) as archive:
+        assert all(info.compress_type == zipfile.ZIP_STORED for info in archive.infolist())
+        return [hashlib.sha256(archive.read(info)).hexdigest() for info in archive.infolist()]
+
+
+def originals(google: GoogleEmulator, items: list[MediaItem]) -> list[str]:
+    return [served_sha(google, item, "=dv" if item.type == "VIDEO" else "=d") for item in items]
+
+
+async def test_a_pick_arrives_as_zip_archives_of_the_original_files(
+    bot: BotProcess, alice: Person, tg: TelegramEmulator, google: GoogleEmulator
+) -> None:
+    photos = [google.add_photo(alice.email, size=PHOTO) for _ in range(13)]
+    video = google.add_video(alice.email, size=2_000_000)
+    huge = google.add_photo(alice.email, size=UPLOAD_LIMIT + 1)
+    await link(alice)
+    await choose_archives(alice)
+    _, session = await start_pick(alice)
+    google.pick(session.id, [*photos[:11], huge, *photos[11:], video])
+    summary = await wait_summary(tg, alice.user_id)
+    assert (summary.text or "").startswith("✅ Delivered 14 of 15\n· 1 over 50 MB: IMG_"), summary.text
+    sent = archives(tg, alice.user_id)
+    assert [m.caption for m in sent] == ["🗜 Photos 1–11 of 15", "🗜 Photos and videos 13–15 of 15"]
+    assert all(m.file is not None and m.file.size <= UPLOAD_LIMIT for m in sent)
+    assert [sha for m in sent for sha in members(tg, m)] == originals(google, [*photos, video])
+    assert not [m for m in tg.messages(alice.user_id) if m.kind in ("photo", "video")]  # no albums besides
+    assert temp_files(bot) == []
+    tg.assert_no_violations()
+
+
+async def test_a_restart_mid_archive_sends_nothing_twice_and_loses_nothing(
+    make_bot: Callable[..., BotProcess], alice: Person, tg: TelegramEmulator, google: GoogleEmulator
+) -> None:
+    """Killed while the second archive is written: it is written again after the restart. Killed again while
+    that archive is in Telegram's hands: its items are reported (it may have arrived), never sent twice."""
+    bot = make_bot()
+    await bot.start()
+    photos = [google.add_photo(alice.email, size=PHOTO) for _ in range(30)]
+    await link(alice)
+    await choose_archives(alice)
+    _, session = await start_pick(alice)
+    held = google.hold_media(photos[15])  # the second archive (photos 12–22) waits for it
+    google.pick(session.id, photos)
+    await wait_items_sent(bot, 11)
+    await tg.wait_for(lambda: any(s.item_id == photos[14].id for s in google.served), 30, what="photo 15")
+    await bot.kill()  # archive 2 half written
+    held.set()
+    tg.set_latency("sendDocument", 3.0)  # archive 2, written again, is in Telegram's hands for a while
+    await bot.start()
+    await tg.wait_for(lambda: len(tg.calls_of("sendDocument")) == 2, 60, what="the second archive sent")
+    await bot.kill()
+    tg.set_latency("sendDocument", 0.0)
+    await bot.start()
+    summary = await wait_summary(tg, alice.user_id, timeout=60)
+    assert (summary.text or "").startswith("✅ Delivered 19 of 30\n· 11 interrupted by a restart mid-upload")
+    sent = archives(tg, alice.user_id)
+    assert [m.caption for m in sent] == [
+        "🗜 Photos 1–11 of 30",
+        "🗜 Photos 12–22 of 30",  # Telegram took it in the end: it is there once
+        "🗜 Photos 23–30 of 30",
+    ]
+    assert [sha for m in sent for sha in members(tg, m)] == originals(google, photos)
+    await google.wait_for(lambda: session.deleted)
+    assert temp_files(bot) == []
+    await bot.stop()
+
+
+async def test_an_archive_telegram_refuses_is_reported_with_its_items(
+    bot: BotProcess, alice: Person, tg: TelegramEmulator, google: GoogleEmulator
+) -> None:
+    photos = [google.add_photo(alice.email, size=300_000) for _ in range(3)]
+    await link(alice)
+    await choose_archives(alice)
+    _, session = await start_pick(alice)
+    tg.fail_next("sendDocument", status=400, description="Bad Request: wrong file identifier/HTTP URL specified")
+    google.pick(session.id, photos)
+    summary = await wait_summary(tg, alice.user_id)
+    assert summary.text == (
+        "⚠️ Delivered 0 of 3\n· 3 Telegram refused it (Wrong file identifier/http url specified): "
+        "IMG_0001.JPG (300 kB), IMG_0002.JPG (300 kB), IMG_0003.JPG (300 kB)"
+    )
+    assert archives(tg, alice.user_id) == []
+    assert temp_files(bot) == []
