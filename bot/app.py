@@ -296,7 +296,11 @@ async def run(settings: Settings, mount: Mount | None = None) -> None:
         stack.push_async_callback(application.stop)
         # Shutdown runs these in reverse: updates stop first, then picks wind down, then their leases go, then the app.
         keeper = LeaseKeeper(
-            leases, adopt=picks.adopt, drop=picks.drop, updates=None if webhook_url else polling(application)
+            leases,
+            adopt=picks.adopt,
+            drop=picks.drop,
+            updates=None if webhook_url else polling(application),
+            share=flood.share_overall,
         )
         stack.push_async_callback(keeper.release)
         stack.push_async_callback(picks.stop)

@@ -125,6 +125,11 @@ class TokenBucket:
                     return
                 await asyncio.sleep((count - self._tokens) / self.rate - ahead)
 
+    def resize(self, rate: float) -> None:
+        """A new rate, with a burst of one second's worth (as the bot-wide bucket is made)."""
+        self.rate = self.capacity = rate
+        self._tokens = min(self._tokens, rate)
+
     def ready_within(self, count: float, seconds: float) -> bool:
         """Whether `count` tokens will be there within `seconds`, with nobody waiting ahead."""
         tokens = self._tokens + (time.monotonic() - self._stamp) * self.rate
@@ -275,6 +280,7 @@ class FloodControl(BaseRateLimiter[SendInfo]):
         self._private_rate = private_per_second
         self._group_rate = group_per_minute / 60.0
         self._group_capacity = max(float(ALBUM), group_per_minute)
+        self._overall_per_second = overall_per_second
         self._overall = TokenBucket(overall_per_second, overall_per_second)
         self._chats: dict[int, TokenBucket] = {}
         self._uplink = UplinkSpeed()
@@ -296,6 +302,10 @@ class FloodControl(BaseRateLimiter[SendInfo]):
         self._pruned_at = now
         self._chats = {chat: bucket for chat, bucket in self._chats.items() if not bucket.idle_and_full(now)}
         self._edits.prune(now)
+
+    def share_overall(self, replicas: int) -> None:
+        """Several replicas send for one bot: each keeps to an equal share of the bot-wide limit."""
+        self._overall.resize(self._overall_per_second / replicas)
 
     def tracked_chats(self) -> int:
         """How many chats' flood state is kept."""

@@ -36,11 +36,13 @@ class LeaseKeeper:
         adopt: Callable[[int], Awaitable[None]],
         drop: Callable[[int], Awaitable[None]],
         updates: UpdatesSwitch | None,
+        share: Callable[[int], None],
     ) -> None:
         self._repo = repo
         self._adopt = adopt  # an active pick is ours now: poll or deliver it
         self._drop = drop  # another replica took a pick over: stop polling and delivering it
         self._updates = updates
+        self._share = share  # how many replicas share the bot-wide flood budget now
         self._held: set[tuple[Work, int]] = set()
         self._polling = False
         self._task: asyncio.Task[None] | None = None
@@ -77,12 +79,20 @@ class LeaseKeeper:
 
     async def tick(self) -> None:
         ended = await self._repo.forget_ended()
+        if not await self._repo.take(*self._repo.presence):
+            log.warning(
+                "replica %s: another replica's name has the same checksum; names must differ", self._repo.holder
+            )
         held = await self._repo.renew()
         for work, work_id in self._held - held - ended:
             log.warning("replica %s lost its lease on %s %s to another replica", self._repo.holder, work, work_id)
             if work == "session":
                 await self._drop(work_id)
+        for work, work_id in held - self._held:
+            if work == "session":  # handed over by another replica (or started here: adopting it again is harmless)
+                await self._adopt(work_id)
         self._held = held
+        self._share(await self._repo.live_replicas())
         await self._receive_updates()
         for session_id in await self._repo.orphaned_sessions():
             if await self._repo.take("session", session_id):

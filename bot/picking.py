@@ -91,7 +91,8 @@ class PickService:
         session = await self._repo.get_session(session_id)
         if session is None:
             return
-        if session.status == "waiting":
+        if session.status == "waiting" and not self.poller.has(session.id):  # its next poll is set already
+            log.info("pick %s: polled here from now on", session.id)
             now = time.time()
             last = session.last_polled_at or now
             self.poller.schedule(session.id, max(0.0, last + session.poll_interval - now))
@@ -261,7 +262,13 @@ class PickService:
     # --- polling --------------------------------------------------------------------------
     async def _poll_once(self, session_id: int) -> float | None:
         session = await self._repo.get_session(session_id)
-        if session is None or session.status != "waiting":
+        if session is None:
+            return None
+        if session.status in ("picked", "delivering"):
+            # Its previous holder saw it picked just before this replica took it over: the delivery is this one's.
+            self._start_delivery(session)
+            return None
+        if session.status != "waiting":
             return None
         now = time.time()
         if now >= session.poll_deadline:
@@ -286,8 +293,9 @@ class PickService:
                 if session.notice_message_id is not None:
                     # The group's "choosing photos…" line becomes the delivery's progress message.
                     await self._repo.set_messages(session.id, status_message_id=session.notice_message_id)
-                picked = await self._repo.get_session(session.id)
-                assert picked is not None
+            # Picked now, here or by a replica that held it a moment ago: this one holds it, so it delivers.
+            picked = await self._repo.get_session(session.id)
+            if picked is not None and picked.status in ("picked", "delivering"):
                 self._start_delivery(picked)
             return None
         if state.timeout_in is not None and state.timeout_in <= 0:
@@ -343,6 +351,12 @@ class PickService:
         task.add_done_callback(lambda _: self._running.pop(session.id, None))
 
     async def _deliver(self, session: PickSession) -> None:
+        sender = await self._leases.chat_sender(session.target_chat_id)
+        if sender != self._leases.holder:
+            # One replica sends into a chat, so the chat's flood budget (20/min in a group) is one replica's to keep.
+            log.info("pick %s goes to replica %s, which sends into chat %s", session.id, sender, session.target_chat_id)
+            await self._leases.hand_over(session.id, sender)
+            return
         try:
             await self._deliveries.run(session)
         except asyncio.CancelledError:

@@ -49,6 +49,10 @@ class Poller:
     def unschedule(self, session_id: int) -> None:
         self._due.pop(session_id, None)
 
+    def has(self, session_id: int) -> bool:
+        """Whether the session is due for a poll, or being polled."""
+        return session_id in self._due or session_id in self._running
+
     @property
     def scheduled(self) -> int:
         return len(self._due)

@@ -1,6 +1,8 @@
 """Leases: which replica does a piece of work, until when unless it renews its claim (migration 8).
 
-Work is ("updates", 0), the one getUpdates caller, or ("session", id), polling and delivering one active pick. Times
+Work is ("updates", 0), the one getUpdates caller; ("session", id), polling and delivering one active pick;
+("chat", chat_id), sending the deliveries into one chat (so that its flood budget is one replica's to keep);
+("replica", crc32 of its name), that replica being alive (so that the bot-wide budget is shared out). Times
 are each replica's own clock (Unix seconds): a skew between replicas moves a takeover by that much, never makes two
 holders, since a claim is taken or renewed in one statement that names the holder.
 """
@@ -8,14 +10,15 @@ holders, since a claim is taken or renewed in one statement that names the holde
 from __future__ import annotations
 
 import time
+import zlib
 from collections.abc import Callable
 from typing import Literal
 
 from storage.database import Database
 from storage.picks import ACTIVE_STATUSES
 
-Work = Literal["updates", "session"]
-CHANNEL = "bot_leases"  # notified when a replica lets go of its leases: the others take them at once
+Work = Literal["updates", "session", "chat", "replica"]
+CHANNEL = "bot_leases"  # notified when a replica lets go of leases or hands a pick over: the others look at once
 UPDATES: tuple[Work, int] = ("updates", 0)
 
 _ACTIVE = ", ".join(f"'{status}'" for status in ACTIVE_STATUSES)
@@ -26,6 +29,7 @@ class LeaseRepository:
         self._db = db
         self.holder = holder
         self.seconds = seconds
+        self.presence: tuple[Work, int] = ("replica", zlib.crc32(holder.encode()))
 
     async def take(self, work: Work, work_id: int) -> bool:
         """Claim the work if it is free, expired or already ours (then renewed); False if another replica holds it."""
@@ -39,13 +43,42 @@ class LeaseRepository:
         return row is not None
 
     async def forget_ended(self) -> set[tuple[Work, int]]:
-        """Drop this replica's leases on picks that have ended; returns them."""
+        """Drop this replica's leases on picks that have ended, and on chats none of its deliveries sends to any
+        more; returns them."""
         rows = await self._db.fetchall(
-            "DELETE FROM leases WHERE holder = ? AND work = 'session'"
-            f" AND id NOT IN (SELECT id FROM pick_sessions WHERE status IN ({_ACTIVE})) RETURNING work, id",
-            (self.holder,),
+            "DELETE FROM leases WHERE holder = ? AND (work = 'session'"
+            f" AND id NOT IN (SELECT id FROM pick_sessions WHERE status IN ({_ACTIVE}))"
+            " OR work = 'chat' AND id NOT IN (SELECT s.target_chat_id FROM pick_sessions AS s JOIN leases AS l"
+            "  ON l.work = 'session' AND l.id = s.id AND l.holder = ? WHERE s.status IN ('picked', 'delivering')))"
+            " RETURNING work, id",
+            (self.holder, self.holder),
         )
         return {(row["work"], row["id"]) for row in rows}
+
+    async def chat_sender(self, chat_id: int) -> str:
+        """The replica that sends the deliveries into this chat: this one if it can take the chat's lease (free,
+        expired or already its own), else the one holding it."""
+        while not await self.take("chat", chat_id):
+            row = await self._db.fetchone(
+                "SELECT holder FROM leases WHERE work = 'chat' AND id = ? AND expires_at >= ?", (chat_id, time.time())
+            )
+            if row is not None:
+                return str(row["holder"])
+        return self.holder
+
+    async def hand_over(self, session_id: int, to: str) -> None:
+        """Give a pick of this replica's to another one (it takes it at its next round, told at once)."""
+        await self._db.execute(
+            "UPDATE leases SET holder = ?, expires_at = ? WHERE work = 'session' AND id = ? AND holder = ?",
+            (to, time.time() + self.seconds, session_id, self.holder),
+        )
+        await self._db.notify(CHANNEL)
+
+    async def live_replicas(self) -> int:
+        """How many replicas are alive (renewing their presence), this one included."""
+        await self._db.execute("DELETE FROM leases WHERE work = 'replica' AND expires_at < ?", (time.time(),))
+        row = await self._db.fetchone("SELECT count(*) AS replicas FROM leases WHERE work = 'replica'")
+        return max(1, int(row["replicas"])) if row else 1
 
     async def renew(self) -> set[tuple[Work, int]]:
         """Extend every lease this replica holds; returns them (one taken over meanwhile is not among them)."""

@@ -5,18 +5,22 @@ exactly once or reported. Takeover times are printed (pytest -s), not asserted."
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import httpx
 import pytest
+from aiohttp import ClientSession, web
 
+from bot.webhook import WEBHOOK_PATH
 from emulators.google import GoogleEmulator, MediaItem, SessionRecord
 from emulators.telegram import TelegramEmulator
 from tests.e2e.picking import RENDITION, assert_delivered_in_order, link, media, start_pick, wait_summary
-from tests.harness import BotProcess, Person, consent_url, url_button
+from tests.harness import BotProcess, Person, consent_url, free_port, url_button
 from tests.postgres import PostgresCluster
 
 LEASE = 3.0  # LEASE_SECONDS: short, so that takeovers happen within a test's patience
@@ -83,9 +87,10 @@ class Cluster:
             await conn.close()
 
     async def stop_all(self) -> None:
-        for replica in self.replicas:
-            if replica.proc is not None:
-                assert await replica.stop() == 0, replica.logs()[-3000:]
+        """Every replica stopped first (none left running past the test), then each one's exit and logs checked."""
+        codes = [await replica.stop() if replica.proc is not None else 0 for replica in self.replicas]
+        for replica, code in zip(self.replicas, codes, strict=True):
+            assert code == 0, replica.logs()[-3000:]
             assert "Traceback" not in replica.logs(), replica.logs()[-5000:]
 
 
@@ -111,6 +116,69 @@ async def pick_in_flight(
 
 def media_ids(tg: TelegramEmulator, chat_id: int) -> Sequence[str]:
     return [m.file.sha256 for m in media(tg, chat_id) if m.file is not None]
+
+
+Route = Callable[[dict[str, Any]], int | None]
+
+
+class Balancer:
+    """A small load balancer in front of the replicas' webhooks: round robin, or `route(update)` picks the replica
+    (by index) for an update, e.g. by its sender."""
+
+    def __init__(self, route: Route | None = None) -> None:
+        self.replicas: list[BotProcess] = []
+        self.served: list[str] = []  # which replica took each update
+        self.route = route
+        self._turn = 0
+        self._runner: web.AppRunner | None = None
+        self._http: ClientSession | None = None
+        self.url = ""
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_post(WEBHOOK_PATH, self._forward)
+        self._runner = web.AppRunner(app)
+        await self._runner.setup()
+        port = free_port()
+        await web.TCPSite(self._runner, "127.0.0.1", port).start()
+        self._http = ClientSession()
+        self.url = f"http://127.0.0.1:{port}{WEBHOOK_PATH}"
+
+    async def stop(self) -> None:
+        if self._http is not None:
+            await self._http.close()
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    async def _forward(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        chosen = self.route(json.loads(body)) if self.route is not None else None
+        if chosen is None:
+            chosen, self._turn = self._turn % len(self.replicas), self._turn + 1
+        replica = self.replicas[chosen]
+        assert self._http is not None
+        headers = {name: value for name, value in request.headers.items() if name.lower().startswith("x-telegram")}
+        headers["Content-Type"] = request.content_type
+        async with self._http.post(replica.local_url + WEBHOOK_PATH, data=body, headers=headers) as answer:
+            self.served.append(replica.name)
+            return web.Response(status=answer.status, body=await answer.read())
+
+
+@pytest.fixture
+async def balancer() -> AsyncIterator[Balancer]:
+    front = Balancer()
+    await front.start()
+    yield front
+    await front.stop()
+
+
+async def start_behind(cluster: Cluster, front: Balancer, count: int, **overrides: str) -> list[BotProcess]:
+    """`count` replicas in webhook mode, every one registering the balancer's address with Telegram."""
+    for _ in range(count):
+        replica = cluster.add(TELEGRAM_WEBHOOK_URL=front.url, **overrides)
+        front.replicas.append(replica)
+        await replica.start()
+    return front.replicas
 
 
 async def test_the_getupdates_lease_moves_when_its_replica_dies(
@@ -210,3 +278,62 @@ async def test_each_replica_says_which_it_is_in_healthz_metrics_and_logs(cluster
     for replica in replicas:
         lines = [line for line in replica.logs().splitlines() if " INFO " in line]
         assert lines and all(f" {replica.name} INFO " in line for line in lines)
+
+
+async def forward_to(person: Person, tg: TelegramEmulator, group: int) -> None:
+    """The person's private picks go to `group` from now on (/forward, Telegram's chat picker)."""
+    await person.reply_to("/forward", lambda m: "request_chat" in str(m.reply_markup))
+    seen = len(tg.messages(person.user_id))
+    tg.share_chat(person.user_id, 1, group)
+    await tg.wait_for(lambda: any(m.from_bot for m in tg.messages(person.user_id)[seen:]) or None)
+
+
+async def test_webhook_updates_may_reach_any_replica(
+    cluster: Cluster, balancer: Balancer, alice: Person, tg: TelegramEmulator, google: GoogleEmulator
+) -> None:
+    await start_behind(cluster, balancer, 3)
+    items = [google.add_photo(alice.email) for _ in range(12)]
+    for command in ("/start", "/help"):
+        assert (await alice.reply_to(command)).from_bot
+    await link(alice)
+    _, session = await start_pick(alice)
+    google.pick(session.id, items)
+    assert (await wait_summary(tg, alice.user_id)).text == "✅ Delivered all 12."
+    assert_delivered_in_order(tg, google, alice.user_id, [(item, RENDITION) for item in items])
+    assert set(balancer.served) == {"r0", "r1", "r2"}  # the link, the pick and their buttons went everywhere
+
+
+def sender(update: dict[str, Any]) -> int | None:
+    """A balancer that keeps each person on one replica: Alice on r0, Bob on r1."""
+    who = next((part["from"]["id"] for part in update.values() if isinstance(part, dict) and "from" in part), None)
+    return {111: 0, 222: 1}.get(who) if isinstance(who, int) else None
+
+
+async def test_two_picks_into_one_group_from_two_replicas_go_out_from_one(
+    cluster: Cluster, balancer: Balancer, alice: Person, bob: Person, tg: TelegramEmulator, google: GoogleEmulator
+) -> None:
+    """Each replica paces its own sends, so all deliveries into a chat go out from the replica holding the chat:
+    two picks into one group, started on two replicas, share one 20-a-minute budget."""
+    balancer.route = sender
+    group = -1001234
+    tg.add_group(group, "Family", members={alice.user_id: "member", bob.user_id: "member"})
+    first, second = await start_behind(cluster, balancer, 2, TELEGRAM_GROUP_RATE_PER_MINUTE="20")
+    photos = {person.user_id: [google.add_photo(person.email) for _ in range(12)] for person in (alice, bob)}
+    sessions = []
+    for person in (alice, bob):
+        await link(person)
+        await forward_to(person, tg, group)
+        _, session = await start_pick(person)
+        sessions.append(session)
+    tg.set_flood_limits(group_per_minute=20, overall_per_second=30)
+    started = time.monotonic()
+    for session, person in zip(sessions, (alice, bob), strict=True):
+        google.pick(session.id, photos[person.user_id])
+    for person in (alice, bob):
+        await wait_summary(tg, person.user_id, timeout=60)
+    refusals = len([c for c in tg.calls if c.status == 429])
+    print(f"\n24 photos, two picks into one group (20/min): {time.monotonic() - started:.1f} s, {refusals} 429s")
+    assert len(media(tg, group)) == 24 and len(set(media_ids(tg, group))) == 24
+    assert "pick 1 started" in first.logs() and "pick 2 started" in second.logs()
+    assert "goes to replica r0, which sends into chat -1001234" in second.logs()
+    assert "endpoint `sendMediaGroup`" in first.logs() and "endpoint `sendMediaGroup`" not in second.logs()

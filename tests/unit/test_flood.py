@@ -33,6 +33,15 @@ async def test_penalty_blocks_the_bucket_for_retry_after() -> None:
     assert loop.time() - start >= 0.09
 
 
+async def test_a_bucket_resized_keeps_no_more_than_its_new_burst() -> None:
+    """Replicas sharing the bot-wide 30/s each resize their bucket to their share (bot/leases.py)."""
+    bucket = TokenBucket(rate=30.0, capacity=30.0)
+    bucket.resize(10.0)
+    assert (bucket.rate, bucket.capacity) == (10.0, 10.0)
+    await bucket.take(10)  # the whole new burst: the 20 tokens above it are gone
+    assert not bucket.ready_within(5, 0.0)
+
+
 def test_flood_wait_reads_retry_after_and_the_album_400_text() -> None:
     assert flood_wait(RetryAfter(7)) == 7
     album = BadRequest('Failed to send message #1 with the error message "Too Many Requests: retry after 8"')

@@ -85,3 +85,32 @@ async def test_items_are_handed_over_only_by_the_picks_holder(db: Database, monk
     assert [item.in_doubt for item in items] == [True, False, False]
     await picks.clear_sending(session.id, [0])
     assert not (await picks.items(session.id))[0].in_doubt
+
+
+async def test_a_chats_deliveries_go_to_the_replica_sending_into_it(db: Database) -> None:
+    picks = PickRepository(db)
+    first, second = LeaseRepository(db, "test", 30), LeaseRepository(db, "b", 30)
+    mine = await waiting_session(picks, 1)
+    await picks.save_items(mine.id, ITEMS)  # delivering into chat 1
+    assert await first.chat_sender(1) == "test"
+    assert await second.chat_sender(1) == "test"  # "b" hands its picks for chat 1 over to "test"
+    theirs = await waiting_session(picks, 2)
+    await db.execute("UPDATE leases SET holder = 'b' WHERE work = 'session' AND id = ?", (theirs.id,))
+    await second.hand_over(theirs.id, "test")
+    assert ("session", theirs.id) in await first.renew()
+    await picks.set_status(mine.id, "done")
+    await picks.set_status(theirs.id, "done")
+    assert ("chat", 1) in await first.forget_ended()  # no delivery of its goes there any more: the chat is free
+    assert await second.chat_sender(1) == "b"
+
+
+async def test_replicas_count_themselves_while_they_renew(db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    first, second = LeaseRepository(db, "a", 30), LeaseRepository(db, "b", 30)
+    assert await first.live_replicas() == 1  # none yet: at least itself
+    for replica in (first, second):
+        assert await replica.take(*replica.presence)
+    assert await first.live_replicas() == 2
+    later = time.time() + 31
+    monkeypatch.setattr(time, "time", lambda: later)
+    assert await first.take(*first.presence)  # "b" stopped renewing
+    assert await first.live_replicas() == 1
