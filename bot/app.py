@@ -21,6 +21,7 @@ from bot.config import Settings
 from bot.context import SERVICES_KEY, App, Services
 from bot.crypto import KEY_FILE_NAME, Cipher, load_or_create_key, warn_if_exposed
 from bot.delivery.capacity import DeliverySlots, TempSpace
+from bot.delivery.offers import ArchiveOffers
 from bot.delivery.pipeline import DOWNLOADS_IN_FLIGHT
 from bot.delivery.run import LOCAL_UPLOAD_LIMIT, UPLOAD_LIMIT, Deliveries
 from bot.flood import FloodControl
@@ -40,6 +41,7 @@ from bot.telegram_send import MediaSender
 from bot.throttle import ChatFairUpdates, Throttle
 from bot.web import Mount, build_web_app
 from bot.webhook import load_or_create_secret, update_receiver
+from storage.archive_offers import ArchiveOfferRepository
 from storage.chat_intents import ChatIntentRepository
 from storage.chat_settings import ChatSettingsRepository
 from storage.chat_upgrades import upgrade_chat_id
@@ -194,6 +196,8 @@ async def run(settings: Settings, mount: Mount | None = None) -> None:
         async def on_migrated(old: int, new: int) -> None:
             await upgrade_chat_id(db, old, new)
 
+        stopping = asyncio.Event()
+        upload_limit = LOCAL_UPLOAD_LIMIT if settings.telegram_local_mode else UPLOAD_LIMIT
         deliveries = Deliveries(
             picker=picker,
             repo=pick_repo,
@@ -205,11 +209,21 @@ async def run(settings: Settings, mount: Mount | None = None) -> None:
             on_migrated=on_migrated,
             space=TempSpace(settings.temp_dir, settings.temp_budget_bytes, settings.temp_min_free_bytes),
             slots=DeliverySlots(settings.max_deliveries),
-            upload_limit=LOCAL_UPLOAD_LIMIT if settings.telegram_local_mode else UPLOAD_LIMIT,
+            upload_limit=upload_limit,
             video_wait=settings.video_processing_timeout,
             max_items=settings.max_items_per_pick,
-            stopping=asyncio.Event(),
+            stopping=stopping,
             replica=settings.replica_name,
+            offers=ArchiveOffers(
+                ArchiveOfferRepository(db),
+                messages,
+                minutes=settings.archive_offer_minutes,
+                wait=settings.archive_offer_wait,
+                private_per_minute=settings.telegram_private_rate * 60,
+                group_per_minute=settings.telegram_group_rate_per_minute,
+                upload_limit=upload_limit,
+                stopping=stopping,
+            ),
         )
         picks = PickService(
             picker=picker,

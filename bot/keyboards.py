@@ -9,6 +9,7 @@ from bot.texts import Speaker
 
 PICK_NEW = "pick:new"
 LINK = "link"
+ARCHIVE_OFFER = "arch:"  # + zip|albums + ":" + the pick's id
 
 
 def one_button(label: str, *, url: str | None = None, data: str | None = None) -> InlineKeyboardMarkup:
@@ -40,6 +41,18 @@ def prompt(t: Speaker, session_id: int, picker_uri: str) -> InlineKeyboardMarkup
                 InlineKeyboardButton(t(texts.BUTTON_QR), callback_data=f"pick:qr:{session_id}"),
                 InlineKeyboardButton(t(texts.BUTTON_CANCEL), callback_data=f"pick:cancel:{session_id}"),
             ],
+        ]
+    )
+
+
+def archive_offer(t: Speaker, session_id: int) -> InlineKeyboardMarkup:
+    """A long pick's question: ZIP files or albums (only its picker's answer counts)."""
+    return InlineKeyboardMarkup(
+        [
+            [
+                InlineKeyboardButton(t(texts.BUTTON_ARCHIVES), callback_data=f"{ARCHIVE_OFFER}zip:{session_id}"),
+                InlineKeyboardButton(t(texts.BUTTON_ALBUMS), callback_data=f"{ARCHIVE_OFFER}albums:{session_id}"),
+            ]
         ]
     )
 

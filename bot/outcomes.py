@@ -57,6 +57,9 @@ class Code(StrEnum):
     USER_CANNOT_POST_MEDIA = "user_cannot_post_media"  # muted, or the chat's default permissions forbid media
     # A group's "Pick photos" button pressed too often by one person
     GROUP_BUTTON_TOO_OFTEN = "group_button_too_often"
+    # A long pick's offer of archives
+    ARCHIVE_OFFER_NOT_YOURS = "archive_offer_not_yours"
+    ARCHIVE_OFFER_OVER = "archive_offer_over"  # answered, or timed out
 
 
 class Refused(Exception):

@@ -56,6 +56,17 @@ class Skipped:
 
 
 @dataclass(frozen=True)
+class OfferEstimate:
+    """How long a pick would take as albums and as archives (bot/delivery/offers.py)."""
+
+    items: int
+    videos: bool
+    album_seconds: float
+    archives: int
+    archive_seconds: float
+
+
+@dataclass(frozen=True)
 class Summary:
     """How a delivery ended. `unlisted`: Google never listed the items, so it is not known what was picked."""
 
@@ -239,6 +250,28 @@ class PickMessages:
         if first == last:
             return t(texts.ARCHIVE_ONE_VIDEO if kind == "videos" else texts.ARCHIVE_ONE_PHOTO, first=first, total=total)
         return t(texts.ARCHIVE_CAPTIONS[kind], first=first, last=last, total=total)
+
+    async def archive_offer(
+        self, chat_id: int, session_id: int, figures: OfferEstimate, thread_id: int | None
+    ) -> int | None:
+        """Ask whether a long pick should come as ZIP files; the question's message id (None: not posted)."""
+        t = await self._speaker(chat_id)
+        text = t.plural(
+            texts.ARCHIVE_OFFER_WITH_VIDEOS if figures.videos else texts.ARCHIVE_OFFER,
+            figures.items,
+            albums=t.duration(figures.album_seconds),
+            archives=t.plural(texts.ARCHIVE_FILES, figures.archives),
+            zips=t.duration(figures.archive_seconds),
+        )
+        return await self._send(chat_id, text, keyboards.archive_offer(t, session_id), thread_id)
+
+    async def archive_offer_ended(self, chat_id: int, message_id: int | None, answer: str) -> None:
+        """The question says how the pick comes, its buttons gone."""
+        t = await self._speaker(chat_id)
+        ended = {"archives": texts.ARCHIVE_OFFER_ARCHIVES, "albums": texts.ARCHIVE_OFFER_ALBUMS}
+        text = t(ended.get(answer, texts.ARCHIVE_OFFER_SILENCE))
+        if message_id is not None:
+            await self._edit(chat_id, message_id, text)
 
     async def _send(
         self, chat_id: int, text: str, markup: InlineKeyboardMarkup | None = None, thread_id: int | None = None

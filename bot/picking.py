@@ -254,6 +254,15 @@ class PickService:
         if not await self._end_waiting(session, "cancelled", Code.PICK_CANCELLED):
             raise Refused(Code.SESSION_OVER)
 
+    async def answer_archive_offer(self, session_id: int, user_id: int, archives: bool) -> None:
+        """The picker's answer to "send as ZIP files instead?"; Refused (ARCHIVE_OFFER_NOT_YOURS,
+        ARCHIVE_OFFER_OVER) for anyone else, or once it was answered or timed out."""
+        session = await self._repo.get_session(session_id)
+        if session is not None and session.user_id != user_id:
+            raise Refused(Code.ARCHIVE_OFFER_NOT_YOURS)
+        if not await self._deliveries.offers.answer(session_id, user_id, archives):
+            raise Refused(Code.ARCHIVE_OFFER_OVER)
+
     async def end(self, session: PickSession, ending: Code | None, **params: object) -> bool:
         """End a waiting pick for an outside reason (its chat is gone, its owner blocked the bot); `ending`
         replaces its prompt (None: leave the chat alone)."""

@@ -243,6 +243,24 @@ ARCHIVE_CAPTIONS = {
 }
 ARCHIVE_ONE_PHOTO = N_("🗜 Photo {first} of {total}")
 ARCHIVE_ONE_VIDEO = N_("🗜 Video {first} of {total}")
+# NOTE: Asked before a long delivery. {albums} and {zips} are durations like "20 minutes"; {archives} is one of
+# ARCHIVE_FILES below, like "10 ZIP files".
+ARCHIVE_OFFER = NP_(
+    "⏱ {count} photo takes about {albums} here as albums — send as {archives} in about {zips} instead?",
+    "⏱ {count} photos take about {albums} here as albums — send as {archives} in about {zips} instead?",
+)
+ARCHIVE_OFFER_WITH_VIDEOS = NP_(
+    "⏱ {count} photo or video takes about {albums} here as albums — send as {archives} in about {zips} instead?",
+    "⏱ {count} photos and videos take about {albums} here as albums — send as {archives} in about {zips} instead?",
+)
+ARCHIVE_FILES = NP_("{count} ZIP file", "{count} ZIP files")
+BUTTON_ARCHIVES = N_("🗜 ZIP files")
+BUTTON_ALBUMS = N_("📷 Albums")
+ARCHIVE_OFFER_ARCHIVES = N_("🗜 Sending them as ZIP files.")
+ARCHIVE_OFFER_ALBUMS = N_("📷 Sending them as albums.")
+ARCHIVE_OFFER_SILENCE = N_("📷 No answer, so sending them as albums.")
+ARCHIVE_OFFER_NOT_YOURS = N_("Only the person who picked these can choose how they arrive.")
+ARCHIVE_OFFER_OVER = N_("Too late to change: they are on their way already.")
 TARGET_LOST = N_(
     "I can no longer post in the chat these photos were meant for (I was removed, or you or I lost the right "
     "to post). Sending them here instead."
@@ -407,6 +425,8 @@ _SAYINGS: dict[Code, str | Plural] = {
     Code.USER_NOT_ADMIN: FORWARD_USER_NOT_ADMIN,
     Code.USER_CANNOT_POST_MEDIA: USER_CANNOT_POST_MEDIA,
     Code.GROUP_BUTTON_TOO_OFTEN: GROUP_BUTTON_TOO_OFTEN,
+    Code.ARCHIVE_OFFER_NOT_YOURS: ARCHIVE_OFFER_NOT_YOURS,
+    Code.ARCHIVE_OFFER_OVER: ARCHIVE_OFFER_OVER,
     Code.BOT_MISCONFIGURED: BOT_MISCONFIGURED,
 }
 

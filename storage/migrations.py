@@ -205,6 +205,14 @@ MIGRATIONS: tuple[str, ...] = (
     INSERT INTO chat_settings_archives (chat_id, delivery_mode) SELECT chat_id, delivery_mode FROM chat_settings;
     DROP TABLE chat_settings;
     ALTER TABLE chat_settings_archives RENAME TO chat_settings;
+    -- a long pick's offer to come as archives instead: asked once (its message), open until `until`, then how it
+    -- ended ('archives' or 'albums' answered by the picker, 'silence' when time ran out)
+    CREATE TABLE archive_offers (
+        session_id  INTEGER PRIMARY KEY,
+        message_id  INTEGER,
+        until       REAL NOT NULL,
+        answer      TEXT CHECK (answer IN ('archives', 'albums', 'silence'))
+    );
     -- end archives
     """,
 )
@@ -343,6 +351,12 @@ POSTGRES_MIGRATIONS: tuple[tuple[int, str], ...] = (
     ALTER TABLE chat_settings DROP CONSTRAINT chat_settings_delivery_mode_check;
     ALTER TABLE chat_settings ADD CONSTRAINT chat_settings_delivery_mode_check
         CHECK (delivery_mode IN ('photos', 'originals', 'archive'));
+    CREATE TABLE archive_offers (
+        session_id  bigint PRIMARY KEY,
+        message_id  bigint,
+        until       double precision NOT NULL,
+        answer      text CHECK (answer IN ('archives', 'albums', 'silence'))
+    );
     -- end archives
     """,
     ),

@@ -137,6 +137,11 @@ class MediaFetcher:
         self._upload_limit = upload_limit
         self._originals = session.delivery_mode in ("originals", "archive")  # an archive holds the original files
 
+    def for_archives(self, upload_limit: int) -> None:
+        """From now on the original files, each at most `upload_limit` (the picker chose archives when asked)."""
+        self._originals = True
+        self._upload_limit = upload_limit
+
     async def list_patiently(self) -> list[PickedMediaItem]:
         """List the picked items, waiting out a Google outage (within the session's life): before the first
         listing the bot does not even know what was picked, so giving up would lose the whole pick."""

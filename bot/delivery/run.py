@@ -20,6 +20,7 @@ from telegram import Bot
 from bot.delivery.archives import OVERHEAD, ArchivePacker
 from bot.delivery.capacity import DeliverySlots, TempSpace
 from bot.delivery.fetching import Fetched, MediaFetcher
+from bot.delivery.offers import ArchiveOffers
 from bot.delivery.pipeline import Pipeline
 from bot.delivery.reporting import DeliveryReport
 from bot.delivery.sending import BatchSender, ChatUnavailable, Stopping
@@ -57,6 +58,7 @@ class Deliveries:
     max_items: int
     stopping: asyncio.Event  # set on shutdown: runs stop between uploads
     replica: str  # REPLICA_NAME: a run sends only while this replica holds its pick's lease
+    offers: ArchiveOffers  # a long pick is offered as archives before it is delivered
 
     async def run(self, session: PickSession) -> None:
         workdir = self.space.folder / str(session.id)
@@ -97,8 +99,11 @@ class Delivery:
             stopping=tools.stopping,
             holder=tools.replica,
         )
-        self._packer = ArchivePacker(workdir, tools.upload_limit, self._sender.send_archive) if archives else None
-        self._pipeline = Pipeline(self._fetcher, self._sender, self._report, tools.space, self._packer)
+        self._workdir = workdir
+        self._packer: ArchivePacker | None = None
+        self._pipeline = Pipeline(self._fetcher, self._sender, self._report, tools.space)
+        if archives:
+            self._use_archives()
         self._unlisted = False  # Google never listed the items: it is not known what was picked
 
     @property
@@ -157,6 +162,9 @@ class Delivery:
             await self._target.check()
             done = len(items) - len(pending)
             self._target.credited = done > 0  # a resumed run: the first items went out with the credit
+            if done == 0 and await self._tools.offers.ask(self._session, pending, private=self._target.private):
+                self._fetcher.for_archives(self._tools.upload_limit - OVERHEAD)
+                self._use_archives()
             await self._report.start(len(items), done)
             if self._packer is not None:
                 self._packer.total = len(items)
@@ -164,6 +172,12 @@ class Delivery:
             if deferred:
                 await self._wait_for_videos(deferred)
         return True
+
+    def _use_archives(self) -> None:
+        """Pack the items into ZIP files instead of albums."""
+        tools = self._tools
+        self._packer = ArchivePacker(self._workdir, tools.upload_limit, self._sender.send_archive)
+        self._pipeline = Pipeline(self._fetcher, self._sender, self._report, tools.space, self._packer)
 
     async def _list(self) -> list[PickedMediaItem]:
         try:

@@ -1,6 +1,7 @@
 """Archives, end to end: a chat whose /settings chose Archive (ZIP) gets its picks as ZIP files of the original
 files, each within the upload limit, members byte for byte what Google served; a restart mid-archive neither
-repeats nor loses anything; an archive Telegram refuses is reported with its items."""
+repeats nor loses anything; an archive Telegram refuses is reported with its items. A pick that would take long
+as albums is offered as archives first: only the picker's answer counts, and silence means albums."""
 
 from __future__ import annotations
 
@@ -13,9 +14,11 @@ import pytest
 
 from emulators.google import GoogleEmulator, MediaItem
 from emulators.telegram import MessageRecord, TelegramEmulator
-from tests.e2e.picking import link, served_sha, start_pick, temp_files, wait_items_sent, wait_summary
+from tests.e2e.picking import RENDITION, link, served_sha, start_pick, temp_files, wait_items_sent, wait_summary
 from tests.harness import BotProcess, Person, callback_data
 
+FORUM = -1002000
+BOT = "photos_test_bot"
 UPLOAD_LIMIT = 50_000_000
 PHOTO = 4_500_000  # eleven fill an archive of at most 50 MB; the twelfth starts the next one
 
@@ -128,3 +131,90 @@ async def test_an_archive_telegram_refuses_is_reported_with_its_items(
     )
     assert archives(tg, alice.user_id) == []
     assert temp_files(bot) == []
+
+
+# 25 photos into a group at 600 messages a minute: about 2 s of flood waits as albums, one ZIP file in well under
+# that; ARCHIVE_OFFER_MINUTES 0.01 (0.6 s) makes that "long".
+BUTTONS: dict[int, list[list[dict[str, str]]]] = {}  # the offer's buttons, which its answer removes
+OFFERING = {"TELEGRAM_GROUP_RATE_PER_MINUTE": "600", "ARCHIVE_OFFER_MINUTES": "0.01"}
+
+
+async def offered(
+    alice: Person, tg: TelegramEmulator, google: GoogleEmulator, *, topic: int | None = None
+) -> tuple[list[MediaItem], MessageRecord]:
+    """Alice's pick of 25 photos in the group (in `topic`); the offer the group is asked."""
+    photos = [google.add_photo(alice.email, width=1000, height=1000, size=200_000) for _ in range(25)]
+    await link(alice)
+    known = set(google.sessions)
+    tg.send_text(alice.user_id, f"/pick@{BOT}", FORUM, thread_id=topic)
+    await tg.wait_for_message(alice.user_id, lambda m: "Open Google Photos" in str(m.reply_markup))
+    session = await google.wait_for_session(lambda s: s.id not in known)
+    google.pick(session.id, photos)
+    offer = await tg.wait_for_message(FORUM, lambda m: "take about" in (m.text or ""))
+    assert offer.reply_markup is not None
+    BUTTONS[offer.message_id] = offer.reply_markup["inline_keyboard"]
+    return photos, offer
+
+
+async def press(tg: TelegramEmulator, person: Person, message: MessageRecord, label: str, *, late: bool = False) -> str:
+    """Press a button of the group's message; the bot's answer to the press. `late`: a button as first shown,
+    pressed on a screen the edit that removed it has not reached yet."""
+    data = next(b["callback_data"] for row in BUTTONS[message.message_id] for b in row if b["text"].endswith(label))
+    query = tg.press_button(person.user_id, FORUM, message.message_id, data, forged=late)
+    answered = await tg.wait_for(lambda: tg.answered_callbacks.get(query), 5.0, what="an answer to the press")
+    return str(answered.get("text", ""))
+
+
+async def test_a_long_pick_is_offered_as_archives_and_the_pickers_yes_sends_them_into_the_topic(
+    make_bot: Callable[..., BotProcess], alice: Person, bob: Person, tg: TelegramEmulator, google: GoogleEmulator
+) -> None:
+    tg.add_group(FORUM, "Class of 2026", members={alice.user_id: "member", bob.user_id: "member"}, forum=True)
+    trip = tg.create_topic(FORUM, "School trip")
+    bot = make_bot(**OFFERING)
+    await bot.start()
+    photos, offer = await offered(alice, tg, google, topic=trip)
+    assert offer.thread_id == trip
+    assert (offer.text or "").startswith("⏱ 25 photos take about ") and "send as 1 ZIP file in about" in (
+        offer.text or ""
+    )
+    assert await press(tg, bob, offer, "ZIP files") == "Only the person who picked these can choose how they arrive."
+    assert await press(tg, alice, offer, "ZIP files") == "🗜 Sending them as ZIP files."
+    summary = await wait_summary(tg, FORUM)
+    assert summary.text == "✅ Delivered all 25." and summary.thread_id == trip
+    assert tg.message(FORUM, offer.message_id).text == "🗜 Sending them as ZIP files."
+    sent = archives(tg, FORUM)
+    assert [(m.caption, m.thread_id) for m in sent] == [("🗜 Photos 1–25 of 25\n📷 Shared by Alice", trip)]
+    assert members(tg, sent[0]) == originals(google, photos)
+    assert not [m for m in tg.messages(FORUM) if m.kind == "photo"]
+    assert await press(tg, alice, offer, "Albums", late=True) == "Too late to change: they are on their way already."
+    await bot.stop()
+
+
+async def test_a_long_pick_comes_as_albums_when_its_picker_says_so(
+    make_bot: Callable[..., BotProcess], alice: Person, tg: TelegramEmulator, google: GoogleEmulator
+) -> None:
+    tg.add_group(FORUM, "Family", members={alice.user_id: "member"})
+    bot = make_bot(**OFFERING)
+    await bot.start()
+    photos, offer = await offered(alice, tg, google)
+    assert await press(tg, alice, offer, "Albums") == "📷 Sending them as albums."
+    assert (await wait_summary(tg, FORUM)).text == "✅ Delivered all 25."
+    assert tg.message(FORUM, offer.message_id).text == "📷 Sending them as albums."
+    delivered = [m.file.sha256 for m in tg.messages(FORUM) if m.kind == "photo" and m.file is not None]
+    assert delivered == [served_sha(google, photo, RENDITION) for photo in photos]
+    assert archives(tg, FORUM) == []
+    await bot.stop()
+
+
+async def test_no_answer_to_the_offer_means_albums(
+    make_bot: Callable[..., BotProcess], alice: Person, tg: TelegramEmulator, google: GoogleEmulator
+) -> None:
+    tg.add_group(FORUM, "Family", members={alice.user_id: "member"})
+    bot = make_bot(**OFFERING, ARCHIVE_OFFER_WAIT="1")
+    await bot.start()
+    photos, offer = await offered(alice, tg, google)
+    assert (await wait_summary(tg, FORUM)).text == "✅ Delivered all 25."
+    assert tg.message(FORUM, offer.message_id).text == "📷 No answer, so sending them as albums."
+    assert len([m for m in tg.messages(FORUM) if m.kind == "photo"]) == len(photos)
+    assert archives(tg, FORUM) == []
+    await bot.stop()

@@ -8,9 +8,12 @@ import random
 import zipfile
 from pathlib import Path
 
+from bot import texts
 from bot.delivery.archives import OVERHEAD, Archive, ArchivePacker
 from bot.delivery.fetching import Fetched
+from bot.delivery.offers import estimate
 from bot.telegram_send import Upload
+from bot.texts import speaker
 from storage.picks import PickItem
 
 LIMIT = 200_000
@@ -56,3 +59,24 @@ async def test_archives_stay_within_the_limit_and_hold_the_files_byte_for_byte(t
         assert archive.range.first == archive.members[0].item.position + 1
     assert "IMG (2).jpg" in sent[0][2]  # same names told apart
     assert not [p for p in tmp_path.iterdir() if p.name.isdigit()]  # each download's file went into its archive
+
+
+def test_the_offer_says_how_long_albums_and_archives_would_take() -> None:
+    """The issue's example: 400 phone photos in a group (20 messages a minute, each album item counting)."""
+    photos = [PickItem(n, f"m{n}", "PHOTO", f"IMG_{n}.jpg", "image/jpeg", 4032, 3024) for n in range(400)]
+    figures = estimate(photos, per_minute=20, upload_limit=50_000_000)
+    t = speaker("en")
+    text = t.plural(
+        texts.ARCHIVE_OFFER,
+        figures.items,
+        albums=t.duration(figures.album_seconds),
+        archives=t.plural(texts.ARCHIVE_FILES, figures.archives),
+        zips=t.duration(figures.archive_seconds),
+    )
+    assert (
+        text == "⏱ 400 photos take about 20 minutes here as albums — send as 25 ZIP files in about 2 minutes instead?"
+    )
+    privately = estimate(photos, per_minute=60, upload_limit=50_000_000)  # 1 message a second
+    assert round(privately.album_seconds) == 390 and privately.archive_seconds < privately.album_seconds
+    few = estimate(photos[:10], per_minute=20, upload_limit=50_000_000)  # one album: no flood wait at all
+    assert few.album_seconds < 3 * 60
