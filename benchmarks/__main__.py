@@ -1,4 +1,4 @@
-"""`python -m benchmarks [--smoke] [--only photos,videos,group,polling]`: run the cases, print one table."""
+"""`python -m benchmarks [--smoke] [--only photos,videos,group,archives,polling]`: run the cases, print one table."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from benchmarks.cases import DeliveryRun, PollingRun, deliver_naively, deliver_w
 from benchmarks.profile import FULL, MB, REAL, SMOKE, DeliveryCase, Plan
 from benchmarks.report import Row, millis, render, seconds
 
-CASES = ("photos", "videos", "group", "polling")
+CASES = ("photos", "videos", "group", "archives", "polling")
 
 
 def megabytes(value: float) -> str:

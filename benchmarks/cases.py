@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import re
 import statistics
 import time
 from collections.abc import Callable
@@ -30,11 +31,12 @@ from benchmarks.world import (
     wait_until,
 )
 from bot.crypto import Cipher
+from bot.delivery.run import UPLOAD_LIMIT
 from emulators.google import GoogleEmulator, MediaItem, SessionRecord
 from emulators.telegram import MessageRecord, TelegramEmulator
 from storage.database import SqliteDatabase
 from storage.links import LinkRepository
-from tests.harness import ENCRYPTION_KEY, Person
+from tests.harness import ENCRYPTION_KEY, Person, callback_data
 
 ALICE, BOB, GROUP = 111, 222, -1001234567890
 MEDIA_KINDS = ("photo", "video", "document")
@@ -85,9 +87,10 @@ def add_library(google: GoogleEmulator, email: str, case: DeliveryCase) -> list[
     return [google.add_photo(email, size=round(case.size * rng.uniform(0.8, 1.2))) for _ in range(case.count)]
 
 
-def served_sizes(google: GoogleEmulator, items: list[MediaItem]) -> list[int]:
+def served_sizes(google: GoogleEmulator, items: list[MediaItem], originals: bool = False) -> list[int]:
     """Bytes Google served per item for the rendition that has to move (what the floor is made of)."""
-    by_item = {s.item_id: s.size for s in google.served if s.suffix in (PHOTO_RENDITION, VIDEO_RENDITION)}
+    renditions = ("=d", VIDEO_RENDITION) if originals else (PHOTO_RENDITION, VIDEO_RENDITION)
+    by_item = {s.item_id: s.size for s in google.served if s.suffix in renditions}
     return [by_item.get(item.id, 0) for item in items]
 
 
@@ -97,6 +100,25 @@ def chat_name(chat_id: int) -> str:
 
 def media_in(tg: TelegramEmulator, chat_id: int) -> list[MessageRecord]:
     return [m for m in tg.messages(chat_id) if m.kind in MEDIA_KINDS]
+
+
+def archived_items(tg: TelegramEmulator, chat_id: int) -> int:
+    """Items the ZIP files in the chat hold, by their captions ("🗜 Photos 1–87 of 400")."""
+    ranges = [re.search(r"(\d+)(?:–(\d+))? of", m.caption or "") for m in media_in(tg, chat_id)]
+    return sum(int(r.group(2) or r.group(1)) - int(r.group(1)) + 1 for r in ranges if r is not None)
+
+
+async def choose_archives(tg: TelegramEmulator, alice: Person, chat_id: int) -> None:
+    """Alice, an admin of the group, sets it to Archive (ZIP) in /settings."""
+    seen = message_counts(tg, [chat_id])
+    await alice.say("/settings", chat_id)
+    settings = await tg.wait_for(
+        lambda: next((m for m in new_bot_messages(tg, [chat_id], seen) if "set:archive" in str(m.reply_markup)), None),
+        30,
+        what="the settings",
+    )
+    await alice.press(settings, callback_data(settings, "Archive (ZIP)"), chat_id)
+    await tg.wait_for(lambda: "Now: <b>Archive (ZIP)" in (tg.message(chat_id, settings.message_id).source_text or ""))
 
 
 def timeline(world: World, started: float, chats: list[int]) -> list[str]:
@@ -205,9 +227,11 @@ async def deliver_with_bot(
             await link(bob)
         chats = [ALICE]
         if case.in_group:
-            world.tg.add_group(GROUP, "Family", members={ALICE: "member", BOB: "member"})
+            world.tg.add_group(GROUP, "Family", members={ALICE: "administrator", BOB: "member"})
             chats.append(GROUP)
         target = GROUP if case.in_group else ALICE
+        if case.archives:
+            await choose_archives(world.tg, alice, target)
         items = add_library(world.google, alice.email, case)
         world.apply_costs(costs)
 
@@ -235,7 +259,7 @@ async def deliver_with_bot(
         replies = await replies_task if replies_task is not None else []
         await sampler.stop()
 
-        sizes = served_sizes(world.google, items)
+        sizes = served_sizes(world.google, items, originals=case.archives)
         problems = [f"{sizes.count(0)} items never served"] if 0 in sizes else []
         summary_here = summary.chat_id == target
         floor = delivery_floor(
@@ -244,12 +268,13 @@ async def deliver_with_bot(
             detection=detection,
             in_group=case.in_group,
             summary_in_target=summary_here,
+            archive_limit=UPLOAD_LIMIT if case.archives else None,
         )
         run = DeliveryRun(
             seconds=seconds,
             floor=floor,
             sizes=sizes,
-            delivered=len(media_in(world.tg, target)),
+            delivered=archived_items(world.tg, target) if case.archives else len(media_in(world.tg, target)),
             summary=summary.text or "",
             flood_refusals=world.flood_refusals(),
             idle_rss=idle,

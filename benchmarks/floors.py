@@ -35,8 +35,10 @@ def delivery_floor(
     detection: float,
     in_group: bool,
     summary_in_target: bool = True,
+    archive_limit: int | None = None,
 ) -> Floor:
-    """Lower bound on Done → summary for items of `sizes` bytes (what Google serves for the rendition)."""
+    """Lower bound on Done → summary for items of `sizes` bytes (what Google serves for the rendition); with
+    `archive_limit`, sent as ZIP files of at most that many bytes: the fewest that hold them are the messages."""
     lg, bg, lt, bt = costs.google_latency, costs.google_bandwidth, costs.telegram_latency, costs.telegram_uplink
     total_bytes, smallest, largest = sum(sizes), min(sizes), max(sizes)
     data = detection + lg + max(total_bytes / bt, largest / bg) + 2 * lt
@@ -45,6 +47,7 @@ def delivery_floor(
         burst, rate = float(costs.group_burst), costs.group_rate_per_minute / 60.0
     else:
         burst, rate = float(costs.private_burst), costs.private_rate
-    chat = _flood(first, len(sizes), summary_in_target, burst, rate, lt)
-    overall = _flood(first, len(sizes), True, float(costs.overall_burst), costs.overall_rate, lt)
+    messages = len(sizes) if archive_limit is None else -(-total_bytes // archive_limit)
+    chat = _flood(first, messages, summary_in_target, burst, rate, lt)
+    overall = _flood(first, messages, True, float(costs.overall_burst), costs.overall_rate, lt)
     return Floor(max(data, chat, overall), data, chat, overall)

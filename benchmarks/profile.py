@@ -77,6 +77,7 @@ class DeliveryCase:
     in_group: bool = False
     reply_tries: int = 0  # another user's /pick tries while this case runs (responsiveness)
     memory: bool = False  # report this case's peak RSS
+    archives: bool = False  # the chat's /settings chose Archive (ZIP): the originals come as ZIP files
 
     @property
     def costs(self) -> Costs:
@@ -109,6 +110,9 @@ FULL = Plan(
         DeliveryCase("photos", "100 photos", 100, "PHOTO", 3 * MB, scale=2, reply_tries=20, memory=True),
         DeliveryCase("videos", "20 videos", 20, "VIDEO", 40 * MB, scale=2, memory=True),
         DeliveryCase("group", "400 photos → group", 400, "PHOTO", 3 * MB, scale=10, in_group=True),
+        DeliveryCase(
+            "archives", "400 photos → group as archives", 400, "PHOTO", 3 * MB, scale=10, in_group=True, archives=True
+        ),
     ),
     polling=PollingCase(sessions=2000, window=60.0, scale=1, crowd=100),
     reply_spacing=1.0,
@@ -120,6 +124,9 @@ SMOKE = Plan(
         DeliveryCase("photos", "12 photos", 12, "PHOTO", 300_000, scale=20, reply_tries=3, memory=True),
         DeliveryCase("videos", "2 videos", 2, "VIDEO", 2 * MB, scale=20, memory=True),
         DeliveryCase("group", "24 photos → group", 24, "PHOTO", 300_000, scale=20, in_group=True),
+        DeliveryCase(
+            "archives", "24 photos → group as archives", 24, "PHOTO", 300_000, scale=20, in_group=True, archives=True
+        ),
     ),
     polling=PollingCase(sessions=20, window=3.0, scale=10, crowd=10),
     reply_spacing=0.3,
