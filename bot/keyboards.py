@@ -21,6 +21,11 @@ def pick_again(t: Speaker) -> InlineKeyboardMarkup:
     return one_button(t(texts.BUTTON_PICK), data=PICK_NEW)
 
 
+def pick_again_for(t: Speaker, session_id: int) -> InlineKeyboardMarkup:
+    """ "📷 Pick again": a new pick in the chat of pick `session_id`, with its item limit."""
+    return one_button(t(texts.BUTTON_PICK_AGAIN), data=f"pick:again:{session_id}")
+
+
 def link(t: Speaker) -> InlineKeyboardMarkup:
     """ "🔗 Link Google account": sends the consent button (privately)."""
     return one_button(t(texts.BUTTON_LINK), data=LINK)

@@ -139,6 +139,11 @@ def qr_png(data: str) -> bytes:
     return buffer.getvalue()
 
 
+def _prompt_text(t: Speaker, email: str, limit: int | None) -> str:
+    limited = t.plural(texts.PICK_PROMPT_LIMIT, limit) if limit else ""
+    return t(texts.PICK_PROMPT, email=texts.html(email), limit=limited)
+
+
 def _pick_again(t: Speaker, wanted: bool) -> InlineKeyboardMarkup | None:
     return keyboards.pick_again(t) if wanted else None
 
@@ -152,12 +157,28 @@ class PickMessages:
 
     async def prompt(self, chat_id: int, session_id: int, picker_uri: str, email: str, limit: int | None) -> int:
         t = await self._speaker(chat_id)
-        limited = t.plural(texts.PICK_PROMPT_LIMIT, limit) if limit else ""
-        text = t(texts.PICK_PROMPT, email=texts.html(email), limit=limited)
         message = await self._bot.send_message(
-            chat_id, text, reply_markup=keyboards.prompt(t, session_id, picker_uri), link_preview_options=NO_PREVIEW
+            chat_id,
+            _prompt_text(t, email, limit),
+            reply_markup=keyboards.prompt(t, session_id, picker_uri),
+            link_preview_options=NO_PREVIEW,
         )
         return message.message_id
+
+    async def remind(
+        self,
+        chat_id: int,
+        message_id: int,
+        session_id: int,
+        picker_uri: str,
+        email: str,
+        limit: int | None,
+        left: float,
+    ) -> None:
+        """The prompt, with its buttons, now also says the link runs out in `left` seconds."""
+        t = await self._speaker(chat_id)
+        text = _prompt_text(t, email, limit) + "\n\n" + t(texts.PICK_REMINDER, duration=t.duration(left))
+        await self._edit(chat_id, message_id, text, keyboards.prompt(t, session_id, picker_uri))
 
     async def notice(self, chat_id: int, session_id: int, name: str, thread_id: int | None = None) -> int | None:
         """The group's line while a member chooses, with a Cancel only they may use."""
@@ -182,15 +203,24 @@ class PickMessages:
         return await self._send(chat_id, t.say(code, **params), _pick_again(t, pick_again), thread_id)
 
     async def replace(
-        self, chat_id: int, message_id: int | None, code: Code, *, pick_again: bool = False, **params: object
+        self,
+        chat_id: int,
+        message_id: int | None,
+        code: Code,
+        *,
+        pick_again: bool = False,
+        again_for: int | None = None,
+        **params: object,
     ) -> None:
         """Turn the message into what `code` says; when its id is unknown (the answer to sending it was lost,
-        though the user may see it) the news comes as a new message instead of not at all."""
+        though the user may see it) the news comes as a new message instead of not at all. `again_for`: its
+        button picks again like pick `again_for` (same chat, same limit) instead of afresh."""
         t = await self._speaker(chat_id)
+        markup = keyboards.pick_again_for(t, again_for) if again_for is not None else _pick_again(t, pick_again)
         if message_id is None:
-            await self._send(chat_id, t.say(code, **params), _pick_again(t, pick_again))
+            await self._send(chat_id, t.say(code, **params), markup)
         else:
-            await self._edit(chat_id, message_id, t.say(code, **params), _pick_again(t, pick_again))
+            await self._edit(chat_id, message_id, t.say(code, **params), markup)
 
     async def picked(self, chat_id: int, message_id: int | None) -> None:
         """The prompt says the selection arrived. A prompt whose id is unknown is left alone: progress follows."""

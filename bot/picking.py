@@ -36,6 +36,7 @@ from storage.picks import PickRepository, PickSession, Route
 log = logging.getLogger(__name__)
 
 STOP_GRACE = 15.0  # on shutdown, how long an upload under way may take to finish
+REMIND_BEFORE = 120.0  # seconds before a pick's link runs out that its prompt says so
 
 
 @dataclass(frozen=True)
@@ -149,6 +150,7 @@ class PickService:
             expire_time=created.expire_time,
             holder=self._leases.holder,
             lease_seconds=self._leases.seconds,
+            max_items=max_items,
         )
         try:
             message_id = await self._messages.prompt(
@@ -310,7 +312,32 @@ class PickService:
         if state.timeout_in is not None and state.timeout_in <= 0:
             await self._end_waiting(session, "expired", Code.PICK_EXPIRED)
             return None
+        await self._remind_if_running_out(session, state.timeout_in)
         return interval
+
+    async def _remind_if_running_out(self, session: PickSession, timeout_in: float | None) -> None:
+        """Once, REMIND_BEFORE the link runs out with nothing picked, the prompt says so (a link that lasts only a
+        few minutes in all is not reminded of: it was just shown)."""
+        left = min(session.poll_deadline, session.expire_time) - time.time()
+        if timeout_in is not None:
+            left = min(left, timeout_in)
+        lasts = session.poll_deadline - session.created_at
+        if session.reminded or left > REMIND_BEFORE or lasts <= 2 * REMIND_BEFORE:
+            return
+        if session.prompt_message_id is None or not await self._repo.mark_reminded(session.id):
+            return
+        link = await self._links.status(session.user_id)
+        if link is None:
+            return
+        await self._messages.remind(
+            session.prompt_chat_id,
+            session.prompt_message_id,
+            session.id,
+            session.picker_uri,
+            link.email,
+            session.max_items,
+            max(left, 60.0),
+        )
 
     async def _end_waiting(
         self,
@@ -344,8 +371,14 @@ class PickService:
             return False
         self.poller.unschedule(session.id)
         if ending is not None:
+            again_for = session.id if status == "expired" else None  # same chat, same limit, one tap
             await self._messages.replace(
-                session.prompt_chat_id, session.prompt_message_id, ending, pick_again=True, **params
+                session.prompt_chat_id,
+                session.prompt_message_id,
+                ending,
+                pick_again=True,
+                again_for=again_for,
+                **params,
             )
         await self._messages.delete(session.chat_id, session.notice_message_id)
         log.info("pick %s %s", session.id, status)

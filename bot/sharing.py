@@ -178,6 +178,24 @@ class SharingService:
         await self._picks.start(user_id, _group_route(user_id, name, intent.chat_id, intent.thread_id), None)
         return GroupPick(GroupPickCode.STARTED)
 
+    async def pick_again(self, session_id: int, user_id: int, name: str) -> GroupPick:
+        """The "Pick again" button of an expired pick: a new pick for the same chat (group, topic) with the same
+        item limit.
+
+        Raises Refused(SESSION_OVER | SESSION_NOT_YOURS), or as pick_in_group and PickService.start do.
+        """
+        session = await self._pick_repo.get_session(session_id)
+        if session is None:
+            raise Refused(Code.SESSION_OVER)
+        if session.user_id != user_id:
+            raise Refused(Code.SESSION_NOT_YOURS)
+        if session.chat_id != session.prompt_chat_id:  # asked for in a group
+            return await self.pick_in_group(
+                user_id, name, session.chat_id, session.max_items, thread_id=session.thread_id
+            )
+        await self._picks.start(user_id, await self.private_route(user_id, name), session.max_items)
+        return GroupPick(GroupPickCode.STARTED)
+
     async def continue_token(self, user_id: int, group_id: int, thread_id: int | None = None) -> str:
         """A fresh single-use token for "continue the pick for that group (topic)" after linking."""
         return await self._intent(ChatIntent(user_id, group_id, time.time() + INTENT_TTL, thread_id))

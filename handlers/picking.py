@@ -11,9 +11,10 @@ from bot import keyboards, texts
 from bot.context import App, services
 from bot.outcomes import Code, Refused
 from bot.sharing import GroupPickCode
-from handlers.common import NEW_MESSAGES, answer, is_private, reply, reply_refused, speaker, topic_of
+from handlers.common import NEW_MESSAGES, answer, carries, is_private, reply, reply_refused, speaker, topic_of
 
 PICK_BUTTON = re.compile(r"pick:(qr|cancel):([0-9]{1,18})")
+AGAIN_BUTTON = re.compile(r"pick:again:([0-9]{1,18})")
 
 
 def parse_max_items(args: list[str], most: int) -> int | str | None:
@@ -85,6 +86,29 @@ async def pick_again_button(update: Update, context: ContextTypes.DEFAULT_TYPE) 
     await start_pick(update, context, None)
 
 
+async def again_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """ "Pick again" under an expired pick: the same chat (group, topic), the same limit."""
+    query = update.callback_query
+    if query is None or query.data is None:
+        return
+    t = await speaker(update, context)
+    match = AGAIN_BUTTON.fullmatch(query.data)
+    if match is None or not carries(query):
+        await answer(query, t(texts.BUTTON_UNKNOWN), alert=True)
+        return
+    user = query.from_user
+    try:
+        started = await services(context).sharing.pick_again(int(match.group(1)), user.id, user.first_name)
+    except Refused as exc:
+        await answer(query)
+        if exc.code is not Code.PROMPT_UNDELIVERABLE:  # blocked meanwhile: nobody to tell
+            await reply_refused(t, update, exc)
+        return
+    await answer(query)
+    if started.code is GroupPickCode.LINK_FIRST:
+        await reply_refused(t, update, Refused(Code.NOT_LINKED))
+
+
 async def cancel_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     user, chat = update.effective_user, update.effective_chat
     if user is None or chat is None:
@@ -124,4 +148,5 @@ def register(application: App) -> None:
     application.add_handler(CommandHandler("pick", pick_command, filters=NEW_MESSAGES))
     application.add_handler(CommandHandler("cancel", cancel_command, filters=NEW_MESSAGES))
     application.add_handler(CallbackQueryHandler(pick_again_button, pattern=f"^{keyboards.PICK_NEW}$"))
+    application.add_handler(CallbackQueryHandler(again_button, pattern=r"^pick:again:"))
     application.add_handler(CallbackQueryHandler(pick_button, pattern=r"^pick:"))

@@ -192,11 +192,15 @@ MIGRATIONS: tuple[str, ...] = (
     # General topic), the topic a deep link or a topic destination is for, and its name for the confirmation.
     # Archives: a chat may take its picks as ZIP archives, a third delivery mode (SQLite cannot change a CHECK
     # constraint, so chat_settings is copied into a table with the wider one).
+    # Pick again and the reminder: the pick's item limit, and whether its prompt said the link runs out soon.
     """
     ALTER TABLE pick_sessions ADD COLUMN thread_id INTEGER;
     ALTER TABLE chat_intents ADD COLUMN thread_id INTEGER;
     ALTER TABLE chat_intents ADD COLUMN topic TEXT;
     ALTER TABLE destinations ADD COLUMN thread_id INTEGER;
+    -- pick again and the reminder
+    ALTER TABLE pick_sessions ADD COLUMN max_items INTEGER;
+    ALTER TABLE pick_sessions ADD COLUMN reminded INTEGER NOT NULL DEFAULT 0;
     -- archives
     CREATE TABLE chat_settings_archives (
         chat_id        INTEGER PRIMARY KEY,
@@ -347,6 +351,9 @@ POSTGRES_MIGRATIONS: tuple[tuple[int, str], ...] = (
     ALTER TABLE chat_intents ADD COLUMN thread_id bigint;
     ALTER TABLE chat_intents ADD COLUMN topic text;
     ALTER TABLE destinations ADD COLUMN thread_id bigint;
+    -- pick again and the reminder
+    ALTER TABLE pick_sessions ADD COLUMN max_items bigint;
+    ALTER TABLE pick_sessions ADD COLUMN reminded integer NOT NULL DEFAULT 0;
     -- archives: a third delivery mode
     ALTER TABLE chat_settings DROP CONSTRAINT chat_settings_delivery_mode_check;
     ALTER TABLE chat_settings ADD CONSTRAINT chat_settings_delivery_mode_check

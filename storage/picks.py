@@ -42,6 +42,9 @@ class PickSession:
     notice_message_id: int | None  # "Alice is choosing photos…" in a group
     shared_by: str | None  # caption on a group delivery
     thread_id: int | None  # the forum topic of the target chat its messages go to (None: no topic)
+    max_items: int | None  # the limit the user asked for (/pick 20), None for none
+    reminded: bool  # the prompt said the link runs out soon
+    created_at: float
 
     def thread_in(self, chat_id: int) -> int | None:
         """The topic a message to `chat_id` goes to: the target's topic, only in the target chat."""
@@ -92,7 +95,10 @@ _ACTIVE = ", ".join(f"'{status}'" for status in ACTIVE_STATUSES)
 
 
 def _session(row: Row) -> PickSession:
-    return PickSession(**{**_by_name(PickSession, row), "google_deleted": bool(row["google_deleted"])})
+    values = _by_name(PickSession, row)
+    return PickSession(
+        **{**values, "google_deleted": bool(values["google_deleted"]), "reminded": bool(values["reminded"])}
+    )
 
 
 def _item(row: Row) -> PickItem:
@@ -117,6 +123,7 @@ class PickRepository:
         expire_time: float,
         holder: str,
         lease_seconds: float,
+        max_items: int | None = None,
     ) -> PickSession:
         """A new waiting pick, held from the start by replica `holder` (its lease in the same transaction: no other
         replica may take it for an orphan in between)."""
@@ -125,8 +132,8 @@ class PickRepository:
             row = await tx.fetchone(
                 """INSERT INTO pick_sessions (google_session_id, user_id, chat_id, status, picker_uri, delivery_mode,
                        poll_interval, poll_deadline, expire_time, last_polled_at, created_at, updated_at,
-                       prompt_chat_id, target_chat_id, report_chat_id, shared_by, thread_id)
-                   VALUES (?, ?, ?, 'waiting', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING """
+                       prompt_chat_id, target_chat_id, report_chat_id, shared_by, thread_id, max_items)
+                   VALUES (?, ?, ?, 'waiting', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING """
                 + _SESSION_COLUMNS,
                 (
                     google_session_id,
@@ -145,6 +152,7 @@ class PickRepository:
                     route.report_chat_id,
                     route.shared_by,
                     route.thread_id,
+                    max_items,
                 ),
             )
             assert row is not None
@@ -219,6 +227,13 @@ class PickRepository:
             " WHERE id = ?",
             (target_chat_id, report_chat_id, time.time(), session_id),
         )
+
+    async def mark_reminded(self, session_id: int) -> bool:
+        """Note that the prompt said the link runs out soon; False when it was noted already (once only)."""
+        changed = await self._db.execute(
+            "UPDATE pick_sessions SET reminded = 1 WHERE id = ? AND reminded = 0", (session_id,)
+        )
+        return changed > 0
 
     async def leave_topic(self, session_id: int) -> None:
         """Deliver the rest into the target's General topic (its own topic was closed or deleted)."""

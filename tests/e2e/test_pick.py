@@ -176,8 +176,35 @@ async def test_session_time_out(bot: BotProcess, alice: Person, tg: TelegramEmul
     prompt, session = await start_pick(alice)
     await tg.wait_for(lambda: "expired" in (tg.message(alice.user_id, prompt.message_id).text or ""))
     expired = tg.message(alice.user_id, prompt.message_id)
-    assert callback_data(expired, "Pick photos") == "pick:new"  # one tap to start again
+    assert callback_data(expired, "Pick again").startswith("pick:again:")  # one tap to start again
     await google.wait_for(lambda: session.deleted)
+
+
+async def test_a_link_about_to_run_out_says_so_once_and_pick_again_keeps_the_limit(
+    bot: BotProcess, alice: Person, tg: TelegramEmulator, google: GoogleEmulator
+) -> None:
+    google.poll_interval = 0.2
+    await link(alice)
+    prompt, session = await start_pick(alice, "/pick 7")
+    google.advance(google.session_timeout - 90)  # Google's clock: 90 s of the link left
+    await tg.wait_for(
+        lambda: "runs out in" in (tg.message(alice.user_id, prompt.message_id).text or ""), what="the reminder"
+    )
+    reminded = tg.message(alice.user_id, prompt.message_id)
+    assert "Up to 7 items" in (reminded.text or "")  # still the whole prompt, with its buttons
+    assert url_button(reminded) == session.picker_uri and "pick:cancel" in str(reminded.reply_markup)
+    edits = len([c for c in tg.calls if c.method == "editMessageText"])
+    google.advance(30)
+    await google.wait_for(lambda: len(session.polls) >= 3)
+    assert len([c for c in tg.calls if c.method == "editMessageText"]) == edits  # said once
+    google.advance(120)
+    await tg.wait_for(lambda: "expired" in (tg.message(alice.user_id, prompt.message_id).text or ""))
+    expired = tg.message(alice.user_id, prompt.message_id)
+    known = set(google.sessions)
+    await alice.press(expired, callback_data(expired, "Pick again"))
+    again = await google.wait_for_session(lambda s: s.id not in known)
+    assert again.max_item_count == 7
+    await tg.wait_for_message(alice.user_id, lambda m: "Up to 7 items" in (m.text or ""))
 
 
 async def test_cancel_button_and_command(

@@ -130,3 +130,31 @@ async def test_forward_in_a_topic_from_someone_the_bot_cannot_write_to(
     tg.send_text(alice.user_id, f"/forward@{BOT}", FORUM, thread_id=trip)
     answer = await tg.wait_for_message(FORUM, lambda m: "open our private chat first" in (m.text or ""))
     assert answer.thread_id == trip and f"t.me/{BOT}" in str(answer.reply_markup)
+
+
+async def test_pick_again_after_a_pick_in_a_topic_expired_picks_for_that_topic(
+    bot: BotProcess, alice: Person, tg: TelegramEmulator, google: GoogleEmulator
+) -> None:
+    google.session_timeout = 1.0
+    trip = forum(tg, alice)
+    await link(alice)
+    await pick_in_topic(alice, tg, google, trip)
+    expired = await tg.wait_for(
+        lambda: next((m for m in tg.messages(alice.user_id) if "expired" in (m.text or "")), None),
+        10,
+        what="the prompt to say it expired",
+    )
+    google.session_timeout = 1800.0
+
+    def notices() -> list[object]:
+        return [
+            c
+            for c in tg.calls_of("sendMessage")
+            if c.params.get("chat_id") == FORUM
+            and c.params.get("message_thread_id") == trip
+            and "is choosing photos" in str(c.params.get("text"))
+        ]
+
+    assert len(notices()) == 1
+    await alice.press(expired, callback_data(expired, "Pick again"))
+    await tg.wait_for(lambda: len(notices()) == 2, 10, what="a new pick for the topic")

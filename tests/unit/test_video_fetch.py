@@ -50,7 +50,7 @@ class FakePicker:
 def fetcher(picker: FakePicker, workdir: Path) -> MediaFetcher:
     session = PickSession(
         1, "gsid", 111, 111, "delivering", "https://photos.google.com/picker/x", "photos", 5.0, 0.0, 1e12,
-        None, None, None, None, False, 111, 111, 111, None, None, None,
+        None, None, None, None, False, 111, 111, 111, None, None, None, None, False, 0.0,
     )  # fmt: skip
     return MediaFetcher(cast(PickerClient, picker), session, workdir, 50_000_000, TempSpace(workdir, 10**9, 0))
 
