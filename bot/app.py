@@ -16,7 +16,7 @@ from telegram.error import InvalidToken, TelegramError
 from telegram.ext import Application, Defaults
 
 import handlers
-from bot import texts
+from bot import i18n, texts
 from bot.config import Settings
 from bot.context import SERVICES_KEY, App, Services
 from bot.crypto import KEY_FILE_NAME, Cipher, load_or_create_key, warn_if_exposed
@@ -47,6 +47,7 @@ from storage.chat_settings import ChatSettingsRepository
 from storage.chat_upgrades import upgrade_chat_id
 from storage.database import Database, SchemaTooNew, SqliteDatabase
 from storage.destinations import DestinationRepository
+from storage.languages import LanguageRepository
 from storage.leases import LeaseRepository
 from storage.links import LinkRepository
 from storage.oauth_states import OAuthStateRepository
@@ -107,12 +108,16 @@ def build_application(settings: Settings, flood: FloodControl, updates: ChatFair
 
 
 async def set_commands(application: App) -> None:
-    t = texts.ENGLISH
-    every = [BotCommand(name, t(description)) for name, description in texts.COMMANDS]
-    await application.bot.set_my_commands(every, scope=BotCommandScopeAllPrivateChats())
-    await application.bot.set_my_commands(
-        [c for c in every if c.command in GROUP_COMMANDS], scope=BotCommandScopeAllGroupChats()
-    )
+    """The command menus in every language: Telegram shows the one for the user's app language (by its two
+    letters: Brazilian Portuguese serves every "pt"), and English to everyone else."""
+    for language in i18n.LANGUAGES:
+        t = texts.speaker(language)
+        code = None if language == i18n.SOURCE else language.split("_")[0]
+        every = [BotCommand(name, t(description)) for name, description in texts.COMMANDS]
+        await application.bot.set_my_commands(every, scope=BotCommandScopeAllPrivateChats(), language_code=code)
+        await application.bot.set_my_commands(
+            [c for c in every if c.command in GROUP_COMMANDS], scope=BotCommandScopeAllGroupChats(), language_code=code
+        )
 
 
 def polling(application: App) -> UpdatesSwitch:
@@ -183,7 +188,7 @@ async def run(settings: Settings, mount: Mount | None = None) -> None:
         flood = FloodControl(settings.telegram_private_rate, settings.telegram_group_rate_per_minute, metrics.telegram)
         updates = ChatFairUpdates()
         application = build_application(settings, flood, updates)
-        languages = Languages()
+        languages = Languages(LanguageRepository(db))
         messages = PickMessages(application.bot, languages.of_chat)
         chat_settings = ChatSettingsRepository(db)
         pick_repo = PickRepository(db)
@@ -245,7 +250,7 @@ async def run(settings: Settings, mount: Mount | None = None) -> None:
             destinations=DestinationRepository(db),
             messages=messages,
         )
-        application.bot_data[SERVICES_KEY] = Services(settings, links, picks, sharing, chat_settings, stats)
+        application.bot_data[SERVICES_KEY] = Services(settings, links, picks, sharing, chat_settings, stats, languages)
         throttle = Throttle(settings.telegram_private_rate, settings.telegram_group_rate_per_minute)
         handlers.register(application, throttle)
         for kind, count in (
@@ -294,6 +299,7 @@ async def run(settings: Settings, mount: Mount | None = None) -> None:
             metrics_token=settings.metrics_token,
             telegram_webhook=receiver,
             mount=mount,
+            language_of=languages.of_chat,
         )
         # keepalive_timeout also closes a connection whose request's headers have not all come by then
         runner = web.AppRunner(web_app, access_log=None, keepalive_timeout=settings.http_idle_timeout)

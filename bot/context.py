@@ -9,6 +9,7 @@ from telegram.ext import Application, ContextTypes, ExtBot, JobQueue
 
 from bot.config import Settings
 from bot.flood import SendInfo
+from bot.languages import Languages
 from bot.linking import LinkService
 from bot.picking import PickService
 from bot.sharing import SharingService
@@ -36,6 +37,7 @@ class Services:
     sharing: SharingService
     chat_settings: ChatSettingsRepository
     stats: StatsRepository
+    languages: Languages
 
 
 def services(context: ContextTypes.DEFAULT_TYPE) -> Services:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
-from bot import texts
+from bot import i18n, texts
 from bot.texts import Speaker
 
 PICK_NEW = "pick:new"
 LINK = "link"
+AUTOMATIC = "auto"  # a person's language: as their Telegram app
 ARCHIVE_OFFER = "arch:"  # + zip|albums + ":" + the pick's id
 
 
@@ -65,3 +68,18 @@ def archive_offer(t: Speaker, session_id: int) -> InlineKeyboardMarkup:
 def cancel_pick(t: Speaker, session_id: int) -> InlineKeyboardMarkup:
     """The group's "choosing photos…" line: a Cancel only the picker may use."""
     return one_button(t(texts.BUTTON_CANCEL), data=f"pick:cancel:{session_id}")
+
+
+def languages(data: Callable[[str], str], current: str, automatic: str | None = None) -> InlineKeyboardMarkup:
+    """Every language, each named in itself so its speakers find it whatever language the bot speaks now, two
+    a row, the current one ticked; `automatic`: the label of a last button for "as my Telegram app"."""
+    buttons = [
+        InlineKeyboardButton(
+            ("✅ " if language == current else "") + i18n.native_name(language), callback_data=data(language)
+        )
+        for language in i18n.LANGUAGES
+    ]
+    rows = [buttons[n : n + 2] for n in range(0, len(buttons), 2)]
+    if automatic is not None:
+        rows.append([InlineKeyboardButton(automatic, callback_data=data(AUTOMATIC))])
+    return InlineKeyboardMarkup(rows)

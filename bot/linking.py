@@ -15,7 +15,7 @@ from bot.google.oauth import PICKER_SCOPE, CodeExchangeFailed, GoogleOAuth, gran
 from bot.outcomes import Code, Refused
 from bot.user_state import FreshTokens, UserLocks
 from storage.links import GoogleLink, LinkRepository
-from storage.oauth_states import OAuthState, OAuthStateRepository
+from storage.oauth_states import OAuthState, OAuthStateRepository, PendingSignIn
 
 log = logging.getLogger(__name__)
 
@@ -137,10 +137,10 @@ class LinkService:
             return consent
         return f"{self._sign_in_url}?{urlencode({'s': start_id})}"
 
-    async def sign_in_page(self, start_id: str) -> str | None:
-        """Whose sign-in the page is (their label), or None when it cannot be continued."""
+    async def sign_in_page(self, start_id: str) -> PendingSignIn | None:
+        """Whose sign-in the page is, or None when it cannot be continued."""
         pending = await self._states.peek_sign_in(start_id)
-        return None if pending is None or pending.expired else pending.user_label
+        return None if pending is None or pending.expired else pending
 
     async def continue_link(self, start_id: str) -> str | None:
         """Google's consent URL for a sign-in page, once: it gets a fresh single-use state (256 bits)."""

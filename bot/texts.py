@@ -47,6 +47,7 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     # NOTE: The command menu Telegram shows beside the text field: short descriptions (at most 256 characters).
     ("pick", N_("Choose photos in Google Photos and get them here")),
     ("settings", N_("Photos or original files for this chat")),
+    ("language", N_("Choose the language I speak")),
     ("forward", N_("Send your picks to a group or channel")),
     ("cancel", N_("Stop the current pick")),
     ("status", N_("Which Google account is linked")),
@@ -367,7 +368,6 @@ ADMIN_STATS = N_(
 )
 
 # --- languages -----------------------------------------------------------------------------
-LANGUAGE_COMMAND = N_("Choose the language I speak")
 # NOTE: Above the buttons, each naming a language in itself; {language} is the current one's name.
 LANGUAGE_CHOOSE = N_("Which language should I speak with you? Now: <b>{language}</b>")
 # NOTE: Button: follow the language the person's Telegram app is set to.

@@ -25,12 +25,13 @@ Checks = Callable[[], Awaitable[dict[str, bool]]]
 Exposition = Callable[[], Awaitable[bytes]]
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 Mount = Callable[[web.Application], None]
+LanguageOf = Callable[[int], Awaitable[Speaker]]  # the language a Telegram user reads, by their id
 
 MAX_PARAM_LENGTH = 2048
 
 # Outcomes that used up a real state answer with a redirect to a page for the outcome alone, so that
 # reloading it shows the same page (reloading the callback would replay the used state: "not valid"), and
-# the one-time code and state leave the address bar. Its URL holds nothing but the outcome word.
+# the one-time code and state leave the address bar. Its URL holds nothing but the outcome word and the language.
 DONE_PATH = "/oauth/done"
 _SETTLED = frozenset(
     {
@@ -195,8 +196,10 @@ def build_web_app(
     metrics_token: str | None = None,
     telegram_webhook: Handler | None = None,
     mount: Mount | None = None,
+    language_of: LanguageOf,
 ) -> web.Application:
-    """The bot's routes; ``mount`` adds more beside them (only `python -m bot demo` does: its page)."""
+    """The bot's routes; ``mount`` adds more beside them (only `python -m bot demo` does: its page). A page
+    whose Telegram user is known is in their language (`language_of`), any other in the browser's."""
 
     async def oauth_callback(request: web.Request) -> web.Response:
         query = request.rel_url.query
@@ -219,16 +222,18 @@ def build_web_app(
                 await on_outcome(outcome)
             except Exception:
                 log.exception("could not tell user %s about the OAuth outcome", outcome.user_id)
+        t = reader(request) if outcome.user_id is None else await language_of(outcome.user_id)
         if outcome.code in _SETTLED:
-            return web.Response(status=303, headers={**_NO_STORE, "Location": f"done?result={outcome.code}"})
-        return render_page(reader(request), outcome.code, bot_username())
+            done = f"done?result={outcome.code}&lang={t.language}"  # the page's language: its state is used up
+            return web.Response(status=303, headers={**_NO_STORE, "Location": done})
+        return render_page(t, outcome.code, bot_username())
 
     async def sign_in_page(request: web.Request) -> web.Response:
         start_id = request.rel_url.query.get("s", "")
-        label = await links.sign_in_page(start_id) if 0 < len(start_id) <= MAX_PARAM_LENGTH else None
-        if label is None:
+        pending = await links.sign_in_page(start_id) if 0 < len(start_id) <= MAX_PARAM_LENGTH else None
+        if pending is None:
             return render_page(reader(request), CallbackCode.BAD_STATE, bot_username())
-        return render_sign_in(reader(request), start_id, label)
+        return render_sign_in(await language_of(pending.user_id), start_id, pending.user_label)
 
     async def sign_in_answer(request: web.Request) -> web.Response:
         form = await request.post()
@@ -245,10 +250,11 @@ def build_web_app(
         return web.Response(status=303, headers={**_NO_STORE, "Location": consent})
 
     async def oauth_done(request: web.Request) -> web.Response:
-        result = request.rel_url.query.get("result", "")
+        result, language = request.rel_url.query.get("result", ""), request.rel_url.query.get("lang", "")
         if result not in _SETTLED:
             raise web.HTTPNotFound()
-        return render_page(reader(request), CallbackCode(result), bot_username())
+        t = texts.speaker(language) if language in i18n.LANGUAGES else reader(request)
+        return render_page(t, CallbackCode(result), bot_username())
 
     async def healthz(request: web.Request) -> web.Response:
         ok = await ready()

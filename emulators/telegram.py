@@ -2409,6 +2409,12 @@ class TelegramEmulator:
             await asyncio.sleep(min(0.1 * 2 ** (failures - 1), 2.0))
 
     def _scope(self, method: str, p: JSON) -> str:
+        # tdlib td/telegram/misc.cpp validate_bot_language_code (called by BotCommand.cpp set_commands): empty
+        # or exactly two lowercase letters a-z, else 400 "Invalid language code specified".
+        language = p.get("language_code") or ""
+        if not re.fullmatch(r"(?:[a-z]{2})?", str(language)):
+            self._violate(method, f"language_code {language!r} is not two lowercase letters")
+            raise _bad("invalid language code specified")
         scope = p.get("scope") or {"type": "default"}
         allowed = _SCOPE_FIELDS.get(scope.get("type", ""))
         if allowed is None:

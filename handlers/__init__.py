@@ -14,7 +14,7 @@ from telegram.ext import ApplicationHandlerStop, CallbackQueryHandler, ContextTy
 from bot import texts
 from bot.context import App
 from bot.throttle import Throttle, Verdict
-from handlers import admin, archives, forwarding, lifecycle, linking, picking, settings, start
+from handlers import admin, archives, forwarding, language, lifecycle, linking, picking, settings, start
 from handlers.common import answer, reply, speaker
 
 log = logging.getLogger(__name__)
@@ -88,7 +88,7 @@ def register(application: App, throttle: Throttle) -> None:
     # One handler runs per group: first the chat type check, then the throttle, then everything else.
     application.add_handler(TypeHandler(Update, ignore_unknown_chats), group=-2)
     application.add_handler(TypeHandler(Update, throttled(throttle)), group=-1)
-    for module in (start, linking, picking, archives, settings, forwarding, lifecycle, admin):
+    for module in (start, linking, picking, archives, settings, language, forwarding, lifecycle, admin):
         module.register(application)
     application.add_handler(CallbackQueryHandler(unknown_button))  # last: only what nothing else took
     application.add_error_handler(on_error)

@@ -11,6 +11,7 @@ from telegram.ext import ContextTypes, ExtBot, filters
 
 from bot import keyboards, texts
 from bot.chat_rights import lost_the_topic
+from bot.context import services
 from bot.flood import ReplyDropped, SendInfo
 from bot.outcomes import Code, Refused
 from bot.texts import Speaker
@@ -51,8 +52,13 @@ RELINK = frozenset({Code.NOT_LINKED, Code.LINK_BROKEN})
 
 
 async def speaker(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Speaker:
-    """The language of the person the update comes from: every handler's answer is addressed to them."""
-    return texts.ENGLISH
+    """The language of the person the update comes from: every handler's answer is addressed to them (in a
+    group too: what the whole group reads is sent by the pick's messages, in the group's language)."""
+    languages, user = services(context).languages, update.effective_user
+    if user is None:
+        chat = update.effective_chat
+        return await languages.of_chat(chat.id) if chat is not None else texts.ENGLISH
+    return await languages.of_user(user.id, user.language_code)
 
 
 def private_chat_keyboard(

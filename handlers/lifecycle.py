@@ -1,4 +1,5 @@
-"""Chat lifecycle: the bot removed from a chat, blocked by a user, a group upgraded to a supergroup."""
+"""Chat lifecycle: the bot added to a group or removed from a chat, blocked by a user, a group upgraded to a
+supergroup."""
 
 from __future__ import annotations
 
@@ -13,7 +14,14 @@ GONE = (ChatMemberStatus.LEFT, ChatMemberStatus.BANNED)
 
 async def my_chat_member(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     change, chat = update.my_chat_member, update.effective_chat
-    if change is None or chat is None or change.new_chat_member.status not in GONE:
+    if change is None or chat is None:
+        return
+    if change.old_chat_member.status in GONE and change.new_chat_member.status not in GONE:
+        if chat.type in (ChatType.GROUP, ChatType.SUPERGROUP):
+            adder = change.from_user
+            await services(context).languages.group_joined(chat.id, adder.id, adder.language_code)
+        return
+    if change.new_chat_member.status not in GONE:
         return
     sharing = services(context).sharing
     if chat.type == ChatType.PRIVATE:

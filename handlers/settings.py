@@ -1,15 +1,16 @@
-"""/settings: Photos (Telegram-sized, in albums) or Original files (full-quality documents), per chat."""
+"""/settings: Photos (Telegram-sized, in albums) or Original files (full-quality documents), per chat; in a group
+also the language of what the whole group reads."""
 
 from __future__ import annotations
 
 import logging
 import re
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram import Chat, InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.error import BadRequest, Forbidden
 from telegram.ext import CallbackQueryHandler, CommandHandler, ContextTypes
 
-from bot import texts
+from bot import i18n, keyboards, texts
 from bot.context import App, services
 from bot.texts import Speaker
 from handlers.common import NEW_MESSAGES, answer, carries, edit_quietly, is_private, reply, speaker
@@ -18,21 +19,34 @@ from storage.chat_settings import DeliveryMode
 log = logging.getLogger(__name__)
 
 SETTINGS_BUTTON = re.compile(r"^set:(photos|originals|archive):(\d{1,18})$")
+GROUP_LANGUAGE_BUTTON = re.compile(r"glang:(menu|[A-Za-z_]{2,12}):(\d{1,18})")
 
 
-def settings_view(t: Speaker, mode: DeliveryMode, opener: int) -> tuple[str, InlineKeyboardMarkup]:
+def settings_view(
+    t: Speaker, mode: DeliveryMode, opener: int, group_language: str | None = None
+) -> tuple[str, InlineKeyboardMarkup]:
+    """The settings in the opener's language; `group_language`: a group's, with a button to change it."""
+
     def option(value: DeliveryMode, label: str) -> InlineKeyboardButton:
         mark = "✅ " if value == mode else ""
         return InlineKeyboardButton(mark + label, callback_data=f"set:{value}:{opener}")
 
-    keyboard = InlineKeyboardMarkup(
-        [
-            [option("photos", t(texts.SETTINGS_PHOTOS))],
-            [option("originals", t(texts.SETTINGS_ORIGINALS))],
-            [option("archive", t(texts.SETTINGS_ARCHIVE))],
-        ]
-    )
-    return t(texts.SETTINGS, current=t(texts.SETTINGS_NAMES[mode])), keyboard
+    text = t(texts.SETTINGS, current=t(texts.SETTINGS_NAMES[mode]))
+    rows = [[option("photos", t(texts.SETTINGS_PHOTOS))], [option("originals", t(texts.SETTINGS_ORIGINALS))]]
+    rows.append([option("archive", t(texts.SETTINGS_ARCHIVE))])
+    if group_language is not None:
+        text += "\n\n" + t(texts.SETTINGS_GROUP_LANGUAGE, language=i18n.native_name(group_language))
+        rows.append([InlineKeyboardButton(t(texts.BUTTON_GROUP_LANGUAGE), callback_data=f"glang:menu:{opener}")])
+    return text, InlineKeyboardMarkup(rows)
+
+
+async def current_view(
+    t: Speaker, update: Update, context: ContextTypes.DEFAULT_TYPE, chat: Chat, opener: int
+) -> tuple[str, InlineKeyboardMarkup]:
+    found = services(context)
+    mode = await found.chat_settings.get_delivery_mode(chat.id)
+    group = None if is_private(update) else (await found.languages.of_chat(chat.id)).language
+    return settings_view(t, mode, opener, group)
 
 
 async def may_change(update: Update, context: ContextTypes.DEFAULT_TYPE, user_id: int) -> bool | None:
@@ -67,8 +81,7 @@ async def settings_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -
     if refused is not None:
         await reply(update, refused)
         return
-    mode = await services(context).chat_settings.get_delivery_mode(chat.id)
-    text, keyboard = settings_view(t, mode, user.id)
+    text, keyboard = await current_view(t, update, context, chat, user.id)
     await reply(update, text, keyboard)
 
 
@@ -96,10 +109,45 @@ async def settings_button(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
         return
     await services(context).chat_settings.set_delivery_mode(chat.id, mode)
     await answer(query, t(texts.SETTINGS_SAVED, current=t(texts.SETTINGS_NAMES[mode])))
-    text, keyboard = settings_view(t, mode, opener)
+    text, keyboard = await current_view(t, update, context, chat, opener)
+    await edit_quietly(query, text, keyboard)
+
+
+async def group_language_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """ "Group language" in a group's /settings: the languages, then the one its opener (an admin) picks."""
+    query, chat = update.callback_query, update.effective_chat
+    if query is None or query.data is None or chat is None:
+        return
+    t = await speaker(update, context)
+    match = GROUP_LANGUAGE_BUTTON.fullmatch(query.data)
+    if not carries(query) or is_private(update) or match is None:
+        await answer(query, t(texts.BUTTON_UNKNOWN), alert=True)
+        return
+    choice, opener = match.group(1), int(match.group(2))
+    if query.from_user.id != opener:
+        await answer(query, t(texts.SETTINGS_NOT_YOURS), alert=True)
+        return
+    refused = refusal(t, await may_change(update, context, opener))
+    if refused is not None:
+        await answer(query, refused, alert=True)
+        return
+    languages = services(context).languages
+    if choice == "menu":
+        current = (await languages.of_chat(chat.id)).language
+        await answer(query)
+        text = t(texts.GROUP_LANGUAGE_CHOOSE, language=i18n.native_name(current))
+        await edit_quietly(query, text, keyboards.languages(lambda language: f"glang:{language}:{opener}", current))
+        return
+    if choice not in i18n.LANGUAGES:
+        await answer(query, t(texts.BUTTON_UNKNOWN), alert=True)
+        return
+    await languages.choose_for_group(chat.id, choice)
+    await answer(query, t(texts.GROUP_LANGUAGE_SAVED, language=i18n.native_name(choice)))
+    text, keyboard = await current_view(t, update, context, chat, opener)
     await edit_quietly(query, text, keyboard)
 
 
 def register(application: App) -> None:
     application.add_handler(CommandHandler("settings", settings_command, filters=NEW_MESSAGES))
     application.add_handler(CallbackQueryHandler(settings_button, pattern=r"^set:"))
+    application.add_handler(CallbackQueryHandler(group_language_button, pattern=r"^glang:"))

@@ -14,6 +14,8 @@ _UPDATES = (
     # The old group's setting replaces one the supergroup may already have.
     "DELETE FROM chat_settings WHERE chat_id = :new AND EXISTS (SELECT 1 FROM chat_settings WHERE chat_id = :old)",
     "UPDATE chat_settings SET chat_id = :new WHERE chat_id = :old",
+    "DELETE FROM chat_languages WHERE chat_id = :new AND EXISTS (SELECT 1 FROM chat_languages WHERE chat_id = :old)",
+    "UPDATE chat_languages SET chat_id = :new WHERE chat_id = :old",
     "UPDATE oauth_states SET then_pick_chat_id = :new WHERE then_pick_chat_id = :old",
 )
 

@@ -219,6 +219,19 @@ MIGRATIONS: tuple[str, ...] = (
     );
     -- end archives
     """,
+    # 10: languages. A person's /language choice and the language_code of their last update (for messages sent
+    # without an update at hand); a group's language, set by an admin in /settings or by whoever added the bot.
+    """
+    CREATE TABLE user_languages (
+        user_id   INTEGER PRIMARY KEY,
+        chosen    TEXT,
+        telegram  TEXT
+    );
+    CREATE TABLE chat_languages (
+        chat_id   INTEGER PRIMARY KEY,
+        language  TEXT NOT NULL
+    );
+    """,
 )
 
 # PostgreSQL came with version 7: its first script makes the schema SQLite has after migration 7 in one go. Types:
@@ -365,6 +378,20 @@ POSTGRES_MIGRATIONS: tuple[tuple[int, str], ...] = (
         answer      text CHECK (answer IN ('archives', 'albums', 'silence'))
     );
     -- end archives
+    """,
+    ),
+    (
+        10,
+        """
+    CREATE TABLE user_languages (
+        user_id   bigint PRIMARY KEY,
+        chosen    text,
+        telegram  text
+    );
+    CREATE TABLE chat_languages (
+        chat_id   bigint PRIMARY KEY,
+        language  text NOT NULL
+    );
     """,
     ),
 )

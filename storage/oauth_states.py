@@ -32,6 +32,7 @@ class OAuthState:
 class PendingSignIn:
     """A sign-in page not yet continued: whose Telegram account it links."""
 
+    user_id: int
     user_label: str
     expires_at: float
 
@@ -82,11 +83,11 @@ class OAuthStateRepository:
     async def peek_sign_in(self, start_id: str) -> PendingSignIn | None:
         """The sign-in page not yet continued (expired ones too); None if unknown or already continued."""
         row = await self._db.fetchone(
-            "SELECT user_label, expires_at FROM oauth_states WHERE start_hash = ?", (_digest(start_id),)
+            "SELECT user_id, user_label, expires_at FROM oauth_states WHERE start_hash = ?", (_digest(start_id),)
         )
         if row is None:
             return None
-        return PendingSignIn(self._cipher.decrypt(row["user_label"]), row["expires_at"])
+        return PendingSignIn(row["user_id"], self._cipher.decrypt(row["user_label"]), row["expires_at"])
 
     async def continue_sign_in(self, start_id: str, state: str) -> str | None:
         """Trade a live, not yet continued page id for `state`, in one statement (a page continues once);

@@ -49,7 +49,7 @@ async def test_forwarded_sign_in_button_names_its_owner_and_can_be_refused(
         assert page.headers["X-Frame-Options"] == "DENY" and page.headers["Cache-Control"] == "no-store"
         assert page.headers["Referrer-Policy"] == "no-referrer"
     refused = await answer_sign_in(url, "not_me")
-    assert refused.status_code == 303 and refused.headers["location"] == "done?result=cancelled"
+    assert refused.status_code == 303 and refused.headers["location"] == "done?result=cancelled&lang=en"
     done = await bob.open_url(url.split("/start?")[0] + "/" + refused.headers["location"])
     assert done.status_code == 200 and "Sign-in cancelled" in done.text
     await tg.wait_for_message(alice.user_id, lambda m: "This isn't me" in (m.text or ""))

@@ -102,7 +102,7 @@ def callback_params(page: Page, bot: BotProcess, response: Response) -> dict[str
 
 def assert_on_result_page(page: Page, bot: BotProcess, result: str) -> None:
     """A settled outcome ends on a page whose address holds the outcome word and nothing else."""
-    assert page.url == f"{bot.base_url}/oauth/done?result={result}", page.url
+    assert page.url == f"{bot.base_url}/oauth/done?result={result}&lang=en", page.url
 
 
 async def assert_looks_right_on_a_phone(

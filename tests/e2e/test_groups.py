@@ -270,7 +270,7 @@ async def test_blocking_the_bot_ends_waiting_picks(
 async def test_menus_per_scope(bot: BotProcess, tg: TelegramEmulator) -> None:
     private = {c["command"] for c in tg.commands[tg.scope_key({"type": "all_private_chats"})]}
     group = {c["command"] for c in tg.commands[tg.scope_key({"type": "all_group_chats"})]}
-    assert private == {"pick", "settings", "forward", "cancel", "status", "link", "unlink", "help"}
+    assert private == {"pick", "settings", "language", "forward", "cancel", "status", "link", "unlink", "help"}
     assert group == {"pick", "settings", "cancel", "help"}
 
 

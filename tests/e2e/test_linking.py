@@ -61,7 +61,7 @@ async def test_link_happy_path(bot: BotProcess, alice: Person, tg: TelegramEmula
 
     page = await alice.open_url(url)
     assert page.status_code == 200 and "Account linked" in page.text
-    assert str(page.url) == bot.base_url + "/oauth/done?result=linked"  # no code, state or email in it
+    assert str(page.url) == bot.base_url + "/oauth/done?result=linked&lang=en"  # no code, state or email in it
     confirmation = await tg.wait_for_message(alice.user_id, lambda m: "Linked to" in (m.text or ""))
     assert "alice@example.com" in (confirmation.text or "")
     status = await alice.reply_to("/status")
@@ -134,7 +134,7 @@ async def test_bad_states_are_refused_and_change_nothing(
         redirect = consent.headers["location"]
         first = await client.get(redirect)
         again = await client.get(redirect)
-    assert first.status_code == 303 and first.headers["location"] == "done?result=linked"
+    assert first.status_code == 303 and first.headers["location"] == "done?result=linked&lang=en"
     assert again.status_code == 400 and "not valid" in again.text
     assert "alice@example.com" in (await alice.reply_to("/status")).text
 

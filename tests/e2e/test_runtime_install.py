@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from packaging.requirements import Requirement
 
+from bot import texts
 from emulators.google import GoogleEmulator
 from emulators.telegram import TelegramEmulator
 from tests.e2e.picking import RENDITION, link, media, served_sha, start_pick, temp_files, wait_summary
@@ -89,6 +90,9 @@ async def test_a_pick_with_its_qr_code(
     google.pick(session.id, [photo, video])
     summary = await wait_summary(tg, alice.user_id)
     assert summary.text == "✅ Delivered all 2."
+    # The translations came with the installation (package data): the Bengali menu is in Bengali.
+    [first, *_] = tg.commands[tg.scope_key({"type": "all_private_chats"}, "bn")]
+    assert first["description"] == texts.speaker("bn")(texts.COMMANDS[0][1]) != texts.ENGLISH(texts.COMMANDS[0][1])
     delivered = [m.file.sha256 for m in media(tg, alice.user_id) if m.message_id != qr.message_id and m.file]
     assert delivered == [served_sha(google, photo, RENDITION), served_sha(google, video, "=dv")]
     assert temp_files(bot) == []

@@ -598,6 +598,16 @@ async def test_commands_and_chat_actions(started: TelegramEmulator, bot: Bot) ->
     tg.assert_no_violations()
 
 
+async def test_command_menus_take_two_letter_language_codes_only(started: TelegramEmulator, bot: Bot) -> None:
+    tg = started
+    await bot.set_my_commands([BotCommand("pick", "Escolher fotos")], language_code="pt")
+    for code in ("pt-br", "pt_BR", "PT", "eng"):
+        with pytest.raises(BadRequest, match="Invalid language code specified"):
+            await bot.set_my_commands([BotCommand("pick", "x")], language_code=code)
+    assert tg.commands == {"default:pt": [{"command": "pick", "description": "Escolher fotos"}]}
+    assert len(tg.violations) == 4
+
+
 async def test_webhook_delivery_and_conflict(tg: TelegramEmulator, bot: Bot) -> None:
     received: list[tuple[str | None, dict[str, object]]] = []
 

@@ -77,7 +77,8 @@ class CountingLinks(LinkRepository):
 async def linked(service: LinkService, user_id: int) -> None:
     page = await service.start_link(user_id, user_id, "Someone (@someone)")
     start_id = page.removeprefix(SIGN_IN + "?s=")
-    assert await service.sign_in_page(start_id) == "Someone (@someone)"
+    page_of = await service.sign_in_page(start_id)
+    assert page_of is not None and (page_of.user_id, page_of.user_label) == (user_id, "Someone (@someone)")
     consent = await service.continue_link(start_id)
     assert consent is not None and await service.continue_link(start_id) is None  # once
     outcome = await service.complete_link(consent.rsplit("state=", 1)[1], "code", None)
