@@ -15,6 +15,11 @@ log = logging.getLogger("bot")
 
 
 def main() -> None:
+    if sys.argv[1:2] == ["migrate-db"]:
+        from bot.migrate_db import main as migrate_db
+
+        migrate_db(sys.argv[2:])
+        return
     if sys.argv[1:2] == ["demo"]:
         from emulators.demo.main import main as demo  # the emulators are imported only for the demo
 

@@ -235,7 +235,7 @@ def _without_password(url: str) -> str:
     return re.sub(r"//[^/@]*@", "//***@", url)
 
 
-def _database(env: Mapping[str, str]) -> tuple[str, Path | None]:
+def parse_database_url(env: Mapping[str, str]) -> tuple[str, Path | None]:
     """DATABASE_URL, and the SQLite file it names (None for PostgreSQL)."""
     raw = env.get("DATABASE_URL", "").strip() or "sqlite:///data/bot.sqlite3"
     if raw.startswith(("postgresql://", "postgres://")):
@@ -321,7 +321,7 @@ def load_settings(env: Mapping[str, str] | None = None, dotenv: Path | None = No
                 "print(Fernet.generate_key().decode())'."
             )
     local_mode = _bool(merged, "TELEGRAM_LOCAL_MODE")
-    database_url, database_path = _database(merged)
+    database_url, database_path = parse_database_url(merged)
     webhook_url = _webhook_url(merged, local_mode)
     webhook_secret = _webhook_secret(merged)
     if database_path is None:

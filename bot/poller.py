@@ -20,8 +20,11 @@ PollOnce = Callable[[int], Awaitable[float | None]]
 
 
 class Poller:
-    def __init__(self, poll_once: PollOnce, concurrency: int = 64) -> None:
+    def __init__(self, poll_once: PollOnce, concurrency: int = 64, retry_after: float = 10.0) -> None:
         self._poll_once = poll_once
+        # A poll that failed unexpectedly (the database away for a moment) is tried again this much later: never
+        # polling it again would leave the pick waiting until the next restart.
+        self._retry_after = retry_after
         self._heap: list[tuple[float, int, int]] = []
         self._due: dict[int, float] = {}
         self._running: set[int] = set()
@@ -86,7 +89,8 @@ class Poller:
         except asyncio.CancelledError:
             raise
         except Exception:
-            log.exception("polling session %s failed", session_id)
+            log.exception("polling session %s failed; trying again in %g s", session_id, self._retry_after)
+            delay = self._retry_after
         finally:
             self._running.discard(session_id)
         if delay is not None and session_id not in self._due:

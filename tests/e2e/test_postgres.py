@@ -7,11 +7,12 @@ import asyncio
 from collections.abc import Callable
 
 import asyncpg
+import httpx
 
 from emulators.google import GoogleEmulator
 from emulators.telegram import TelegramEmulator
 from tests.e2e.picking import RENDITION, assert_delivered_in_order, link, media, start_pick, temp_files, wait_summary
-from tests.harness import BotExited, BotProcess, Person
+from tests.harness import BotExited, BotProcess, Person, bot_python
 from tests.postgres import PostgresCluster
 
 SECRET = "shared-by-the-replicas"  # PostgreSQL wants it set in webhook mode (E2E_MODE=webhook)
@@ -113,3 +114,53 @@ async def test_a_newer_schema_stops_start_up(make_bot: Callable[..., BotProcess]
         raise AssertionError("the bot started on a newer schema")
     assert "has schema version 99 but this bot only knows up to" in bot.logs()
     assert postgres.password not in bot.logs()
+
+
+async def migrate_db(bot: BotProcess, to: str) -> tuple[int, str]:
+    """`python -m bot migrate-db --to …` with the bot's own settings; its exit code and output."""
+    proc = await asyncio.create_subprocess_exec(
+        bot_python(), "-m", "bot", "migrate-db", "--to", to,
+        cwd=bot.workdir, env=bot.env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    output, _ = await proc.communicate()
+    assert proc.returncode is not None
+    return proc.returncode, output.decode()
+
+
+async def test_an_sqlite_database_moves_into_postgresql(
+    make_bot: Callable[..., BotProcess],
+    postgres: PostgresCluster,
+    alice: Person,
+    tg: TelegramEmulator,
+    google: GoogleEmulator,
+) -> None:
+    photos = [google.add_photo(alice.email) for _ in range(2)]
+    bot = make_bot()  # SQLite, as today
+    await bot.start()
+    await link(alice)
+    _, session = await start_pick(alice)
+    google.pick(session.id, photos[:1])
+    assert (await wait_summary(tg, alice.user_id)).text == "✅ Delivered all 1."
+    assert await bot.stop() == 0
+    url = await postgres.create_database()
+    code, output = await migrate_db(bot, url)
+    assert code == 0, output
+    assert "1 links, 1 picks, 1 items" in output and postgres.password not in output
+    code, output = await migrate_db(bot, url)  # not twice: the copy goes only into an empty database
+    assert code == 1 and "already holds links or picks" in output and postgres.password not in output
+    bot.env.update(DATABASE_URL=url, TELEGRAM_WEBHOOK_SECRET=SECRET)
+    await bot.start()
+    # The link came along (the same ENCRYPTION_KEY reads its token): /pick works without linking again.
+    _, session = await start_pick(alice)
+    google.pick(session.id, photos[1:])
+    assert (await wait_summary(tg, alice.user_id)).text == "✅ Delivered all 1."
+    assert len(media(tg, alice.user_id)) == 2
+    async with httpx.AsyncClient() as http:
+        metrics = (await http.get(f"{bot.local_url}/metrics")).text
+    assert "bot_items_delivered_total 2.0" in metrics  # the copied count, and the new pick's item
+    conn = await asyncpg.connect(url)
+    try:
+        assert await conn.fetchval("SELECT max(id) FROM pick_sessions") == 2  # new picks continue the ids
+    finally:
+        await conn.close()
+    assert await bot.stop() == 0

@@ -72,6 +72,25 @@ async def test_a_failing_poll_does_not_stop_the_others() -> None:
     assert sorted(polled) == [1, 2]
 
 
+async def test_a_poll_that_failed_is_tried_again_later() -> None:
+    attempts: list[int] = []
+    again = asyncio.Event()
+
+    async def poll(session_id: int) -> float | None:
+        attempts.append(session_id)
+        if len(attempts) == 1:
+            raise ConnectionError("the database went away for a moment")
+        again.set()
+        return None
+
+    poller = Poller(poll, retry_after=0.01)
+    poller.start()
+    poller.schedule(1, 0)
+    await asyncio.wait_for(again.wait(), 5)
+    await poller.stop()
+    assert attempts == [1, 1]
+
+
 async def test_thousands_of_sessions_share_one_scheduler() -> None:
     count = 2000
     polls = 0
