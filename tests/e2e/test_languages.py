@@ -152,6 +152,16 @@ async def test_a_group_speaks_its_adders_language_until_an_admin_chooses(
     assert posted.caption == plain(spanish(texts.SHARED_BY, name="Ana"))
 
 
+async def test_a_page_nobody_is_known_for_speaks_the_browsers_language(bot: BotProcess) -> None:
+    bengali, russian = texts.speaker("bn"), texts.speaker("ru")
+    async with httpx.AsyncClient(timeout=30) as client:
+        unknown = await client.get(f"{bot.base_url}/oauth/start?s=nobody", headers={"Accept-Language": "de, bn;q=0.8"})
+        forged = await client.get(f"{bot.base_url}/oauth/done?result=denied&lang=xx", headers={"Accept-Language": "ru"})
+    assert unknown.status_code == 400 and 'lang="bn"' in unknown.text
+    assert escape(bengali(texts.PAGE_BAD_STATE[0])) in unknown.text
+    assert forged.status_code == 200 and escape(russian(texts.PAGE_DENIED[0])) in forged.text
+
+
 def plain(html: str) -> str:
     """The text a person reads of an HTML message (what the emulator records)."""
     return parse_html(html)[0]
