@@ -43,6 +43,7 @@ from bot.web import Mount, build_web_app
 from bot.webhook import load_or_create_secret, update_receiver
 from storage.archive_offers import ArchiveOfferRepository
 from storage.chat_intents import ChatIntentRepository
+from storage.chat_memory import ChatMemoryRepository
 from storage.chat_settings import ChatSettingsRepository
 from storage.chat_upgrades import upgrade_chat_id
 from storage.database import Database, SchemaTooNew, SqliteDatabase
@@ -195,7 +196,8 @@ async def run(settings: Settings, mount: Mount | None = None) -> None:
         leases = LeaseRepository(db, settings.replica_name, settings.lease_seconds)
         if settings.database_path is not None:
             await leases.forget_all()  # SQLite: this process is the only replica
-        retention = asyncio.create_task(keep_purging(pick_repo, settings.retention_days))
+        memory = ChatMemoryRepository(db)
+        retention = asyncio.create_task(keep_purging(pick_repo, settings.retention_days, memory, settings.dedup_days))
         stack.callback(retention.cancel)
 
         async def on_migrated(old: int, new: int) -> None:
@@ -229,6 +231,7 @@ async def run(settings: Settings, mount: Mount | None = None) -> None:
                 upload_limit=upload_limit,
                 stopping=stopping,
             ),
+            memory=memory if settings.dedup_days > 0 else None,
         )
         picks = PickService(
             picker=picker,

@@ -65,6 +65,7 @@ class Settings:
     metrics_token: str | None  # when set, /metrics wants "Authorization: Bearer <it>"
     http_idle_timeout: float  # seconds a connection may sit idle or half-way through a request's headers
     retention_days: float  # a finished pick's items are deleted this long after it ended
+    dedup_days: float  # how long a chat remembers what it was sent, to skip repeats (0: off)
     archive_offer_minutes: float  # a pick longer than this as albums is offered as archives first (0: never)
     archive_offer_wait: float  # seconds the offer waits for the picker's answer; silence means albums
     replica_name: str  # this process among those sharing one PostgreSQL database: logs, /healthz, metrics
@@ -366,6 +367,7 @@ def load_settings(env: Mapping[str, str] | None = None, dotenv: Path | None = No
         metrics_token=_metrics_token(merged),
         http_idle_timeout=_number(merged, "HTTP_IDLE_TIMEOUT", 15.0, minimum=0.1),
         retention_days=_number(merged, "RETENTION_DAYS", 30.0, minimum=0.001),
+        dedup_days=_number(merged, "DEDUP_DAYS", 365.0, minimum=0),
         archive_offer_minutes=_number(merged, "ARCHIVE_OFFER_MINUTES", 3.0, minimum=0),
         archive_offer_wait=_number(merged, "ARCHIVE_OFFER_WAIT", 120.0, minimum=1),
         replica_name=_replica_name(merged),

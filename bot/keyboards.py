@@ -10,6 +10,7 @@ from bot import i18n, texts
 from bot.texts import Speaker
 
 PICK_NEW = "pick:new"
+REPEATS = "rep:"  # + the pick's id: "Send them anyway"
 LINK = "link"
 AUTOMATIC = "auto"  # a person's language: as their Telegram app
 ARCHIVE_OFFER = "arch:"  # + zip|albums + ":" + the pick's id
@@ -22,6 +23,18 @@ def one_button(label: str, *, url: str | None = None, data: str | None = None) -
 def pick_again(t: Speaker) -> InlineKeyboardMarkup:
     """ "📷 Pick photos": starts a new pick in the chat it is tapped in."""
     return one_button(t(texts.BUTTON_PICK), data=PICK_NEW)
+
+
+def summary(t: Speaker, repeats_of: int | None) -> InlineKeyboardMarkup:
+    """A summary's buttons: "Send them anyway" for pick `repeats_of`'s repeats (when given), and "Pick photos"."""
+    if repeats_of is None:
+        return pick_again(t)
+    return InlineKeyboardMarkup(
+        [
+            [InlineKeyboardButton(t(texts.BUTTON_SEND_ANYWAY), callback_data=f"{REPEATS}{repeats_of}")],
+            [InlineKeyboardButton(t(texts.BUTTON_PICK), callback_data=PICK_NEW)],
+        ]
+    )
 
 
 def pick_again_for(t: Speaker, session_id: int) -> InlineKeyboardMarkup:

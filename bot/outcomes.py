@@ -60,6 +60,9 @@ class Code(StrEnum):
     # A long pick's offer of archives
     ARCHIVE_OFFER_NOT_YOURS = "archive_offer_not_yours"
     ARCHIVE_OFFER_OVER = "archive_offer_over"  # answered, or timed out
+    # "Send them anyway" (a pick's repeats)
+    REPEATS_NOT_YOURS = "repeats_not_yours"
+    REPEATS_OVER = "repeats_over"  # used already, or expired
 
 
 class Refused(Exception):
@@ -87,3 +90,4 @@ class SkipReason(StrEnum):
     VIDEO_FAILED = "video_failed"  # Google's processing of the video failed (final)
     BOT_MISCONFIGURED = "bot_misconfigured"  # Google refused the bot's own client or project
     NO_DISK_SPACE = "no_disk_space"  # the bot's temp folder's disk was below its free-space floor
+    REPEAT = "repeat"  # the chat was sent it before (bot/delivery/repeats.py); counted, not listed, in the summary

@@ -75,6 +75,9 @@ class Summary:
     skipped: list[Skipped] = field(default_factory=list)
     unlisted: bool = False
     posted_in: tuple[str, str | None] | None = None  # (title, link) of a forwarding destination
+    repeats: int = 0  # items not sent because the chat was sent them before (counted, not in `skipped`)
+    elsewhere: bool = False  # the items go to another chat than the summary (a forwarding destination)
+    offer: int | None = None  # the pick whose repeats "Send them anyway" sends (None: no such button)
 
 
 def render_progress(t: Speaker, line: ProgressLine) -> str:
@@ -95,6 +98,10 @@ def render_summary(t: Speaker, summary: Summary) -> str:
         text = t(texts.GOOGLE_DOWN)
     elif summary.total == 0:
         text = t(texts.PICK_NOTHING_PICKED)
+    elif summary.repeats == summary.total:
+        text = t.plural(
+            texts.SUMMARY_ALL_REPEATS_THERE if summary.elsewhere else texts.SUMMARY_ALL_REPEATS, summary.repeats
+        )
     else:
         groups: dict[str, list[str]] = {}
         for item in summary.skipped:
@@ -102,7 +109,10 @@ def render_summary(t: Speaker, summary: Summary) -> str:
             if item.size:
                 name += f" ({t.file_size(item.size)})"
             groups.setdefault(_one_line(t.skip_reason(item.reason, item.detail), REASON_CHARS), []).append(name)
-        text = _fit(t, t.summary(summary.total, summary.sent, groups), groups, MAX_TEXT - _length(posted))
+        line = texts.SUMMARY_REPEATS_THERE if summary.elsewhere else texts.SUMMARY_REPEATS
+        repeats = "\n" + t.plural(line, summary.repeats) if summary.repeats else ""
+        head = t.summary(summary.total - summary.repeats, summary.sent, groups)
+        text = _fit(t, head, groups, MAX_TEXT - _length(posted) - _length(repeats)) + repeats
     return text + posted
 
 
@@ -246,7 +256,7 @@ class PickMessages:
         text = render_summary(t, summary)
         for pause in (*SUMMARY_RETRY_PAUSES, None):
             try:
-                await self._post(chat_id, text, keyboards.pick_again(t), thread_id)
+                await self._post(chat_id, text, keyboards.summary(t, summary.offer), thread_id)
                 return
             except BadRequest as exc:  # a refusal, though python-telegram-bot makes it a NetworkError
                 log.warning("Telegram refused the summary for chat %s: %s", chat_id, exc.message)

@@ -256,6 +256,25 @@ class PickService:
         if not await self._end_waiting(session, "cancelled", Code.PICK_CANCELLED):
             raise Refused(Code.SESSION_OVER)
 
+    async def send_repeats(self, session_id: int, user_id: int) -> None:
+        """ "Send them anyway": deliver the pick's repeats after all, by the file_ids of the chat's copies (nothing
+        is downloaded). Only its picker may, once, within a day of its summary; Refused (REPEATS_NOT_YOURS,
+        REPEATS_OVER) otherwise."""
+        session = await self._repo.get_session(session_id)
+        if session is not None and session.user_id != user_id:
+            raise Refused(Code.REPEATS_NOT_YOURS)
+        reopened = await self._repo.reopen_for_repeats(
+            session_id, user_id, holder=self._leases.holder, lease_seconds=self._leases.seconds
+        )
+        if reopened is None:
+            raise Refused(Code.REPEATS_OVER)
+        log.info("pick %s: sending its repeats anyway", session_id)
+        ending = self._running.pop(session_id, None)
+        if ending is not None:  # its last run only deletes the session at Google now (patiently): not waited for
+            self._background.add(ending)
+            ending.add_done_callback(self._background.discard)
+        self._start_delivery(reopened)
+
     async def answer_archive_offer(self, session_id: int, user_id: int, archives: bool) -> None:
         """The picker's answer to "send as ZIP files instead?"; Refused (ARCHIVE_OFFER_NOT_YOURS,
         ARCHIVE_OFFER_OVER) for anyone else, or once it was answered or timed out."""
@@ -390,7 +409,9 @@ class PickService:
             return
         task = asyncio.create_task(self._deliver(session), name=f"deliver-{session.id}")
         self._running[session.id] = task
-        task.add_done_callback(lambda _: self._running.pop(session.id, None))
+        task.add_done_callback(
+            lambda done: self._running.pop(session.id) if self._running.get(session.id) is done else None
+        )
 
     async def _deliver(self, session: PickSession) -> None:
         sender = await self._leases.chat_sender(session.target_chat_id)

@@ -35,13 +35,14 @@ MAX_NETWORK_RETRIES = 3
 @dataclass(frozen=True)
 class Upload:
     position: int
-    path: Path
+    path: Path  # the file to upload (never read when `file_id` is given)
     filename: str
     kind: SendKind
     width: int | None = None
     height: int | None = None
     duration: int | None = None  # seconds; with `thumbnail`, what a video over ~10 MB needs to show
     thumbnail: Path | None = None  # a JPEG Telegram takes as the video's thumbnail
+    file_id: str | None = None  # sent again by Telegram's own id: nothing is uploaded (Bot API, "Sending files")
 
 
 class Unconfirmed(TelegramError):
@@ -79,7 +80,9 @@ class MediaSender:
 
     def upload_bytes(self, uploads: list[Upload]) -> int:
         """What sending `uploads` puts on the wire (nothing for files the server reads itself)."""
-        return 0 if self._local_files else sum(upload.path.stat().st_size for upload in uploads)
+        if self._local_files:
+            return 0
+        return sum(upload.path.stat().st_size for upload in uploads if upload.file_id is None)
 
     def fits_one_album(self, uploads: list[Upload]) -> bool:
         return len(uploads) == 1 or self.upload_bytes(uploads) <= self._album_limit
@@ -127,6 +130,8 @@ class MediaSender:
         with ExitStack() as files:
 
             def attach(upload: Upload, in_album: bool) -> InputFile | str:
+                if upload.file_id is not None:
+                    return upload.file_id
                 if self._local_files:
                     return _local_uri(upload, files)
                 handle = files.enter_context(_ClockedFile(upload.path, info.clock))

@@ -270,6 +270,28 @@ TARGET_LOST = N_(
     "to post). Sending them here instead."
 )
 DELIVERY_LINK_BROKEN = N_("Google stopped accepting your access while I was fetching. Link again with /link.")
+# NOTE: No repeats in a chat: items this chat was sent before (by anyone) are not sent again. A summary's last line.
+SUMMARY_REPEATS = NP_("🔁 {count} was already shared here.", "🔁 {count} were already shared here.")
+# NOTE: The whole summary when every item picked was sent to this chat before.
+SUMMARY_ALL_REPEATS = NP_(
+    "🔁 Already shared here ({count} item), so I didn't send it again.",
+    "🔁 All {count} were already shared here, so I didn't send them again.",
+)
+# NOTE: The same two, in the private chat, about the group or channel that picks are forwarded to.
+SUMMARY_REPEATS_THERE = NP_(
+    "🔁 {count} was already shared in the chat your picks go to.",
+    "🔁 {count} were already shared in the chat your picks go to.",
+)
+SUMMARY_ALL_REPEATS_THERE = NP_(
+    "🔁 Already shared in the chat your picks go to ({count} item), so I didn't send it again.",
+    "🔁 All {count} were already shared in the chat your picks go to, so I didn't send them again.",
+)
+# NOTE: Button under that summary: sends the repeats after all.
+BUTTON_SEND_ANYWAY = N_("Send them anyway")
+# NOTE: Shown to whoever pressed it (plain text, a short alert).
+REPEATS_SENDING = N_("Sending them again…")
+REPEATS_NOT_YOURS = N_("Only the person who picked these can send them again.")
+REPEATS_OVER = N_("That button has expired or was already used. Send /pick to share photos again.")
 
 # Reasons an item was not delivered (shown grouped in the summary).
 # NOTE: A reason follows a number of files in the summary, like “· 2 over 50 MB: a.mp4, b.mp4”. {limit} is a size
@@ -431,6 +453,8 @@ _SAYINGS: dict[Code, str | Plural] = {
     Code.ARCHIVE_OFFER_NOT_YOURS: ARCHIVE_OFFER_NOT_YOURS,
     Code.ARCHIVE_OFFER_OVER: ARCHIVE_OFFER_OVER,
     Code.BOT_MISCONFIGURED: BOT_MISCONFIGURED,
+    Code.REPEATS_NOT_YOURS: REPEATS_NOT_YOURS,
+    Code.REPEATS_OVER: REPEATS_OVER,
 }
 
 _SKIP_REASONS: dict[SkipReason, str] = {

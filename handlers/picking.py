@@ -14,6 +14,7 @@ from bot.sharing import GroupPickCode
 from handlers.common import NEW_MESSAGES, answer, carries, is_private, reply, reply_refused, speaker, topic_of
 
 PICK_BUTTON = re.compile(r"pick:(qr|cancel):([0-9]{1,18})")
+REPEATS_BUTTON = re.compile(re.escape(keyboards.REPEATS) + r"([0-9]{1,18})")
 AGAIN_BUTTON = re.compile(r"pick:again:([0-9]{1,18})")
 
 
@@ -144,9 +145,29 @@ async def pick_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
         await picks.send_qr(session)
 
 
+async def repeats_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """ "Send them anyway" under a summary: its picker's press sends the repeats once; anyone else's, or a press
+    once it was used or expired, is answered to the presser alone."""
+    query = update.callback_query
+    if query is None or query.data is None:
+        return
+    t = await speaker(update, context)
+    match = REPEATS_BUTTON.fullmatch(query.data)
+    if match is None:
+        await answer(query, t(texts.BUTTON_UNKNOWN), alert=True)
+        return
+    try:
+        await services(context).picks.send_repeats(int(match.group(1)), query.from_user.id)
+    except Refused as exc:
+        await answer(query, t.say(exc.code, **exc.params), alert=True)
+        return
+    await answer(query, t(texts.REPEATS_SENDING))
+
+
 def register(application: App) -> None:
     application.add_handler(CommandHandler("pick", pick_command, filters=NEW_MESSAGES))
     application.add_handler(CommandHandler("cancel", cancel_command, filters=NEW_MESSAGES))
     application.add_handler(CallbackQueryHandler(pick_again_button, pattern=f"^{keyboards.PICK_NEW}$"))
     application.add_handler(CallbackQueryHandler(again_button, pattern=r"^pick:again:"))
     application.add_handler(CallbackQueryHandler(pick_button, pattern=r"^pick:"))
+    application.add_handler(CallbackQueryHandler(repeats_button, pattern=f"^{keyboards.REPEATS}"))

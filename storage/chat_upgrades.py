@@ -11,6 +11,7 @@ _UPDATES = (
     "UPDATE pick_sessions SET report_chat_id = :new, status_message_id = NULL WHERE report_chat_id = :old",
     "UPDATE chat_intents SET chat_id = :new WHERE chat_id = :old",
     "UPDATE destinations SET chat_id = :new WHERE chat_id = :old",
+    "UPDATE chat_memory SET chat_id = :new WHERE chat_id = :old",  # a new supergroup's id has no memory yet
     # The old group's setting replaces one the supergroup may already have.
     "DELETE FROM chat_settings WHERE chat_id = :new AND EXISTS (SELECT 1 FROM chat_settings WHERE chat_id = :old)",
     "UPDATE chat_settings SET chat_id = :new WHERE chat_id = :old",

@@ -192,6 +192,7 @@ MIGRATIONS: tuple[str, ...] = (
     # General topic), the topic a deep link or a topic destination is for, and its name for the confirmation.
     # Archives: a chat may take its picks as ZIP archives, a third delivery mode (SQLite cannot change a CHECK
     # constraint, so chat_settings is copied into a table with the wider one).
+    # No repeats in a chat: the chat's memory of what it was sent, as digests (DEDUP_DAYS).
     # Pick again and the reminder: the pick's item limit, and whether its prompt said the link runs out soon.
     """
     ALTER TABLE pick_sessions ADD COLUMN thread_id INTEGER;
@@ -218,6 +219,23 @@ MIGRATIONS: tuple[str, ...] = (
         answer      TEXT CHECK (answer IN ('archives', 'albums', 'silence'))
     );
     -- end archives
+    -- no repeats: what each chat was sent (for DEDUP_DAYS), as digests only: media_key is the SHA-256 of
+    -- "user_id:media_id", content_hash that of the bytes sent; file_id and kind send it again ("Send them anyway").
+    CREATE TABLE chat_memory (
+        chat_id       INTEGER NOT NULL,
+        media_key     TEXT NOT NULL,
+        content_hash  TEXT NOT NULL,
+        file_id       TEXT NOT NULL,
+        kind          TEXT NOT NULL,
+        seen_at       REAL NOT NULL,
+        PRIMARY KEY (chat_id, media_key)
+    );
+    CREATE INDEX chat_memory_content ON chat_memory (content_hash);
+    CREATE INDEX chat_memory_seen ON chat_memory (seen_at);
+    -- an item skipped as a repeat: the content_hash of the chat's copy; until when "Send them anyway" works
+    ALTER TABLE pick_items ADD COLUMN seen_hash TEXT;
+    ALTER TABLE pick_sessions ADD COLUMN repeats_until REAL;
+    -- end no repeats
     """,
     # 10: languages. A person's /language choice and the language_code of their last update (for messages sent
     # without an update at hand); a group's language, set by an admin in /settings or by whoever added the bot.
@@ -378,6 +396,21 @@ POSTGRES_MIGRATIONS: tuple[tuple[int, str], ...] = (
         answer      text CHECK (answer IN ('archives', 'albums', 'silence'))
     );
     -- end archives
+    -- no repeats (see SQLite's migration 9)
+    CREATE TABLE chat_memory (
+        chat_id       bigint NOT NULL,
+        media_key     text NOT NULL,
+        content_hash  text NOT NULL,
+        file_id       text NOT NULL,
+        kind          text NOT NULL,
+        seen_at       double precision NOT NULL,
+        PRIMARY KEY (chat_id, media_key)
+    );
+    CREATE INDEX chat_memory_content ON chat_memory (content_hash);
+    CREATE INDEX chat_memory_seen ON chat_memory (seen_at);
+    ALTER TABLE pick_items ADD COLUMN seen_hash text;
+    ALTER TABLE pick_sessions ADD COLUMN repeats_until double precision;
+    -- end no repeats
     """,
     ),
     (

@@ -42,6 +42,7 @@ class PickSession:
     notice_message_id: int | None  # "Alice is choosing photos…" in a group
     shared_by: str | None  # caption on a group delivery
     thread_id: int | None  # the forum topic of the target chat its messages go to (None: no topic)
+    repeats_until: float | None  # until when "Send them anyway" sends its repeats (None: no offer, or used)
     max_items: int | None  # the limit the user asked for (/pick 20), None for none
     reminded: bool  # the prompt said the link runs out soon
     created_at: float
@@ -77,6 +78,9 @@ class PickItem:
     reason_detail: str | None = None  # see SkipReason
     size: int | None = None
     sending_since: float | None = None  # handed to Telegram, not confirmed yet
+    # Skipped as a repeat: the content hash of the chat's copy (bot/delivery/repeats.py); pending with it: to be
+    # sent again by that copy's file_id ("Send them anyway").
+    seen_hash: str | None = None
 
     @property
     def in_doubt(self) -> bool:
@@ -333,10 +337,54 @@ class PickRepository:
         )
 
     async def mark_skipped(
-        self, session_id: int, position: int, reason: SkipReason, *, detail: str | None = None, size: int | None = None
+        self,
+        session_id: int,
+        position: int,
+        reason: SkipReason,
+        *,
+        detail: str | None = None,
+        size: int | None = None,
+        seen_hash: str | None = None,
     ) -> None:
+        """`seen_hash`: a repeat's, the content hash of the chat's copy."""
         await self._db.execute(
-            "UPDATE pick_items SET status = 'skipped', reason = ?, reason_detail = ?, size = ?"
-            " WHERE session_id = ? AND position = ? AND status = 'pending'",
-            (reason.value, detail, size, session_id, position),
+            "UPDATE pick_items SET status = 'skipped', reason = ?, reason_detail = ?, size = ?,"
+            " seen_hash = COALESCE(?, seen_hash) WHERE session_id = ? AND position = ? AND status = 'pending'",
+            (reason.value, detail, size, seen_hash, session_id, position),
         )
+
+    async def offer_repeats(self, session_id: int, until: float) -> None:
+        """The pick's repeats may be sent anyway until `until`."""
+        await self._db.execute("UPDATE pick_sessions SET repeats_until = ? WHERE id = ?", (until, session_id))
+
+    async def reopen_for_repeats(
+        self, session_id: int, user_id: int, *, holder: str, lease_seconds: float
+    ) -> PickSession | None:
+        """ "Send them anyway": the finished pick delivers again, held by replica `holder`, its repeats whose copy a
+        chat still remembers. Single use: of two presses only one reopens it (the offer goes with it). None when
+        the offer is not this user's, is over or was used, or no copy is left (then nothing changes)."""
+        now = time.time()
+        async with self._db.transaction() as tx:
+            row = await tx.fetchone(
+                "UPDATE pick_sessions SET status = 'delivering', repeats_until = NULL, status_message_id = NULL,"
+                " updated_at = ? WHERE id = ? AND user_id = ? AND status = 'done' AND repeats_until >= ?"
+                " RETURNING " + _SESSION_COLUMNS,
+                (now, session_id, user_id, now),
+            )
+            if row is None:
+                return None
+            again = await tx.execute(
+                "UPDATE pick_items SET status = 'pending', reason = NULL, reason_detail = NULL"
+                " WHERE session_id = ? AND status = 'skipped' AND reason = ?"
+                " AND seen_hash IN (SELECT content_hash FROM chat_memory)",
+                (session_id, SkipReason.REPEAT.value),
+            )
+            if not again:
+                await tx.execute("UPDATE pick_sessions SET status = 'done' WHERE id = ?", (session_id,))
+                return None
+            await tx.execute(
+                "INSERT INTO leases (work, id, holder, expires_at) VALUES ('session', ?, ?, ?)"
+                " ON CONFLICT (work, id) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at",
+                (session_id, holder, now + lease_seconds),
+            )
+        return _session(row)

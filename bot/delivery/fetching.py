@@ -12,6 +12,7 @@ from pathlib import Path
 from bot.delivery import thumbnails
 from bot.delivery.capacity import Reservation, TempSpace
 from bot.delivery.file_names import name_for_file
+from bot.delivery.repeats import Repeats
 from bot.delivery.video_meta import read_video_meta
 from bot.google.errors import GoogleError, GoogleUnavailable, MediaUnavailable, TooLarge
 from bot.google.picker import PickedMediaItem, PickerClient
@@ -58,6 +59,7 @@ class Fetched:
     detail: str | None = None
     deferred: bool = False
     space: Reservation | None = None  # the temp budget its files hold
+    content_hash: str | None = None  # SHA-256 of its bytes (of the chat's copy, for a repeat); None: not known
 
     def hold(self, space: Reservation) -> None:
         """Keep, of the budget reserved for the download, what its files take."""
@@ -65,7 +67,7 @@ class Fetched:
         if self.upload is None:
             space.release()
             return
-        files = [self.upload.path, self.upload.thumbnail]
+        files = [self.upload.path if self.upload.file_id is None else None, self.upload.thumbnail]
         space.shrink(sum(path.stat().st_size for path in files if path is not None))
 
     def remove_file(self) -> None:
@@ -127,10 +129,17 @@ class MediaFetcher:
     """Lists a session's items and downloads each into the delivery's work directory."""
 
     def __init__(
-        self, picker: PickerClient, session: PickSession, workdir: Path, upload_limit: int, space: TempSpace
+        self,
+        picker: PickerClient,
+        session: PickSession,
+        workdir: Path,
+        upload_limit: int,
+        space: TempSpace,
+        repeats: Repeats,
     ) -> None:
         self._picker = picker
         self._session = session
+        self._repeats = repeats
         self._urls = UrlBook(picker, session)
         self._workdir = workdir
         self._space = space
@@ -160,11 +169,19 @@ class MediaFetcher:
         await self._urls.relist()
 
     def most_bytes(self, item: PickItem) -> int:
-        """The most the item's download may write: the file, and a video's thumbnail."""
+        """The most the item's download may write: the file, and a video's thumbnail (nothing for a copy Telegram
+        holds)."""
+        if item.seen_hash is not None:
+            return 0
         extra = thumbnails.MAX_BYTES if plan_for(item, self._originals).kind == "video" else 0
         return self._upload_limit + extra
 
     async def fetch(self, item: PickItem) -> Fetched:
+        if item.seen_hash is not None:
+            return await self._again(item)
+        seen = await self._repeats.seen_item(item)
+        if seen is not None:  # this person sent it to this chat before: known without downloading it
+            return Fetched(item, reason=SkipReason.REPEAT, content_hash=seen)
         plan = plan_for(item, self._originals)
         media, listing = await self._urls.get(item.media_id)
         if media is None:
@@ -196,7 +213,19 @@ class MediaFetcher:
             if thumbnail is not None:
                 await asyncio.to_thread(thumbnail.unlink, missing_ok=True)
             return fetched
-        return Fetched(item, upload=await self._with_header(fetched.upload, thumbnail), size=fetched.size)
+        upload = await self._with_header(fetched.upload, thumbnail)
+        return Fetched(item, upload=upload, size=fetched.size, content_hash=fetched.content_hash)
+
+    async def _again(self, item: PickItem) -> Fetched:
+        """A repeat sent anyway: the chat's copy, by the file_id Telegram gave it (no download, no upload)."""
+        assert item.seen_hash is not None
+        copy = await self._repeats.copy_of(item.seen_hash)
+        if copy is None:  # forgotten meanwhile (DEDUP_DAYS): it stays a repeat
+            return Fetched(item, reason=SkipReason.REPEAT, content_hash=item.seen_hash)
+        kind: SendKind = "video" if copy.kind == "video" else "document" if copy.kind == "document" else "photo"
+        path = self._workdir / f"{item.position:05d}"  # never written: nothing is uploaded
+        upload = Upload(item.position, path, item.filename, kind, file_id=copy.file_id)
+        return Fetched(item, upload=upload, content_hash=item.seen_hash)
 
     async def _download(
         self,
@@ -220,11 +249,17 @@ class MediaFetcher:
             return Fetched(item, reason=SkipReason.UNAVAILABLE)
         except GoogleUnavailable:
             return Fetched(item, reason=SkipReason.GOOGLE_DOWN)
+        content_hash = await self._repeats.digest(path)
+        if content_hash is not None and await self._repeats.seen_bytes(content_hash):
+            # Someone sent the same bytes to this chat before: downloaded for nothing, but not uploaded again.
+            await asyncio.to_thread(path.unlink, missing_ok=True)
+            return Fetched(item, reason=SkipReason.REPEAT, content_hash=content_hash)
         kind = plan.kind
         if kind == "photo" and size > PHOTO_UPLOAD_LIMIT:
             kind = "document"
         name = name_for_file(item.filename, path)  # e.g. IMG_1234.MOV's =dv is an MP4: IMG_1234.mp4
-        return Fetched(item, upload=Upload(item.position, path, name, kind, item.width, item.height), size=size)
+        upload = Upload(item.position, path, name, kind, item.width, item.height)
+        return Fetched(item, upload=upload, size=size, content_hash=content_hash)
 
     async def _fetch_file(
         self,

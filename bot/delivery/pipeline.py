@@ -115,7 +115,7 @@ class Pipeline:
             if fetched.upload is None:
                 await self._sender.skip(fetched)
                 continue
-            if self._packer is not None:
+            if self._packer is not None and fetched.upload.file_id is None:  # a copy Telegram holds goes as itself
                 await self._packer.add(fetched)
                 continue
             if batch and (_album_group(batch[0]) != _album_group(fetched) or len(batch) == ALBUM_SIZE):

@@ -65,20 +65,25 @@ class DeliveryReport:
         self._waiting = count
         await self._show(force=True)
 
-    async def finish(self, items: list[PickItem], *, unlisted: bool) -> None:
-        """Replace the progress line with the summary, in the chat the pick reports to."""
+    async def finish(self, items: list[PickItem], *, unlisted: bool, offer: bool = False) -> None:
+        """Replace the progress line with the summary, in the chat the pick reports to; `offer`: with "Send them
+        anyway" for the items the chat was sent before."""
         session = self._target.session
         posted = self._target.posted
+        skipped = [item for item in items if item.status == "skipped"]
         summary = Summary(
             total=len(items),
             sent=sum(1 for item in items if item.status == "sent"),
             skipped=[
                 Skipped(item.filename, item.size, item.reason or SkipReason.UNAVAILABLE, item.reason_detail)
-                for item in items
-                if item.status == "skipped"
+                for item in skipped
+                if item.reason is not SkipReason.REPEAT
             ],
             unlisted=unlisted,
             posted_in=(posted.chat.title or "", posted.link) if posted is not None else None,
+            repeats=sum(1 for item in skipped if item.reason is SkipReason.REPEAT),
+            elsewhere=session.target_chat_id != session.report_chat_id,
+            offer=session.id if offer else None,
         )
         await self._messages.delete(session.report_chat_id, session.status_message_id)
         await self._messages.summary(session.report_chat_id, summary, session.thread_in(session.report_chat_id))

@@ -22,6 +22,7 @@ from bot.delivery.capacity import DeliverySlots, TempSpace
 from bot.delivery.fetching import Fetched, MediaFetcher
 from bot.delivery.offers import ArchiveOffers
 from bot.delivery.pipeline import Pipeline
+from bot.delivery.repeats import OFFER_SECONDS, Repeats
 from bot.delivery.reporting import DeliveryReport
 from bot.delivery.sending import BatchSender, ChatUnavailable, Stopping
 from bot.delivery.target import ChatMigratedListener, DeliveryTarget
@@ -31,6 +32,7 @@ from bot.outcomes import Code, SkipReason
 from bot.pick_messages import PickMessages
 from bot.session_cleanup import delete_at_google
 from bot.telegram_send import MediaSender
+from storage.chat_memory import ChatMemoryRepository
 from storage.picks import PickItem, PickRepository, PickSession
 
 log = logging.getLogger(__name__)
@@ -59,6 +61,7 @@ class Deliveries:
     stopping: asyncio.Event  # set on shutdown: runs stop between uploads
     replica: str  # REPLICA_NAME: a run sends only while this replica holds its pick's lease
     offers: ArchiveOffers  # a long pick is offered as archives before it is delivered
+    memory: ChatMemoryRepository | None  # what chats were sent, to skip repeats (None: DEDUP_DAYS=0)
 
     async def run(self, session: PickSession) -> None:
         workdir = self.space.folder / str(session.id)
@@ -82,7 +85,6 @@ class Delivery:
         archives = session.delivery_mode == "archive"
         # An item goes alone into an archive when it must: the archive, its name and ZIP's records within the limit.
         item_limit = tools.upload_limit - OVERHEAD if archives else tools.upload_limit
-        self._fetcher = MediaFetcher(tools.picker, session, workdir, item_limit, tools.space)
         self._target = DeliveryTarget(
             session,
             repo=tools.repo,
@@ -90,6 +92,8 @@ class Delivery:
             bot=tools.bot,
             on_migrated=tools.on_migrated,
         )
+        self._repeats = Repeats(tools.memory, self._target)
+        self._fetcher = MediaFetcher(tools.picker, session, workdir, item_limit, tools.space, self._repeats)
         self._report = DeliveryReport(tools.messages, tools.repo, self._target)
         self._sender = BatchSender(
             repo=tools.repo,
@@ -98,6 +102,7 @@ class Delivery:
             report=self._report,
             stopping=tools.stopping,
             holder=tools.replica,
+            repeats=self._repeats,
         )
         self._workdir = workdir
         self._packer: ArchivePacker | None = None
@@ -105,6 +110,7 @@ class Delivery:
         if archives:
             self._use_archives()
         self._unlisted = False  # Google never listed the items: it is not known what was picked
+        self._resending = False  # "Send them anyway": the items pending are copies Telegram holds
 
     @property
     def _session(self) -> PickSession:
@@ -157,11 +163,12 @@ class Delivery:
             items = await self._repo.items(session.id)
         pending = [i for i in items if i.status == "pending"]
         if pending:
-            if session.status != "picked":
+            self._resending = all(item.seen_hash is not None for item in pending)
+            if session.status != "picked" and not self._resending:  # copies Telegram holds need no Google
                 await self._list()
             await self._target.check()
             done = len(items) - len(pending)
-            self._target.credited = done > 0  # a resumed run: the first items went out with the credit
+            self._target.credited = _credited(items, done, resending=self._resending)
             if done == 0 and await self._tools.offers.ask(self._session, pending, private=self._target.private):
                 self._fetcher.for_archives(self._tools.upload_limit - OVERHEAD)
                 self._use_archives()
@@ -240,9 +247,25 @@ class Delivery:
 
     async def _finish(self) -> None:
         session = await self._target.refresh()
-        await self._report.finish(await self._repo.items(session.id), unlisted=self._unlisted)
+        items = await self._repo.items(session.id)
+        offer = not self._resending and any(_repeat(item) for item in items)
+        if offer:
+            await self._repo.offer_repeats(session.id, time.time() + OFFER_SECONDS)
+        await self._report.finish(items, unlisted=self._unlisted, offer=offer)
         await self._repo.set_status(session.id, "done")
         await delete_at_google(self._tools.picker, self._repo, session, patient=True)
+
+
+def _repeat(item: PickItem) -> bool:
+    return item.status == "skipped" and item.reason is SkipReason.REPEAT
+
+
+def _credited(items: list[PickItem], done: int, *, resending: bool) -> bool:
+    """Whether the "Shared by" credit went out already: with the first items of a resumed run, or, sending repeats
+    anyway, with the first of those (a new post in the chat, credited again)."""
+    if resending:
+        return any(item.status == "sent" and item.seen_hash is not None for item in items)
+    return done > 0
 
 
 def _to_item(media: PickedMediaItem, position: int) -> PickItem:

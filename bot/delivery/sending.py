@@ -30,6 +30,7 @@ from telegram.error import BadRequest, ChatMigrated, Forbidden, TelegramError, T
 from bot.chat_rights import lost_the_topic
 from bot.delivery.archives import Archive
 from bot.delivery.fetching import Fetched
+from bot.delivery.repeats import Repeats
 from bot.delivery.reporting import DeliveryReport
 from bot.delivery.target import DeliveryTarget
 from bot.flood import failed_item, flood_wait
@@ -60,7 +61,9 @@ class BatchSender:
         report: DeliveryReport,
         stopping: asyncio.Event,
         holder: str,
+        repeats: Repeats,
     ) -> None:
+        self._repeats = repeats  # what the chat was sent is remembered, to skip repeats
         self._holder = holder  # this replica: it sends only while it holds the pick's lease
         self._repo = repo
         self._media = media
@@ -133,7 +136,12 @@ class BatchSender:
         fetched.remove_file()
         reason = fetched.reason or SkipReason.UNAVAILABLE
         await self._repo.mark_skipped(
-            self._target.session.id, fetched.item.position, reason, detail=fetched.detail, size=fetched.size
+            self._target.session.id,
+            fetched.item.position,
+            reason,
+            detail=fetched.detail,
+            size=fetched.size,
+            seen_hash=fetched.content_hash if reason is SkipReason.REPEAT else None,
         )
 
     async def skip_all(self, batch: Sequence[Fetched], reason: SkipReason, detail: str | None = None) -> None:
@@ -228,7 +236,7 @@ class BatchSender:
         elif len(batch) > 1:
             for single in batch:  # one bad item fails the whole album: send them one by one to find it
                 await self.send([single])
-        elif batch[0].upload is not None and batch[0].upload.kind == "photo":
+        elif batch[0].upload is not None and batch[0].upload.kind == "photo" and batch[0].upload.file_id is None:
             await self.send([_as_document(batch[0])])  # a photo Telegram will not take as a photo
         else:
             await self.skip_all(batch, SkipReason.TELEGRAM_REFUSED, error)
@@ -245,6 +253,7 @@ class BatchSender:
     async def _delivered(self, batch: list[Fetched], messages: list[Message]) -> None:
         confirmed = {f.item.position: f.size or 0 for f, _ in zip(batch, messages, strict=False)}  # one message each
         await self._repo.mark_sent(self._target.session.id, confirmed)
+        await self._repeats.remember([(f.item, f.content_hash, m) for f, m in zip(batch, messages, strict=False)])
         _remove_files(batch)
         self._target.delivered(messages)
         await self._report.sent(len(batch))
@@ -268,6 +277,7 @@ def _as_document(fetched: Fetched) -> Fetched:
         upload=Upload(upload.position, upload.path, upload.filename, "document"),
         size=fetched.size,
         space=fetched.space,
+        content_hash=fetched.content_hash,
     )
 
 

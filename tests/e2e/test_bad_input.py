@@ -42,6 +42,7 @@ TABLES = (
     "pick_items",
     "chat_intents",
     "destinations",
+    "chat_memory",
 )
 VOLATILE = {"pick_sessions": {"last_polled_at", "poll_interval", "updated_at"}}  # move while a pick waits
 WRITES = frozenset(
@@ -707,6 +708,18 @@ async def test_tampered_and_foreign_button_presses(
         (bob, menu, GROUP, f"set:originals:{alice.user_id}\n", unknown, None),
         (bob, menu, GROUP, f"set:originals:{'9' * 19}", unknown, None),
         (bob, menu, GROUP, "set:", unknown, None),
+        (bob, bob_prompt, bob.user_id, f"rep:{a_id}", texts.REPEATS_NOT_YOURS, None),
+        (bob, menu, GROUP, f"rep:{a_id}", texts.REPEATS_NOT_YOURS, None),
+        (bob, bob_prompt, bob.user_id, f"rep:{b_id}", texts.REPEATS_OVER, None),  # his, but no summary offered it
+        (bob, bob_prompt, bob.user_id, "rep:0", texts.REPEATS_OVER, None),
+        (bob, menu, GROUP, "rep:999999999999999999", texts.REPEATS_OVER, None),
+        (bob, bob_prompt, bob.user_id, "rep:", unknown, None),
+        (bob, bob_prompt, bob.user_id, "rep:-1", unknown, None),
+        (bob, bob_prompt, bob.user_id, "rep:1e3", unknown, None),
+        (bob, bob_prompt, bob.user_id, f"rep:{b_id}:x", unknown, None),
+        (bob, bob_prompt, bob.user_id, f"rep: {b_id}", unknown, None),
+        (bob, menu, GROUP, "rep:" + "9" * 19, unknown, None),
+        (bob, menu, GROUP, "rep:😀", unknown, None),
         (bob, help_text, bob.user_id, "go:", None, texts.CLAIM_EXPIRED),
         (bob, help_text, bob.user_id, "go:not-a-token", None, texts.CLAIM_EXPIRED),
         (bob, help_text, bob.user_id, "go:" + "x" * 61, None, texts.CLAIM_EXPIRED),
@@ -734,6 +747,8 @@ async def test_tampered_and_foreign_button_presses(
         "fwd",
         "fwd:on",
         "fwd:off:x",
+        "rep",
+        "REP:1",
         "link:x",
         "LINK",
         "link ",

@@ -10,6 +10,8 @@ from PIL import Image
 
 from bot.delivery.capacity import TempSpace
 from bot.delivery.fetching import MediaFetcher
+from bot.delivery.repeats import Repeats
+from bot.delivery.target import DeliveryTarget
 from bot.google.errors import MediaUnavailable, TooLarge
 from bot.google.picker import PickedMediaItem, PickerClient
 from emulators.media_files import VideoHeader, jpeg, mp4
@@ -50,9 +52,12 @@ class FakePicker:
 def fetcher(picker: FakePicker, workdir: Path) -> MediaFetcher:
     session = PickSession(
         1, "gsid", 111, 111, "delivering", "https://photos.google.com/picker/x", "photos", 5.0, 0.0, 1e12,
-        None, None, None, None, False, 111, 111, 111, None, None, None, None, False, 0.0,
+        None, None, None, None, False, 111, 111, 111, None, None, None, None, None, False, 0.0,
     )  # fmt: skip
-    return MediaFetcher(cast(PickerClient, picker), session, workdir, 50_000_000, TempSpace(workdir, 10**9, 0))
+    no_memory = Repeats(None, cast(DeliveryTarget, None))  # DEDUP_DAYS=0: the target is never asked
+    return MediaFetcher(
+        cast(PickerClient, picker), session, workdir, 50_000_000, TempSpace(workdir, 10**9, 0), no_memory
+    )
 
 
 def video_item() -> PickItem:
