@@ -14,8 +14,10 @@ from bot import texts
 from emulators.google import GoogleEmulator, MediaItem, SessionRecord
 from emulators.telegram import MessageRecord, TelegramEmulator
 from tests.e2e.picking import RENDITION, link, media, served_sha, start_pick, wait_summary
+from tests.e2e.test_archives import choose_archives
 from tests.e2e.test_groups import choose
 from tests.harness import BotProcess, Person, callback_data
+from tests.postgres import PostgresCluster
 
 BOT = "photos_test_bot"
 GROUP = -1003000
@@ -270,3 +272,50 @@ async def test_repeats_in_a_forwarding_destination(
     await summary_after(tg, alice.user_id, second.message_id, "Delivered all 3")
     assert sent_files(tg, GROUP) == shas(google, [*photos, fresh, *photos])
     assert sent_files(tg, alice.user_id) == []
+
+
+async def test_a_chat_that_takes_archives_gets_its_repeats_sent_anyway_as_photos(
+    bot: BotProcess, alice: Person, tg: TelegramEmulator, google: GoogleEmulator
+) -> None:
+    photos = [google.add_photo(alice.email) for _ in range(2)]
+    fresh = google.add_photo(alice.email)
+    await link(alice)
+    await pick(alice, google, photos)
+    first = await wait_summary(tg, alice.user_id)
+    await choose_archives(alice)
+    await pick(alice, google, [*photos, fresh])
+    second = await summary_after(tg, alice.user_id, first.message_id, "already shared")
+    assert (second.text or "").startswith("✅ Delivered all 1.\n🔁 2 were already shared here.")
+    assert [m.kind for m in media(tg, alice.user_id)] == ["photo", "photo", "document"]  # the new one in a ZIP
+    calls = len(tg.calls)
+    await pressed(tg, alice, alice.user_id, second)
+    await summary_after(tg, alice.user_id, second.message_id, "Delivered all 3")
+    assert [m.kind for m in media(tg, alice.user_id)][3:] == ["photo", "photo"]  # the chat's copies, as they were
+    assert sent_files(tg, alice.user_id)[3:] == shas(google, photos)
+    assert all(by_file_id(call) for call in uploads_since(tg, calls))
+
+
+async def test_on_postgresql_repeats_are_skipped_and_sent_anyway_once(
+    make_bot: Callable[..., BotProcess],
+    postgres: PostgresCluster,
+    alice: Person,
+    tg: TelegramEmulator,
+    google: GoogleEmulator,
+) -> None:
+    bot = make_bot(TELEGRAM_WEBHOOK_SECRET="shared-by-the-replicas", DATABASE_URL=await postgres.create_database())
+    await bot.start()
+    try:
+        photos = [google.add_photo(alice.email) for _ in range(3)]
+        await link(alice)
+        await pick(alice, google, photos)
+        first = await wait_summary(tg, alice.user_id)
+        await pick(alice, google, photos)
+        second = await summary_after(tg, alice.user_id, first.message_id, "already shared")
+        presses = [press(tg, alice, alice.user_id, second), press(tg, alice, alice.user_id, second)]
+        answers = sorted([(await answer_to(tg, query)).get("text", "") for query in presses])
+        assert answers == sorted([texts.REPEATS_SENDING, texts.REPEATS_OVER])
+        await summary_after(tg, alice.user_id, second.message_id, "Delivered all 3")
+        assert sent_files(tg, alice.user_id) == shas(google, photos) * 2
+        assert downloads(google, photos) == 3
+    finally:
+        assert await bot.stop() == 0
