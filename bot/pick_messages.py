@@ -305,12 +305,17 @@ class PickMessages:
         )
         return await self._send(chat_id, text, keyboards.archive_offer(t, session_id), thread_id)
 
-    async def archive_offer_ended(self, chat_id: int, message_id: int | None, answer: str) -> None:
-        """The question says how the pick comes, its buttons gone."""
+    async def archive_offer_ended(
+        self, chat_id: int, message_id: int | None, answer: str, thread_id: int | None
+    ) -> None:
+        """The question says how the pick comes, its buttons gone; when its id is unknown (the bot stopped before
+        storing it) the news comes as a new message."""
         t = await self._speaker(chat_id)
         ended = {"archives": texts.ARCHIVE_OFFER_ARCHIVES, "albums": texts.ARCHIVE_OFFER_ALBUMS}
         text = t(ended.get(answer, texts.ARCHIVE_OFFER_SILENCE))
-        if message_id is not None:
+        if message_id is None:
+            await self._send(chat_id, text, thread_id=thread_id)
+        else:
             await self._edit(chat_id, message_id, text)
 
     async def _send(

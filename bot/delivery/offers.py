@@ -100,7 +100,8 @@ class ArchiveOffers:
             until, message_id = offer.until, offer.message_id
         answer = await self._wait(session.id, until)
         log.info("pick %s: archive offer ended: %s", session.id, answer)
-        await self.messages.archive_offer_ended(session.report_chat_id, message_id, answer)
+        chat = session.report_chat_id
+        await self.messages.archive_offer_ended(chat, message_id, answer, session.thread_in(chat))
         return answer == "archives"
 
     async def answer(self, session_id: int, user_id: int, archives: bool) -> bool:

@@ -5,7 +5,9 @@ as albums is offered as archives first: only the picker's answer counts, and sil
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import sqlite3
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -217,4 +219,35 @@ async def test_no_answer_to_the_offer_means_albums(
     assert tg.message(FORUM, offer.message_id).text == "📷 No answer, so sending them as albums."
     assert len([m for m in tg.messages(FORUM) if m.kind == "photo"]) == len(photos)
     assert archives(tg, FORUM) == []
+    await bot.stop()
+
+
+async def offer_stored(bot: BotProcess) -> None:
+    """Wait until the bot's database holds the offer's message id (the bot runs in another process)."""
+    db = bot.workdir / "data" / "bot.sqlite3"
+
+    def stored() -> bool:
+        with sqlite3.connect(db) as raw:
+            return raw.execute("SELECT 1 FROM archive_offers WHERE message_id IS NOT NULL").fetchone() is not None
+
+    async with asyncio.timeout(20):
+        while not stored():  # noqa: ASYNC110  (the state lives in another process's database)
+            await asyncio.sleep(0.02)
+
+
+async def test_an_offer_open_at_a_restart_is_not_asked_again_and_its_answer_still_counts(
+    make_bot: Callable[..., BotProcess], alice: Person, tg: TelegramEmulator, google: GoogleEmulator
+) -> None:
+    tg.add_group(FORUM, "Family", members={alice.user_id: "member"})
+    bot = make_bot(**OFFERING)
+    await bot.start()
+    photos, offer = await offered(alice, tg, google)
+    await offer_stored(bot)
+    await bot.kill()
+    await bot.start()
+    assert await press(tg, alice, offer, "ZIP files") == "🗜 Sending them as ZIP files."
+    assert (await wait_summary(tg, FORUM)).text == "✅ Delivered all 25."
+    assert len([c for c in tg.calls_of("sendMessage") if "take about" in str(c.params.get("text"))]) == 1
+    assert tg.message(FORUM, offer.message_id).text == "🗜 Sending them as ZIP files."
+    assert [sha for m in archives(tg, FORUM) for sha in members(tg, m)] == originals(google, photos)
     await bot.stop()
