@@ -1,6 +1,6 @@
 """Performance benchmark: the real bot process (`python -m bot`) against the emulators with realistic costs.
 
-Run ``python -m benchmarks`` (full, ~10 min) or ``python -m benchmarks --smoke`` (tiny, < 60 s, for CI);
+Run ``python -m benchmarks`` (full, ~20 min) or ``python -m benchmarks --smoke`` (tiny, < 60 s, for CI);
 it prints one table (see README "Performance").
 
 Cost model (``benchmarks/profile.py``; every case compresses time k-fold: latencies and pollInterval ÷k,
@@ -37,11 +37,36 @@ D = max(0, t_p + P − t_Done).
 Each term is a lower bound on its own, so their maximum is one too. The bot sends one extra message
 (its status line) that a minimal client need not, which the floor does not grant it.
 
+Crowds (``crowd_floor`` in ``benchmarks/floors.py``): M users, user u with N_u items of S_u bytes in all,
+detection D_u and t_1(u) as above; all tap Done at the same moment.
+
+    T_data      = min D_u + L_g + max(Σ S_u / B_t, s_max / B_g) + 2·L_t      (every byte through the one uplink)
+    T_chat(c)   = the bucket term for chat c with every item and summary of the users delivering into it
+                  (a shared group: all its users' items, then one summary each)
+    T_overall   = the bucket term (b_o, r_o) for every item and every summary of every user
+    floor       = max(T_data, max_c T_chat(c), T_overall)
+
+A perfectly fair share gives each of the m users in private chats 1/m of the uplink and of the bot-wide
+budget, after setting aside what the groups can use at their pace (G groups × r_g messages/s, at the mean
+item size): fair(u) = max(T_chat(u's chat), D_u + L_g + max(m·S_u / B_t', s_max(u) / B_g) + 2·L_t,
+t_1(u) + max(0, m·(N_u + 1) − b_o) / r_o'), with B_t' and r_o' what is left. A user in a group gets
+their group's T_chat. Each user's first album of ten (A_u bytes) at that share comes no sooner than
+max(t_1(u), D_u + L_g + m·A_u / B_t' + L_t). The bot's 30/s bot-wide pacing is not scaled with k (it is
+Telegram's fixed limit), so a case is run at a k where that term does not bind (``crowd`` ×2: 1,230
+messages at 30/s take 41 s, the uplink 60 s).
+
+The last prompt of N users' /pick at once (``prompts_floor``): the updates reach the bot L_t after they
+were sent (getUpdates), then one prompt each through the bot-wide bucket:
+2·L_t + max(0, N − b_o) / r_o.
+
 The naive baseline (``benchmarks/baseline.py``) runs inside this process with httpx against the same
 emulators and costs: poll, list, then download one, send one (sendPhoto / sendVideo), nothing in parallel.
 
 Other measurements: peak RSS of the bot process (VmHWM, and VmRSS sampled every 50 ms from /proc);
-polling at scale (Picker calls per session vs elapsed/P, CPU seconds from /proc/<pid>/stat per 1,000 polls,
-event-loop lag from the bot's ``GET /metrics`` histogram ``bot_event_loop_lag_seconds``); and another
+CPU seconds of the bot (/proc/<pid>/stat) per GB moved (bytes Google served plus request bodies of the sends,
+from Done to the summary); polling at scale (waiting picks left by a previous run, ``benchmarks/seed.py``:
+Picker calls per session vs elapsed/P, CPU per 1,000 polls, event-loop lag from the bot's ``GET /metrics``
+histogram ``bot_event_loop_lag_seconds``, RSS, another user's /pick meanwhile); start-up onto a database
+of item rows and overdue waiting picks (``GET /readyz`` 200, and how the first polls are spread); and another
 user's /pick answered while a delivery runs.
 """

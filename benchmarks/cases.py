@@ -14,9 +14,13 @@ from pathlib import Path
 import httpx
 
 from benchmarks.baseline import PHOTO_RENDITION, VIDEO_RENDITION, NaiveClient
-from benchmarks.floors import Floor, delivery_floor
-from benchmarks.profile import DeliveryCase, PollingCase
+from benchmarks.floors import Floor, delivery_floor, prompts_floor
+from benchmarks.profile import DeliveryCase, PicksCase, PollingCase, StartupCase
+from benchmarks.seed import Waiting, grant_tokens, open_session, seed_database
 from benchmarks.world import (
+    SEND_METHODS,
+    THIS_BOT,
+    BotUnderTest,
     RssSampler,
     World,
     cpu_seconds,
@@ -30,13 +34,10 @@ from benchmarks.world import (
     read_status,
     wait_until,
 )
-from bot.crypto import Cipher
 from bot.delivery.run import UPLOAD_LIMIT
 from emulators.google import GoogleEmulator, MediaItem, SessionRecord
 from emulators.telegram import MessageRecord, TelegramEmulator
-from storage.database import SqliteDatabase
-from storage.links import LinkRepository
-from tests.harness import ENCRYPTION_KEY, Person, callback_data
+from tests.harness import Person, callback_data
 
 ALICE, BOB, GROUP = 111, 222, -1001234567890
 MEDIA_KINDS = ("photo", "video", "document")
@@ -58,6 +59,8 @@ class DeliveryRun:
     problems: list[str] = field(default_factory=list)
     timeline: list[str] = field(default_factory=list)
     route: str = ""
+    cpu: float = 0.0  # seconds of the bot's CPU from Done to the summary
+    moved: int = 0  # bytes downloaded from Google plus bytes uploaded to Telegram meanwhile
 
 
 @dataclass
@@ -73,8 +76,7 @@ class PollingRun:
     rss: int
     violations: int
     setup_seconds: float
-    crowd_replies: list[float] = field(default_factory=list)
-    overall_rate: float = 30.0
+    replies: list[float] = field(default_factory=list)  # another user's /pick → reply, meanwhile
     shutdown_seconds: float = 0.0
     problems: list[str] = field(default_factory=list)
 
@@ -206,10 +208,10 @@ def expected_seconds(case: DeliveryCase) -> float:
 
 
 async def deliver_with_bot(
-    case: DeliveryCase, workdir: Path, reply_spacing: float, bot_root: Path | None = None
+    case: DeliveryCase, workdir: Path, reply_spacing: float, subject: BotUnderTest = THIS_BOT
 ) -> DeliveryRun:
     costs = case.costs
-    world = World(workdir, bot_root)
+    world = World(workdir, subject)
     await world.start(costs)
     try:
         bot = world.make_bot(costs)
@@ -248,7 +250,7 @@ async def deliver_with_bot(
 
         summary_task = asyncio.create_task(wait_summary(world.tg, chats, expected_seconds(case)))
         detection = await pick_after_a_poll(world.google, session, items, 3 * costs.poll_interval + 10)
-        started = world.google.now()
+        started, cpu_before = world.google.now(), cpu_seconds(pid)
         replies_task = (
             asyncio.create_task(pick_replies(world.tg, bob, case.reply_tries, reply_spacing))
             if bob is not None
@@ -256,6 +258,7 @@ async def deliver_with_bot(
         )
         summary = await summary_task
         seconds = world.google.now() - started
+        cpu = cpu_seconds(pid) - cpu_before
         replies = await replies_task if replies_task is not None else []
         await sampler.stop()
 
@@ -282,6 +285,9 @@ async def deliver_with_bot(
             replies=replies,
             problems=problems,
             timeline=timeline(world, started, chats),
+            cpu=cpu,
+            moved=sum(s.size for s in world.google.served)
+            + sum(c.body_size for c in world.tg.calls if c.method in SEND_METHODS and c.time >= started),
             route=f"/pick in {chat_name(alice.user_id if not case.in_group else GROUP)}, prompt in "
             f"{chat_name(prompt.chat_id)}, media in {chat_name(target)}, summary in {chat_name(summary.chat_id)}",
         )
@@ -340,60 +346,51 @@ async def deliver_naively(case: DeliveryCase, workdir: Path) -> DeliveryRun:
         await world.close()
 
 
-async def poll_at_scale(case: PollingCase, workdir: Path, bot_root: Path | None = None) -> PollingRun:
-    """`case.sessions` users each with a waiting pick; what the bot spends to keep polling them."""
+async def poll_at_scale(
+    case: PollingCase, workdir: Path, reply_spacing: float, subject: BotUnderTest = THIS_BOT
+) -> PollingRun:
+    """`case.sessions` waiting picks left by a previous run; what the bot spends to keep polling them, and how fast
+    it still answers another user's /pick."""
     costs = case.costs
-    world = World(workdir, bot_root)
+    world = World(workdir, subject)
     await world.start(costs)
     setup_began = time.monotonic()
     try:
         tg, google = world.tg, world.google
         bot = world.make_bot(costs)
         users = list(range(10_000, 10_000 + case.sessions))
-        # Link everyone before the bot starts: real tokens from the Google emulator (code + PKCE), stored
-        # encrypted by the bot's own repository code, as a completed /link would have stored them.
-        async with httpx.AsyncClient(timeout=30) as http:
-            tokens = [
-                await google_token(http, google, f"user{u}@example.com", bot.env["PUBLIC_URL"] + "/oauth/callback")
-                for u in users
-            ]
-        db = SqliteDatabase(workdir / "data" / "bot.sqlite3")
-        await db.open()
-        try:
-            links = LinkRepository(db, Cipher(ENCRYPTION_KEY))
-            for user, token in zip(users, tokens, strict=True):
-                await links.save_link(user, f"user{user}@example.com", token, str(token["scope"]))
-        finally:
-            await db.close()
+        asker = world.person(BOB, "Bob")
+        tokens = await grant_tokens(google, [*users, BOB], bot.env["PUBLIC_URL"] + "/oauth/callback")
+        rng, now = random.Random(2), time.time()
+        # Last polled within the last pollInterval, as a running bot leaves them.
+        waiting = [Waiting(u, open_session(google, u), now - rng.uniform(0, costs.poll_interval)) for u in users]
+        await seed_database(
+            workdir / "data" / "bot.sqlite3",
+            list(zip([*users, BOB], tokens, strict=True)),
+            waiting,
+            costs.poll_interval,
+        )
         for user in users:
             tg.add_user(user, f"User {user}")
         world.apply_costs(costs)
         await bot.start(timeout=60)
         assert bot.proc is not None
         pid = bot.proc.pid
-        # A crowd: the first users all send /pick at once, with Telegram's latency on. Time to each reply.
-        crowd = users[: case.crowd]
-        crowd_replies = await simultaneous_picks(tg, crowd)
-        # The rest only have to get their picks waiting: Telegram's latency is irrelevant to polling.
-        tg.set_latency(None, 0.0)
-        for user in users[case.crowd :]:
-            tg.send_text(user, "/pick")
-
-        def all_polling() -> bool:
-            return len(google.sessions) >= case.sessions and all(s.polls for s in google.sessions.values())
-
-        await wait_until(all_polling, 60 + 3 * case.sessions / costs.overall_rate, "every session to be polled")
+        sessions = [w.session for w in waiting]
+        await wait_until(lambda: all(s.polls for s in sessions), 60 + case.sessions / 20, "every session polled")
         await asyncio.sleep(costs.poll_interval + 1)
         setup = time.monotonic() - setup_began
 
         async with httpx.AsyncClient(timeout=10) as http:
             lag_before = await lag_histogram(http, bot.base_url)
             cpu_before, began = cpu_seconds(pid), google.now()
-            await asyncio.sleep(case.window)
+            spacing = max(reply_spacing, case.window / max(case.reply_tries, 1))
+            replies = await pick_replies(tg, asker, case.reply_tries, spacing)
+            await asyncio.sleep(max(0.0, began + case.window - google.now()))
             cpu_after, ended = cpu_seconds(pid), google.now()
             lag_after = await lag_histogram(http, bot.base_url)
         rss = read_status(pid).get("VmRSS", 0)
-        polls = sum(1 for r in google.requests if r.endpoint == "sessions.get" and began <= r.time < ended)
+        polls = sum(1 for s in sessions for t in s.polls if began <= t < ended)
         p50 = p99 = None
         if lag_before is not None and lag_after is not None:
             p50 = histogram_quantile(lag_before, lag_after, 0.50)
@@ -410,8 +407,7 @@ async def poll_at_scale(case: PollingCase, workdir: Path, bot_root: Path | None 
             rss=rss,
             violations=len(google.violations),
             setup_seconds=setup,
-            crowd_replies=crowd_replies,
-            overall_rate=costs.overall_rate,
+            replies=replies,
         )
         code, stopping = await world.stop_bot()
         run.shutdown_seconds = stopping
@@ -422,6 +418,116 @@ async def poll_at_scale(case: PollingCase, workdir: Path, bot_root: Path | None 
         return run
     finally:
         await world.close()
+
+
+@dataclass
+class PicksRun:
+    users: int
+    replies: list[float]  # seconds from the moment every /pick was sent to each user's first message back
+    floor: float
+    problems: list[str] = field(default_factory=list)
+
+
+async def prompts_at_once(case: PicksCase, workdir: Path, subject: BotUnderTest = THIS_BOT) -> PicksRun:
+    """`case.users` linked users send /pick at the same moment, Telegram's costs on."""
+    costs = case.costs
+    world = World(workdir, subject)
+    await world.start(costs)
+    try:
+        bot = world.make_bot(costs)
+        users = list(range(30_000, 30_000 + case.users))
+        tokens = await grant_tokens(world.google, users, bot.env["PUBLIC_URL"] + "/oauth/callback")
+        await seed_database(workdir / "data" / "bot.sqlite3", list(zip(users, tokens, strict=True)), [], 0)
+        for user in users:
+            world.tg.add_user(user, f"User {user}")
+        world.apply_costs(costs)
+        await bot.start(timeout=60)
+        await asyncio.sleep(1.0)  # the bot-wide budget full again after start-up's own calls
+        replies = await simultaneous_picks(world.tg, users)
+        run = PicksRun(case.users, replies, prompts_floor(case.users, costs))
+        code, _ = await world.stop_bot()
+        if code != 0:
+            run.problems.append(f"bot exited with {code}" if code is not None else "bot killed: no exit after SIGTERM")
+        return run
+    finally:
+        await world.close()
+
+
+@dataclass
+class StartupRun:
+    sessions: int
+    items: int
+    ready: float  # seconds from the process's start to /readyz 200
+    first_polls: list[float]  # seconds from the process's start to each waiting session's first poll
+    poll_interval: float
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def busiest_tenth(self) -> int:
+        """The most first polls inside any window of a tenth of pollInterval."""
+        times, width, most, low = sorted(self.first_polls), self.poll_interval / 10, 0, 0
+        for high, at in enumerate(times):
+            while at - times[low] > width:
+                low += 1
+            most = max(most, high - low + 1)
+        return most
+
+
+async def start_up(case: StartupCase, workdir: Path, subject: BotUnderTest = THIS_BOT) -> StartupRun:
+    """A bot restarting onto a database of `case.items` item rows and `case.sessions` waiting picks, all overdue."""
+    costs = case.costs
+    world = World(workdir, subject)
+    await world.start(costs)
+    try:
+        tg, google = world.tg, world.google
+        bot = world.make_bot(costs)
+        users = list(range(40_000, 40_000 + case.sessions))
+        tokens = await grant_tokens(google, users, bot.env["PUBLIC_URL"] + "/oauth/callback")
+        rng, now, interval = random.Random(3), time.time(), costs.poll_interval
+        last = [now - case.downtime - rng.uniform(0, interval) for _ in users]
+        waiting = [Waiting(u, open_session(google, u), at) for u, at in zip(users, last, strict=True)]
+        await seed_database(
+            workdir / "data" / "bot.sqlite3",
+            list(zip(users, tokens, strict=True)),
+            waiting,
+            interval,
+            history_items=case.items,
+        )
+        for user in users:
+            tg.add_user(user, f"User {user}")
+        world.apply_costs(costs)
+        launched = time.monotonic()
+        ready = asyncio.create_task(ready_after(bot.base_url, launched))
+        await bot.start(timeout=60)
+        sessions = [w.session for w in waiting]
+        await wait_until(lambda: all(s.polls for s in sessions), 60 + case.sessions / 20, "every session polled")
+        run = StartupRun(
+            sessions=case.sessions,
+            items=case.items,
+            ready=await asyncio.wait_for(ready, 60),
+            first_polls=[s.polls[0] - launched for s in sessions],  # the emulator's clock is time.monotonic()
+            poll_interval=interval,
+        )
+        code, _ = await world.stop_bot()
+        if code != 0:
+            run.problems.append(f"bot exited with {code}" if code is not None else "bot killed: no exit after SIGTERM")
+        if google.violations:
+            run.problems.append(f"emulator violations: {google.violations[:3]}")
+        return run
+    finally:
+        await world.close()
+
+
+async def ready_after(base_url: str, launched: float) -> float:
+    """Seconds from `launched` until GET /readyz answers 200 (asked every 20 ms)."""
+    async with httpx.AsyncClient(timeout=5) as http:
+        while True:
+            try:
+                if (await http.get(f"{base_url}/readyz")).status_code == 200:
+                    return time.monotonic() - launched
+            except httpx.HTTPError:
+                pass
+            await asyncio.sleep(0.02)
 
 
 def percentile(values: list[float], q: float) -> float:

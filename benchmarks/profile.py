@@ -85,11 +85,52 @@ class DeliveryCase:
 
 
 @dataclass(frozen=True)
+class CrowdCase:
+    """`users` users pick `photos` photos each at the same moment; `in_groups` of them pick in one of `groups`
+    shared groups (spread round-robin), the others in their private chats."""
+
+    key: str
+    title: str
+    users: int
+    photos: int
+    size: int  # bytes of each original (±20%)
+    scale: float
+    in_groups: int = 0
+    groups: int = 0
+
+    @property
+    def costs(self) -> Costs:
+        return REAL.scaled(self.scale)
+
+
+@dataclass(frozen=True)
+class PicksCase:
+    users: int  # linked users whose /pick arrives at the same moment
+    scale: float
+
+    @property
+    def costs(self) -> Costs:
+        return REAL.scaled(self.scale)
+
+
+@dataclass(frozen=True)
 class PollingCase:
-    sessions: int
+    sessions: int  # waiting picks left by a previous run (seeded), polled by the bot
     window: float  # seconds measured, after every session polls steadily
     scale: float
-    crowd: int  # users whose /pick arrives at the same moment (replies timed), before the rest
+    reply_tries: int  # another user's /pick during the window (responsiveness meanwhile)
+
+    @property
+    def costs(self) -> Costs:
+        return REAL.scaled(self.scale)
+
+
+@dataclass(frozen=True)
+class StartupCase:
+    items: int  # item rows of delivered picks in the database
+    sessions: int  # waiting picks, all overdue for a poll (the bot was down `downtime` s)
+    scale: float
+    downtime: float = 10.0
 
     @property
     def costs(self) -> Costs:
@@ -100,7 +141,10 @@ class PollingCase:
 class Plan:
     name: str
     deliveries: tuple[DeliveryCase, ...]
+    crowds: tuple[CrowdCase, ...]
+    picks: PicksCase
     polling: PollingCase
+    startup: StartupCase
     reply_spacing: float  # seconds between two /pick tries of the other user
 
 
@@ -114,7 +158,13 @@ FULL = Plan(
             "archives", "400 photos → group as archives", 400, "PHOTO", 3 * MB, scale=10, in_group=True, archives=True
         ),
     ),
-    polling=PollingCase(sessions=2000, window=60.0, scale=1, crowd=100),
+    crowds=(
+        CrowdCase("crowd", "30 users × 40 photos", 30, 40, 3 * MB, scale=2),
+        CrowdCase("crowd-groups", "30 users × 40 photos, 10 in 3 groups", 30, 40, 3 * MB, 2, in_groups=10, groups=3),
+    ),
+    picks=PicksCase(users=100, scale=1),
+    polling=PollingCase(sessions=10_000, window=60.0, scale=1, reply_tries=20),
+    startup=StartupCase(items=1_000_000, sessions=2000, scale=1),
     reply_spacing=1.0,
 )
 
@@ -128,6 +178,12 @@ SMOKE = Plan(
             "archives", "24 photos → group as archives", 24, "PHOTO", 300_000, scale=20, in_group=True, archives=True
         ),
     ),
-    polling=PollingCase(sessions=20, window=3.0, scale=10, crowd=10),
+    crowds=(
+        CrowdCase("crowd", "3 users × 4 photos", 3, 4, 300_000, scale=20),
+        CrowdCase("crowd-groups", "5 users × 4 photos, 3 in 2 groups", 5, 4, 300_000, 20, in_groups=3, groups=2),
+    ),
+    picks=PicksCase(users=10, scale=10),
+    polling=PollingCase(sessions=20, window=3.0, scale=10, reply_tries=3),
+    startup=StartupCase(items=10_000, sessions=30, scale=10, downtime=1.0),
     reply_spacing=0.3,
 )

@@ -27,12 +27,24 @@ SEND_METHODS = frozenset({"sendMessage", "sendPhoto", "sendVideo", "sendDocument
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
+@dataclass(frozen=True)
+class BotUnderTest:
+    """Which bot the cases run: this checkout's as configured by default, or another checkout's (`root`), or with
+    settings changed (`env`), to measure what a change buys."""
+
+    root: Path | None = None
+    env: tuple[tuple[str, str], ...] = ()
+
+
+THIS_BOT = BotUnderTest()
+
+
 class World:
     """Fresh emulators (and optionally a bot) in `workdir`; costs are applied when asked."""
 
-    def __init__(self, workdir: Path, bot_root: Path | None = None) -> None:
+    def __init__(self, workdir: Path, subject: BotUnderTest = THIS_BOT) -> None:
         self.workdir = workdir
-        self.bot_root = bot_root  # run `python -m bot` from this checkout instead of this one
+        self.subject = subject
         self.tg = TelegramEmulator(token=TOKEN, bot_username="photos_bench_bot")
         self.google = GoogleEmulator(client_id=CLIENT_ID, client_secret=CLIENT_SECRET)
         self.bot: BotProcess | None = None
@@ -53,8 +65,9 @@ class World:
             TELEGRAM_PRIVATE_RATE=f"{costs.private_rate:g}",
             TELEGRAM_GROUP_RATE_PER_MINUTE=f"{costs.group_rate_per_minute:g}",
         )
-        if self.bot_root is not None:
-            env["PYTHONPATH"] = str(self.bot_root)
+        if self.subject.root is not None:
+            env["PYTHONPATH"] = str(self.subject.root)
+        env.update(self.subject.env)
         self.google.redirect_uris.add(env["PUBLIC_URL"] + "/oauth/callback")
         self.bot = BotProcess(env=env, workdir=self.workdir, tg=self.tg)
         return self.bot

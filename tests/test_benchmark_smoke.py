@@ -23,8 +23,22 @@ def test_benchmark_smoke_prints_the_table() -> None:
     assert done.returncode == 0, done.stderr[-3000:]
     out = done.stdout
     assert "| check" in out and "| result" in out, out
-    assert "CPU cores" in out
-    for check in ("Delivery: ", "Peak RSS of the bot", "Polling ", "CPU of the bot per 1,000 polls", "/pick → reply"):
+    assert "CPU cores" in out and "PROBLEM" not in out, out
+    for check in (
+        "Delivery: ",
+        "Peak RSS of the bot",
+        "CPU of the bot per GB moved",
+        "Crowd: ",
+        "completion ÷ fair share",
+        "group budgets held",
+        "/pick at the same moment → last prompt",
+        "Polling ",
+        "CPU of the bot per 1,000 polls",
+        "another user's /pick → reply meanwhile",
+        "Start-up with",
+        "first polls of the overdue picks",
+        "/pick → reply",
+    ):
         assert check in out, f"{check!r} missing from:\n{out}"
     rows = [line for line in out.splitlines() if line.startswith("| ") and not line.startswith("| check")]
     assert all(line.rstrip().rstrip("|").split("|")[-1].strip() in ("PASS", "FAIL", "n/a", "—") for line in rows), out
