@@ -46,7 +46,7 @@ def mention(user_id: int, name: str) -> str:
 COMMANDS: tuple[tuple[str, str], ...] = (
     # NOTE: The command menu Telegram shows beside the text field: short descriptions (at most 256 characters).
     ("pick", N_("Choose photos in Google Photos and get them here")),
-    ("settings", N_("Photos or original files for this chat")),
+    ("settings", N_("Photos, original files or ZIP archives for this chat")),
     ("language", N_("Choose the language I speak")),
     ("forward", N_("Send your picks to a group or channel")),
     ("cancel", N_("Stop the current pick")),
@@ -71,7 +71,7 @@ HELP = N_(
     "1. /link — connect your Google account (once).\n"
     "2. /pick — tap <b>Open Google Photos</b>, choose photos and videos, tap <b>Done</b>.\n"
     "3. They arrive here as albums. /pick 20 limits a pick to 20 items.\n\n"
-    "/settings — photos (fast, Telegram-sized) or original files\n"
+    "/settings — photos (fast, Telegram-sized), original files or ZIP archives\n"
     "/cancel — stop the current pick\n"
     "/status — which account is linked · /unlink — disconnect\n\n"
     "I only see the photos you pick, never your whole library."
