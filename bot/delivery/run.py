@@ -169,7 +169,12 @@ class Delivery:
             await self._target.check()
             done = len(items) - len(pending)
             self._target.credited = _credited(items, done, resending=self._resending)
-            if done == 0 and await self._tools.offers.ask(self._session, pending, private=self._target.private):
+            # Copies sent again go as they were (by file_id, never packed): no archives to offer for them.
+            if (
+                done == 0
+                and not self._resending
+                and await self._tools.offers.ask(self._session, pending, private=self._target.private)
+            ):
                 self._fetcher.for_archives(self._tools.upload_limit - OVERHEAD)
                 self._use_archives()
             await self._report.start(len(items), done)

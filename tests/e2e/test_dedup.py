@@ -319,3 +319,31 @@ async def test_on_postgresql_repeats_are_skipped_and_sent_anyway_once(
         assert downloads(google, photos) == 3
     finally:
         assert await bot.stop() == 0
+
+
+def asked_for_archives(tg: TelegramEmulator) -> int:
+    return sum(1 for c in tg.calls_of("sendMessage") if "ZIP file" in str(c.params.get("text")))
+
+
+async def test_sending_repeats_anyway_is_not_offered_as_archives(
+    make_bot: Callable[..., BotProcess], alice: Person, tg: TelegramEmulator, google: GoogleEmulator
+) -> None:
+    # A private chat's real pace (1 message/s) and a low threshold: twelve photos as albums are worth the offer.
+    bot = make_bot(TELEGRAM_PRIVATE_RATE="1", ARCHIVE_OFFER_MINUTES="0.01", ARCHIVE_OFFER_WAIT="1")
+    await bot.start()
+    try:
+        photos = [google.add_photo(alice.email, width=1000, height=750, size=300_000) for _ in range(12)]
+        await link(alice)
+        await pick(alice, google, photos)
+        first = await wait_summary(tg, alice.user_id)
+        assert first.text == "✅ Delivered all 12."  # the offer went unanswered: albums
+        await pick(alice, google, photos)
+        second = await summary_after(tg, alice.user_id, first.message_id, "already shared")
+        offers = asked_for_archives(tg)
+        assert offers, "the threshold should make the bot offer archives"
+        await pressed(tg, alice, alice.user_id, second)
+        await summary_after(tg, alice.user_id, second.message_id, "Delivered all 12")
+        assert asked_for_archives(tg) == offers
+        assert sent_files(tg, alice.user_id) == shas(google, photos) * 2
+    finally:
+        assert await bot.stop() == 0
