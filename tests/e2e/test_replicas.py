@@ -337,3 +337,28 @@ async def test_two_picks_into_one_group_from_two_replicas_go_out_from_one(
     assert "pick 1 started" in first.logs() and "pick 2 started" in second.logs()
     assert "goes to replica r0, which sends into chat -1001234" in second.logs()
     assert "endpoint `sendMediaGroup`" in first.logs() and "endpoint `sendMediaGroup`" not in second.logs()
+
+
+async def test_waiting_picks_are_polled_by_one_replica_and_taken_over_when_it_dies(
+    cluster: Cluster, alice: Person, bob: Person, tg: TelegramEmulator, google: GoogleEmulator
+) -> None:
+    """Google's emulator fails the test if any session is polled faster than its pollInterval, by all replicas
+    together; after the holder's SIGKILL the other replica polls on, and the picks are delivered."""
+    first, second = await cluster.start(2)
+    picks = []
+    for person in (alice, bob):
+        await link(person)
+        _, session = await start_pick(person)
+        picks.append((person, session, google.add_photo(person.email)))
+    await google.wait_for(lambda: all(len(session.polls) >= 2 for _, session, _ in picks))
+    await first.kill()
+    killed_at = time.monotonic()
+    counts = [len(session.polls) for _, session, _ in picks]
+    await google.wait_for(
+        lambda: all(len(s.polls) > n for (_, s, _), n in zip(picks, counts, strict=True)), timeout=4 * LEASE
+    )
+    print(f"\nwaiting picks polled again {time.monotonic() - killed_at:.1f} s after their replica's SIGKILL")
+    assert "took pick" in second.logs()
+    for person, session, photo in picks:
+        google.pick(session.id, [photo])
+        assert (await wait_summary(tg, person.user_id)).text == "✅ Delivered all 1."
