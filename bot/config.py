@@ -231,9 +231,12 @@ def _data_dir(database_path: Path | None) -> Path:
     return Path("data") if database_path is None else database_path.parent
 
 
-def _without_password(url: str) -> str:
-    """The URL for an error message: whatever stands between "//" and "@" (user and password) masked."""
-    return re.sub(r"//[^/@]*@", "//***@", url)
+def _shown(url: str) -> str:
+    """The value for an error message, unless it may hold a password (an "@", or a "user:password" colon after the
+    scheme's): a malformed URL cannot be trusted to say where its password is."""
+    if "@" in url or url.count(":") > 1:
+        return "a value not shown here (it may hold a password)"
+    return repr(url)
 
 
 def parse_database_url(env: Mapping[str, str]) -> tuple[str, Path | None]:
@@ -247,14 +250,13 @@ def parse_database_url(env: Mapping[str, str]) -> tuple[str, Path | None]:
             parts = parts._replace(netloc="")
         if not parts.hostname or parts.path.strip("/") == "":
             raise ConfigError(
-                "DATABASE_URL must look like postgresql://user:password@host:port/dbname, "
-                f"got {_without_password(raw)!r}."
+                f"DATABASE_URL must look like postgresql://user:password@host:port/dbname, got {_shown(raw)}."
             )
         return raw, None
     if not raw.startswith("sqlite:///") or raw == "sqlite:///":
         raise ConfigError(
             "DATABASE_URL must look like sqlite:///relative/path.sqlite3, sqlite:////absolute/path.sqlite3 or "
-            f"postgresql://user:password@host:port/dbname, got {_without_password(raw)!r}."
+            f"postgresql://user:password@host:port/dbname, got {_shown(raw)}."
         )
     return raw, Path(raw.removeprefix("sqlite:///"))
 
