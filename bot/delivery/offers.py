@@ -77,7 +77,8 @@ class ArchiveOffers:
 
     async def ask(self, session: PickSession, items: Sequence[PickItem], *, private: bool) -> bool:
         """Offer archives when albums would take long; True when the picker chose them (the pick's delivery mode
-        is then 'archive'). Asked once per pick: after a restart an open offer is waited for again."""
+        is then 'archive', and the run switches to archives if it is not already). Asked once per pick: after a
+        restart an open offer is waited for again."""
         offer = await self.repo.get(session.id)
         if offer is None:
             if self.minutes <= 0 or session.delivery_mode == "archive":
@@ -95,14 +96,20 @@ class ArchiveOffers:
                 return False
             await self.repo.set_message(session.id, message_id)
         elif offer.answer is not None:
-            return False  # answered before a restart (archives already switched the delivery mode)
+            # Answered while no run waited for it (the bot was restarting, maybe after this run read the pick): the
+            # question may still wait to say so (said twice, the edit changes nothing).
+            await self._ended(session, offer.message_id, offer.answer)
+            return offer.answer == "archives"
         else:
             until, message_id = offer.until, offer.message_id
         answer = await self._wait(session.id, until)
+        await self._ended(session, message_id, answer)
+        return answer == "archives"
+
+    async def _ended(self, session: PickSession, message_id: int | None, answer: Answer) -> None:
         log.info("pick %s: archive offer ended: %s", session.id, answer)
         chat = session.report_chat_id
         await self.messages.archive_offer_ended(chat, message_id, answer, session.thread_in(chat))
-        return answer == "archives"
 
     async def answer(self, session_id: int, user_id: int, archives: bool) -> bool:
         """The picker's button; False when it is not theirs to answer or the offer is over."""
