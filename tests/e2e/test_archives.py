@@ -102,6 +102,7 @@ async def test_a_restart_mid_archive_sends_nothing_twice_and_loses_nothing(
     await tg.wait_for(lambda: len(tg.calls_of("sendDocument")) == 2, 60, what="the second archive sent")
     await bot.kill()
     tg.set_latency("sendDocument", 0.0)
+    await tg.wait_for(lambda: len(archives(tg, alice.user_id)) == 2, 10, what="Telegram carrying the archive out")
     await bot.start()
     summary = await wait_summary(tg, alice.user_id, timeout=60)
     assert (summary.text or "").startswith("✅ Delivered 19 of 30\n· 11 interrupted by a restart mid-upload")
