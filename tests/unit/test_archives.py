@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+import time
 import zipfile
 from pathlib import Path
 
@@ -14,7 +15,10 @@ from bot.delivery.fetching import Fetched
 from bot.delivery.offers import estimate
 from bot.telegram_send import Upload
 from bot.texts import speaker
-from storage.picks import PickItem
+from storage.archive_offers import ArchiveOfferRepository
+from storage.database import Database
+from storage.picks import PickItem, PickRepository, Route
+from tests.unit.conftest import waiting_session
 
 LIMIT = 200_000
 
@@ -80,3 +84,34 @@ def test_the_offer_says_how_long_albums_and_archives_would_take() -> None:
     assert round(privately.album_seconds) == 390 and privately.archive_seconds < privately.album_seconds
     few = estimate(photos[:10], per_minute=20, upload_limit=50_000_000)  # one album: no flood wait at all
     assert few.album_seconds < 3 * 60
+
+
+async def test_an_offer_is_answered_once_by_its_picker_or_closed_by_silence(db: Database) -> None:
+    picks, offers = PickRepository(db), ArchiveOfferRepository(db)
+    answered = await waiting_session(picks, time.time() + 600)
+    await offers.open(answered.id, until=time.time() + 120)
+    await offers.open(answered.id, until=time.time() + 999)  # asked once: asking again changes nothing
+    assert not await offers.answer(answered.id, 2, "archives")  # not the picker's to answer
+    assert await offers.answer(answered.id, 1, "archives")
+    assert not await offers.answer(answered.id, 1, "albums")  # answered once
+    assert await offers.close(answered.id) == "archives"  # the answer came before the deadline: it stands
+    session = await picks.get_session(answered.id)
+    assert session is not None and session.delivery_mode == "archive"
+
+    silent = await picks.create_session(
+        google_session_id="g2",
+        user_id=1,
+        route=Route(1, 1, 1, 1),
+        picker_uri="u",
+        delivery_mode="photos",
+        poll_interval=5,
+        poll_deadline=time.time() + 600,
+        expire_time=time.time() + 600,
+        holder="test",
+        lease_seconds=30,
+    )
+    await offers.open(silent.id, until=time.time() + 120)
+    assert await offers.close(silent.id) == "silence"
+    assert not await offers.answer(silent.id, 1, "archives")  # too late
+    session = await picks.get_session(silent.id)
+    assert session is not None and session.delivery_mode == "photos"
