@@ -64,7 +64,8 @@ def delivery_rows(case: DeliveryCase, run: DeliveryRun, naive: DeliveryRun | Non
             )
         )
     if case.kind == "VIDEO" or case.key == "photos":
-        rows.append(cost_row(case.title, run.cpu, run.moved))
+        meanwhile = f", with another user's {len(run.replies)} /pick meanwhile" if run.replies else ""
+        rows.append(cost_row(case.title, run.cpu, run.moved, meanwhile))
     floor = run.floor
     notes.append(
         f"- {case.title}: floor terms T_data {seconds(floor.data)}, T_flood(chat) {seconds(floor.flood_chat)}, "
@@ -109,12 +110,12 @@ def memory_rows(runs: dict[str, tuple[DeliveryCase, DeliveryRun]]) -> list[Row]:
     return rows
 
 
-def cost_row(title: str, cpu: float, moved: int) -> Row:
+def cost_row(title: str, cpu: float, moved: int, meanwhile: str = "") -> Row:
     per_gb = cpu / max(moved / GB, 1e-9)
     return Row(
         f"CPU of the bot per GB moved: {title}",
         f"{per_gb:.2f} CPU-s/GB",
-        f"{cpu:.1f} CPU-s for {moved / MB:,.0f} MB (download + upload)",
+        f"{cpu:.1f} CPU-s for {moved / MB:,.0f} MB (download + upload){meanwhile}",
         "≤ 5 CPU-s/GB",
         per_gb <= 5.0,
     )
