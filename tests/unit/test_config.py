@@ -29,6 +29,7 @@ def test_defaults(tmp_path: Path) -> None:
     assert settings.telegram_webhook_url is None and settings.telegram_webhook_secret is None
     assert settings.log_format == "text" and settings.admin_user_ids == frozenset()
     assert settings.album_max_bytes == 200_000_000 and not settings.telegram_local_files
+    assert (settings.archive_offer_minutes, settings.archive_offer_wait) == (3.0, 120.0)
 
 
 def test_operations_settings(tmp_path: Path) -> None:
@@ -91,6 +92,9 @@ def test_dotenv_fills_in_and_environment_wins(tmp_path: Path) -> None:
         ({"ADMIN_USER_IDS": "-5"}, "ADMIN_USER_IDS"),
         ({"ADMIN_USER_IDS": "1,,2"}, "ADMIN_USER_IDS"),
         ({"ADMIN_USER_IDS": "١٢"}, "ADMIN_USER_IDS"),
+        ({"ARCHIVE_OFFER_MINUTES": "-1"}, "ARCHIVE_OFFER_MINUTES"),
+        ({"ARCHIVE_OFFER_MINUTES": "soon"}, "ARCHIVE_OFFER_MINUTES"),
+        ({"ARCHIVE_OFFER_WAIT": "0"}, "ARCHIVE_OFFER_WAIT"),
     ],
 )
 def test_bad_values_name_the_variable(tmp_path: Path, change: dict[str, str], named: str) -> None:
