@@ -284,6 +284,15 @@ class PickMessages:
         t = await self._speaker(chat_id)
         return t(texts.SHARED_BY, name=texts.mention(user_id, name))
 
+    async def item_caption(self, chat_id: int, style: str, taken_at: float | None, camera: str | None) -> str | None:
+        """An item's caption from its metadata, as the chat asked in /settings (style none, date or camera)."""
+        if style == "none" or taken_at is None:
+            return None
+        t = await self._speaker(chat_id)
+        if style == "camera" and camera:
+            return t(texts.CAPTION_DATE_CAMERA, date=t.date(taken_at), camera=texts.html(camera))
+        return t(texts.CAPTION_DATE, date=t.date(taken_at))
+
     async def archive_caption(self, chat_id: int, first: int, last: int, total: int, kind: str) -> str:
         """Which items of the pick an archive holds, e.g. "Photos 1–87 of 400"."""
         t = await self._speaker(chat_id)

@@ -151,6 +151,7 @@ class PickService:
             holder=self._leases.holder,
             lease_seconds=self._leases.seconds,
             max_items=max_items,
+            captions=await self._chat_settings.get_captions(route.target_chat_id),
         )
         try:
             message_id = await self._messages.prompt(

@@ -12,7 +12,7 @@ import logging
 import os
 import shutil
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -97,7 +97,7 @@ class MediaSender:
         self,
         chat_id: int,
         uploads: list[Upload],
-        caption: str | None,
+        captions: Sequence[str | None],
         on_handover: Handover | None = None,
         *,
         thread_id: int | None = None,
@@ -108,7 +108,7 @@ class MediaSender:
         info = SendInfo(self.upload_bytes(uploads), UploadClock(), on_handover)
         for attempt in range(1, MAX_NETWORK_RETRIES + 2):
             try:
-                return await self._send_files(chat_id, uploads, caption, info, thread_id)
+                return await self._send_files(chat_id, uploads, captions, info, thread_id)
             except (BadRequest, TimedOut):
                 raise  # a refusal, or no answer at all (it may have arrived: never sent twice)
             except NetworkError as exc:
@@ -124,8 +124,18 @@ class MediaSender:
         raise AssertionError("unreachable")
 
     async def _send_files(
-        self, chat_id: int, uploads: list[Upload], caption: str | None, info: SendInfo, thread_id: int | None
+        self,
+        chat_id: int,
+        uploads: list[Upload],
+        captions: Sequence[str | None],
+        info: SendInfo,
+        thread_id: int | None,
     ) -> list[Message]:
+        """`captions[i]` goes on `uploads[i]` (missing ones: none)."""
+
+        def caption_of(index: int) -> str | None:
+            return captions[index] if index < len(captions) else None
+
         where: dict[str, Any] = {"message_thread_id": thread_id, "rate_limit_args": info}
         with ExitStack() as files:
 
@@ -157,17 +167,17 @@ class MediaSender:
             if len(uploads) == 1:
                 upload = uploads[0]
                 if upload.kind == "photo":
-                    return [await self._bot.send_photo(chat_id, attach(upload, False), caption=caption, **where)]
+                    return [await self._bot.send_photo(chat_id, attach(upload, False), caption=caption_of(0), **where)]
                 if upload.kind == "video":
                     return [
                         await self._bot.send_video(
-                            chat_id, attach(upload, False), caption=caption, **where, **shown(upload)
+                            chat_id, attach(upload, False), caption=caption_of(0), **where, **shown(upload)
                         )
                     ]
-                return [await self._bot.send_document(chat_id, attach(upload, False), caption=caption, **where)]
+                return [await self._bot.send_document(chat_id, attach(upload, False), caption=caption_of(0), **where)]
             media: list[InputMediaPhoto | InputMediaVideo | InputMediaDocument] = []
             for index, upload in enumerate(uploads):
-                item_caption = caption if index == 0 else None
+                item_caption = caption_of(index)
                 if upload.kind == "photo":
                     media.append(InputMediaPhoto(attach(upload, True), caption=item_caption))
                 elif upload.kind == "video":

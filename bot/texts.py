@@ -8,12 +8,12 @@ parameters are `{named}`.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from html import escape
 
 from babel import Locale
-from babel.dates import format_timedelta
+from babel.dates import format_date, format_timedelta
 from babel.numbers import format_decimal
 from babel.units import format_unit
 
@@ -239,6 +239,10 @@ SUMMARY_SOME = N_("✅ Delivered {sent} of {total}")
 SUMMARY_NONE = N_("⚠️ Delivered 0 of {total}")
 # NOTE: The caption of photos posted into a group; {name} is a link to the person who shared them.
 SHARED_BY = N_("📷 Shared by {name}")
+# NOTE: Captions on each photo or video when a chat asks for them in /settings. {date}: "Jul 14, 2026";
+# {camera}: "Google Pixel 8".
+CAPTION_DATE = N_("📅 {date}")
+CAPTION_DATE_CAMERA = N_("📅 {date} · {camera}")
 # NOTE: The caption of a ZIP archive of a pick: which items it holds, e.g. "Photos 1–87 of 400".
 ARCHIVE_CAPTIONS = {
     "photos": N_("🗜 Photos {first}–{last} of {total}"),
@@ -337,6 +341,9 @@ SETTINGS_SAVED = N_("Saved: {current}")
 SETTINGS_NOT_YOURS = N_("Only the person who opened these settings can change them.")
 SETTINGS_ADMINS_ONLY = N_("Only group admins can change how photos arrive in this group.")
 SETTINGS_EXPIRED = N_("These buttons are out of date. Send /settings again.")
+# NOTE: The captions row of /settings; {current} is one of the names below.
+SETTINGS_CAPTIONS = N_("Captions on each photo: <b>{current}</b>")
+CAPTIONS_NAMES = {"none": N_("None"), "date": N_("Date"), "camera": N_("Date and camera")}
 
 # --- groups --------------------------------------------------------------------------------
 GROUP_LINK_FIRST = N_("{name}, link your Google account in our private chat first — then your pick comes here.")
@@ -512,6 +519,11 @@ class Speaker:
         if size >= 1_000_000:
             return format_unit(round(size / 1e6), "digital-megabyte", length="short", locale=self.locale)
         return format_unit(max(1, round(size / 1e3)), "digital-kilobyte", length="short", locale=self.locale)
+
+    def date(self, timestamp: float) -> str:
+        """A day the reader's way: "Jul 14, 2026", "14 jul 2026". In UTC: Google gives capture times without the
+        place's time zone, so a photo taken late at night may show the next day."""
+        return format_date(datetime.fromtimestamp(timestamp, UTC).date(), format="medium", locale=self.locale)
 
     def duration(self, seconds: float) -> str:
         """A duration in words: "10 minutes"."""

@@ -1,5 +1,6 @@
-"""/settings: Photos (Telegram-sized, in albums) or Original files (full-quality documents), per chat; in a group
-also the language of what the whole group reads."""
+"""/settings, per chat: Photos (Telegram-sized, in albums), Original files (full-quality documents) or Archive (ZIP);
+captions from each item's metadata (none, date, date and camera); in a group also the language of what the whole
+group reads."""
 
 from __future__ import annotations
 
@@ -14,16 +15,18 @@ from bot import i18n, keyboards, texts
 from bot.context import App, services
 from bot.texts import Speaker
 from handlers.common import NEW_MESSAGES, answer, carries, edit_quietly, is_private, reply, speaker
-from storage.chat_settings import DeliveryMode
+from storage.chat_settings import CAPTIONS, Captions, DeliveryMode
 
 log = logging.getLogger(__name__)
 
 SETTINGS_BUTTON = re.compile(r"^set:(photos|originals|archive):(\d{1,18})$")
+MODES: dict[str, DeliveryMode] = {"photos": "photos", "originals": "originals", "archive": "archive"}
+CAPTIONS_BUTTON = re.compile(r"^cap:(none|date|camera):(\d{1,18})$")
 GROUP_LANGUAGE_BUTTON = re.compile(r"glang:(menu|[A-Za-z_]{2,12}):(\d{1,18})")
 
 
 def settings_view(
-    t: Speaker, mode: DeliveryMode, opener: int, group_language: str | None = None
+    t: Speaker, mode: DeliveryMode, captions: Captions, opener: int, group_language: str | None = None
 ) -> tuple[str, InlineKeyboardMarkup]:
     """The settings in the opener's language; `group_language`: a group's, with a button to change it."""
 
@@ -31,9 +34,15 @@ def settings_view(
         mark = "✅ " if value == mode else ""
         return InlineKeyboardButton(mark + label, callback_data=f"set:{value}:{opener}")
 
+    def caption_option(value: Captions) -> InlineKeyboardButton:
+        mark = "✅ " if value == captions else ""
+        return InlineKeyboardButton(mark + t(texts.CAPTIONS_NAMES[value]), callback_data=f"cap:{value}:{opener}")
+
     text = t(texts.SETTINGS, current=t(texts.SETTINGS_NAMES[mode]))
+    text += "\n\n" + t(texts.SETTINGS_CAPTIONS, current=t(texts.CAPTIONS_NAMES[captions]))
     rows = [[option("photos", t(texts.SETTINGS_PHOTOS))], [option("originals", t(texts.SETTINGS_ORIGINALS))]]
     rows.append([option("archive", t(texts.SETTINGS_ARCHIVE))])
+    rows.append([caption_option("none"), caption_option("date"), caption_option("camera")])
     if group_language is not None:
         text += "\n\n" + t(texts.SETTINGS_GROUP_LANGUAGE, language=i18n.native_name(group_language))
         rows.append([InlineKeyboardButton(t(texts.BUTTON_GROUP_LANGUAGE), callback_data=f"glang:menu:{opener}")])
@@ -45,8 +54,9 @@ async def current_view(
 ) -> tuple[str, InlineKeyboardMarkup]:
     found = services(context)
     mode = await found.chat_settings.get_delivery_mode(chat.id)
+    captions = await found.chat_settings.get_captions(chat.id)
     group = None if is_private(update) else (await found.languages.of_chat(chat.id)).language
-    return settings_view(t, mode, opener, group)
+    return settings_view(t, mode, captions, opener, group)
 
 
 async def may_change(update: Update, context: ContextTypes.DEFAULT_TYPE, user_id: int) -> bool | None:
@@ -93,12 +103,11 @@ async def settings_button(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     if not carries(query):
         await answer(query, t(texts.BUTTON_UNKNOWN), alert=True)
         return
-    match = SETTINGS_BUTTON.fullmatch(query.data)
+    mode_match, captions_match = SETTINGS_BUTTON.fullmatch(query.data), CAPTIONS_BUTTON.fullmatch(query.data)
+    match = mode_match or captions_match
     if match is None:
         await answer(query, t(texts.SETTINGS_EXPIRED), alert=True)
         return
-    modes: dict[str, DeliveryMode] = {"photos": "photos", "originals": "originals", "archive": "archive"}
-    mode = modes[match.group(1)]
     opener = int(match.group(2))
     if query.from_user.id != opener:
         await answer(query, t(texts.SETTINGS_NOT_YOURS), alert=True)
@@ -107,8 +116,16 @@ async def settings_button(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     if refused is not None:
         await answer(query, refused, alert=True)
         return
-    await services(context).chat_settings.set_delivery_mode(chat.id, mode)
-    await answer(query, t(texts.SETTINGS_SAVED, current=t(texts.SETTINGS_NAMES[mode])))
+    chat_settings = services(context).chat_settings
+    if mode_match is not None:
+        mode = MODES[mode_match.group(1)]
+        await chat_settings.set_delivery_mode(chat.id, mode)
+        saved = t(texts.SETTINGS_NAMES[mode])
+    else:
+        chosen = CAPTIONS[match.group(1)]
+        await chat_settings.set_captions(chat.id, chosen)
+        saved = t(texts.CAPTIONS_NAMES[chosen])
+    await answer(query, t(texts.SETTINGS_SAVED, current=saved))
     text, keyboard = await current_view(t, update, context, chat, opener)
     await edit_quietly(query, text, keyboard)
 
@@ -149,5 +166,5 @@ async def group_language_button(update: Update, context: ContextTypes.DEFAULT_TY
 
 def register(application: App) -> None:
     application.add_handler(CommandHandler("settings", settings_command, filters=NEW_MESSAGES))
-    application.add_handler(CallbackQueryHandler(settings_button, pattern=r"^set:"))
+    application.add_handler(CallbackQueryHandler(settings_button, pattern=r"^(set|cap):"))
     application.add_handler(CallbackQueryHandler(group_language_button, pattern=r"^glang:"))

@@ -194,6 +194,8 @@ MIGRATIONS: tuple[str, ...] = (
     # constraint, so chat_settings is copied into a table with the wider one).
     # No repeats in a chat: the chat's memory of what it was sent, as digests (DEDUP_DAYS).
     # Pick again and the reminder: the pick's item limit, and whether its prompt said the link runs out soon.
+    # Captions from metadata: a chat's choice (none, date, date and camera), kept with each pick like its delivery
+    # mode, and each item's capture time and camera until the pick's rows are purged (RETENTION_DAYS).
     """
     ALTER TABLE pick_sessions ADD COLUMN thread_id INTEGER;
     ALTER TABLE chat_intents ADD COLUMN thread_id INTEGER;
@@ -219,6 +221,11 @@ MIGRATIONS: tuple[str, ...] = (
         answer      TEXT CHECK (answer IN ('archives', 'albums', 'silence'))
     );
     -- end archives
+    -- captions (after archives rebuilt chat_settings)
+    ALTER TABLE chat_settings ADD COLUMN captions TEXT NOT NULL DEFAULT 'none';
+    ALTER TABLE pick_sessions ADD COLUMN captions TEXT NOT NULL DEFAULT 'none';
+    ALTER TABLE pick_items ADD COLUMN taken_at REAL;
+    ALTER TABLE pick_items ADD COLUMN camera TEXT;
     -- no repeats: what each chat was sent (for DEDUP_DAYS), as digests only: media_key is the SHA-256 of
     -- "user_id:media_id", content_hash that of the bytes sent; file_id and kind send it again ("Send them anyway").
     CREATE TABLE chat_memory (
@@ -396,6 +403,11 @@ POSTGRES_MIGRATIONS: tuple[tuple[int, str], ...] = (
         answer      text CHECK (answer IN ('archives', 'albums', 'silence'))
     );
     -- end archives
+    -- captions (after archives rebuilt chat_settings)
+    ALTER TABLE chat_settings ADD COLUMN captions text NOT NULL DEFAULT 'none';
+    ALTER TABLE pick_sessions ADD COLUMN captions text NOT NULL DEFAULT 'none';
+    ALTER TABLE pick_items ADD COLUMN taken_at double precision;
+    ALTER TABLE pick_items ADD COLUMN camera text;
     -- no repeats (see SQLite's migration 9)
     CREATE TABLE chat_memory (
         chat_id       bigint NOT NULL,

@@ -46,6 +46,7 @@ class PickSession:
     max_items: int | None  # the limit the user asked for (/pick 20), None for none
     reminded: bool  # the prompt said the link runs out soon
     created_at: float
+    captions: str  # the chat's captions when the pick started: none, date, camera (storage/chat_settings.py)
 
     def thread_in(self, chat_id: int) -> int | None:
         """The topic a message to `chat_id` goes to: the target's topic, only in the target chat."""
@@ -81,6 +82,8 @@ class PickItem:
     # Skipped as a repeat: the content hash of the chat's copy (bot/delivery/repeats.py); pending with it: to be
     # sent again by that copy's file_id ("Send them anyway").
     seen_hash: str | None = None
+    taken_at: float | None = None  # when it was taken (Google's createTime), for captions
+    camera: str | None = None  # "Google Pixel 8", for captions
 
     @property
     def in_doubt(self) -> bool:
@@ -128,6 +131,7 @@ class PickRepository:
         holder: str,
         lease_seconds: float,
         max_items: int | None = None,
+        captions: str = "none",
     ) -> PickSession:
         """A new waiting pick, held from the start by replica `holder` (its lease in the same transaction: no other
         replica may take it for an orphan in between)."""
@@ -136,8 +140,8 @@ class PickRepository:
             row = await tx.fetchone(
                 """INSERT INTO pick_sessions (google_session_id, user_id, chat_id, status, picker_uri, delivery_mode,
                        poll_interval, poll_deadline, expire_time, last_polled_at, created_at, updated_at,
-                       prompt_chat_id, target_chat_id, report_chat_id, shared_by, thread_id, max_items)
-                   VALUES (?, ?, ?, 'waiting', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING """
+                       prompt_chat_id, target_chat_id, report_chat_id, shared_by, thread_id, max_items, captions)
+                   VALUES (?, ?, ?, 'waiting', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING """
                 + _SESSION_COLUMNS,
                 (
                     google_session_id,
@@ -157,6 +161,7 @@ class PickRepository:
                     route.shared_by,
                     route.thread_id,
                     max_items,
+                    captions,
                 ),
             )
             assert row is not None
@@ -278,9 +283,21 @@ class PickRepository:
         async with self._db.transaction() as tx:
             await tx.executemany(
                 "INSERT INTO pick_items (session_id, position, media_id, kind, filename, mime_type, width,"
-                " height, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending') ON CONFLICT DO NOTHING",
+                " height, taken_at, camera, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending')"
+                " ON CONFLICT DO NOTHING",
                 [
-                    (session_id, i.position, i.media_id, i.kind, i.filename, i.mime_type, i.width, i.height)
+                    (
+                        session_id,
+                        i.position,
+                        i.media_id,
+                        i.kind,
+                        i.filename,
+                        i.mime_type,
+                        i.width,
+                        i.height,
+                        i.taken_at,
+                        i.camera,
+                    )
                     for i in items
                 ],
             )

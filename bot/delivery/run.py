@@ -282,4 +282,6 @@ def _to_item(media: PickedMediaItem, position: int) -> PickItem:
         mime_type=media.mime_type,
         width=media.width,
         height=media.height,
+        taken_at=media.create_time,
+        camera=media.camera,
     )

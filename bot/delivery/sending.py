@@ -82,7 +82,7 @@ class BatchSender:
                 await self.send(part)
             return
         try:
-            messages = await self._upload(batch, _uploads(batch), await self._target.caption())
+            messages = await self._upload(batch, _uploads(batch), await self._target.captions([f.item for f in batch]))
         except (TimedOut, Unconfirmed):
             await self.skip_all(batch, SkipReason.UNCONFIRMED)
         except TelegramError as exc:
@@ -98,7 +98,7 @@ class BatchSender:
         members = archive.members
         try:
             caption = await self._target.archive_caption(archive.range)
-            messages = await self._upload(members, [archive.upload], caption)
+            messages = await self._upload(members, [archive.upload], [caption])
         except (TimedOut, Unconfirmed):
             await self.skip_all(members, SkipReason.UNCONFIRMED)
         except TelegramError as exc:
@@ -158,7 +158,9 @@ class BatchSender:
             parts[-1].append(fetched)
         return parts
 
-    async def _upload(self, batch: list[Fetched], uploads: list[Upload], caption: str | None) -> list[Message]:
+    async def _upload(
+        self, batch: list[Fetched], uploads: list[Upload], captions: Sequence[str | None]
+    ) -> list[Message]:
         """One send of `uploads` (the items of `batch`, or their archive), recording the moment the items are
         handed to Telegram."""
         session_id = self._target.session.id
@@ -172,7 +174,7 @@ class BatchSender:
         return await self._media.send(
             self._target.chat_id,
             uploads,
-            caption,
+            captions,
             handed_over,
             thread_id=self._target.thread_id,
         )

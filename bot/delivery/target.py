@@ -4,7 +4,7 @@ post there, or a group became a supergroup), and the "Shared by" caption a group
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING
 
 from telegram import Bot, Message
@@ -12,7 +12,7 @@ from telegram import Bot, Message
 from bot.chat_rights import posting_problem
 from bot.outcomes import Code
 from bot.pick_messages import PickMessages
-from storage.picks import PickRepository, PickSession
+from storage.picks import PickItem, PickRepository, PickSession
 
 if TYPE_CHECKING:
     from bot.delivery.archives import ArchiveRange  # archives → fetching → target: no import at run time
@@ -94,6 +94,16 @@ class DeliveryTarget:
         if session.shared_by is None or self.private or self.credited:
             return None
         return await self._messages.caption(self.chat_id, session.user_id, session.shared_by)
+
+    async def captions(self, items: Sequence[PickItem]) -> list[str | None]:
+        """Each item's caption: its date (and camera) when the chat asked for them, and the credit on the first
+        item posted into a group."""
+        style = self.session.captions
+        lines = [await self._messages.item_caption(self.chat_id, style, i.taken_at, i.camera) for i in items]
+        credit = await self.caption()
+        if credit is not None and lines:
+            lines[0] = credit if lines[0] is None else f"{lines[0]}\n{credit}"
+        return lines
 
     async def archive_caption(self, held: ArchiveRange) -> str:
         """An archive's caption: which items it holds, then the credit as on an album's first item."""

@@ -95,6 +95,8 @@ class PickedMediaItem:
     width: int | None
     height: int | None
     processing_status: str | None
+    create_time: float | None = None  # when it was taken (createTime: capture time, not upload time)
+    camera: str | None = None  # cameraMake and cameraModel, as one name
 
 
 def parse_duration(value: object) -> float | None:
@@ -179,7 +181,18 @@ def _item(data: dict[str, Any]) -> PickedMediaItem | None:
         width=_int(meta.get("width")),
         height=_int(meta.get("height")),
         processing_status=str(status) if kind == "VIDEO" and status is not None else None,
+        create_time=parse_timestamp(data.get("createTime")),
+        camera=_camera(meta.get("cameraMake"), meta.get("cameraModel")),
     )
+
+
+def _camera(make: object, model: object) -> str | None:
+    """One name for the camera: "Google Pixel 8" from make "Google" and model "Pixel 8"; a model that already names
+    its maker ("Canon EOS R6" by "Canon") is not doubled. At most 60 characters (it is the EXIF's, anyone's)."""
+    parts = [p.strip() for p in (make, model) if isinstance(p, str) and p.strip()]
+    if len(parts) == 2 and parts[1].lower().startswith(parts[0].lower()):
+        parts = parts[1:]
+    return " ".join(parts)[:60] or None
 
 
 API_CONNECTIONS = 32  # Picker API calls: polling, /pick, listings

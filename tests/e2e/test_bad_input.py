@@ -732,6 +732,10 @@ async def test_tampered_and_foreign_button_presses(
         (bob, bob_prompt, bob.user_id, "arch:zip:-1", unknown, None),
         (bob, menu, GROUP, "arch:zip:" + "9" * 19, unknown, None),
         (bob, menu, GROUP, "arch:😀", unknown, None),
+        (bob, menu, GROUP, f"cap:date:{alice.user_id}", texts.SETTINGS_NOT_YOURS, None),
+        (bob, menu, GROUP, f"cap:camera:{bob.user_id}", unknown, None),
+        (bob, menu, GROUP, "cap:evil:1", unknown, None),
+        (bob, menu, GROUP, f"cap:date:{alice.user_id}:x", unknown, None),
         (bob, help_text, bob.user_id, "go:", None, texts.CLAIM_EXPIRED),
         (bob, help_text, bob.user_id, "go:not-a-token", None, texts.CLAIM_EXPIRED),
         (bob, help_text, bob.user_id, "go:" + "x" * 61, None, texts.CLAIM_EXPIRED),
@@ -1389,7 +1393,7 @@ async def test_telegram_errors(bot: BotProcess, alice: Person, tg: TelegramEmula
             answered = await answer_to(tg, await alice.press(menu, callback_data(menu, "Original files")))
             assert "Saved" in answered.get("text", "")
             await quiet(tg)
-            assert snapshot(bot, "chat_settings")["chat_settings"] == [(alice.user_id, "originals")]
+            assert snapshot(bot, "chat_settings")["chat_settings"] == [(alice.user_id, "originals", "none")]
             execute(bot, "DELETE FROM chat_settings")
     async with corpus.case("settings button, query too old"):
         tg.fail_next("answerCallbackQuery", status=400, description=QUERY_TOO_OLD)
@@ -1397,7 +1401,7 @@ async def test_telegram_errors(bot: BotProcess, alice: Person, tg: TelegramEmula
         await alice.press(menu, callback_data(menu, "Original files"))
         await tg.wait_for(lambda: any(c.method == "editMessageText" for c in tg.calls[calls:]))
         await quiet(tg)
-        assert snapshot(bot, "chat_settings")["chat_settings"] == [(alice.user_id, "originals")]
+        assert snapshot(bot, "chat_settings")["chat_settings"] == [(alice.user_id, "originals", "none")]
         execute(bot, "DELETE FROM chat_settings")
     async with corpus.case("stop forwarding, edit fails: message to edit not found"):
         tg.fail_next("editMessageText", status=400, description=EDIT_NOT_FOUND)

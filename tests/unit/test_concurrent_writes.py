@@ -45,7 +45,9 @@ async def test_a_write_made_during_a_rolled_back_transaction_is_neither_taken_in
 
 async def test_a_transaction_commits_all_of_its_statements(db: Database) -> None:
     async with db.transaction() as tx:
-        changed = await tx.execute("INSERT INTO chat_settings VALUES (1, 'photos'), (2, 'photos')")
+        changed = await tx.execute(
+            "INSERT INTO chat_settings (chat_id, delivery_mode) VALUES (1, 'photos'), (2, 'photos')"
+        )
         await tx.executemany("UPDATE chat_settings SET delivery_mode = ? WHERE chat_id = ?", [("originals", 2)])
         row = await tx.fetchone("SELECT delivery_mode FROM chat_settings WHERE chat_id = 2")
     assert changed == 2 and row is not None and row["delivery_mode"] == "originals"
@@ -58,8 +60,8 @@ async def test_the_database_itself_refuses_statements_inside_its_own_transaction
     """They would wait for the lock the transaction holds, forever."""
     with pytest.raises(RuntimeError, match="through the transaction"):
         async with db.transaction() as tx:
-            await tx.execute("INSERT INTO chat_settings VALUES (1, 'photos')")
-            await db.execute("INSERT INTO chat_settings VALUES (2, 'photos')")
+            await tx.execute("INSERT INTO chat_settings (chat_id, delivery_mode) VALUES (1, 'photos')")
+            await db.execute("INSERT INTO chat_settings (chat_id, delivery_mode) VALUES (2, 'photos')")
     assert await settings(db) == {}
     assert await db.ping()
 

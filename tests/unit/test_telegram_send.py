@@ -84,7 +84,7 @@ async def test_a_send_that_may_have_arrived_or_was_too_large_is_not_retried(
 ) -> None:
     bot = FakeBot(error)
     with pytest.raises(raised):
-        await sender(bot).send(1, [upload(tmp_path)], None)
+        await sender(bot).send(1, [upload(tmp_path)], [])
     assert len(bot.sent) == 1
 
 
@@ -94,14 +94,14 @@ async def test_a_send_that_never_got_out_is_retried(tmp_path: Path, monkeypatch:
 
     monkeypatch.setattr("bot.telegram_send.asyncio.sleep", no_pause)
     bot = FakeBot(failure(httpx.ConnectError("refused")))
-    await sender(bot).send(1, [upload(tmp_path)], None)
+    await sender(bot).send(1, [upload(tmp_path)], [])
     assert len(bot.sent) == 2
 
 
 async def test_local_files_go_by_path_under_their_own_name(tmp_path: Path) -> None:
     bot = FakeBot()
     item = upload(tmp_path, filename="../IMG 1.HEIC")
-    await sender(bot, local_files=True).send(1, [item], None)
+    await sender(bot, local_files=True).send(1, [item], [])
     [(_, sent)] = bot.sent
     assert sent == (tmp_path / "00001.send" / "IMG 1.HEIC").as_uri()  # the server names it by its path
     assert sorted(p.name for p in tmp_path.iterdir()) == ["00001"]  # the link is gone after the send

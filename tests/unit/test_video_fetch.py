@@ -52,7 +52,7 @@ class FakePicker:
 def fetcher(picker: FakePicker, workdir: Path) -> MediaFetcher:
     session = PickSession(
         1, "gsid", 111, 111, "delivering", "https://photos.google.com/picker/x", "photos", 5.0, 0.0, 1e12,
-        None, None, None, None, False, 111, 111, 111, None, None, None, None, None, False, 0.0,
+        None, None, None, None, False, 111, 111, 111, None, None, None, None, None, False, 0.0, "none",
     )  # fmt: skip
     no_memory = Repeats(None, cast(DeliveryTarget, None))  # DEDUP_DAYS=0: the target is never asked
     return MediaFetcher(
