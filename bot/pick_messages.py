@@ -190,13 +190,15 @@ class PickMessages:
         text = _prompt_text(t, email, limit) + "\n\n" + t(texts.PICK_REMINDER, duration=t.duration(left))
         await self._edit(chat_id, message_id, text, keyboards.prompt(t, session_id, picker_uri))
 
-    async def notice(self, chat_id: int, session_id: int, name: str, thread_id: int | None = None) -> int | None:
-        """The group's line while a member chooses, with a Cancel only they may use."""
+    async def notice(
+        self, chat_id: int, session_id: int, user_id: int, name: str, thread_id: int | None = None
+    ) -> int | None:
+        """The group's line while a member chooses, naming them with a real mention (a first name could be anyone's),
+        with a Cancel only they may use."""
         t = await self._speaker(chat_id)
+        line = t(texts.GROUP_CHOOSING, name=texts.mention(user_id, name))
         try:
-            message = await self._post(
-                chat_id, t(texts.GROUP_CHOOSING, name=texts.html(name)), keyboards.cancel_pick(t, session_id), thread_id
-            )
+            message = await self._post(chat_id, line, keyboards.cancel_pick(t, session_id), thread_id)
         except TelegramError as exc:
             log.warning("could not post the pick notice in chat %s: %s", chat_id, exc)
             return None

@@ -167,7 +167,7 @@ class PickService:
         else:
             await self._repo.set_messages(session.id, prompt_message_id=message_id)
         if route.shared_by is not None and route.chat_id != route.prompt_chat_id:
-            notice = await self._messages.notice(route.chat_id, session.id, route.shared_by, route.thread_id)
+            notice = await self._messages.notice(route.chat_id, session.id, user_id, route.shared_by, route.thread_id)
             await self._repo.set_messages(session.id, notice_message_id=notice)
         self.poller.schedule(session.id, interval)
         log.info("pick %s started by user %s in chat %s", session.id, user_id, route.chat_id)

@@ -158,8 +158,9 @@ class SharingService:
             return GroupPick(GroupPickCode.START_PRIVATELY, url=await self._deep_link(user_id, group_id, thread_id))
         return GroupPick(GroupPickCode.STARTED)
 
-    async def claim(self, token: str, user_id: int, name: str) -> GroupPick:
+    async def claim(self, token: str, user_id: int, name: str, label: str) -> GroupPick:
         """A deep-link payload or a "continue" button: only its member, only once, only within 10 minutes.
+        `name` credits them in the group; `label` ("Name (@username)") names them on the sign-in page.
 
         Raises Refused(CLAIM_EXPIRED | CLAIM_NOT_YOURS | CLAIM_NOT_IN_GROUP), or as PickService.start does.
         """
@@ -173,7 +174,7 @@ class SharingService:
             raise Refused(Code.CLAIM_NOT_IN_GROUP)
         link = await self._links.status(user_id)
         if link is None or link.broken:
-            url = await self._links.start_link(user_id, user_id, name, then_pick_chat_id=intent.chat_id)
+            url = await self._links.start_link(user_id, user_id, label, then_pick_chat_id=intent.chat_id)
             return GroupPick(GroupPickCode.LINK, url=url)
         await self._picks.start(user_id, _group_route(user_id, name, intent.chat_id, intent.thread_id), None)
         return GroupPick(GroupPickCode.STARTED)

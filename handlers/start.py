@@ -10,7 +10,7 @@ from bot.context import App, services
 from bot.outcomes import Code, Refused
 from bot.sharing import PAYLOAD_PREFIX, GroupPickCode
 from handlers.common import NEW_MESSAGES, answer, is_private, private_chat_keyboard, reply, reply_refused, speaker
-from handlers.linking import link_prompt, send_link_prompt
+from handlers.linking import link_prompt, send_link_prompt, user_label
 
 
 async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -43,7 +43,7 @@ async def claim(update: Update, context: ContextTypes.DEFAULT_TYPE, token: str) 
     assert user is not None
     t = await speaker(update, context)
     try:
-        claimed = await services(context).sharing.claim(token, user.id, user.first_name)
+        claimed = await services(context).sharing.claim(token, user.id, user.first_name, user_label(user))
     except Refused as exc:
         # PROMPT_UNDELIVERABLE: this very chat refuses our messages, nobody to tell.
         if exc.code is not Code.PROMPT_UNDELIVERABLE:

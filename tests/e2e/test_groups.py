@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import re
 
+import httpx
+
 from emulators.google import GoogleEmulator, SessionRecord
 from emulators.telegram import TelegramEmulator
 from tests.e2e.picking import RENDITION, assert_delivered_in_order, link, media, start_pick, wait_summary
@@ -46,6 +48,7 @@ async def test_a_members_pick_is_prompted_privately_and_lands_in_the_group(
     _, session = await group_pick(alice, group)
     notice = await tg.wait_for_message(group, lambda m: "Alice is choosing photos" in (m.text or ""))
     assert "Open Google Photos" not in str(notice.reply_markup) and google.url not in str(tg.messages(group))
+    assert [e["user"]["id"] for e in notice.entities if e["type"] == "text_mention"] == [alice.user_id]
     google.pick(session.id, items)
     summary = await wait_summary(tg, group)
     assert summary.text == "✅ Delivered all 12."
@@ -92,6 +95,8 @@ async def test_an_unlinked_member_links_then_continues_the_pick(
     assert "link your Google account" in (answer.text or "")
     payload = deep_link_payload(answer)
     prompt = await alice.reply_to(f"/start {payload}", lambda m: url_button(m) is not None)
+    async with httpx.AsyncClient() as client:  # the sign-in page names her as everywhere: "Alice (@alice)"
+        assert "Alice (@alice)" in (await client.get(url_button(prompt) or "")).text
     google.consent.email = alice.email
     await alice.open_url(await consent_url(url_button(prompt) or ""))
     linked = await tg.wait_for_message(alice.user_id, lambda m: "Linked to" in (m.text or ""))
