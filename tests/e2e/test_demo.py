@@ -306,3 +306,23 @@ async def test_demo_bob_picks_for_the_group_through_the_deep_link(
     messages = page.locator("#messages")
     await expect(messages).to_contain_text(words["shared_by_bob"], timeout=60_000)
     await expect(messages.locator(".grid .tile")).to_have_count(2)
+
+
+@pytest.mark.parametrize("language", ["en"])
+async def test_from_the_menu_to_photos_in_three_taps(demo: Demo, browser: BrowserContext, language: str) -> None:
+    """The README's count: once linked, the command menu to photos arriving is 3 taps plus the choosing in
+    Google Photos (ticking photos, Done). Nothing else is asked: no confirmation, no button after Done."""
+    words = TEXTS[language]
+    page = await open_demo(browser, demo)
+    await link(page, demo, words)
+
+    await page.get_by_role("button", name="Menu").click()  # 1: the command menu
+    await page.locator("#menu button", has_text="/pick").click()  # 2: /pick
+    picker = await tap_url_button(page, words["open_photos"])  # 3: Open Google Photos
+    for index in range(2):  # the choosing, in Google Photos
+        await picker.locator(".tile input").nth(index).check()
+    await picker.get_by_role("button", name="Done").click()
+    await picker.close()
+
+    await expect(page.locator("#messages .grid .tile")).to_have_count(2, timeout=60_000)
+    await expect(page.locator("#messages")).to_contain_text(words["delivered"])
