@@ -178,6 +178,16 @@ PAGE_SIGN_IN_BODY = N_("You are giving Telegram user {name} access to the photos
 PAGE_SIGN_IN_WARNING = N_("Not you? Someone forwarded you their sign-in link: tap “This isn't me”.")
 PAGE_SIGN_IN_CONTINUE = N_("Continue")
 PAGE_SIGN_IN_NOT_ME = N_("This isn't me")
+# NOTE: Shown instead of Continue when the page is open inside an app (Telegram's in-app browser), where
+# Google refuses to sign in: the person copies the page's address and opens it in their browser.
+PAGE_OPEN_IN_BROWSER = N_("Open in your browser")
+PAGE_OPEN_IN_BROWSER_WHY = N_(
+    "Google doesn't allow signing in inside apps. Copy this page's address and open it in your browser "
+    "(Chrome, Safari…) to continue."
+)
+PAGE_COPY_LINK = N_("Copy link")
+PAGE_LINK_COPIED = N_("Copied. Paste it into your browser's address bar.")
+PAGE_COPY_BY_HAND = N_("Copying was blocked: the address above is selected, copy it from there.")
 PAGE_CANCELLED = (N_("Sign-in cancelled"), N_("Nothing was linked, and this sign-in link no longer works."))
 LINK_CANCELLED_ON_PAGE = N_(
     "The sign-in was cancelled on its page (“This isn't me”), so nothing was linked. Tap below for a new link."

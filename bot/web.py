@@ -62,10 +62,11 @@ _HEAD = """<!doctype html>
 <meta name="referrer" content="no-referrer">
 <title>{title}</title>
 <style>
-body {{ font-family: system-ui, -apple-system, sans-serif; margin: 0; padding: 0 1rem; background: #f4f6f8;
-       color: #1f2328; }}
-main {{ max-width: 28rem; margin: 12vh auto 0; padding: 2rem 1.5rem; background: #fff; border-radius: 16px;
-       box-shadow: 0 2px 12px rgba(0,0,0,.08); text-align: center; }}
+body {{ font-family: system-ui, -apple-system, sans-serif; font-size: 1rem; margin: 0; padding: 0 1rem;
+       background: #f4f6f8; color: #1f2328; }}
+/* Logical properties, and dir="auto" on user text, so that rtl pages mirror; long words wrap, never scroll */
+main {{ max-width: 28rem; margin-block: 12vh 1rem; margin-inline: auto; padding: 2rem 1.5rem; background: #fff;
+       border-radius: 16px; box-shadow: 0 2px 12px rgba(0,0,0,.08); text-align: center; overflow-wrap: anywhere; }}
 @media (prefers-color-scheme: dark) {{
   body {{ background: #0e1621; color: #e9eef3; }}
   main {{ background: #17212b; box-shadow: none; }}
@@ -74,11 +75,13 @@ main {{ max-width: 28rem; margin: 12vh auto 0; padding: 2rem 1.5rem; background:
 .icon {{ font-size: 3rem; }}
 h1 {{ font-size: 1.4rem; margin: .5rem 0; }}
 p {{ line-height: 1.5; }}
-.button {{ display: block; box-sizing: border-box; width: 100%; margin-top: 1.5rem; padding: .9rem; border: 0;
-           border-radius: 10px; background: #2aabee; color: #fff; text-decoration: none; font: inherit;
-           font-weight: 600; font-size: 1.05rem; cursor: pointer; }}
-.button.secondary {{ margin-top: .75rem; background: transparent; color: inherit;
+.button {{ display: block; box-sizing: border-box; width: 100%; min-height: 48px; margin-block-start: 1.5rem;
+           padding: .9rem; border: 0; border-radius: 10px; background: #2aabee; color: #fff; text-decoration: none;
+           font: inherit; font-weight: 600; font-size: 1.05rem; cursor: pointer; }}
+.button.secondary {{ margin-block-start: .75rem; background: transparent; color: inherit;
                      box-shadow: inset 0 0 0 2px #8a96a3; }}
+.address {{ display: block; box-sizing: border-box; width: 100%; min-height: 48px; margin-block-start: 1rem;
+            padding: .6rem; border: 2px solid #8a96a3; border-radius: 10px; font: inherit; font-size: 1rem; }}
 </style></head>
 """
 
@@ -95,6 +98,7 @@ _PAGE = (
 
 # The bot's own page before Google's consent: whose Telegram account the photos will go to. Its form posts
 # back to SIGN_IN_PATH (relative, like the outcome redirect); GET only shows, so a link preview acts on nothing.
+# In an embedded web view, where Google refuses the consent, {proceed} is the step to open the page in a browser.
 _SIGN_IN_PAGE = (
     _HEAD
     + """<body><main>
@@ -102,14 +106,50 @@ _SIGN_IN_PAGE = (
 <h1>{title}</h1>
 <p>{body}</p>
 <p>{warning}</p>
+{proceed}
 <form method="post" action="{action}">
 <input type="hidden" name="s" value="{start_id}">
-<button class="button" type="submit" name="answer" value="continue">{proceed}</button>
 <button class="button secondary" type="submit" name="answer" value="not_me">{not_me}</button>
 </form>
 </main></body></html>
 """
 )
+
+_CONTINUE = """<form method="post" action="{action}">
+<input type="hidden" name="s" value="{start_id}">
+<button class="button" type="submit" name="answer" value="continue">{label}</button>
+</form>"""
+
+# The field shows the page's own address as the browser knows it (right behind any proxy); the button copies
+# it, and where the clipboard is refused the field is selected for a long-press copy.
+_OPEN_IN_BROWSER = """<h2>{heading}</h2>
+<p>{explain}</p>
+<input class="address" id="address" type="url" dir="ltr" readonly aria-label="{heading}" value="">
+<button class="button" type="button" id="copy">{copy}</button>
+<p id="copied" role="status" data-copied="{copied}" data-by-hand="{by_hand}"></p>
+<script>
+const field = document.getElementById("address"), told = document.getElementById("copied");
+field.value = location.href;
+document.getElementById("copy").addEventListener("click", async () => {{
+  try {{ await navigator.clipboard.writeText(field.value); told.textContent = told.dataset.copied; }}
+  catch {{ field.select(); told.textContent = told.dataset.byHand; }}
+}});
+</script>"""
+
+
+def embedded_web_view(user_agent: str) -> bool:
+    """Whether the User-Agent is an app's embedded web view, where Google answers "Error 403:
+    disallowed_useragent". Android's WebView adds "; wv)" to its UA, and stripping that token is what makes
+    Google accept it (flutter_user_agent#11, PianoNic/Snepilatch#293); an iOS WKWebView sends an iPhone/iPad
+    UA without "Safari/" (flutter_user_agent#11), while Safari, SFSafariViewController, Chrome and Firefox for
+    iOS all carry it. Telegram documents no marker of its own: its Android in-app browser is a WebView (caught
+    by "; wv)"), its iOS one SFSafariViewController (allowed). An assumption where wrong: a web view missed
+    here gets Continue and Google's refusal page, as before; a browser taken for a web view still gets the
+    address to copy."""
+    if "; wv)" in user_agent:
+        return True
+    apple_mobile = "iPhone" in user_agent or "iPad" in user_agent
+    return apple_mobile and "Safari/" not in user_agent
 
 
 class _MalformedRequests(logging.Filter):
@@ -170,15 +210,26 @@ def bearer_matches(request: web.Request, token: str) -> bool:
     )
 
 
-def render_sign_in(t: Speaker, start_id: str, user_label: str) -> web.Response:
+def render_sign_in(t: Speaker, start_id: str, user_label: str, *, in_app: bool) -> web.Response:
+    action, start = escape(SIGN_IN_PATH.rsplit("/", 1)[1]), escape(start_id)
+    if in_app:
+        proceed = _OPEN_IN_BROWSER.format(
+            heading=escape(t(texts.PAGE_OPEN_IN_BROWSER)),
+            explain=escape(t(texts.PAGE_OPEN_IN_BROWSER_WHY)),
+            copy=escape(t(texts.PAGE_COPY_LINK)),
+            copied=escape(t(texts.PAGE_LINK_COPIED)),
+            by_hand=escape(t(texts.PAGE_COPY_BY_HAND)),
+        )
+    else:
+        proceed = _CONTINUE.format(action=action, start_id=start, label=escape(t(texts.PAGE_SIGN_IN_CONTINUE)))
     page = _SIGN_IN_PAGE.format(
         **_language(t),
         title=escape(t(texts.PAGE_SIGN_IN_TITLE)),
-        body=escape(t(texts.PAGE_SIGN_IN_BODY, name="{name}")).format(name=f"<b>{escape(user_label)}</b>"),
+        body=escape(t(texts.PAGE_SIGN_IN_BODY, name="{name}")).format(name=f'<b dir="auto">{escape(user_label)}</b>'),
         warning=escape(t(texts.PAGE_SIGN_IN_WARNING)),
-        action=escape(SIGN_IN_PATH.rsplit("/", 1)[1]),
-        start_id=escape(start_id),
-        proceed=escape(t(texts.PAGE_SIGN_IN_CONTINUE)),
+        proceed=proceed,
+        action=action,
+        start_id=start,
         not_me=escape(t(texts.PAGE_SIGN_IN_NOT_ME)),
     )
     return web.Response(text=page, content_type="text/html", headers=_NO_STORE)
@@ -233,7 +284,8 @@ def build_web_app(
         pending = await links.sign_in_page(start_id) if 0 < len(start_id) <= MAX_PARAM_LENGTH else None
         if pending is None:
             return render_page(reader(request), CallbackCode.BAD_STATE, bot_username())
-        return render_sign_in(await language_of(pending.user_id), start_id, pending.user_label)
+        in_app = embedded_web_view(request.headers.get("User-Agent", ""))
+        return render_sign_in(await language_of(pending.user_id), start_id, pending.user_label, in_app=in_app)
 
     async def sign_in_answer(request: web.Request) -> web.Response:
         form = await request.post()
