@@ -110,15 +110,17 @@ def build_application(settings: Settings, flood: FloodControl, updates: ChatFair
 
 async def set_commands(application: App) -> None:
     """The command menus in every language: Telegram shows the one for the user's app language (by its two
-    letters: Brazilian Portuguese serves every "pt"), and English to everyone else."""
+    letters: Brazilian Portuguese serves every "pt"), and English to everyone else. All at once: start-up waits
+    for them, and one after the other they cost a round trip each (14 × 0.3 s in the benchmark)."""
+    calls = []
     for language in i18n.LANGUAGES:
         t = texts.speaker(language)
         code = None if language == i18n.SOURCE else language.split("_")[0]
         every = [BotCommand(name, t(description)) for name, description in texts.COMMANDS]
-        await application.bot.set_my_commands(every, scope=BotCommandScopeAllPrivateChats(), language_code=code)
-        await application.bot.set_my_commands(
-            [c for c in every if c.command in GROUP_COMMANDS], scope=BotCommandScopeAllGroupChats(), language_code=code
-        )
+        groups = [c for c in every if c.command in GROUP_COMMANDS]
+        calls.append(application.bot.set_my_commands(every, scope=BotCommandScopeAllPrivateChats(), language_code=code))
+        calls.append(application.bot.set_my_commands(groups, scope=BotCommandScopeAllGroupChats(), language_code=code))
+    await asyncio.gather(*calls)
 
 
 def polling(application: App) -> UpdatesSwitch:
