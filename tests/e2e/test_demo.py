@@ -131,6 +131,25 @@ TEXTS = {
         "cancelled": "Pick cancelled",
         "expired": "link expired before anything was picked",
     },
+    "bn": {
+        "sign_in": "Google দিয়ে সাইন-ইন করুন",
+        "continue": "চালিয়ে যান",
+        "linked": "alice@example.com লিঙ্ক করা হয়েছে",
+        "linked_bob": "bob@example.com লিঙ্ক করা হয়েছে",
+        "link_account": "Google অ্যাকাউন্ট লিঙ্ক করুন",
+        "continue_pick": "Family-এর জন্য ফটো বেছে নিন",
+        "shared_by_bob": "শেয়ার করেছেন Bob",
+        "open_photos": "Google Photos খুলুন",
+        "delivered": "পাঠানো হয়েছে",
+        "originals": "📁 আসল ফাইল",
+        "saved": "সেভ হয়েছে: আসল ফাইল",
+        "choose_channel": "চ্যানেল বেছে নিন",
+        "forwarding": "এখন থেকে এখানে আপনার বেছে নেওয়া ফটো Holidays-এ যাবে",
+        "qr": "QR কোড",
+        "cancel": "বাতিল করুন",
+        "cancelled": "বাছাই বাতিল হয়েছে",
+        "expired": "Google Photos লিঙ্কের মেয়াদ শেষ হয়ে গেছে",
+    },
 }
 
 
@@ -200,7 +219,7 @@ async def open_demo(browser: BrowserContext, demo: Demo) -> Page:
     return page
 
 
-@pytest.mark.parametrize("language", ["en"])
+@pytest.mark.parametrize("language", ["en", "bn"])
 async def test_demo_tour_from_start_to_photos_in_the_group(demo: Demo, browser: BrowserContext, language: str) -> None:
     words = TEXTS[language]
     page = await open_demo(browser, demo)
@@ -227,7 +246,7 @@ async def test_demo_tour_from_start_to_photos_in_the_group(demo: Demo, browser: 
         await page.screenshot(path=screenshot)
 
 
-@pytest.mark.parametrize("language", ["en"])
+@pytest.mark.parametrize("language", ["en", "bn"])
 async def test_demo_settings_forward_qr_cancel_and_expiry(demo: Demo, browser: BrowserContext, language: str) -> None:
     words = TEXTS[language]
     page = await open_demo(browser, demo)
@@ -285,7 +304,7 @@ async def test_the_bot_imports_no_emulator_unless_the_demo_is_asked_for() -> Non
     assert proc.returncode == 0 and out.decode().strip() == "[]"
 
 
-@pytest.mark.parametrize("language", ["en"])
+@pytest.mark.parametrize("language", ["en", "bn"])
 async def test_demo_bob_picks_for_the_group_through_the_deep_link(
     demo: Demo, browser: BrowserContext, language: str
 ) -> None:
@@ -308,7 +327,7 @@ async def test_demo_bob_picks_for_the_group_through_the_deep_link(
     await expect(messages.locator(".grid .tile")).to_have_count(2)
 
 
-@pytest.mark.parametrize("language", ["en"])
+@pytest.mark.parametrize("language", ["en", "bn"])
 async def test_from_the_menu_to_photos_in_three_taps(demo: Demo, browser: BrowserContext, language: str) -> None:
     """The README's count: once linked, the command menu to photos arriving is 3 taps plus the choosing in
     Google Photos (ticking photos, Done). Nothing else is asked: no confirmation, no button after Done."""
