@@ -64,7 +64,7 @@ _HEAD = """<!doctype html>
 <style>
 body {{ font-family: system-ui, -apple-system, sans-serif; font-size: 1rem; margin: 0; padding: 0 1rem;
        background: #f4f6f8; color: #1f2328; }}
-/* Logical properties, and dir="auto" on user text, so that rtl pages mirror; long words wrap, never scroll */
+/* Logical properties, so that rtl pages mirror; long words wrap, never scroll */
 main {{ max-width: 28rem; margin-block: 12vh 1rem; margin-inline: auto; padding: 2rem 1.5rem; background: #fff;
        border-radius: 16px; box-shadow: 0 2px 12px rgba(0,0,0,.08); text-align: center; overflow-wrap: anywhere; }}
 @media (prefers-color-scheme: dark) {{
@@ -73,6 +73,7 @@ main {{ max-width: 28rem; margin-block: 12vh 1rem; margin-inline: auto; padding:
 }}
 .button:focus-visible {{ outline: 3px solid #1b7fc0; outline-offset: 3px; }}
 .icon {{ font-size: 3rem; }}
+b {{ unicode-bidi: plaintext; }}  /* dir="auto" in CSS: the user's name takes its own direction, isolated */
 h1 {{ font-size: 1.4rem; margin: .5rem 0; }}
 p {{ line-height: 1.5; }}
 .button {{ display: block; box-sizing: border-box; width: 100%; min-height: 48px; margin-block-start: 1.5rem;
@@ -225,7 +226,7 @@ def render_sign_in(t: Speaker, start_id: str, user_label: str, *, in_app: bool) 
     page = _SIGN_IN_PAGE.format(
         **_language(t),
         title=escape(t(texts.PAGE_SIGN_IN_TITLE)),
-        body=escape(t(texts.PAGE_SIGN_IN_BODY, name="{name}")).format(name=f'<b dir="auto">{escape(user_label)}</b>'),
+        body=escape(t(texts.PAGE_SIGN_IN_BODY, name="{name}")).format(name=f"<b>{escape(user_label)}</b>"),
         warning=escape(t(texts.PAGE_SIGN_IN_WARNING)),
         proceed=proceed,
         action=action,
