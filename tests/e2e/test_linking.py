@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import sqlite3
 from pathlib import Path
 
@@ -209,4 +210,7 @@ async def test_logs_hold_no_secrets(
 async def test_healthz(bot: BotProcess) -> None:
     async with httpx.AsyncClient() as client:
         response = await client.get(bot.base_url + "/healthz")
-    assert response.status_code == 200 and response.json() == {"status": "ok"}
+    assert bot.proc is not None
+    # Which replica answered: REPLICA_NAME, by default the host's name and the process id.
+    expected = {"status": "ok", "replica": f"{socket.gethostname()}-{bot.proc.pid}"}
+    assert response.status_code == 200 and response.json() == expected
