@@ -244,7 +244,7 @@ PROGRESS_WAITING_VIDEOS = NP_(
     "⏳ Waiting for Google to finish processing {count} videos…",
 )
 PROGRESS_QUEUED = N_("⏳ Many deliveries are under way: waiting for a free slot, position {position}…")
-SUMMARY_ALL = NP_("✅ Delivered all {count}.", "✅ Delivered all {count}.")
+SUMMARY_ALL = NP_("✅ Delivered {count} item.", "✅ Delivered all {count}.")
 SUMMARY_SOME = N_("✅ Delivered {sent} of {total}")
 SUMMARY_NONE = N_("⚠️ Delivered 0 of {total}")
 # NOTE: The caption of photos posted into a group; {name} is a link to the person who shared them.

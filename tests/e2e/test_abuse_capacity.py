@@ -161,7 +161,7 @@ async def test_twenty_users_picking_big_videos_wait_in_line_within_the_temp_budg
             f"{len(queued)} queue-position messages"
         )
     assert summaries == [f"✅ Delivered all {VIDEOS}."] * USERS
-    assert (await wait_summary(tg, bystander.user_id, timeout=60.0)).text == "✅ Delivered all 1."
+    assert (await wait_summary(tg, bystander.user_id, timeout=60.0)).text == "✅ Delivered 1 item."
     assert sampler.temp_peak <= TEMP_BUDGET_MB * 1_000_000
     # At most MAX_DELIVERIES × 4 downloads, each with its thumbnail, and a few Picker API calls.
     assert sampler.connections_peak <= MAX_DELIVERIES * 4 * 2 + 8

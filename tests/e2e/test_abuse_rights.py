@@ -120,7 +120,7 @@ async def test_forwarded_picks_of_a_member_muted_meanwhile_arrive_privately(
     tg.restrict_member(GROUP, alice.user_id, **TEXT_ONLY)  # muted between the pick and its delivery
     google.pick(session.id, [photo])
     await tg.wait_for_message(alice.user_id, lambda m: "can no longer post" in (m.text or ""))
-    assert (await wait_summary(tg, alice.user_id)).text == "✅ Delivered all 1."
+    assert (await wait_summary(tg, alice.user_id)).text == "✅ Delivered 1 item."
     assert len(media(tg, alice.user_id)) == 1 and media(tg, GROUP) == []
 
 

@@ -1179,7 +1179,7 @@ async def test_odd_answers_from_the_picker_api(
             )
             await polled(google, session, len(session.polls) + 1)
             google.pick(session.id, [photo])
-            assert (await wait_summary(tg, alice.user_id)).text == "✅ Delivered all 1."
+            assert (await wait_summary(tg, alice.user_id)).text == "✅ Delivered 1 item."
             times = [r.time for r in google.requests if r.endpoint == "sessions.get" and session.id in r.path]
             gaps = [b - a for a, b in itertools.pairwise(times)]
             assert min(gaps) > 0.07, f"polled {min(gaps):.3f}s after the previous poll (pollInterval 0.1s)"
@@ -1257,7 +1257,7 @@ async def test_odd_answers_from_the_picker_api(
             if transform is not_a_list:
                 assert summary.text == texts.PICK_NOTHING_PICKED, summary.text
             else:
-                assert summary.text == "✅ Delivered all 1.", summary.text
+                assert summary.text == "✅ Delivered 1 item.", summary.text
                 assert len(media(tg, alice.user_id)[shown_before:]) == 1
             await deleted(google, session)
     async with corpus.case("mediaItems.list with a baseUrl on a host that is not Google's"):
@@ -1317,7 +1317,7 @@ async def test_odd_answers_from_the_picker_api(
         shown_before = len(media(tg, alice.user_id))
         google.fail_next("media", status=200, body="<html><body>Quota exceeded</body></html>")
         google.pick(session.id, [photo])
-        assert (await wait_summary(tg, alice.user_id)).text == "✅ Delivered all 1."
+        assert (await wait_summary(tg, alice.user_id)).text == "✅ Delivered 1 item."
         delivered = media(tg, alice.user_id)[shown_before:]
         assert [m.kind for m in delivered] == ["photo"]
         assert delivered[0].file is not None and delivered[0].file.sha256 == next(
@@ -1338,7 +1338,7 @@ async def test_odd_answers_from_the_picker_api(
         shown_before = len(media(tg, alice.user_id))
         google.cut_next_media(1000)
         google.pick(session.id, [photo])
-        assert (await wait_summary(tg, alice.user_id)).text == "✅ Delivered all 1."
+        assert (await wait_summary(tg, alice.user_id)).text == "✅ Delivered 1 item."
         assert len(media(tg, alice.user_id)[shown_before:]) == 1
     async with corpus.case("media: a body cut short, every time"):
         photo = google.add_photo(alice.email, filename="cut.jpg")

@@ -147,7 +147,7 @@ async def test_the_same_bytes_from_another_member_are_skipped_in_the_group(
     first = await wait_summary(tg, GROUP)
     await pick(bob, google, [*copies, bobs_own], GROUP)
     second = await summary_after(tg, GROUP, first.message_id, "already shared")
-    assert second.text == "✅ Delivered all 1.\n🔁 2 were already shared here."
+    assert second.text == "✅ Delivered 1 item.\n🔁 2 were already shared here."
     assert downloads(google, copies) == 2  # the bytes had to be fetched to be known…
     assert sent_files(tg, GROUP) == shas(google, alices) + shas(google, [bobs_own])  # …but were not posted again
     # Alice may not send Bob's repeats: she is told privately, nothing is posted.
@@ -266,7 +266,7 @@ async def test_repeats_in_a_forwarding_destination(
     await pick(alice, google, [*photos, fresh])
     second = await summary_after(tg, alice.user_id, first.message_id, "already shared")
     assert second.text is not None
-    assert second.text.startswith("✅ Delivered all 1.\n🔁 2 were already shared in the chat your picks go to.")
+    assert second.text.startswith("✅ Delivered 1 item.\n🔁 2 were already shared in the chat your picks go to.")
     assert sent_files(tg, GROUP) == shas(google, [*photos, fresh])
     await pressed(tg, alice, alice.user_id, second)
     await summary_after(tg, alice.user_id, second.message_id, "Delivered all 3")
@@ -285,7 +285,7 @@ async def test_a_chat_that_takes_archives_gets_its_repeats_sent_anyway_as_photos
     await choose_archives(alice)
     await pick(alice, google, [*photos, fresh])
     second = await summary_after(tg, alice.user_id, first.message_id, "already shared")
-    assert (second.text or "").startswith("✅ Delivered all 1.\n🔁 2 were already shared here.")
+    assert (second.text or "").startswith("✅ Delivered 1 item.\n🔁 2 were already shared here.")
     assert [m.kind for m in media(tg, alice.user_id)] == ["photo", "photo", "document"]  # the new one in a ZIP
     calls = len(tg.calls)
     await pressed(tg, alice, alice.user_id, second)

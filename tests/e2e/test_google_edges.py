@@ -201,7 +201,7 @@ async def test_a_shutdown_ends_the_wait_for_videos_at_once_and_the_restart_deliv
     assert time.monotonic() - started < 4  # the wait used to hold the shutdown for its 15 s grace
     video.ready_after_lists = 0  # Google has finished meanwhile
     await bot.start()
-    assert (await wait_summary(tg, alice.user_id)).text == "✅ Delivered all 1."
+    assert (await wait_summary(tg, alice.user_id)).text == "✅ Delivered 1 item."
     assert_delivered_in_order(tg, google, alice.user_id, [(video, "=dv")])
 
 
@@ -228,7 +228,7 @@ async def test_a_redirect_to_another_google_host_keeps_the_token(
     await link(alice)
     _, session = await start_pick(alice)
     google.pick(session.id, [photo])
-    assert (await wait_summary(tg, alice.user_id)).text == "✅ Delivered all 1."
+    assert (await wait_summary(tg, alice.user_id)).text == "✅ Delivered 1 item."
     assert_delivered_in_order(tg, google, alice.user_id, [(photo, RENDITION)])
     hops = [r for r in google.requests if r.path.startswith("/lh3/hop/")]
     assert hops and all(r.had_bearer for r in hops)

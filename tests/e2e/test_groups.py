@@ -82,7 +82,7 @@ async def test_a_member_the_bot_cannot_write_to_gets_a_single_use_deep_link(
     await tg.wait_for_message(group, lambda m: "Bob is choosing photos" in (m.text or ""))
     assert "already used" in (await bob.reply_to(f"/start {payload}")).text  # single use
     google.pick(session.id, [photo])
-    assert (await wait_summary(tg, group)).text == "✅ Delivered all 1."
+    assert (await wait_summary(tg, group)).text == "✅ Delivered 1 item."
     assert_delivered_in_order(tg, google, group, [(photo, RENDITION)])
 
 
@@ -106,7 +106,7 @@ async def test_an_unlinked_member_links_then_continues_the_pick(
     await tg.wait_for_message(alice.user_id, lambda m: "Open Google Photos" in str(m.reply_markup))
     session = await google.wait_for_session(lambda s: s.id not in known)
     google.pick(session.id, [photo])
-    assert (await wait_summary(tg, group)).text == "✅ Delivered all 1."
+    assert (await wait_summary(tg, group)).text == "✅ Delivered 1 item."
 
 
 async def test_only_the_picker_can_cancel(
@@ -229,7 +229,7 @@ async def test_rights_lost_between_pick_and_delivery_deliver_privately(
     tg.set_bot_status(CHANNEL, "member")  # demoted: may no longer post
     google.pick(session.id, [photo])
     await tg.wait_for_message(alice.user_id, lambda m: "can no longer post" in (m.text or ""))
-    assert (await wait_summary(tg, alice.user_id)).text == "✅ Delivered all 1."
+    assert (await wait_summary(tg, alice.user_id)).text == "✅ Delivered 1 item."
     assert_delivered_in_order(tg, google, alice.user_id, [(photo, RENDITION)])
     assert media(tg, CHANNEL) == []
 
@@ -244,7 +244,7 @@ async def test_group_upgraded_to_supergroup(
     await tg.wait_for_message(old, lambda m: "choosing photos" in (m.text or ""))
     tg.migrate_group(old, GROUP)
     google.pick(session.id, [photo])
-    assert (await wait_summary(tg, GROUP)).text == "✅ Delivered all 1."
+    assert (await wait_summary(tg, GROUP)).text == "✅ Delivered 1 item."
     assert_delivered_in_order(tg, google, GROUP, [(photo, RENDITION)])
 
 

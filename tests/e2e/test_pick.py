@@ -34,7 +34,7 @@ async def test_one_photo(bot: BotProcess, alice: Person, tg: TelegramEmulator, g
 
     google.pick(session.id, [photo])
     summary = await wait_summary(tg, alice.user_id)
-    assert summary.text == "✅ Delivered all 1."
+    assert summary.text == "✅ Delivered 1 item."
     [message] = media(tg, alice.user_id)
     assert message.kind == "photo"
     assert_delivered_in_order(tg, google, alice.user_id, [(photo, RENDITION)])
@@ -146,7 +146,7 @@ async def test_local_bot_api_server_takes_big_videos(
     await link(alice)
     _, session = await start_pick(alice)
     google.pick(session.id, [big_video])
-    assert (await wait_summary(tg, alice.user_id)).text == "✅ Delivered all 1."
+    assert (await wait_summary(tg, alice.user_id)).text == "✅ Delivered 1 item."
     assert_delivered_in_order(tg, google, alice.user_id, [(big_video, "=dv")])
     await bot.stop()
 
@@ -238,7 +238,7 @@ async def test_new_pick_replaces_the_waiting_one(
     await google.wait_for(lambda: first.deleted)
     assert "replaced" in (tg.message(alice.user_id, first_prompt.message_id).text or "")
     google.pick(second.id, [photo])
-    assert (await wait_summary(tg, alice.user_id)).text == "✅ Delivered all 1."
+    assert (await wait_summary(tg, alice.user_id)).text == "✅ Delivered 1 item."
 
 
 async def test_restart_while_waiting_and_mid_delivery(
@@ -278,7 +278,7 @@ async def test_token_expiring_between_polls(
     polls = len(session.polls)
     await google.wait_for(lambda: len(session.polls) > polls)
     google.pick(session.id, [photo])
-    assert (await wait_summary(tg, alice.user_id)).text == "✅ Delivered all 1."
+    assert (await wait_summary(tg, alice.user_id)).text == "✅ Delivered 1 item."
     assert len([r for r in google.requests if r.endpoint == "token"]) == 2  # exchange + one refresh
 
 

@@ -140,7 +140,7 @@ async def test_an_sqlite_database_moves_into_postgresql(
     await link(alice)
     _, session = await start_pick(alice)
     google.pick(session.id, photos[:1])
-    assert (await wait_summary(tg, alice.user_id)).text == "✅ Delivered all 1."
+    assert (await wait_summary(tg, alice.user_id)).text == "✅ Delivered 1 item."
     assert await bot.stop() == 0
     url = await postgres.create_database()
     code, output = await migrate_db(bot, url)
@@ -153,7 +153,7 @@ async def test_an_sqlite_database_moves_into_postgresql(
     # The link came along (the same ENCRYPTION_KEY reads its token): /pick works without linking again.
     _, session = await start_pick(alice)
     google.pick(session.id, photos[1:])
-    assert (await wait_summary(tg, alice.user_id)).text == "✅ Delivered all 1."
+    assert (await wait_summary(tg, alice.user_id)).text == "✅ Delivered 1 item."
     assert len(media(tg, alice.user_id)) == 2
     async with httpx.AsyncClient() as http:
         metrics = (await http.get(f"{bot.local_url}/metrics")).text

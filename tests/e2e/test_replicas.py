@@ -361,4 +361,4 @@ async def test_waiting_picks_are_polled_by_one_replica_and_taken_over_when_it_di
     assert "took pick" in second.logs()
     for person, session, photo in picks:
         google.pick(session.id, [photo])
-        assert (await wait_summary(tg, person.user_id)).text == "✅ Delivered all 1."
+        assert (await wait_summary(tg, person.user_id)).text == "✅ Delivered 1 item."

@@ -18,7 +18,7 @@ async def test_a_google_outage_when_the_pick_ends_does_not_leave_the_session_ope
     _, session = await start_pick(alice)
     google.fail_next("sessions.delete", status=503, times=6)  # one more than the client's own retries
     google.pick(session.id, [photo])
-    assert (await wait_summary(tg, alice.user_id)).text == "✅ Delivered all 1."
+    assert (await wait_summary(tg, alice.user_id)).text == "✅ Delivered 1 item."
     await google.wait_for(lambda: session.deleted, timeout=30)
     assert_delivered_in_order(tg, google, alice.user_id, [(photo, RENDITION)])
 
@@ -38,7 +38,7 @@ async def test_a_prompt_whose_answer_is_lost_still_delivers_the_pick(
     photo = google.add_photo(alice.email)
     _, session = await pick_losing_the_prompts_answer(alice, tg)
     google.pick(session.id, [photo])
-    assert (await wait_summary(tg, alice.user_id)).text == "✅ Delivered all 1."
+    assert (await wait_summary(tg, alice.user_id)).text == "✅ Delivered 1 item."
     assert_delivered_in_order(tg, google, alice.user_id, [(photo, RENDITION)])
     await google.wait_for(lambda: session.deleted)
     assert len([c for c in tg.calls_of("sendMessage") if c.status == 0]) == 1  # the prompt, sent once

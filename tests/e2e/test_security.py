@@ -128,7 +128,7 @@ async def test_generated_key_secret_and_database_are_owner_only(
         google.pick(session.id, [photo])
         downloads = await tg.wait_for(lambda: [p for p in (data_dir(bot) / "tmp").rglob("*") if p.is_file()] or None)
         download_modes = {oct(stat.S_IMODE(p.stat().st_mode)) for p in downloads}
-        assert (await wait_summary(tg, alice.user_id)).text == "✅ Delivered all 1."
+        assert (await wait_summary(tg, alice.user_id)).text == "✅ Delivered 1 item."
         assert download_modes == {"0o600"}, f"someone's photo sat on disk with mode {download_modes}"
         files = [*database_files(bot), data_dir(bot) / KEY_FILE_NAME, data_dir(bot) / SECRET_FILE_NAME]
         assert {p.name for p in files} >= {
@@ -170,7 +170,7 @@ async def test_logs_of_full_flows_hold_no_secret(
     photo = google.add_photo(alice.email)
     _, session = await start_pick(alice)
     google.pick(session.id, [photo])
-    assert (await wait_summary(tg, alice.user_id)).text == "✅ Delivered all 1."
+    assert (await wait_summary(tg, alice.user_id)).text == "✅ Delivered 1 item."
     assert "revoked" in (await alice.reply_to("/unlink")).text
     await bot.stop()
 

@@ -55,7 +55,7 @@ async def test_a_big_video_arrives_with_duration_size_as_shown_and_thumbnail(
     await link(alice)
     _, session = await start_pick(alice)
     google.pick(session.id, [video])
-    assert (await wait_summary(tg, alice.user_id)).text == "✅ Delivered all 1."
+    assert (await wait_summary(tg, alice.user_id)).text == "✅ Delivered 1 item."
     [call] = [c for c in tg.calls_of("sendVideo") if c.status == 200]
     params = call.params
     assert (params["duration"], params["width"], params["height"], params["supports_streaming"]) == (
@@ -98,7 +98,7 @@ async def test_a_video_without_a_readable_header_or_a_frame_still_arrives(
     await link(alice)
     _, session = await start_pick(alice)
     google.pick(session.id, [video])
-    assert (await wait_summary(tg, alice.user_id)).text == "✅ Delivered all 1."
+    assert (await wait_summary(tg, alice.user_id)).text == "✅ Delivered 1 item."
     [call] = tg.calls_of("sendVideo")
     assert "duration" not in call.params and "thumbnail" not in call.params
     assert (call.params["width"], call.params["height"]) == (1280, 720)  # Google's listing, for want of a header
@@ -117,7 +117,7 @@ async def test_original_files_name_a_video_by_its_bytes_and_say_it_is_a_transcod
     await tg.wait_for(lambda: "Now: Original files" in (tg.message(alice.user_id, menu.message_id).text or ""))
     _, session = await start_pick(alice)
     google.pick(session.id, [video])
-    assert (await wait_summary(tg, alice.user_id)).text == "✅ Delivered all 1."
+    assert (await wait_summary(tg, alice.user_id)).text == "✅ Delivered 1 item."
     [document] = media(tg, alice.user_id)
     assert document.kind == "document" and document.file is not None
     assert document.file.filename == "IMG_1234.mp4"  # an MP4, not a QuickTime file named .MOV
@@ -132,7 +132,7 @@ async def test_a_video_whose_base_url_is_refused_still_arrives_with_its_thumbnai
     _, session = await start_pick(alice)
     google.fail_next("media", status=403)  # the video's baseUrl, as if it had expired
     google.pick(session.id, [video])
-    assert (await wait_summary(tg, alice.user_id)).text == "✅ Delivered all 1."
+    assert (await wait_summary(tg, alice.user_id)).text == "✅ Delivered 1 item."
     [call] = [c for c in tg.calls_of("sendVideo") if c.status == 200]
     assert call.params["duration"] == 5
     assert_thumbnail(attached(call, call.params["thumbnail"]), google, video)

@@ -78,7 +78,7 @@ async def test_registers_the_webhook_with_a_generated_secret_kept_across_restart
     photo = google.add_photo(alice.email)
     _, session = await start_pick(alice)
     google.pick(session.id, [photo])
-    assert (await wait_summary(tg, alice.user_id)).text == "✅ Delivered all 1."
+    assert (await wait_summary(tg, alice.user_id)).text == "✅ Delivered 1 item."
     await finish(bot)
 
 

@@ -91,6 +91,13 @@ def test_summary_groups_reasons() -> None:
     text = texts.ENGLISH.summary(40, 38, {"over 50 MB": ["a.mp4 (61 MB)", "b.mp4 (70 MB)"]})
     assert text.splitlines() == ["✅ Delivered 38 of 40", "· 2 over 50 MB: a.mp4 (61 MB), b.mp4 (70 MB)"]
     assert texts.ENGLISH.summary(3, 3, {}) == "✅ Delivered all 3."
+    assert texts.ENGLISH.summary(1, 1, {}) == "✅ Delivered 1 item."
+    russian = texts.speaker("ru")  # three plural forms: 21 takes the form of 1, which keeps its number
+    assert [russian.summary(n, n, {}) for n in (1, 3, 21)] == [
+        "✅ Доставлено всё: 1 объект.",
+        "✅ Доставлено всё: 3 объекта.",
+        "✅ Доставлено всё: 21 объект.",
+    ]
     many = texts.ENGLISH.summary(9, 0, {"x": [f"f{i}<" for i in range(9)]})
     assert "and 4 more" in many and "f0&lt;" in many
 
