@@ -26,7 +26,7 @@ import json
 import math
 import signal
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from typing import Any, Literal
 
 from aiohttp import web
 
@@ -38,18 +38,18 @@ DEFAULT_CLIENT_SECRET = "sandbox-secret"
 DEFAULT_REDIRECT_URI = "http://localhost:8080/oauth/callback"  # the bot's own default PUBLIC_URL
 DEFAULT_EMAIL = "alice@example.com"
 
-# What POST /_sandbox/settings may change (emulator attributes) and the JSON types each takes.
-SETTINGS: dict[str, type | tuple[type, ...]] = {
-    "poll_interval": (int, float),
-    "session_timeout": (int, float),
-    "session_lifetime": (int, float),
-    "access_token_ttl": (int, float),
-    "base_url_ttl": (int, float),
-    "media_latency": (int, float),
-    "max_live_sessions": (int, type(None)),
-    "sparse_pages": bool,
-    "service_disabled": bool,
-    "consent_page": bool,
+# What POST /_sandbox/settings may change (emulator attributes) and what each takes.
+SETTINGS: dict[str, Literal["seconds", "count or null", "true or false"]] = {
+    "poll_interval": "seconds",
+    "session_timeout": "seconds",
+    "session_lifetime": "seconds",
+    "access_token_ttl": "seconds",
+    "base_url_ttl": "seconds",
+    "media_latency": "seconds",
+    "max_live_sessions": "count or null",
+    "sparse_pages": "true or false",
+    "service_disabled": "true or false",
+    "consent_page": "true or false",
 }
 
 
@@ -82,24 +82,33 @@ def _reply(data: Any, status: int = 200) -> web.Response:
     return web.json_response(data, status=status, dumps=lambda d: json.dumps(d) + "\n")
 
 
-def _problem(status: int, message: str) -> web.Response:
-    return _reply({"error": message}, status)
+class _Problem(Exception):
+    """A control call that cannot be done as asked: answered with `status` and the message, nothing changed."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
 
 
-async def _body(request: web.Request) -> dict[str, Any] | web.Response:
-    """The request's JSON object (an empty body is ``{}``), or a 400 answer saying what is wrong."""
+async def _body(request: web.Request) -> dict[str, Any]:
+    """The request's JSON object (an empty body is ``{}``)."""
     text = await request.text()
     try:
         body = json.loads(text) if text.strip() else {}
     except json.JSONDecodeError as exc:
-        return _problem(400, f"the body is not JSON: {exc}")
-    return body if isinstance(body, dict) else _problem(400, "the body must be a JSON object")
+        raise _Problem(f"the body is not JSON: {exc}") from exc
+    if not isinstance(body, dict):
+        raise _Problem("the body must be a JSON object")
+    return body
 
 
-def _int(body: dict[str, Any], name: str, default: int, low: int, high: int) -> int | web.Response:
-    value = body.get(name, default)
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        return _problem(400, f"{name} must be an integer from {low} to {high}")
+def _number(value: Any, name: str, low: float = 0, high: float = math.inf, *, whole: bool = False) -> Any:
+    """`value` if it is a finite JSON number from `low` to `high` (an integer when `whole`). JSON's true and
+    false are no numbers, although Python's bool is an int; Python's json reads NaN and Infinity."""
+    kinds = int if whole else (int, float)
+    if isinstance(value, bool) or not isinstance(value, kinds) or not low <= value <= high or value == math.inf:
+        upper = "or more" if high == math.inf else f"to {high}"
+        raise _Problem(f"{name} must be {'an integer' if whole else 'a number'} from {low} {upper}")
     return value
 
 
@@ -116,11 +125,11 @@ async def _consent(google: GoogleEmulator, request: web.Request, body: dict[str,
     decision = body.get("decision", "allow")
     scopes = body.get("granted_scopes")
     if not isinstance(email, str) or "@" not in email:
-        return _problem(400, "email must be an address")
+        raise _Problem("email must be an address")
     if decision not in ("allow", "deny"):
-        return _problem(400, 'decision must be "allow" or "deny"')
+        raise _Problem('decision must be "allow" or "deny"')
     if scopes is not None and not (isinstance(scopes, list) and all(isinstance(s, str) for s in scopes)):
-        return _problem(400, "granted_scopes must be a list of scopes, or null for all that were asked")
+        raise _Problem("granted_scopes must be a list of scopes, or null for all that were asked")
     google.consent = Consent(email, decision, scopes)
     if email not in google.library:  # a new test user gets the same sample library
         seed_library(google, email)
@@ -131,51 +140,45 @@ async def _pick(google: GoogleEmulator, request: web.Request, body: dict[str, An
     sid = request.match_info["sid"]
     session = google.sessions.get(sid)
     if session is None:
-        return _problem(404, f"no session {sid}")
+        raise _Problem(f"no session {sid}", 404)
     library = google.library.get(session.email, [])
     if "ids" in body:
         ids = body["ids"]
         by_id = {i.id: i for i in library}
         if not isinstance(ids, list) or not all(isinstance(i, str) and i in by_id for i in ids):
-            return _problem(400, f"ids must list items of {session.email}'s library (GET /_sandbox/library)")
+            raise _Problem(f"ids must list items of {session.email}'s library (GET /_sandbox/library)")
         items = [by_id[i] for i in ids]
     else:
-        count = _int(body, "count", min(len(library), session.max_item_count), 1, len(library))
-        if isinstance(count, web.Response):
-            return count
+        count = _number(
+            body.get("count", min(len(library), session.max_item_count)), "count", 1, len(library), whole=True
+        )
         items = library[:count]
     try:
         google.pick(sid, items)
     except ValueError as exc:  # not open (done, timed out, deleted) or too many items
-        return _problem(409, str(exc))
+        raise _Problem(str(exc), 409) from exc
     return _reply({"picked": [i.id for i in items]})
 
 
 async def _faults(google: GoogleEmulator, request: web.Request, body: dict[str, Any]) -> web.Response:
     endpoint = body.get("endpoint")
     if endpoint not in ENDPOINTS:
-        return _problem(400, f"endpoint must be one of {sorted(ENDPOINTS)}")
-    status = _int(body, "status", 503, 400, 599)
-    times = _int(body, "times", 1, 1, 1000)
+        raise _Problem(f"endpoint must be one of {sorted(ENDPOINTS)}")
+    status = _number(body.get("status", 503), "status", 400, 599, whole=True)
+    times = _number(body.get("times", 1), "times", 1, 1000, whole=True)
     retry_after = body.get("retry_after")
+    if retry_after is not None:
+        _number(retry_after, "retry_after (whole seconds, or null)", whole=True)
     error_body = body.get("body")
-    if isinstance(status, web.Response):
-        return status
-    if isinstance(times, web.Response):
-        return times
-    if retry_after is not None and (isinstance(retry_after, bool) or not isinstance(retry_after, int)):
-        return _problem(400, "retry_after must be whole seconds, or null")
     if error_body is not None and not isinstance(error_body, dict | str):
-        return _problem(400, "body must be a JSON object, a string, or null for Google's usual error")
+        raise _Problem("body must be a JSON object, a string, or null for Google's usual error")
     google.fail_next(endpoint, status, times, retry_after, error_body)
     queued = {"endpoint": endpoint, "status": status, "times": times, "retry_after": retry_after}
     return _reply({"queued": queued})
 
 
 async def _clock(google: GoogleEmulator, request: web.Request, body: dict[str, Any]) -> web.Response:
-    seconds = body.get("advance")
-    if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not 0 <= seconds <= 10**7:
-        return _problem(400, "advance must be a number of seconds from 0 (time never goes back)")
+    seconds = _number(body.get("advance"), "advance (seconds: time never goes back)", 0, 10**7)
     google.advance(seconds)
     return _reply({"advanced": seconds})
 
@@ -183,12 +186,12 @@ async def _clock(google: GoogleEmulator, request: web.Request, body: dict[str, A
 async def _settings(google: GoogleEmulator, request: web.Request, body: dict[str, Any]) -> web.Response:
     for name, value in body.items():
         if name not in SETTINGS:
-            return _problem(400, f"unknown setting {name!r}; one of {sorted(SETTINGS)}")
+            raise _Problem(f"unknown setting {name!r}; one of {sorted(SETTINGS)}")
         kind = SETTINGS[name]
-        if (isinstance(value, bool) and kind is not bool) or not isinstance(value, kind):
-            return _problem(400, f"{name} has the wrong type")
-        if isinstance(value, int | float) and not 0 <= value < math.inf:
-            return _problem(400, f"{name} must be a finite number, 0 or more")
+        if kind == "true or false" and not isinstance(value, bool):
+            raise _Problem(f"{name} must be true or false")
+        if kind == "seconds" or (kind == "count or null" and value is not None):
+            _number(value, name, whole=kind != "seconds")
     for name, value in body.items():
         setattr(google, name, value)
     return _reply({name: getattr(google, name) for name in SETTINGS})
@@ -222,8 +225,10 @@ def control_app(google: GoogleEmulator) -> web.Application:
 
     def route(handler: _Handler) -> Callable[[web.Request], Awaitable[web.Response]]:
         async def wrapped(request: web.Request) -> web.Response:
-            body = await _body(request) if request.method == "POST" else {}
-            return body if isinstance(body, web.Response) else await handler(google, request, body)
+            try:
+                return await handler(google, request, await _body(request) if request.method == "POST" else {})
+            except _Problem as problem:
+                return _reply({"error": str(problem)}, problem.status)
 
         return wrapped
 

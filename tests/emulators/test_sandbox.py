@@ -125,6 +125,10 @@ async def test_control_api_refuses_bad_input_and_changes_nothing(
         ("/settings", '{"service_disabled": 1}'),
         ("/settings", '{"poll_interval": NaN}'),
         ("/settings", '{"session_timeout": Infinity}'),
+        ("/settings", '{"max_live_sessions": 1.5}'),
+        ("/settings", '{"max_live_sessions": -1}'),
+        ("/faults", '{"endpoint": "token", "retry_after": -5}'),
+        ("/faults", '{"endpoint": "token", "times": 2.5}'),
         ("/sessions/unknown/pick", '{"ids": [{"not": "an id"}]}'),
         ("/consent", '{"decision": "maybe"}'),
         ("/consent", '{"email": 5}'),
@@ -173,6 +177,8 @@ async def test_consent_and_settings_reach_the_emulator(sandbox: tuple[GoogleEmul
     assert "error=access_denied" in denied.headers["location"]
     settings = await http.post("/settings", json={"poll_interval": 0.5, "max_live_sessions": 2, "consent_page": True})
     assert settings.json()["poll_interval"] == 0.5 and google.max_live_sessions == 2
+    unlimited = await http.post("/settings", json={"max_live_sessions": None})
+    assert unlimited.status_code == 200 and google.max_live_sessions is None
     async with httpx.AsyncClient() as client:
         page = await client.get(google.auth_url, params=_authorize(google))
     assert page.status_code == 200 and 'id="allow"' in page.text
