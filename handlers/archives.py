@@ -10,27 +10,22 @@ from telegram.ext import CallbackQueryHandler, ContextTypes
 from bot import keyboards, texts
 from bot.context import App, services
 from bot.outcomes import Refused
-from handlers.common import answer, speaker
+from handlers.common import pressed
 
 OFFER_BUTTON = re.compile(re.escape(keyboards.ARCHIVE_OFFER) + r"(zip|albums):([0-9]{1,18})")
 
 
 async def archive_offer_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    query = update.callback_query
-    if query is None or query.data is None:
+    press = await pressed(update, context, OFFER_BUTTON, on_its_message=False)
+    if press is None:
         return
-    t = await speaker(update, context)
-    match = OFFER_BUTTON.fullmatch(query.data)
-    if match is None:
-        await answer(query, t(texts.BUTTON_UNKNOWN), alert=True)
-        return
-    archives = match.group(1) == "zip"
+    archives = press.match.group(1) == "zip"
     try:
-        await services(context).picks.answer_archive_offer(int(match.group(2)), query.from_user.id, archives)
+        await services(context).picks.answer_archive_offer(int(press.match.group(2)), press.user.id, archives)
     except Refused as exc:
-        await answer(query, t.say(exc.code, **exc.params), alert=True)
+        await press.refuse(exc)
         return
-    await answer(query, t(texts.ARCHIVE_OFFER_ARCHIVES if archives else texts.ARCHIVE_OFFER_ALBUMS))
+    await press.answer(press.t(texts.ARCHIVE_OFFER_ARCHIVES if archives else texts.ARCHIVE_OFFER_ALBUMS))
 
 
 def register(application: App) -> None:

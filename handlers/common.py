@@ -1,10 +1,13 @@
-"""Small helpers shared by the handlers: the reader's language, replying, rendering a refusal, the deep link."""
+"""Small helpers shared by the handlers: the reader's language, replying, rendering a refusal, the deep link,
+a button press parsed and checked."""
 
 from __future__ import annotations
 
 import logging
+import re
+from dataclasses import dataclass
 
-from telegram import CallbackQuery, InlineKeyboardMarkup, LinkPreviewOptions, Message, Update
+from telegram import CallbackQuery, InlineKeyboardMarkup, LinkPreviewOptions, Message, Update, User
 from telegram.constants import ChatType
 from telegram.error import BadRequest
 from telegram.ext import ContextTypes, ExtBot, filters
@@ -138,3 +141,49 @@ async def edit_quietly(query: CallbackQuery, text: str, markup: InlineKeyboardMa
         gone = ("not modified", "message to edit not found", "message can't be edited")
         if not any(reason in exc.message.lower() for reason in gone):
             raise
+
+
+@dataclass(frozen=True)
+class Press:
+    """A press of one of our buttons: its data as the button's pattern parsed it, and the presser's language."""
+
+    query: CallbackQuery
+    match: re.Match[str]
+    t: Speaker
+
+    @property
+    def user(self) -> User:
+        return self.query.from_user
+
+    async def answer(self, text: str | None = None, *, alert: bool = False) -> None:
+        await answer(self.query, text, alert=alert)
+
+    async def refuse(self, refusal: Refused) -> None:
+        """Why the service refused, for the presser's eyes only."""
+        await self.answer(self.t.say(refusal.code, **refusal.params), alert=True)
+
+
+async def pressed(
+    update: Update,
+    context: ContextTypes.DEFAULT_TYPE,
+    button: re.Pattern[str],
+    *,
+    on_its_message: bool = True,
+    unmatched: str = texts.BUTTON_UNKNOWN,
+) -> Press | None:
+    """The update's button press, its data parsed by `button`. A press whose message has no such button
+    (`on_its_message`: a modified client's) is answered "unknown button", data that `button` does not match is
+    answered `unmatched`: both give None, having changed nothing. Buttons whose service itself checks who
+    pressed and whether the offer still stands take `on_its_message=False`, so that its answer says why."""
+    query = update.callback_query
+    if query is None or query.data is None:
+        return None
+    t = await speaker(update, context)
+    if on_its_message and not carries(query):
+        await answer(query, t(texts.BUTTON_UNKNOWN), alert=True)
+        return None
+    match = button.fullmatch(query.data)
+    if match is None:
+        await answer(query, t(unmatched), alert=True)
+        return None
+    return Press(query, match, t)

@@ -21,10 +21,9 @@ from bot.outcomes import Refused
 from bot.texts import Speaker
 from handlers.common import (
     NEW_MESSAGES,
-    answer,
-    carries,
     edit_quietly,
     is_private,
+    pressed,
     private_chat_keyboard,
     reply,
     speaker,
@@ -35,6 +34,7 @@ from handlers.common import (
 REQUEST_GROUP = 1
 REQUEST_CHANNEL = 2
 STOP = "fwd:off"
+STOP_BUTTON = re.compile(re.escape(STOP))
 HERE = "fwd:here:"  # + the single-use token of SharingService.offer_here
 HERE_BUTTON = re.compile(r"fwd:here:([A-Za-z0-9_-]{22})")
 
@@ -106,21 +106,16 @@ async def offer_here(update: Update, context: ContextTypes.DEFAULT_TYPE, t: Spea
 
 
 async def here_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    query = update.callback_query
-    if query is None or query.data is None:
-        return
-    t = await speaker(update, context)
-    match = HERE_BUTTON.fullmatch(query.data)
-    if match is None or not carries(query):
-        await answer(query, t(texts.BUTTON_UNKNOWN), alert=True)
+    press = await pressed(update, context, HERE_BUTTON)
+    if press is None:
         return
     try:
-        chosen = await services(context).sharing.forward_here(match.group(1), query.from_user.id)
+        chosen = await services(context).sharing.forward_here(press.match.group(1), press.user.id)
     except Refused as exc:
-        await answer(query, t.say(exc.code, **exc.params), alert=True)
+        await press.refuse(exc)
         return
-    await answer(query)
-    await edit_quietly(query, t(texts.FORWARD_SET, title=texts.html(chosen.title)))
+    await press.answer()
+    await edit_quietly(press.query, press.t(texts.FORWARD_SET, title=texts.html(chosen.title)))
 
 
 async def chat_shared(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -140,16 +135,13 @@ async def chat_shared(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
 
 
 async def stop_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    query = update.callback_query
-    if query is None:
+    # STOP sent from another message is refused: that message is not ours to rewrite.
+    press = await pressed(update, context, STOP_BUTTON)
+    if press is None:
         return
-    t = await speaker(update, context)
-    if not carries(query):  # STOP sent from another message: that message is not ours to rewrite
-        await answer(query, t(texts.BUTTON_UNKNOWN), alert=True)
-        return
-    stopped = await services(context).sharing.stop_forwarding(query.from_user.id)
-    await answer(query)
-    await edit_quietly(query, t(texts.FORWARD_OFF if stopped else texts.FORWARD_NONE))
+    stopped = await services(context).sharing.stop_forwarding(press.user.id)
+    await press.answer()
+    await edit_quietly(press.query, press.t(texts.FORWARD_OFF if stopped else texts.FORWARD_NONE))
 
 
 def register(application: App) -> None:

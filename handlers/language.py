@@ -9,7 +9,7 @@ from telegram.ext import CallbackQueryHandler, CommandHandler, ContextTypes
 
 from bot import i18n, keyboards, texts
 from bot.context import App, services
-from handlers.common import NEW_MESSAGES, answer, carries, edit_quietly, is_private, reply, speaker
+from handlers.common import NEW_MESSAGES, edit_quietly, is_private, pressed, reply, speaker
 
 LANGUAGE_BUTTON = re.compile(r"lang:([A-Za-z_]{2,12})")
 
@@ -26,23 +26,21 @@ async def language_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -
 
 async def language_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Whoever presses sets their own language: in a group too, where the choice is answered to them alone."""
-    query, user = update.callback_query, update.effective_user
-    if query is None or query.data is None or user is None:
+    press = await pressed(update, context, LANGUAGE_BUTTON)
+    if press is None:
         return
-    match = LANGUAGE_BUTTON.fullmatch(query.data)
-    chosen = match.group(1) if match else None
-    if chosen is None or not carries(query) or not (chosen == keyboards.AUTOMATIC or chosen in i18n.LANGUAGES):
-        await answer(query, (await speaker(update, context))(texts.BUTTON_UNKNOWN), alert=True)
+    chosen, user = press.match.group(1), press.user
+    if not (chosen == keyboards.AUTOMATIC or chosen in i18n.LANGUAGES):
+        await press.answer(press.t(texts.BUTTON_UNKNOWN), alert=True)
         return
     languages = services(context).languages
     await languages.choose(user.id, None if chosen == keyboards.AUTOMATIC else chosen)
-    t = await languages.of_user(user.id, user.language_code)
-    saved = t(texts.LANGUAGE_SAVED)
+    saved = (await languages.of_user(user.id, user.language_code))(texts.LANGUAGE_SAVED)  # in the new language
     if is_private(update):
-        await answer(query)
-        await edit_quietly(query, saved)
+        await press.answer()
+        await edit_quietly(press.query, saved)
     else:
-        await answer(query, saved)
+        await press.answer(saved)
 
 
 def register(application: App) -> None:

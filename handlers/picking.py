@@ -11,7 +11,7 @@ from bot import keyboards, texts
 from bot.context import App, services
 from bot.outcomes import Code, Refused
 from bot.sharing import GroupPickCode
-from handlers.common import NEW_MESSAGES, answer, carries, is_private, reply, reply_refused, speaker, topic_of
+from handlers.common import NEW_MESSAGES, answer, is_private, pressed, reply, reply_refused, speaker, topic_of
 
 PICK_BUTTON = re.compile(r"pick:(qr|cancel):([0-9]{1,18})")
 REPEATS_BUTTON = re.compile(re.escape(keyboards.REPEATS) + r"([0-9]{1,18})")
@@ -89,25 +89,20 @@ async def pick_again_button(update: Update, context: ContextTypes.DEFAULT_TYPE) 
 
 async def again_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """ "Pick again" under an expired pick: the same chat (group, topic), the same limit."""
-    query = update.callback_query
-    if query is None or query.data is None:
+    press = await pressed(update, context, AGAIN_BUTTON)
+    if press is None:
         return
-    t = await speaker(update, context)
-    match = AGAIN_BUTTON.fullmatch(query.data)
-    if match is None or not carries(query):
-        await answer(query, t(texts.BUTTON_UNKNOWN), alert=True)
-        return
-    user = query.from_user
+    user = press.user
     try:
-        started = await services(context).sharing.pick_again(int(match.group(1)), user.id, user.first_name)
+        started = await services(context).sharing.pick_again(int(press.match.group(1)), user.id, user.first_name)
     except Refused as exc:
-        await answer(query)
+        await press.answer()
         if exc.code is not Code.PROMPT_UNDELIVERABLE:  # blocked meanwhile: nobody to tell
-            await reply_refused(t, update, exc)
+            await reply_refused(press.t, update, exc)
         return
-    await answer(query)
+    await press.answer()
     if started.code is GroupPickCode.LINK_FIRST:
-        await reply_refused(t, update, Refused(Code.NOT_LINKED))
+        await reply_refused(press.t, update, Refused(Code.NOT_LINKED))
 
 
 async def cancel_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -122,25 +117,22 @@ async def cancel_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
 
 
 async def pick_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    query = update.callback_query
-    if query is None or query.data is None:
+    # Its service checks the pressed message: the answer says whose pick it is, or that it is over.
+    press = await pressed(update, context, PICK_BUTTON, on_its_message=False, unmatched=texts.SESSION_OVER)
+    if press is None:
         return
-    match = PICK_BUTTON.fullmatch(query.data)
-    t = await speaker(update, context)
-    if match is None:
-        await answer(query, t.say(Code.SESSION_OVER), alert=True)
-        return
-    action, session_id = match.group(1), int(match.group(2))
+    action, session_id = press.match.group(1), int(press.match.group(2))
     picks = services(context).picks
-    tapped = (query.message.chat.id, query.message.message_id) if query.message is not None else None
+    message = press.query.message
+    tapped = (message.chat.id, message.message_id) if message is not None else None
     try:
-        session = await picks.session_for_button(session_id, query.from_user.id, tapped)
+        session = await picks.session_for_button(session_id, press.user.id, tapped)
         if action == "cancel":
             await picks.cancel_session(session)
     except Refused as exc:
-        await answer(query, t.say(exc.code, **exc.params), alert=True)
+        await press.refuse(exc)
         return
-    await answer(query)  # a cancelled pick's own message says so
+    await press.answer()  # a cancelled pick's own message says so
     if action == "qr":
         await picks.send_qr(session)
 
@@ -148,20 +140,15 @@ async def pick_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
 async def repeats_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """ "Send them anyway" under a summary: its picker's press sends the repeats once; anyone else's, or a press
     once it was used or expired, is answered to the presser alone."""
-    query = update.callback_query
-    if query is None or query.data is None:
-        return
-    t = await speaker(update, context)
-    match = REPEATS_BUTTON.fullmatch(query.data)
-    if match is None:
-        await answer(query, t(texts.BUTTON_UNKNOWN), alert=True)
+    press = await pressed(update, context, REPEATS_BUTTON, on_its_message=False)
+    if press is None:
         return
     try:
-        await services(context).picks.send_repeats(int(match.group(1)), query.from_user.id)
+        await services(context).picks.send_repeats(int(press.match.group(1)), press.user.id)
     except Refused as exc:
-        await answer(query, t.say(exc.code, **exc.params), alert=True)
+        await press.refuse(exc)
         return
-    await answer(query, t(texts.REPEATS_SENDING))
+    await press.answer(press.t(texts.REPEATS_SENDING))
 
 
 def register(application: App) -> None:

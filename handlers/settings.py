@@ -14,15 +14,17 @@ from telegram.ext import CallbackQueryHandler, CommandHandler, ContextTypes
 from bot import i18n, keyboards, texts
 from bot.context import App, services
 from bot.texts import Speaker
-from handlers.common import NEW_MESSAGES, answer, carries, edit_quietly, is_private, reply, speaker
+from handlers.common import NEW_MESSAGES, Press, edit_quietly, is_private, pressed, reply, speaker
 from storage.chat_settings import CAPTIONS, Captions, DeliveryMode
 
 log = logging.getLogger(__name__)
 
-SETTINGS_BUTTON = re.compile(r"^set:(photos|originals|archive):(\d{1,18})$")
+# A delivery mode or a captions choice, then who opened the menu.
+SETTINGS_BUTTON = re.compile(
+    r"(?:set:(?P<mode>photos|originals|archive)|cap:(?P<captions>none|date|camera)):(?P<opener>\d{1,18})"
+)
 MODES: dict[str, DeliveryMode] = {"photos": "photos", "originals": "originals", "archive": "archive"}
-CAPTIONS_BUTTON = re.compile(r"^cap:(none|date|camera):(\d{1,18})$")
-GROUP_LANGUAGE_BUTTON = re.compile(r"glang:(menu|[A-Za-z_]{2,12}):(\d{1,18})")
+GROUP_LANGUAGE_BUTTON = re.compile(r"glang:(?P<choice>menu|[A-Za-z_]{2,12}):(?P<opener>\d{1,18})")
 
 
 def settings_view(
@@ -82,6 +84,20 @@ def refusal(t: Speaker, allowed: bool | None) -> str | None:
     return None if allowed else t(texts.SETTINGS_ADMINS_ONLY)
 
 
+async def opener_may_change(press: Press, update: Update, context: ContextTypes.DEFAULT_TYPE) -> int | None:
+    """The menu's opener, if it is they who pressed and they may still change the settings; else the presser is
+    told why, and None."""
+    opener = int(press.match["opener"])
+    if press.user.id != opener:
+        await press.answer(press.t(texts.SETTINGS_NOT_YOURS), alert=True)
+        return None
+    refused = refusal(press.t, await may_change(update, context, opener))
+    if refused is not None:
+        await press.answer(refused, alert=True)
+        return None
+    return opener
+
+
 async def settings_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     user, chat = update.effective_user, update.effective_chat
     if user is None or chat is None:
@@ -96,72 +112,55 @@ async def settings_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -
 
 
 async def settings_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    query, chat = update.callback_query, update.effective_chat
-    if query is None or query.data is None or chat is None:
+    chat = update.effective_chat
+    press = await pressed(update, context, SETTINGS_BUTTON, unmatched=texts.SETTINGS_EXPIRED)
+    if press is None or chat is None:
         return
-    t = await speaker(update, context)
-    if not carries(query):
-        await answer(query, t(texts.BUTTON_UNKNOWN), alert=True)
+    opener = await opener_may_change(press, update, context)
+    if opener is None:
         return
-    mode_match, captions_match = SETTINGS_BUTTON.fullmatch(query.data), CAPTIONS_BUTTON.fullmatch(query.data)
-    match = mode_match or captions_match
-    if match is None:
-        await answer(query, t(texts.SETTINGS_EXPIRED), alert=True)
-        return
-    opener = int(match.group(2))
-    if query.from_user.id != opener:
-        await answer(query, t(texts.SETTINGS_NOT_YOURS), alert=True)
-        return
-    refused = refusal(t, await may_change(update, context, opener))
-    if refused is not None:
-        await answer(query, refused, alert=True)
-        return
-    chat_settings = services(context).chat_settings
-    if mode_match is not None:
-        mode = MODES[mode_match.group(1)]
+    t, chat_settings = press.t, services(context).chat_settings
+    if press.match["mode"] is not None:
+        mode = MODES[press.match["mode"]]
         await chat_settings.set_delivery_mode(chat.id, mode)
         saved = t(texts.SETTINGS_NAMES[mode])
     else:
-        chosen = CAPTIONS[match.group(1)]
+        chosen = CAPTIONS[press.match["captions"]]
         await chat_settings.set_captions(chat.id, chosen)
         saved = t(texts.CAPTIONS_NAMES[chosen])
-    await answer(query, t(texts.SETTINGS_SAVED, current=saved))
+    await press.answer(t(texts.SETTINGS_SAVED, current=saved))
     text, keyboard = await current_view(t, update, context, chat, opener)
-    await edit_quietly(query, text, keyboard)
+    await edit_quietly(press.query, text, keyboard)
 
 
 async def group_language_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """ "Group language" in a group's /settings: the languages, then the one its opener (an admin) picks."""
-    query, chat = update.callback_query, update.effective_chat
-    if query is None or query.data is None or chat is None:
+    chat = update.effective_chat
+    press = await pressed(update, context, GROUP_LANGUAGE_BUTTON)
+    if press is None or chat is None:
         return
-    t = await speaker(update, context)
-    match = GROUP_LANGUAGE_BUTTON.fullmatch(query.data)
-    if not carries(query) or is_private(update) or match is None:
-        await answer(query, t(texts.BUTTON_UNKNOWN), alert=True)
+    t = press.t
+    if is_private(update):  # a group's button only
+        await press.answer(t(texts.BUTTON_UNKNOWN), alert=True)
         return
-    choice, opener = match.group(1), int(match.group(2))
-    if query.from_user.id != opener:
-        await answer(query, t(texts.SETTINGS_NOT_YOURS), alert=True)
+    opener = await opener_may_change(press, update, context)
+    if opener is None:
         return
-    refused = refusal(t, await may_change(update, context, opener))
-    if refused is not None:
-        await answer(query, refused, alert=True)
-        return
-    languages = services(context).languages
+    choice, languages = press.match["choice"], services(context).languages
     if choice == "menu":
         current = (await languages.of_chat(chat.id)).language
-        await answer(query)
+        await press.answer()
         text = t(texts.GROUP_LANGUAGE_CHOOSE, language=i18n.native_name(current))
-        await edit_quietly(query, text, keyboards.languages(lambda language: f"glang:{language}:{opener}", current))
+        markup = keyboards.languages(lambda language: f"glang:{language}:{opener}", current)
+        await edit_quietly(press.query, text, markup)
         return
     if choice not in i18n.LANGUAGES:
-        await answer(query, t(texts.BUTTON_UNKNOWN), alert=True)
+        await press.answer(t(texts.BUTTON_UNKNOWN), alert=True)
         return
     await languages.choose_for_group(chat.id, choice)
-    await answer(query, t(texts.GROUP_LANGUAGE_SAVED, language=i18n.native_name(choice)))
+    await press.answer(t(texts.GROUP_LANGUAGE_SAVED, language=i18n.native_name(choice)))
     text, keyboard = await current_view(t, update, context, chat, opener)
-    await edit_quietly(query, text, keyboard)
+    await edit_quietly(press.query, text, keyboard)
 
 
 def register(application: App) -> None:
