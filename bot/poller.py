@@ -93,5 +93,8 @@ class Poller:
             delay = self._retry_after
         finally:
             self._running.discard(session_id)
-        if delay is not None and session_id not in self._due:
-            self.schedule(session_id, delay)
+        if delay is not None:
+            # A schedule() made meanwhile (a pick being started as the lease keeper adopts it) neither brings the next
+            # poll before this one's interval nor, when its time came during this poll and was skipped, stops it.
+            now = asyncio.get_running_loop().time()
+            self.schedule(session_id, max(delay, self._due.get(session_id, now) - now))

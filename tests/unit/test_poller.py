@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from bot.poller import Poller
 
 
@@ -89,6 +91,39 @@ async def test_a_poll_that_failed_is_tried_again_later() -> None:
     await asyncio.wait_for(again.wait(), 5)
     await poller.stop()
     assert attempts == [1, 1]
+
+
+@pytest.mark.parametrize("again_after", [0.0, 0.05], ids=["due-during-the-poll", "due-after-it"])
+async def test_a_schedule_made_while_its_poll_is_under_way_keeps_that_polls_interval(again_after: float) -> None:
+    """A pick being started as the lease keeper adopts it is scheduled twice: whether that second due time comes
+    while the poll under way still waits for Google (it is skipped then) or after it, the next poll comes once, the
+    poll's interval after its answer."""
+    loop = asyncio.get_running_loop()
+    polls: list[float] = []
+    answered: list[float] = []
+    under_way, answer, next_poll = asyncio.Event(), asyncio.Event(), asyncio.Event()
+
+    async def poll(session_id: int) -> float | None:
+        polls.append(loop.time())
+        if len(polls) > 1:
+            next_poll.set()
+            return None
+        under_way.set()
+        await answer.wait()  # Google is slow to answer this one
+        answered.append(loop.time())
+        return 0.2
+
+    poller = Poller(poll)
+    poller.start()
+    poller.schedule(1, 0)
+    await under_way.wait()
+    poller.schedule(1, again_after)
+    if again_after == 0.0:
+        await asyncio.sleep(0.01)  # the scheduler's turn to find that time come (nothing to await: it skips it)
+    answer.set()
+    await asyncio.wait_for(next_poll.wait(), 5)
+    await poller.stop()
+    assert len(polls) == 2 and polls[1] - answered[0] >= 0.2, (polls, answered)
 
 
 async def test_thousands_of_sessions_share_one_scheduler() -> None:
