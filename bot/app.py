@@ -324,6 +324,7 @@ async def run(settings: Settings, mount: Mount | None = None) -> None:
             leases,
             adopt=picks.adopt,
             drop=picks.drop,
+            let_go=picks.let_go,
             updates=None if webhook_url else polling(application),
             share=flood.share_overall,
         )

@@ -2,9 +2,10 @@
 holds every lease).
 
 Every third of LEASE_SECONDS the keeper renews what it holds, lets go of what another replica took over meanwhile,
-takes the getUpdates lease when it is free (polling mode), and adopts active picks nobody holds: never claimed, or
-their holder stopped renewing (it died). So a dead replica's work moves within LEASE_SECONDS plus one tick, and a
-replica that stops releases everything at once.
+takes the getUpdates lease when it is free (polling mode), and adopts active picks nobody holds (never claimed, or
+their holder stopped renewing: it died) up to its fair share of all active picks, in one statement; well above its
+share (it started first), it lets waiting picks go. So a dead replica's work moves within LEASE_SECONDS plus one
+tick, a replica that stops releases everything at once, and replicas poll about as many picks each.
 """
 
 from __future__ import annotations
@@ -33,14 +34,16 @@ class LeaseKeeper:
         self,
         repo: LeaseRepository,
         *,
-        adopt: Callable[[int], Awaitable[None]],
+        adopt: Callable[[list[int]], Awaitable[None]],
         drop: Callable[[int], Awaitable[None]],
+        let_go: Callable[[int], Awaitable[list[int]]],
         updates: UpdatesSwitch | None,
         share: Callable[[int], None],
     ) -> None:
         self._repo = repo
-        self._adopt = adopt  # an active pick is ours now: poll or deliver it
+        self._adopt = adopt  # these active picks are ours now: poll or deliver them
         self._drop = drop  # another replica took a pick over: stop polling and delivering it
+        self._let_go = let_go  # stop polling up to this many waiting picks (more than this replica's share)
         self._updates = updates
         self._share = share  # how many replicas share the bot-wide flood budget now
         self._held: set[tuple[Work, int]] = set()
@@ -56,9 +59,8 @@ class LeaseKeeper:
         """The first round at once (so a lone replica starts receiving updates and resumes its picks right away),
         then a round every third of LEASE_SECONDS, or at once when another replica releases its leases (PostgreSQL
         NOTIFY). Picks still held under this REPLICA_NAME (a restart) come first."""
-        for work, work_id in await self._repo.renew():
-            if work == "session":
-                await self._adopt(work_id)
+        self._held = await self._repo.renew()
+        await self._adopt(sorted(work_id for work, work_id in self._held if work == "session"))
         await self._repo.on_released(self._released.set)
         await self.tick()
         self._task = asyncio.create_task(self._keep(), name="leases")
@@ -88,17 +90,37 @@ class LeaseKeeper:
             log.warning("replica %s lost its lease on %s %s to another replica", self._repo.holder, work, work_id)
             if work == "session":
                 await self._drop(work_id)
-        for work, work_id in held - self._held:
-            if work == "session":  # handed over by another replica (or started here: adopting it again is harmless)
-                await self._adopt(work_id)
+        # Handed over by another replica (or started here: adopting it again is harmless).
+        handed = sorted(work_id for work, work_id in held - self._held if work == "session")
         self._held = held
-        self._share(await self._repo.live_replicas())
+        live = await self._repo.live_replicas()
+        self._share(live)
         await self._receive_updates()
-        for session_id in await self._repo.orphaned_sessions():
-            if await self._repo.take("session", session_id):
-                self._held.add(("session", session_id))
-                log.info("replica %s took pick %s", self._repo.holder, session_id)
-                await self._adopt(session_id)
+        # Each replica holds its fair share of the active picks: it adopts orphans up to it, and lets waiting picks go
+        # when well above it (the first replica up took them all; a pick or two more is not worth moving).
+        fair = -(-(await self._repo.active_picks()) // live)
+        mine = sum(1 for work, _ in self._held if work == "session")
+        orphans = await self._repo.adopt_orphans(fair - mine) if mine < fair else []
+        if orphans:
+            self._held |= {("session", session_id) for session_id in orphans}
+            shown = ", ".join(map(str, orphans[:10])) + (", …" if len(orphans) > 10 else "")
+            log.info("replica %s took %d picks nobody held: %s", self._repo.holder, len(orphans), shown)
+        if handed or orphans:
+            await self._adopt(handed + orphans)
+        if mine > fair + max(2, fair // 20):
+            await self._shed(mine - fair, fair)
+
+    async def _shed(self, most: int, fair: int) -> None:
+        released = await self._let_go(most)
+        if released:
+            await self._repo.let_go(released)
+            self._held -= {("session", session_id) for session_id in released}
+            log.info(
+                "replica %s let %d waiting picks go to the others (its share: %d)",
+                self._repo.holder,
+                len(released),
+                fair,
+            )
 
     async def _receive_updates(self) -> None:
         if self._updates is None:

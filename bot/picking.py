@@ -27,7 +27,7 @@ from bot.google.picker import PickerClient, PickingSession
 from bot.linking import LinkService
 from bot.outcomes import Code, Refused
 from bot.pick_messages import PickMessages
-from bot.poller import Poller
+from bot.poller import Poller, first_delays
 from bot.session_cleanup import delete_at_google
 from storage.chat_settings import ChatSettingsRepository
 from storage.leases import LeaseRepository
@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 
 STOP_GRACE = 15.0  # on shutdown, how long an upload under way may take to finish
 REMIND_BEFORE = 120.0  # seconds before a pick's link runs out that its prompt says so
+RECORD_POLLS_EVERY = 0.5  # seconds between two writes of the polls made meanwhile (all in one transaction)
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,9 @@ class PickService:
         self.limits = limits
         self._leases = leases
         self.poller = Poller(self._poll_once)
+        # Polls not written yet (session id → when its answer came, pollInterval): one write a second for all of
+        # them, not one a poll (2,000 a second at 10,000 waiting picks). Only a takeover or a restart reads them.
+        self._polls: dict[int, tuple[float, float]] = {}
         self._running: dict[int, asyncio.Task[None]] = {}  # deliveries under way, by session id
         self._background: set[asyncio.Task[None]] = set()
 
@@ -83,22 +87,42 @@ class PickService:
         replica takes their leases (bot/leases.py)."""
         _remove_leftovers(self._deliveries.space.folder)
         self.poller.start()
+        self._spawn(self._record_polls())
         for session in await self._repo.sessions_to_delete_at_google():
             self._spawn(delete_at_google(self._picker, self._repo, session, patient=True))
 
-    async def adopt(self, session_id: int) -> None:
-        """This replica holds the pick now (its holder died, or the bot restarted): poll it while it waits, counting
-        from its last poll, or deliver it."""
-        session = await self._repo.get_session(session_id)
-        if session is None:
-            return
-        if session.status == "waiting" and not self.poller.has(session.id):  # its next poll is set already
-            log.info("pick %s: polled here from now on", session.id)
-            now = time.time()
-            last = session.last_polled_at or now
-            self.poller.schedule(session.id, max(0.0, last + session.poll_interval - now))
-        elif session.status in ("picked", "delivering"):
-            self._start_delivery(session)
+    async def adopt(self, session_ids: list[int]) -> None:
+        """This replica holds these picks now (their holder died, or the bot restarted): poll each while it waits,
+        counting from its last poll (the overdue ones spread over one pollInterval), or deliver it."""
+        waiting: list[tuple[int, float | None, float]] = []
+        delivering = 0
+        for session in await self._repo.get_sessions(session_ids):
+            if session.status == "waiting" and not self.poller.has(session.id):  # else its next poll is set already
+                waiting.append((session.id, session.last_polled_at, session.poll_interval))
+            elif session.status in ("picked", "delivering") and session.id not in self._running:
+                delivering += 1
+                self._start_delivery(session)
+        # Their previous holder wrote its polls once every RECORD_POLLS_EVERY, so if it died, its last ones may be
+        # unrecorded; it renewed its leases every third of LEASE_SECONDS, so it died two thirds of that before they
+        # ran out, at the latest. (A restart after a crash with SQLite is not covered: it polls unrecorded picks
+        # at most once sooner than pollInterval, the least overdue last.)
+        now = time.time()
+        delays = first_delays(waiting, now, polled_since=now - self._leases.seconds * 2 / 3)
+        for session_id, delay in delays:
+            self.poller.schedule(session_id, delay)
+        if delays or delivering:
+            log.info("picks adopted here: %d waiting, %d to deliver", len(delays), delivering)
+
+    async def let_go(self, most: int) -> list[int]:
+        """Up to `most` waiting picks this replica stops polling (not one whose poll is under way), their polls
+        written first so that whoever takes them polls no sooner than pollInterval; returns them."""
+        released = self.poller.release(most)  # first, so that none of them is polled while the polls are written
+        try:
+            await self._write_polls()
+        except BaseException:
+            self.poller.restore(released)
+            raise
+        return sorted(released)
 
     async def drop(self, session_id: int) -> None:
         """Another replica took the pick over: stop polling it, and stop its delivery (what was handed to Telegram
@@ -113,6 +137,7 @@ class PickService:
         everything not yet sent stays pending for the restart), then cancel whatever is left."""
         self._deliveries.stopping.set()
         await self.poller.stop()
+        await self._write_polls()  # so that whoever takes these picks over polls them no sooner than pollInterval
         deliveries = list(self._running.values())
         if deliveries:
             await asyncio.wait(deliveries, timeout=grace)
@@ -317,7 +342,7 @@ class PickService:
             log.warning("poll of pick %s failed (%s); trying again later", session.id, exc)
             return min(session.poll_interval * 2, 60.0)
         interval = state.poll_interval or session.poll_interval
-        await self._repo.record_poll(session.id, time.time(), interval)
+        self._polls[session.id] = (time.time(), interval)
         if state.media_items_set:
             if await self._repo.set_status(session.id, "picked", only_from=["waiting"]):
                 await self._messages.picked(session.prompt_chat_id, session.prompt_message_id)
@@ -334,6 +359,22 @@ class PickService:
             return None
         await self._remind_if_running_out(session, state.timeout_in)
         return interval
+
+    async def _record_polls(self) -> None:
+        while True:
+            await asyncio.sleep(RECORD_POLLS_EVERY)
+            try:
+                await self._write_polls()
+            except Exception:  # the database away for a moment: the next round writes them
+                log.exception("could not record %d polls; trying again", len(self._polls))
+
+    async def _write_polls(self) -> None:
+        polls, self._polls = self._polls, {}
+        try:
+            await self._repo.record_polls([(session_id, *poll) for session_id, poll in polls.items()])
+        except BaseException:
+            self._polls = polls | self._polls  # kept for the next round (newer polls meanwhile win)
+            raise
 
     async def _remind_if_running_out(self, session: PickSession, timeout_in: float | None) -> None:
         """Once, REMIND_BEFORE the link runs out with nothing picked, the prompt says so (a link that lasts only a

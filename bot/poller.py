@@ -19,6 +19,27 @@ log = logging.getLogger(__name__)
 PollOnce = Callable[[int], Awaitable[float | None]]
 
 
+def first_delays(
+    picks: list[tuple[int, float | None, float]], now: float, polled_since: float
+) -> list[tuple[int, float]]:
+    """When to poll adopted picks first: (session id, delay) from (session id, last polled at, pollInterval), given
+    that their previous holder may have polled any of them unrecorded until `polled_since`. A pick not yet due is
+    polled when its interval since the last poll ends (never polled: one interval from now); the ones due already
+    are spread evenly over one pollInterval, the longest overdue first, so that a restart onto thousands of waiting
+    picks is no burst of calls to Google."""
+    delays: list[tuple[int, float]] = []
+    overdue: list[tuple[float, int, float]] = []
+    for session_id, last, interval in picks:
+        due = (now if last is None else max(last, polled_since)) + interval - now
+        if due > 0 or last is None:
+            delays.append((session_id, due))
+        else:
+            overdue.append((last, session_id, interval))
+    overdue.sort()
+    delays += [(session_id, interval * rank / len(overdue)) for rank, (_, session_id, interval) in enumerate(overdue)]
+    return delays
+
+
 class Poller:
     def __init__(self, poll_once: PollOnce, concurrency: int = 64, retry_after: float = 10.0) -> None:
         self._poll_once = poll_once
@@ -51,6 +72,18 @@ class Poller:
 
     def unschedule(self, session_id: int) -> None:
         self._due.pop(session_id, None)
+
+    def release(self, most: int) -> dict[int, float]:
+        """Unschedule up to `most` sessions that are not being polled, the latest due first; returns them with their
+        due times, for restore()."""
+        idle = (session_id for session_id in self._due if session_id not in self._running)
+        latest = sorted(idle, key=self._due.__getitem__, reverse=True)[: max(0, most)]
+        return {session_id: self._due.pop(session_id) for session_id in latest}
+
+    def restore(self, released: dict[int, float]) -> None:
+        now = asyncio.get_running_loop().time()
+        for session_id, due in released.items():
+            self.schedule(session_id, due - now)
 
     def has(self, session_id: int) -> bool:
         """Whether the session is due for a poll, or being polled."""

@@ -88,14 +88,37 @@ class LeaseRepository:
         )
         return {(row["work"], row["id"]) for row in rows}
 
-    async def orphaned_sessions(self) -> list[int]:
-        """Active picks nobody holds: never claimed, or their holder stopped renewing (it died)."""
+    async def adopt_orphans(self, most: int) -> list[int]:
+        """Take up to `most` active picks nobody holds (never claimed, or their holder stopped renewing: it died), the
+        oldest first, in one statement; returns their ids. Replicas adopting at once never share a pick: a lease is
+        taken over only while it is expired, so whichever commits second finds it fresh and leaves it (PostgreSQL
+        re-checks the conflict clause against the committed row)."""
+        now = time.time()
         rows = await self._db.fetchall(
-            "SELECT s.id FROM pick_sessions AS s LEFT JOIN leases AS l ON l.work = 'session' AND l.id = s.id"
-            f" WHERE s.status IN ({_ACTIVE}) AND (l.holder IS NULL OR l.expires_at < ?) ORDER BY s.id",
-            (time.time(),),
+            "INSERT INTO leases (work, id, holder, expires_at)"
+            " SELECT 'session', s.id, CAST(? AS TEXT), CAST(? AS DOUBLE PRECISION) FROM pick_sessions AS s"
+            " LEFT JOIN leases AS l ON l.work = 'session' AND l.id = s.id"
+            f" WHERE s.status IN ({_ACTIVE}) AND (l.holder IS NULL OR l.expires_at < ?) ORDER BY s.id LIMIT ?"
+            " ON CONFLICT (work, id) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at"
+            " WHERE leases.expires_at < ? RETURNING id",
+            (self.holder, now + self.seconds, now, most, now),
         )
-        return [row["id"] for row in rows]
+        return sorted(row["id"] for row in rows)
+
+    async def active_picks(self) -> int:
+        """Active picks in all, whoever holds them (each replica's fair share is its part of them)."""
+        row = await self._db.fetchone(f"SELECT count(*) AS picks FROM pick_sessions WHERE status IN ({_ACTIVE})")
+        return int(row["picks"]) if row else 0
+
+    async def let_go(self, session_ids: list[int]) -> None:
+        """Free these picks of this replica's for the others (more than its share), who are told at once."""
+        for first in range(0, len(session_ids), 500):
+            chunk = tuple(session_ids[first : first + 500])
+            await self._db.execute(
+                f"DELETE FROM leases WHERE work = 'session' AND holder = ? AND id IN ({', '.join('?' * len(chunk))})",
+                (self.holder, *chunk),
+            )
+        await self._db.notify(CHANNEL)
 
     async def release(self, work: Work, work_id: int) -> None:
         await self._db.execute(

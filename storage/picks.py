@@ -175,6 +175,17 @@ class PickRepository:
         row = await self._db.fetchone(f"SELECT {_SESSION_COLUMNS} FROM pick_sessions WHERE id = ?", (session_id,))
         return _session(row) if row else None
 
+    async def get_sessions(self, session_ids: Sequence[int]) -> list[PickSession]:
+        """The sessions with these ids, read 500 at a time (both engines cap a statement's parameters)."""
+        sessions: list[PickSession] = []
+        for first in range(0, len(session_ids), 500):
+            chunk = tuple(session_ids[first : first + 500])
+            rows = await self._db.fetchall(
+                f"SELECT {_SESSION_COLUMNS} FROM pick_sessions WHERE id IN ({', '.join('?' * len(chunk))})", chunk
+            )
+            sessions += [_session(row) for row in rows]
+        return sessions
+
     async def active_session(self, user_id: int, chat_id: int) -> PickSession | None:
         row = await self._db.fetchone(
             f"SELECT {_SESSION_COLUMNS} FROM pick_sessions WHERE user_id = ? AND chat_id = ?"
@@ -208,11 +219,18 @@ class PickRepository:
             params.extend(allowed)
         return await self._db.execute(sql, params) == 1
 
-    async def record_poll(self, session_id: int, polled_at: float, poll_interval: float) -> None:
-        await self._db.execute(
-            "UPDATE pick_sessions SET last_polled_at = ?, poll_interval = ?, updated_at = ? WHERE id = ?",
-            (polled_at, poll_interval, time.time(), session_id),
-        )
+    async def record_polls(self, polls: Sequence[tuple[int, float, float]]) -> None:
+        """When each session was last polled and the pollInterval Google gave then, (id, polled at, interval), in one
+        transaction; a poll time never goes back (a replica writing late after another took the pick over)."""
+        if not polls:
+            return
+        now = time.time()
+        async with self._db.transaction() as tx:
+            await tx.executemany(
+                "UPDATE pick_sessions SET last_polled_at = ?, poll_interval = ?, updated_at = ?"
+                " WHERE id = ? AND (last_polled_at IS NULL OR last_polled_at < ?)",
+                [(polled_at, interval, now, session_id, polled_at) for session_id, polled_at, interval in polls],
+            )
 
     async def set_messages(
         self,

@@ -3,10 +3,12 @@ replica that lost a pick from sending any more of it."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import pytest
 
+from bot.leases import LeaseKeeper
 from storage.database import Database
 from storage.leases import UPDATES, LeaseRepository
 from storage.picks import PickItem, PickRepository, PickSession, Route
@@ -43,19 +45,35 @@ async def test_one_holder_at_a_time_until_it_stops_renewing(db: Database, monkey
     assert not await first.take(*UPDATES)
 
 
-async def test_orphaned_picks_are_the_active_ones_nobody_holds(db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_adopting_takes_the_active_picks_nobody_holds_in_one_go(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
     picks = PickRepository(db)
     held = await waiting_session(picks, 1)
     ended = await waiting_session(picks, 2)
     await picks.set_status(ended.id, "cancelled")
+    never_claimed = await waiting_session(picks, 3)
+    await db.execute("DELETE FROM leases WHERE id = ?", (never_claimed.id,))
     other = LeaseRepository(db, "b", 30)
-    assert await other.orphaned_sessions() == []
-    await db.execute("DELETE FROM leases")  # e.g. SQLite's start-up: whatever a previous run held is free
-    assert await other.orphaned_sessions() == [held.id]
-    assert await other.take("session", held.id)
-    assert await other.orphaned_sessions() == []
-    monkeypatch.setattr(time, "time", lambda: 10**10)
-    assert await other.orphaned_sessions() == [held.id]  # "b" stopped renewing
+    assert await other.adopt_orphans(100) == [never_claimed.id]  # "test" holds the other one, the cancelled one ended
+    assert await other.adopt_orphans(100) == []
+    assert await other.renew() == {("session", never_claimed.id)}
+    monkeypatch.setattr(time, "time", lambda: 10**10)  # nobody renewed for LEASE_SECONDS: both holders died
+    assert await LeaseRepository(db, "c", 30).adopt_orphans(100) == sorted([held.id, never_claimed.id])
+    assert await other.renew() == set()
+    assert await LeaseRepository(db, "test", 30).renew() == {("session", ended.id)}  # until it forgets it
+
+
+async def test_replicas_adopting_at_once_never_share_a_pick(db: Database) -> None:
+    picks = PickRepository(db)
+    sessions = [await waiting_session(picks, n) for n in range(1, 41)]
+    await db.execute("DELETE FROM leases")
+    replicas = [LeaseRepository(db, name, 30) for name in ("a", "b", "c")]
+    taken = await asyncio.gather(*(replica.adopt_orphans(100) for replica in replicas))
+    every = [session_id for ids in taken for session_id in ids]
+    assert sorted(every) == [session.id for session in sessions]  # each exactly once
+    for replica, ids in zip(replicas, taken, strict=True):
+        assert await replica.renew() == {("session", session_id) for session_id in ids}
 
 
 async def test_leases_of_ended_picks_are_forgotten_and_release_frees_the_rest(db: Database) -> None:
@@ -69,7 +87,7 @@ async def test_leases_of_ended_picks_are_forgotten_and_release_frees_the_rest(db
     assert await leases.renew() == {UPDATES, ("session", live.id)}
     await leases.release_all()
     assert await LeaseRepository(db, "b", 30).take(*UPDATES)
-    assert await LeaseRepository(db, "b", 30).orphaned_sessions() == [live.id]
+    assert await LeaseRepository(db, "b", 30).adopt_orphans(100) == [live.id]
 
 
 async def test_items_are_handed_over_only_by_the_picks_holder(db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -114,3 +132,63 @@ async def test_replicas_count_themselves_while_they_renew(db: Database, monkeypa
     monkeypatch.setattr(time, "time", lambda: later)
     assert await first.take(*first.presence)  # "b" stopped renewing
     assert await first.live_replicas() == 1
+
+
+async def test_polls_are_written_together_and_a_late_writer_never_moves_them_back(db: Database) -> None:
+    picks = PickRepository(db)
+    first, second = await waiting_session(picks, 1), await waiting_session(picks, 2)
+    now = time.time()
+    await picks.record_polls([(first.id, now + 10, 5.0), (second.id, now + 10, 7.0)])
+    await picks.record_polls([(first.id, now + 5, 9.0)])  # from a replica that lost the pick meanwhile
+    sessions = await picks.get_sessions([first.id, second.id])
+    assert {s.id: (s.last_polled_at, s.poll_interval) for s in sessions} == {
+        first.id: (now + 10, 5.0),
+        second.id: (now + 10, 7.0),
+    }
+
+
+async def test_adopting_stops_at_a_number_and_picks_let_go_are_free_again(db: Database) -> None:
+    picks = PickRepository(db)
+    ids = [(await waiting_session(picks, n)).id for n in range(1, 11)]
+    await db.execute("DELETE FROM leases")
+    first, second = LeaseRepository(db, "a", 30), LeaseRepository(db, "b", 30)
+    assert await first.active_picks() == 10
+    assert await first.adopt_orphans(4) == ids[:4]  # the oldest first
+    assert await second.adopt_orphans(100) == ids[4:]
+    await second.let_go(ids[4:7])
+    assert await first.adopt_orphans(100) == ids[4:7]
+    assert await second.renew() == {("session", session_id) for session_id in ids[7:]}
+
+
+async def test_a_replica_joining_late_gets_its_share_of_the_waiting_picks(db: Database) -> None:
+    picks = PickRepository(db)
+    for n in range(1, 21):
+        await waiting_session(picks, n)  # all started on replica "test"
+    polled: dict[str, set[int]] = {"test": set(), "b": set()}
+
+    def keeper(name: str) -> LeaseKeeper:
+        async def adopt(session_ids: list[int]) -> None:
+            polled[name] |= set(session_ids)
+
+        async def drop(session_id: int) -> None:
+            polled[name].discard(session_id)
+
+        async def let_go(most: int) -> list[int]:
+            gone = sorted(polled[name])[:most]
+            polled[name] -= set(gone)
+            return gone
+
+        repo = LeaseRepository(db, name, 30)
+        return LeaseKeeper(repo, adopt=adopt, drop=drop, let_go=let_go, updates=None, share=lambda replicas: None)
+
+    first, second = keeper("test"), keeper("b")
+    await first.tick()
+    assert len(polled["test"]) == 20
+    await second.tick()  # "test" holds them all: nothing to adopt yet
+    assert polled["b"] == set()
+    await first.tick()  # two replicas now: "test" lets half go …
+    await second.tick()  # … and "b" takes them
+    assert len(polled["test"]) == len(polled["b"]) == 10 and not polled["test"] & polled["b"]
+    await first.tick()
+    await second.tick()
+    assert len(polled["test"]) == len(polled["b"]) == 10  # and it stays so

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from bot.poller import Poller
+from bot.poller import Poller, first_delays
 
 
 async def test_polls_each_session_at_its_own_interval_until_told_to_stop() -> None:
@@ -145,3 +145,21 @@ async def test_thousands_of_sessions_share_one_scheduler() -> None:
     await asyncio.wait_for(finished.wait(), 20)
     await poller.stop()
     assert polls == count * 2
+
+
+def test_adopted_picks_due_already_are_spread_over_one_interval_the_longest_overdue_first() -> None:
+    now = 1000.0
+    overdue = [(n, now - 60 - n, 5.0) for n in range(100)]  # down a minute: 99 is the longest overdue
+    delays = dict(first_delays([(500, now - 2, 5.0), (501, None, 5.0), *overdue], now, polled_since=now - 3600))
+    assert delays[500] == 3.0  # its interval since the last poll ends then
+    assert delays[501] == 5.0  # never polled: one interval from its creation's first poll
+    spread = [delays[n] for n in reversed(range(100))]
+    assert spread == sorted(spread) and spread[0] == 0.0 and spread[-1] < 5.0
+    tenths = [sum(1 for d in spread if k * 0.5 <= d < (k + 1) * 0.5) for k in range(10)]
+    assert tenths == [10] * 10  # evenly: no tenth of the interval holds more than its share
+
+
+def test_a_dead_holder_may_have_polled_unrecorded_until_it_died() -> None:
+    now = 1000.0
+    delays = dict(first_delays([(1, now - 60, 5.0), (2, None, 5.0)], now, polled_since=now - 2))
+    assert delays == {1: 3.0, 2: 5.0}  # as if polled 2 s ago, not a minute ago
