@@ -20,6 +20,7 @@ async def test_bucket_lets_an_album_through_then_paces() -> None:
     start = loop.time()
     await bucket.take(10)
     assert loop.time() - start < 0.05
+    bucket.landed(10)
     await bucket.take(5)
     assert loop.time() - start >= 0.045
 
@@ -182,15 +183,62 @@ async def test_other_errors_are_not_retried() -> None:
 
 
 async def test_a_long_upload_does_not_leave_the_bucket_in_debt() -> None:
-    """The spend moves to the arrival; refill a full bucket could not have held is not taken back twice."""
+    """The spend counts from the arrival; refill a full bucket could not have held is not taken back twice."""
     bucket = TokenBucket(rate=100.0, capacity=10.0)
-    await bucket.take(2)  # 8 left, the bucket refills to full within 0.02 s
+    await bucket.take(2)  # 8 left: in flight, the bucket refills to 8 within 0.0 s, not to 10
     await asyncio.sleep(0.2)  # a "long" upload: 20 tokens of refill, but the bucket holds 10
-    bucket.spent_on_arrival(2)
+    bucket.landed(2)
     loop = asyncio.get_running_loop()
     start = loop.time()
     await bucket.take(8)  # 8 of the 10 are there at once
     assert loop.time() - start < 0.05
+
+
+async def test_a_send_that_never_left_gives_its_tokens_back() -> None:
+    bucket = TokenBucket(rate=0.001, capacity=10.0)
+    await bucket.take(10)
+    bucket.landed(10, sent=False)  # e.g. the hand-over found the pick taken over: nothing went out
+    assert bucket.ready_within(10, 0.0)
+
+
+def _arrivals_refused(arrivals: list[tuple[float, int]], rate: float, burst: float) -> int:
+    """How many of these arrivals (time, messages) Telegram's bucket of `burst` refilling `rate`/s refuses."""
+    tokens, stamp, refused = burst, arrivals[0][0] if arrivals else 0.0, 0
+    for at, count in sorted(arrivals):
+        tokens = min(burst, tokens + (at - stamp) * rate)
+        stamp = at
+        if tokens >= count:
+            tokens -= count
+        else:
+            refused += 1
+    return refused
+
+
+async def test_uploads_into_many_chats_ending_together_arrive_within_the_bot_wide_budget() -> None:
+    """Many deliveries share the uplink: albums started one after the other as the bot-wide budget refilled all
+    end when the uplink has carried them, together. Counted as spent until they land, no more start than
+    Telegram takes at once (with spending at the start only, all 60 messages here landed in one instant)."""
+    flood = FloodControl(1000, 60000, RequestMetrics(CollectorRegistry(), "telegram", "method"), overall_per_second=20)
+    uplink_done = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    arrivals: list[tuple[float, int]] = []
+
+    async def upload() -> bool:
+        await uplink_done.wait()  # the shared uplink finishes every upload under way at once
+        arrivals.append((loop.time(), 10))
+        return True
+
+    albums = [
+        asyncio.ensure_future(
+            flood.process_request(upload, (), {}, "sendMediaGroup", {"chat_id": chat, "media": list(range(10))}, None)
+        )
+        for chat in range(1, 7)
+    ]
+    await asyncio.sleep(1.6)  # time enough for the bucket's 20 + 1.6 s × 20/s = 52 messages to start
+    uplink_done.set()
+    await asyncio.gather(*albums)
+    assert len(arrivals) == 6
+    assert _arrivals_refused(arrivals, rate=20, burst=20) == 0
 
 
 async def test_an_upload_starts_ahead_of_its_tokens_and_still_arrives_on_budget() -> None:
