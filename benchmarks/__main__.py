@@ -23,12 +23,26 @@ from benchmarks.cases import (
     prompts_at_once,
     start_up,
 )
-from benchmarks.crowd import CrowdRun, deliver_crowd
+from benchmarks.crowd import CaseSkipped, CrowdRun, deliver_crowd
 from benchmarks.profile import FULL, MB, REAL, SMOKE, DeliveryCase, Plan
+from benchmarks.replicas import CASES as REPLICAS
+from benchmarks.replicas import poll_on_replicas, replicas_rows
 from benchmarks.report import Row, millis, render, seconds
 from benchmarks.world import THIS_BOT, BotUnderTest
 
-CASES = ("photos", "videos", "group", "archives", "crowd", "crowd-groups", "picks", "polling", "startup")
+CASES = (
+    "photos",
+    "videos",
+    "group",
+    "archives",
+    "crowd",
+    "crowd-groups",
+    "crowd-replicas",
+    "picks",
+    "polling",
+    "polling-replicas",
+    "startup",
+)
 GB = 1_000_000_000
 
 
@@ -172,6 +186,7 @@ def crowd_rows(run: CrowdRun, notes: list[str]) -> list[Row]:
         f"overall {seconds(floor.overall)}; {run.refusals} flood refusals; detection 0–"
         f"{seconds(max(p.detection for p in run.picks))}"
     )
+    notes += [f"- {case.title}: {d}" for d in run.details]
     notes += [f"- {case.title}: PROBLEM {p}" for p in run.problems]
     return rows
 
@@ -299,7 +314,10 @@ async def run(
     for crowd in plan.crowds:
         if crowd.key in only:
             print(f"… {crowd.title}", file=sys.stderr, flush=True)
-            rows += crowd_rows(await deliver_crowd(crowd, root / crowd.key, subject), notes)
+            try:
+                rows += crowd_rows(await deliver_crowd(crowd, root / crowd.key, subject), notes)
+            except CaseSkipped as skipped:
+                notes.append(f"- {crowd.title}: skipped, {skipped}")
     if "picks" in only:
         print(f"… {plan.picks.users} /pick at once", file=sys.stderr, flush=True)
         rows += picks_rows(await prompts_at_once(plan.picks, root / "picks", subject), notes)
@@ -312,6 +330,10 @@ async def run(
             f"{polling.violations} polling violations at Google; SIGTERM → exit took {polling.shutdown_seconds:.1f} s"
         )
         notes += [f"- polling: PROBLEM {p}" for p in polling.problems]
+    if "polling-replicas" in only:
+        replicas = REPLICAS[plan.name]
+        print(f"… polling {replicas.sessions} sessions on 1 then 2 replicas", file=sys.stderr, flush=True)
+        rows += replicas_rows(await poll_on_replicas(replicas, root / "polling-replicas", subject), notes)
     if "startup" in only:
         print(f"… start-up with {plan.startup.items:,} item rows", file=sys.stderr, flush=True)
         rows += startup_rows(await start_up(plan.startup, root / "startup", subject), notes)
@@ -322,6 +344,7 @@ async def run(
         + [
             ("picks", plan.picks.scale),
             ("polling", plan.polling.scale),
+            ("polling-replicas", REPLICAS[plan.name].scale),
             ("startup", plan.startup.scale),
         ]
     )

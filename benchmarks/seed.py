@@ -24,6 +24,7 @@ from bot.crypto import Cipher
 from emulators.google import GoogleEmulator, SessionRecord
 from storage.database import SqliteDatabase
 from storage.links import LinkRepository
+from storage.postgres import PostgresDatabase
 from tests.harness import ENCRYPTION_KEY
 
 ITEMS_PER_DONE_PICK = 100
@@ -76,14 +77,15 @@ def open_session(google: GoogleEmulator, user_id: int) -> SessionRecord:
 
 
 async def seed_database(
-    path: Path,
+    target: Path | str,
     links: list[tuple[int, dict[str, Any]]],
     waiting: list[Waiting],
     poll_interval: float,
     history_items: int = 0,
 ) -> None:
-    """Links, waiting picks (private chats) and `history_items` item rows of delivered picks."""
-    db = SqliteDatabase(path)
+    """Links, waiting picks (private chats) and `history_items` item rows of delivered picks, into a SQLite file or
+    a PostgreSQL database (its URL)."""
+    db = PostgresDatabase(target) if isinstance(target, str) else SqliteDatabase(target)
     await db.open()
     try:
         repo = LinkRepository(db, Cipher(ENCRYPTION_KEY))
