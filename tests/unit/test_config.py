@@ -190,7 +190,7 @@ def test_metrics_token_idle_timeout_and_retention(tmp_path: Path) -> None:
 
 def test_delivery_slots_and_temp_space(tmp_path: Path) -> None:
     defaults = load_settings(BASE, dotenv=tmp_path / "none")
-    assert (defaults.max_deliveries, defaults.temp_dir) == (8, Path("data/tmp"))
+    assert (defaults.max_deliveries, defaults.temp_dir) == (32, Path("data/tmp"))
     assert (defaults.temp_budget_bytes, defaults.temp_min_free_bytes) == (2_000_000_000, 500_000_000)
     settings = load_settings(
         {
