@@ -257,6 +257,11 @@ MIGRATIONS: tuple[str, ...] = (
         language  TEXT NOT NULL
     );
     """,
+    # 11: PostgreSQL's outcome counts kept per statement (see there). SQLite's triggers update the count in place
+    # at the same cost whatever the statement's size: nothing changes here.
+    """
+    -- nothing for SQLite
+    """,
 )
 
 # PostgreSQL came with version 7: its first script makes the schema SQLite has after migration 7 in one go. Types:
@@ -437,6 +442,38 @@ POSTGRES_MIGRATIONS: tuple[tuple[int, str], ...] = (
         chat_id   bigint PRIMARY KEY,
         language  text NOT NULL
     );
+    """,
+    ),
+    (
+        11,
+        # The outcome counts by statement, not by row. Upserting the one counter row once per item leaves a new
+        # version of it per item, and each upsert walks the versions this transaction made: a statement of n items
+        # cost n² (20,000 delivered items copied by migrate-db: 18 s; a million: hours).
+        """
+    DROP TRIGGER pick_items_outcome_inserted ON pick_items;
+    DROP TRIGGER pick_items_outcome_changed ON pick_items;
+    DROP FUNCTION count_item_outcome();
+    CREATE FUNCTION count_items_inserted() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        INSERT INTO item_outcome_counts (status, reason, items)
+        SELECT status, COALESCE(reason, ''), count(*) FROM inserted
+        WHERE status IN ('sent', 'skipped') GROUP BY 1, 2
+        ON CONFLICT (status, reason) DO UPDATE SET items = item_outcome_counts.items + EXCLUDED.items;
+        RETURN NULL;
+    END $$;
+    CREATE FUNCTION count_items_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        INSERT INTO item_outcome_counts (status, reason, items)
+        SELECT changed.status, COALESCE(changed.reason, ''), count(*)
+        FROM changed JOIN previous USING (session_id, position)
+        WHERE changed.status IN ('sent', 'skipped') AND previous.status = 'pending' GROUP BY 1, 2
+        ON CONFLICT (status, reason) DO UPDATE SET items = item_outcome_counts.items + EXCLUDED.items;
+        RETURN NULL;
+    END $$;
+    CREATE TRIGGER pick_items_outcome_inserted AFTER INSERT ON pick_items
+    REFERENCING NEW TABLE AS inserted FOR EACH STATEMENT EXECUTE FUNCTION count_items_inserted();
+    CREATE TRIGGER pick_items_outcome_changed AFTER UPDATE ON pick_items
+    REFERENCING OLD TABLE AS previous NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION count_items_changed();
     """,
     ),
 )

@@ -22,7 +22,7 @@ from storage.links import LinkRepository
 from storage.migrations import MIGRATIONS
 from storage.oauth_states import OAuthStateRepository
 from storage.picks import PickItem, PickRepository, Route
-from storage.stats import StatsRepository
+from storage.stats import ItemOutcomes, StatsRepository
 from tests.unit.conftest import waiting_session
 
 
@@ -142,6 +142,28 @@ async def test_deliveries_since_count_items_by_when_they_were_sent(
     assert (await stats.overview(since=midnight)).delivered_today == 2
     assert (await stats.overview(since=midnight - 3600)).delivered_today == 4
     assert (await stats.overview(since=midnight + 61)).delivered_today == 0
+
+
+async def test_outcome_counts_take_each_item_once_however_many_a_statement_changes(db: Database) -> None:
+    """The delivered and skipped counts (kept by triggers for /metrics) when statements change many items at once,
+    as migrate-db's copy does: on PostgreSQL the triggers count per statement (migration 11)."""
+    picks = PickRepository(db)
+    session = await waiting_session(picks, time.time() + 60)
+    await picks.save_items(
+        session.id, [PickItem(n, f"m{n}", "PHOTO", f"{n}.jpg", "image/jpeg", 1, 1) for n in range(5)]
+    )
+    await db.execute("UPDATE pick_items SET status = 'sent' WHERE position < 3")  # three in one statement
+    await picks.mark_skipped(session.id, 3, SkipReason.TOO_BIG, detail="1")
+    await db.execute("UPDATE pick_items SET message_id = 7")  # no outcome changes
+    await db.execute("UPDATE pick_items SET status = 'sent' WHERE status = 'sent'")  # sent already: not again
+    await db.execute(
+        "INSERT INTO pick_items (session_id, position, media_id, kind, filename, mime_type, status, reason)"
+        " VALUES (?, 10, 'a', 'PHOTO', 'a.jpg', 'image/jpeg', 'sent', NULL),"
+        " (?, 11, 'b', 'PHOTO', 'b.jpg', 'image/jpeg', 'skipped', 'too_big'),"
+        " (?, 12, 'c', 'PHOTO', 'c.jpg', 'image/jpeg', 'pending', NULL)",
+        (session.id, session.id, session.id),
+    )
+    assert await StatsRepository(db).item_outcomes() == ItemOutcomes(delivered=4, failed={"too_big": 2})
 
 
 async def test_a_skipped_item_keeps_its_reason_code_detail_and_size(db: Database) -> None:
