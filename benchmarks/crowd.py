@@ -1,22 +1,35 @@
-"""Many users' picks delivered at once: the total against the crowd's floor, and how fairly the bot shares."""
+"""Many users' picks delivered at once: the total against the crowd's floor, and how fairly the bot shares; on one
+bot process, or on several replicas sharing one PostgreSQL database (and one bot's flood budget)."""
 
 from __future__ import annotations
 
+import asyncio
+import os
 import random
 import time
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import asyncpg
+
 from benchmarks.baseline import PHOTO_RENDITION
 from benchmarks.floors import CrowdFloor, UserPick, crowd_floor
-from benchmarks.profile import CrowdCase
+from benchmarks.profile import Costs, CrowdCase
 from benchmarks.seed import email_of, grant_tokens, seed_database
 from benchmarks.world import SEND_METHODS, THIS_BOT, BotUnderTest, World, cpu_seconds, has_picker_button
 from emulators.google import MediaItem
+from tests.harness import BotProcess
+from tests.postgres import PostgresCluster, binaries
 
 MEDIA_KINDS = ("photo", "video", "document")
 FIRST_USER = 20_000
 FIRST_GROUP = -1_001_000_000_000
+LEASE_SECONDS = 30  # the default: a shorter lease is lost by a replica starved of CPU on a loaded machine
+
+
+class CaseSkipped(Exception):
+    """The case cannot run on this machine (PostgreSQL missing); the reason is printed instead of its rows."""
 
 
 @dataclass
@@ -33,6 +46,7 @@ class CrowdRun:
     cpu: float  # seconds of the bot's CPU from Done to the last summary
     moved: int  # bytes downloaded from Google and uploaded to Telegram meanwhile
     problems: list[str] = field(default_factory=list)
+    details: list[str] = field(default_factory=list)  # notes under the table (replicas: each one's share)
 
 
 class Watch:
@@ -78,15 +92,19 @@ class Watch:
 async def deliver_crowd(case: CrowdCase, workdir: Path, subject: BotUnderTest = THIS_BOT) -> CrowdRun:
     costs = case.costs
     world = World(workdir, subject)
-    await world.start(costs)
-    try:
+    async with AsyncExitStack() as stack:
+        url = await _postgres(case, stack) if case.replicas > 1 else None
+        await world.start(costs)
+        stack.push_async_callback(world.close)
         tg, google = world.tg, world.google
-        bot = world.make_bot(costs)
+        bots = [_bot(world, costs, n, url) for n in range(case.replicas)]
+        stack.push_async_callback(_stop_all, bots[:-1])  # world.close stops the last (world.bot)
         users = list(range(FIRST_USER, FIRST_USER + case.users))
         groups = [FIRST_GROUP - g for g in range(case.groups)]
         chat_of = {u: groups[n % len(groups)] if n < case.in_groups else u for n, u in enumerate(users)}
-        tokens = await grant_tokens(google, users, bot.env["PUBLIC_URL"] + "/oauth/callback")
-        await seed_database(workdir / "data" / "bot.sqlite3", list(zip(users, tokens, strict=True)), [], 0)
+        tokens = await grant_tokens(google, users, bots[0].env["PUBLIC_URL"] + "/oauth/callback")
+        links = list(zip(users, tokens, strict=True))
+        await seed_database(url or workdir / "data" / "bot.sqlite3", links, [], 0)
         for user in users:
             tg.add_user(user, f"User {user}").started = True  # they linked in the private chat earlier
         for group in groups:
@@ -98,9 +116,9 @@ async def deliver_crowd(case: CrowdCase, workdir: Path, subject: BotUnderTest = 
             ]
             for u in users
         }
-        await bot.start(timeout=60)
-        assert bot.proc is not None
-        pid = bot.proc.pid
+        for n, bot in enumerate(bots):
+            await bot.start(timeout=60, receiving=n == 0)  # polling: the first takes the getUpdates lease
+        pids = [bot.proc.pid for bot in bots if bot.proc is not None]
 
         # Every pick waiting, prompts shown (no costs yet: only the waiting picks matter).
         known = set(google.sessions)
@@ -112,13 +130,14 @@ async def deliver_crowd(case: CrowdCase, workdir: Path, subject: BotUnderTest = 
             lambda: all(any(has_picker_button(m) for m in tg.messages(u)) for u in users), 60, what="every prompt"
         )
         await google.wait_for(lambda: all(s.polls for s in session_of.values()), 60)
+        share = await _shared_out(url, case) if url is not None else {}
         world.apply_costs(costs)
         chats = sorted(set(chat_of.values()))
         await world.wait_buckets_full(chats, costs)
 
         # Done for everyone at one moment.
         started, at = time.monotonic(), google.now()
-        cpu_before = cpu_seconds(pid)
+        cpu_before = [cpu_seconds(pid) for pid in pids]
         detection = {}
         for user in users:
             session = session_of[email_of(user)]
@@ -140,7 +159,7 @@ async def deliver_crowd(case: CrowdCase, workdir: Path, subject: BotUnderTest = 
         limit = 120 + 20 * case.users * case.photos * case.size / costs.telegram_uplink
         await tg.wait_for(observe, limit, what="every user's summary")
         total = time.monotonic() - started
-        cpu = cpu_seconds(pid) - cpu_before
+        cpu = [cpu_seconds(pid) - before for pid, before in zip(pids, cpu_before, strict=True)]
 
         sizes = {s.item_id: s.size for s in google.served if s.suffix == PHOTO_RENDITION}
         picks = [UserPick([sizes.get(i.id, 1) for i in library[u]], detection[u], chat_of[u]) for u in users]
@@ -164,17 +183,80 @@ async def deliver_crowd(case: CrowdCase, workdir: Path, subject: BotUnderTest = 
             delivered=watch.media,
             group_refusals=group_refusals,
             refusals=refusals,
-            cpu=cpu,
+            cpu=sum(cpu),
             moved=downloaded + uploaded,
         )
-        code, _ = await world.stop_bot()
-        logs = bot.logs()
-        if code != 0:
-            run.problems.append(f"bot exited with {code}" if code is not None else "bot killed: no exit after SIGTERM")
-        if "Traceback" in logs:
-            run.problems.append("traceback in the bot's log: " + logs[logs.index("Traceback") :][:300])
+        if url is not None:
+            run.details.append(
+                "picks delivered per replica "
+                + ", ".join(f"{b.name} {share.get(b.name, 0)} ({c:.1f} CPU-s)" for b, c in zip(bots, cpu, strict=True))
+                + f"; the emulator's bot-wide limit {costs.overall_rate:g}/s, as the bot's (not scaled)"
+            )
+        for bot in bots:
+            code = await bot.stop() if bot.proc is not None else 0
+            logs = bot.logs()
+            if code != 0:
+                run.problems.append(f"{bot.name} exited with {code}")
+            if "Traceback" in logs:
+                run.problems.append(f"traceback in {bot.name}'s log: " + logs[logs.index("Traceback") :][:300])
+        world.bot = None
         if tg.violations or google.violations:
             run.problems.append(f"emulator violations: {(tg.violations + google.violations)[:3]}")
         return run
-    finally:
-        await world.close()
+    raise AssertionError("unreachable")  # mypy: the exit stack may swallow exceptions, it never does here
+
+
+async def _postgres(case: CrowdCase, stack: AsyncExitStack) -> str:
+    """A private PostgreSQL cluster (tests/postgres.py) and an empty database's URL; the case is skipped without
+    PostgreSQL, except in CI, which installs it."""
+    bindir = binaries()
+    if bindir is None:
+        reason = "PostgreSQL is not installed (Debian: apt-get install postgresql)"
+        if os.environ.get("CI") == "true":
+            raise RuntimeError(f"{case.title}: {reason}; CI installs it (.ci/run)")
+        raise CaseSkipped(reason)
+    cluster = await asyncio.to_thread(PostgresCluster.start, bindir)
+    stack.callback(cluster.stop)
+    return await cluster.create_database()
+
+
+def _bot(world: World, costs: Costs, n: int, url: str | None) -> BotProcess:
+    """The bot (url None: on SQLite), or replica r`n` on the PostgreSQL database at `url`."""
+    bot = world.make_bot(costs)
+    if url is not None:
+        bot.name = f"r{n}"
+        bot.env.update(
+            DATABASE_URL=url,
+            REPLICA_NAME=bot.name,
+            TEMP_DIR=str(world.workdir / f"tmp-{bot.name}"),
+        )
+    return bot
+
+
+async def _stop_all(bots: list[BotProcess]) -> None:
+    for bot in bots:
+        if bot.proc is not None:
+            bot.proc.kill()
+            await bot.proc.wait()
+            bot.proc = None
+
+
+async def _shared_out(url: str, case: CrowdCase) -> dict[str, int]:
+    """Wait until the replicas have shared the waiting picks out (the first holds them all at first, then lets
+    those above its share go, bot/leases.py); returns how many each holds."""
+    fair = -(-case.users // case.replicas)
+    deadline = time.monotonic() + 4 * LEASE_SECONDS  # a round every third of it
+    while True:
+        conn = await asyncpg.connect(url)
+        try:
+            rows = await conn.fetch(
+                "SELECT holder, count(*) AS picks FROM leases WHERE work = 'session' GROUP BY holder"
+            )
+        finally:
+            await conn.close()
+        held = {row["holder"]: int(row["picks"]) for row in rows}
+        if sum(held.values()) == case.users and max(held.values()) <= fair + max(2, fair // 20):
+            return held
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the replicas did not share the picks out: {held}")
+        await asyncio.sleep(0.25)  # the leases live in the database of other processes

@@ -97,10 +97,14 @@ class CrowdCase:
     scale: float
     in_groups: int = 0
     groups: int = 0
+    replicas: int = 1  # more than one: that many bot processes on one PostgreSQL database share the deliveries
 
     @property
     def costs(self) -> Costs:
-        return REAL.scaled(self.scale)
+        """Replicas share the bot-wide 30/s, which the bot keeps at Telegram's real rate at any k: there the emulator
+        holds them to that same 30/s, so that the case shows whether together they keep to it."""
+        scaled = REAL.scaled(self.scale)
+        return replace(scaled, overall_rate=REAL.overall_rate) if self.replicas > 1 else scaled
 
 
 @dataclass(frozen=True)
@@ -161,6 +165,7 @@ FULL = Plan(
     crowds=(
         CrowdCase("crowd", "30 users × 40 photos", 30, 40, 3 * MB, scale=2),
         CrowdCase("crowd-groups", "30 users × 40 photos, 10 in 3 groups", 30, 40, 3 * MB, 2, in_groups=10, groups=3),
+        CrowdCase("crowd-replicas", "30 users × 40 photos, 2 replicas", 30, 40, 3 * MB, scale=2, replicas=2),
     ),
     picks=PicksCase(users=100, scale=1),
     polling=PollingCase(sessions=10_000, window=60.0, scale=1, reply_tries=20),
@@ -181,6 +186,7 @@ SMOKE = Plan(
     crowds=(
         CrowdCase("crowd", "3 users × 4 photos", 3, 4, 300_000, scale=20),
         CrowdCase("crowd-groups", "5 users × 4 photos, 3 in 2 groups", 5, 4, 300_000, 20, in_groups=3, groups=2),
+        CrowdCase("crowd-replicas", "6 users × 4 photos, 2 replicas", 6, 4, 300_000, scale=20, replicas=2),
     ),
     picks=PicksCase(users=10, scale=10),
     polling=PollingCase(sessions=20, window=3.0, scale=10, reply_tries=3),
