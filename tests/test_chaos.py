@@ -1,4 +1,5 @@
-"""A short seeded chaos run (the long one: `python -m tests.chaos --runs 40`), and how its judge decides."""
+"""Short seeded chaos runs, of one bot and of three replicas (the long ones: `python -m tests.chaos --runs 40`,
+`--replicas 3`), and how their judge decides."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from bot import texts
 from bot.outcomes import SkipReason
 from tests.chaos.engine import (
     STOPPED,
+    ChaosConfig,
     ItemFacts,
     ReasonLine,
     classify,
@@ -17,9 +19,13 @@ from tests.chaos.engine import (
     run_chaos,
     stored_reason,
 )
+from tests.chaos.fleet import logged_counts
+from tests.postgres import PostgresCluster
 
 CI_SEED = 7000
 CI_RUNS = 4
+REPLICAS_SEED = 7100
+REPLICAS_RUNS = 2  # about 2 minutes on a loaded 2-core machine
 
 
 async def test_short_seeded_chaos_run_keeps_the_invariant(tmp_path: Path) -> None:
@@ -29,6 +35,20 @@ async def test_short_seeded_chaos_run_keeps_the_invariant(tmp_path: Path) -> Non
     assert figures.ok, report
     assert sum(figures.faults.values()) >= CI_RUNS * 2, report  # faults really were injected
     assert figures.outcomes["delivered"] > 0, report
+
+
+async def test_short_seeded_chaos_run_of_three_replicas_keeps_the_invariant(
+    tmp_path: Path, postgres: PostgresCluster
+) -> None:
+    config = ChaosConfig(replicas=3, database_url=postgres.url("postgres"))
+    figures = await run_chaos(REPLICAS_SEED, REPLICAS_RUNS, config, workdir=tmp_path)
+    report = figures.render()
+    assert figures.duplicated == 0 and figures.lost == 0, report
+    assert figures.ok, report
+    assert figures.outcomes["delivered"] > 0, report
+    counts = figures.replicas.values()
+    assert sum(c.kills for c in counts) >= REPLICAS_RUNS, report  # every run SIGKILLs a replica at least once
+    assert sum(c.picks_taken for c in counts) > 0, report  # …and some of their picks moved to another replica
 
 
 def test_an_item_is_delivered_once_reported_or_else_counted_as_a_failure() -> None:
@@ -77,3 +97,24 @@ def test_reported_items_are_counted_by_the_stored_reason_code() -> None:
     assert {reported_label(("skipped", "telegram_refused"), {words}) for words in refused} == {"telegram_refused"}
     assert reported_label(("skipped", "too_big"), {"over 50 MB"}) == "too_big"
     assert reported_label(None, {STOPPED}) == STOPPED  # its pick was stopped before anything was stored
+
+
+def test_what_each_replica_did_is_counted_from_its_log_lines() -> None:
+    logs = "\n".join(
+        (
+            "12:00:01 r1 INFO bot.leases: replica r1 receives updates (getUpdates)",
+            "12:00:02 r1 INFO bot.leases: replica r1 took pick 4",
+            "12:00:03 r1 INFO bot.leases: replica r1 took 3 picks nobody held: 5, 6, 7",
+            "12:00:04 r1 INFO bot.picking: pick 8 goes to replica r0, which sends into chat -100",
+            "12:00:05 r1 WARNING bot.leases: replica r1 lost its lease on session 9 to another replica",
+            "telegram.error.Conflict: Conflict: terminated by other getUpdates request; make sure that only one bot",
+            "12:00:06 r1 INFO bot.picking: pick 10 started by user 111 in chat 111",
+        )
+    )
+    assert logged_counts(logs) == {
+        "picks_taken": 4,
+        "picks_handed": 1,
+        "updates_taken": 1,
+        "conflicts": 1,
+        "leases_lost": 1,
+    }

@@ -1,4 +1,6 @@
-"""`python -m tests.chaos --runs N --seed S`: seeded chaos runs; prints the figures, exits 1 on a broken invariant."""
+"""`python -m tests.chaos --runs N --seed S [--replicas R]`: seeded chaos runs; prints the figures, exits 1 on a
+broken invariant. With R ≥ 2 replicas share a PostgreSQL database: a private cluster (Debian's binaries), or the
+server of --database-url."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ import sys
 from pathlib import Path
 
 from tests.chaos.engine import KINDS, ChaosConfig, RunResult, run_chaos
+from tests.postgres import PostgresCluster, binaries
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -19,14 +22,33 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep every run's folder, not only failing ones")
     parser.add_argument("--only", help=f"comma-separated fault kinds to inject (default all: {', '.join(KINDS)})")
     parser.add_argument("--log-level", default="INFO", help="the bot's LOG_LEVEL (default INFO)")
+    parser.add_argument(
+        "--replicas", type=int, default=1, help="replicas of the bot on one PostgreSQL database (default 1: SQLite)"
+    )
+    parser.add_argument(
+        "--database-url",
+        help="a PostgreSQL server where each run creates its own database (postgresql://user:password@host:port/db,"
+        " a user allowed to CREATE DATABASE); default with --replicas 2 or more: a private cluster",
+    )
     args = parser.parse_args(argv)
+    if args.replicas < 1:
+        parser.error("--replicas must be 1 or more")
     kinds = frozenset(KINDS)
     if args.only:
         kinds = frozenset(k.strip() for k in args.only.split(",") if k.strip())
         unknown = kinds - set(KINDS)
         if unknown:
             parser.error(f"unknown fault kinds: {', '.join(sorted(unknown))}")
-    config = ChaosConfig(kinds=kinds, keep=args.keep, log_level=args.log_level)
+    cluster = None
+    if args.replicas >= 2 and args.database_url is None:
+        bindir = binaries()
+        if bindir is None:
+            parser.error("--replicas needs PostgreSQL: apt-get install postgresql, or give --database-url")
+        cluster = PostgresCluster.start(bindir)
+    server = args.database_url or (cluster.url("postgres") if cluster is not None else None)
+    config = ChaosConfig(
+        kinds=kinds, keep=args.keep, log_level=args.log_level, replicas=args.replicas, database_url=server
+    )
 
     def progress(run: RunResult) -> None:
         faults = sum(run.faults.values())
@@ -42,7 +64,11 @@ def main(argv: list[str] | None = None) -> int:
     # The emulators log a traceback whenever the bot hangs up mid-answer (a kill, a download it refuses):
     # expected here, and noise.
     logging.getLogger("aiohttp.server").setLevel(logging.CRITICAL)
-    figures = asyncio.run(run_chaos(args.seed, args.runs, config, args.workdir, progress))
+    try:
+        figures = asyncio.run(run_chaos(args.seed, args.runs, config, args.workdir, progress))
+    finally:
+        if cluster is not None:
+            cluster.stop()  # and its databases, a failing run's too (its folder and logs are kept)
     print(figures.render())
     return 0 if figures.ok else 1
 

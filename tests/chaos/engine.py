@@ -9,6 +9,12 @@ sends that get no answer (the connection drops before or after Telegram carried 
 without waiting for the bot's 30 s read timeout), a user blocking the bot, the bot removed from the
 group, and the bot SIGKILLed (also while an album upload is in flight) or stopped, then restarted.
 
+With `replicas` ≥ 2 the bot runs as that many replicas (r0, r1, …) sharing one PostgreSQL database, receiving
+updates by long polling under the getUpdates lease, with a short LEASE_SECONDS: the faults above then hit the whole
+fleet at once (kill, graceful_restart) or the replica sending the album (kill_mid_album), and a random replica is
+SIGKILLed (kill_replica) or stopped (stop_replica) and restarted a few seconds later, under its name or a new one
+(as the default hostname-pid would give), so that its work either waits for it or moves to another replica.
+
 The fault plan (kinds, parameters, trigger points) comes from the seed; where a trigger lands in the
 flow depends on timing, so a seed reproduces the same plan, not always the same interleaving.
 
@@ -17,8 +23,11 @@ The invariant, after every run:
   Google served for it) or was reported to its user with a reason (a summary lists its filename under a
   reason); an item reported "in doubt" that also arrived once counts as delivered once;
 - no item arrived twice, none is lost, none arrived while a summary said it did not for another reason;
-- no picking session is left open at Google; no temporary file is left in data/tmp; the database passes
-  PRAGMA integrity_check; neither emulator recorded a protocol violation.
+- no picking session is left open at Google; no temporary file is left in any TEMP_DIR; neither emulator
+  recorded a protocol violation; the database is sound: SQLite passes PRAGMA integrity_check; on PostgreSQL
+  (whose own consistency a bot process cannot break) the leases are: once every replica got its last SIGTERM, a
+  lease left is held only under a name that was SIGKILLed and never ran again (SIGTERM releases a replica's
+  leases), and none is on a pick still active.
 
 An item whose user blocked the bot (or whose pick ended because its chat went away before the bot saw the
 choice) cannot be told anything: it counts as "unreachable" when the bot recorded why, and as lost otherwise.
@@ -31,7 +40,6 @@ import contextlib
 import random
 import re
 import shutil
-import sqlite3
 import tempfile
 import time
 from collections import Counter
@@ -44,6 +52,8 @@ from bot import texts
 from bot.outcomes import SkipReason
 from emulators.google import GoogleEmulator, MediaItem, SessionRecord
 from emulators.telegram import TelegramEmulator
+from tests.chaos.database import BotDatabase, PostgresDatabase, SqliteDatabase, create_postgres, drop_postgres
+from tests.chaos.fleet import LEASE_SECONDS, Fleet, Replica, ReplicaCounts
 from tests.harness import (
     CLIENT_ID,
     CLIENT_SECRET,
@@ -85,7 +95,10 @@ KINDS: dict[str, float] = {
     "kill": 2.0,
     "kill_mid_album": 2.0,
     "graceful_restart": 0.8,
+    "kill_replica": 3.0,
+    "stop_replica": 1.5,
 }
+REPLICA_KINDS = frozenset({"kill_replica", "stop_replica"})  # drawn only with replicas ≥ 2
 ONCE_PER_RUN = frozenset({"chat_blocked", "bot_removed_from_group"})
 TRIGGERS = ("soon", "later", "album", "upload", "download", "listing", "poll")
 
@@ -102,6 +115,8 @@ class ChaosConfig:
     prompt_wait: float = 15.0  # a user gives up on a /pick whose prompt does not come
     log_level: str = "INFO"
     keep: bool = False  # keep every run's directory (failing runs are always kept)
+    replicas: int = 1  # ≥ 2: that many replicas on PostgreSQL (database_url required)
+    database_url: str | None = None  # a PostgreSQL server: each run creates a database of its own there
 
 
 # --------------------------------------------------------------------------------------------------
@@ -193,9 +208,11 @@ class RunResult:
     items: int = 0
     outcomes: Counter[str] = field(default_factory=Counter)
     in_doubt_and_arrived: int = 0
+    unrecorded: int = 0  # sessions Google created for a process SIGKILLed before it recorded them
     reported_by_reason: Counter[str] = field(default_factory=Counter)
     problems: list[str] = field(default_factory=list)
     tracebacks: Counter[str] = field(default_factory=Counter)  # the exception line of each, in the bot's logs
+    replicas: dict[str, ReplicaCounts] = field(default_factory=dict)  # by slot, with PostgreSQL
     workdir: Path | None = None
 
     @property
@@ -237,6 +254,34 @@ class Figures:
     def ok(self) -> bool:
         return all(run.ok for run in self.runs)
 
+    @property
+    def replicas(self) -> dict[str, ReplicaCounts]:
+        total: dict[str, ReplicaCounts] = {}
+        for run in self.runs:
+            for slot, counts in run.replicas.items():
+                total[slot] = total.get(slot, ReplicaCounts()) + counts
+        return total
+
+    def _render_replicas(self) -> list[str]:
+        replicas = self.replicas
+        if not replicas:
+            return []
+        columns = (
+            ("SIGKILLs", "kills"),
+            ("SIGTERMs", "stops"),
+            ("picks taken over", "picks_taken"),
+            ("to chat's sender", "picks_handed"),
+            ("getUpdates taken", "updates_taken"),
+            ("409s", "conflicts"),
+            ("leases lost", "leases_lost"),
+        )
+        row = "  {:<7}" + "".join(f"  {{:>{len(title)}}}" for title, _ in columns)
+        return [
+            f"replicas: {len(replicas)} on PostgreSQL (LEASE_SECONDS {LEASE_SECONDS:g}; restarts may take a new name)",
+            row.format("replica", *(title for title, _ in columns)),
+            *(row.format(slot, *(getattr(c, name) for _, name in columns)) for slot, c in replicas.items()),
+        ]
+
     def render(self) -> str:
         outcomes = self.outcomes
         faults = self.faults
@@ -258,10 +303,13 @@ class Figures:
             f"  duplicated:  {outcomes['duplicated']}",
             f"  lost:        {outcomes['lost']}",
             f"  contradicted: {outcomes['contradicted']} (arrived, yet reported as not delivered)",
+            f"sessions left to expire at Google: {self._sum(lambda r: r.unrecorded)}"
+            " (nothing picked; the process that created them was SIGKILLed before it could record them)",
             f"other invariant failures: {len(self.problems)}",
             *(f"  {problem}" for problem in self.problems[:40]),
             f"tracebacks in bot logs: {sum(tracebacks.values())}",
             *(f"  {count:>4}  {line[:150]}" for line, count in tracebacks.most_common(10)),
+            *self._render_replicas(),
         ]
         kept = [run for run in self.runs if not run.ok and run.workdir is not None]
         lines += [f"failing run {run.seed} kept in {run.workdir}" for run in kept]
@@ -286,18 +334,13 @@ class PlannedPick:
     outcome: str = "planned"  # picked | no_prompt | closed
 
 
-def _query(db: Path, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    if not db.exists():
-        return []
-    with contextlib.closing(sqlite3.connect(db, timeout=10)) as conn:
-        return list(conn.execute(sql, params).fetchall())
-
-
 class ChaosRun:
-    def __init__(self, seed: int, config: ChaosConfig, workdir: Path) -> None:
+    def __init__(self, seed: int, config: ChaosConfig, workdir: Path, database: BotDatabase | None = None) -> None:
+        """`database`: the PostgreSQL database this run's replicas share (else one bot on a SQLite file)."""
         self.seed = seed
         self.config = config
         self.workdir = workdir
+        self.db = database or SqliteDatabase(workdir / "data" / "bot.sqlite3")
         self.plan_rng = random.Random(f"plan:{seed}")
         self.fault_rng = random.Random(f"faults:{seed}")
         self.tg = TelegramEmulator(token=TOKEN, bot_username=BOT_USERNAME)
@@ -311,17 +354,18 @@ class ChaosRun:
         self.journal: list[str] = []
         self._started = time.monotonic()
         self._healing: dict[str, int] = {}
-        self._bot: BotProcess | None = None
+        self._fleet: Fleet | None = None
         self.send_latency = 0.0
 
     @property
-    def bot(self) -> BotProcess:
-        assert self._bot is not None
-        return self._bot
+    def fleet(self) -> Fleet:
+        assert self._fleet is not None
+        return self._fleet
 
     @property
-    def db(self) -> Path:
-        return self.workdir / "data" / "bot.sqlite3"
+    def shared(self) -> bool:
+        """Replicas on PostgreSQL."""
+        return isinstance(self.db, PostgresDatabase)
 
     def note(self, text: str) -> None:
         self.journal.append(f"{time.monotonic() - self._started:7.2f}  {text}")
@@ -332,6 +376,8 @@ class ChaosRun:
 
     async def run(self) -> RunResult:
         self.workdir.mkdir(parents=True, exist_ok=True)
+        if isinstance(self.db, PostgresDatabase):
+            self.note(f"database {self.db.name}")
         await self.tg.start()
         await self.google.start()
         try:
@@ -341,8 +387,11 @@ class ChaosRun:
         except Exception as exc:  # the run itself broke: report it, keep the evidence
             self.problem(f"run aborted: {type(exc).__name__}: {exc}")
         finally:
-            if self._bot is not None and self._bot.proc is not None:
-                await self._bot.kill()
+            if self._fleet is not None:
+                await self._fleet.end()
+                if self.shared:
+                    self.result.replicas = self._fleet.counts()
+            await self.db.close()
             await self.google.stop()
             await self.tg.stop()
             self.result.seconds = time.monotonic() - self._started
@@ -375,18 +424,8 @@ class ChaosRun:
             "Family",
             members={p.user_id: "administrator" if n == 0 else "member" for n, p in enumerate(self.people)},
         )
-        env = bot_env(
-            self.workdir,
-            tg,
-            google,
-            ENCRYPTION_KEY=ENCRYPTION_KEY,
-            LOG_LEVEL=self.config.log_level,
-            MAX_ACTIVE_PICKS="20",
-            PICKS_PER_HOUR="1000",
-        )
-        google.redirect_uris.add(env["PUBLIC_URL"] + "/oauth/callback")
-        self._bot = BotProcess(env=env, workdir=self.workdir, tg=tg)
-        await self.bot.start()
+        self._fleet = Fleet([self._replica(n) for n in range(self.config.replicas)], self.note, self.problem)
+        await self.fleet.start_all()
         for person in self.people:
             await person.link()
             await tg.wait_for_message(person.user_id, lambda m: "Linked to" in (m.text or ""))
@@ -415,6 +454,29 @@ class ChaosRun:
             f"world: {len(self.people)} users, {len(self.picks)} picks planned, "
             f"{sum(len(p.items) for p in self.picks)} items"
         )
+
+    def _replica(self, n: int) -> Replica:
+        """The bot's process (on SQLite), or replica r<n> on this run's PostgreSQL database."""
+        env = bot_env(
+            self.workdir,
+            self.tg,
+            self.google,
+            ENCRYPTION_KEY=ENCRYPTION_KEY,
+            LOG_LEVEL=self.config.log_level,
+            MAX_ACTIVE_PICKS="20",
+            PICKS_PER_HOUR="1000",
+        )
+        self.google.redirect_uris.add(env["PUBLIC_URL"] + "/oauth/callback")
+        if not self.shared:
+            return Replica("bot", BotProcess(env=env, workdir=self.workdir, tg=self.tg))
+        slot = f"r{n}"
+        env |= {
+            "DATABASE_URL": self.db.url,
+            "REPLICA_NAME": slot,
+            "LEASE_SECONDS": f"{LEASE_SECONDS:g}",
+            "TEMP_DIR": str(self.workdir / f"tmp-{slot}"),  # start-up empties its own TEMP_DIR
+        }
+        return Replica(slot, BotProcess(env=env, workdir=self.workdir, tg=self.tg, name=slot))
 
     async def _choose_originals(self, person: Person) -> None:
         menu = await person.reply_to("/settings")
@@ -463,8 +525,7 @@ class ChaosRun:
             except Exception as exc:
                 self.problem(f"the chaos driver failed: {type(exc).__name__}: {exc}")
             self._heal()
-            if self.bot.proc is None:
-                await self.bot.start(timeout=30)
+            await self.fleet.all_up()
         # The last faults may have come after everything looked settled.
         await self._wait_settled(max(deadline, time.monotonic() + 30.0))
         await self._sweep()
@@ -472,18 +533,7 @@ class ChaosRun:
             await self.google.wait_for(
                 lambda: all(s.deleted for s in self.google.sessions.values()), self.config.delete_wait
             )
-        await self._stop_bot()
-
-    async def _stop_bot(self) -> None:
-        """SIGTERM, and a problem noted unless the bot exits cleanly within its bound."""
-        try:
-            code = await self.bot.stop()
-        except TimeoutError:
-            self.problem("the bot did not stop within 20 s of SIGTERM")
-            await self.bot.kill()
-        else:
-            if code != 0:
-                self.problem(f"the bot exited with {code} on SIGTERM")
+        await self.fleet.stop_all()
 
     async def _drive(self, picks: list[PlannedPick]) -> None:
         for pick in picks:
@@ -534,15 +584,16 @@ class ChaosRun:
         # chat would replace a pick still waiting).
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(60):
-                while self._status_of(session.id) == "waiting" and not session.deleted:  # noqa: ASYNC110
+                while await self._status_of(session.id) == "waiting" and not session.deleted:  # noqa: ASYNC110
                     await asyncio.sleep(0.05)
 
-    def _status_of(self, google_session_id: str) -> str | None:
-        rows = _query(self.db, "SELECT status FROM pick_sessions WHERE google_session_id = ?", (google_session_id,))
+    async def _status_of(self, google_session_id: str) -> str | None:
+        rows = await self.db.query("SELECT status FROM pick_sessions WHERE google_session_id = ?", (google_session_id,))
         return str(rows[0][0]) if rows else None
 
-    def _unsettled(self) -> list[str]:
-        statuses = dict(_query(self.db, "SELECT google_session_id, status FROM pick_sessions"))
+    async def _unsettled(self) -> list[str]:
+        rows = await self.db.query("SELECT google_session_id, status FROM pick_sessions")
+        statuses: dict[str, str] = {str(row[0]): str(row[1]) for row in rows}
         return [
             f"{p.person.name}'s pick ({statuses.get(p.session.id)})"
             for p in self.picks
@@ -550,14 +601,14 @@ class ChaosRun:
         ]
 
     async def _wait_settled(self, deadline: float) -> None:
-        while self._unsettled() and time.monotonic() < deadline:  # noqa: ASYNC110  (another process's database)
+        while await self._unsettled() and time.monotonic() < deadline:  # noqa: ASYNC110  (another process's database)
             await asyncio.sleep(0.1)
 
     async def _sweep(self) -> None:
         """Users cancel picks they abandoned: a prompt that never came, a /pick handled twice after a crash."""
         rows = {
             row[0]: row[1:]
-            for row in _query(self.db, "SELECT google_session_id, status, chat_id, user_id FROM pick_sessions")
+            for row in await self.db.query("SELECT google_session_id, status, chat_id, user_id FROM pick_sessions")
         }
         people = {p.user_id: p for p in self.people}
         for session in self.google.sessions.values():
@@ -572,16 +623,20 @@ class ChaosRun:
 
     def _fault_plan(self) -> list[tuple[str, str]]:
         """(trigger, kind) in order, from the seed alone. Every run kills the bot at least twice, once while
-        an album is being uploaded, early on (when the kinds allow it); the rest is drawn by weight."""
+        an album is being uploaded, early on (when the kinds allow it); with replicas, the other kill is a random
+        replica's, first or second. The rest is drawn by weight."""
         rng = self.fault_rng
-        kinds = [kind for kind in KINDS if kind in self.config.kinds]
+        replicas = self.config.replicas >= 2
+        kinds = [kind for kind in KINDS if kind in self.config.kinds and (replicas or kind not in REPLICA_KINDS)]
         drawn: list[str] = []
         for _ in range(rng.randint(*self.config.faults_per_run)):
             available = [k for k in kinds if not (k in ONCE_PER_RUN and k in drawn)]
             drawn.append(rng.choices(available, weights=[KINDS[k] for k in available])[0])
-        for must in ("kill_mid_album", "kill"):
-            if must in kinds and must not in drawn[:4]:
-                drawn.insert(rng.randint(0, min(3, len(drawn))), must)
+        # (kind, the last place it may take): a replica is killed first or second, as runs are short.
+        musts = (("kill_mid_album", 3), ("kill_replica", 1)) if replicas else (("kill_mid_album", 3), ("kill", 3))
+        for must, last in musts:
+            if must in kinds and must not in drawn[: last + 1]:
+                drawn.insert(rng.randint(0, min(last, len(drawn))), must)
         plan = [(rng.choice(TRIGGERS), kind) for kind in drawn]
         self.note("fault plan: " + ", ".join(f"{kind} after {trigger}" for trigger, kind in plan))
         return plan
@@ -634,6 +689,12 @@ class ChaosRun:
         person = rng.choice(self.people)
         flag = rng.random() < 0.5
         pause = rng.uniform(0.0, 0.8)
+        # Replicas: which one a replica fault hits, when it comes back and whether under a new name.
+        victim, later, rename = (
+            (rng.random(), rng.uniform(0.3, 2.5) * LEASE_SECONDS, rng.random() < 0.5)
+            if self.shared
+            else (0.0, 0.0, False)
+        )
         after = f"(after {trigger})"
         if kind == "google_api_error":
             google.fail_next(endpoint, status=status, times=times, retry_after=retry_after if status == 429 else None)
@@ -680,38 +741,90 @@ class ChaosRun:
             self.group_gone = True
             self.note(f"fault {kind}: {person.name} removes the bot from the group {after}")
         elif kind == "kill":
-            await self._restart(kill=True, pause=pause, why=f"{kind} {after}")
+            await self._restart(kill=True, pause=pause, rename=rename, why=f"{kind} {after}")
         elif kind == "kill_mid_album":
-            await self._kill_mid_album(seconds, fraction, pause)
+            await self._kill_mid_album(seconds, fraction, pause, victim, later, rename)
         elif kind == "graceful_restart":
-            await self._restart(kill=False, pause=pause, why=f"{kind} {after}")
+            await self._restart(kill=False, pause=pause, rename=rename, why=f"{kind} {after}")
+        elif kind in ("kill_replica", "stop_replica"):
+            running = self.fleet.running()
+            if running:
+                await self._cycle(
+                    running[int(victim * len(running))], kind == "kill_replica", later, rename, f"{kind} {after}"
+                )
+            else:
+                self.note(f"fault {kind} {after}: no replica is running")
 
-    async def _kill_mid_album(self, seconds: float, fraction: float, pause: float) -> None:
+    async def _kill_mid_album(
+        self, seconds: float, fraction: float, pause: float, victim: float, later: float, rename: bool
+    ) -> None:
         tg = self.tg
         seen = len(tg.calls)
         latency = min(seconds, 2.0)
         tg.set_latency("sendMediaGroup", latency)
         try:
-            await tg.wait_for(lambda: any(c.method == "sendMediaGroup" for c in tg.calls[seen:]), 6.0)
+            album = await tg.wait_for(
+                lambda: next((c for c in tg.calls[seen:] if c.method == "sendMediaGroup"), None), 6.0
+            )
             await asyncio.sleep(latency * fraction)
             why = f"kill_mid_album ({fraction:.0%} into a {latency:.1f} s album upload)"
         except TimeoutError:
-            why = "kill_mid_album (no album came: killed anyway)"
-        await self._restart(kill=True, pause=pause, why=why, before_start=lambda: self._heal_one("sendMediaGroup"))
+            album, why = None, "kill_mid_album (no album came: killed anyway)"
+
+        def heal() -> None:
+            self._heal_one("sendMediaGroup")
+
+        if self.config.replicas < 2:
+            await self._restart(kill=True, pause=pause, rename=rename, why=why, before_start=heal)
+            return
+        running = self.fleet.running()
+        sender = await self._sender(album.params.get("chat_id")) if album is not None else None
+        if sender is None and running:
+            sender = running[int(victim * len(running))]
+        if sender is None:
+            self.note(f"fault {why}: no replica is running")
+            heal()
+            return
+        await self._cycle(sender, True, later, rename, why, before_start=heal)
+
+    async def _sender(self, chat_id: Any) -> Replica | None:
+        """The running replica sending the deliveries into that chat (it holds the chat's lease)."""
+        rows = await self.db.query("SELECT holder FROM leases WHERE work = 'chat' AND id = ?", (int(chat_id),))
+        replica = self.fleet.named(str(rows[0][0])) if rows else None
+        return replica if replica in self.fleet.running() else None
+
+    async def _cycle(
+        self,
+        replica: Replica,
+        kill: bool,
+        later: float,
+        rename: bool,
+        why: str,
+        before_start: Callable[[], None] | None = None,
+    ) -> None:
+        """One replica SIGKILLed or stopped, and started again `later` seconds from now (under a new name if
+        `rename`); the others carry on meanwhile."""
+        new_name = " under a new name" if rename else ""
+        self.note(f"fault {why}: {'SIGKILL' if kill else 'SIGTERM'} {replica.name}, back in {later:.1f} s{new_name}")
+        if kill:
+            await self.fleet.kill(replica)
+        if before_start is not None:
+            before_start()
+        self.fleet.restart_later(replica, later, rename=rename, stop_first=not kill)
 
     async def _restart(
-        self, *, kill: bool, pause: float, why: str, before_start: Callable[[], None] | None = None
+        self, *, kill: bool, pause: float, rename: bool, why: str, before_start: Callable[[], None] | None = None
     ) -> None:
-        self.note(f"fault {why}: {'SIGKILL' if kill else 'SIGTERM'}")
-        if kill:
-            await self.bot.kill()
-        else:
-            await self._stop_bot()
+        """The bot, or every replica running, SIGKILLed or stopped at once, and started again after `pause`."""
+        hit = self.fleet.running()
+        everyone = f" {', '.join(r.name for r in hit)}" if self.shared else ""
+        self.note(f"fault {why}: {'SIGKILL' if kill else 'SIGTERM'}{everyone}")
+        await asyncio.gather(*(self.fleet.kill(r) if kill else self.fleet.stop(r) for r in hit))
         if before_start is not None:
             before_start()
         await asyncio.sleep(pause)
-        await self.bot.start(timeout=30)
-        self.note("bot restarted")
+        for replica in hit:
+            await self.fleet.start(replica, rename=rename)
 
     def _heal_later(self, what: str, after: float) -> None:
         generation = self._healing.get(what, 0) + 1
@@ -741,30 +854,32 @@ class ChaosRun:
 
     async def _check(self) -> None:
         tg, google, result = self.tg, self.google, self.result
-        for what in self._unsettled():
+        for what in await self._unsettled():
             self.problem(f"not finished: {what}")
         sessions = {
             row[0]: row
-            for row in _query(
-                self.db, "SELECT google_session_id, id, status, user_id, report_chat_id FROM pick_sessions"
+            for row in await self.db.query(
+                "SELECT google_session_id, id, status, user_id, report_chat_id FROM pick_sessions"
             )
         }
         for session in google.sessions.values():
-            if not session.deleted:
-                row = sessions.get(session.id)
-                state = f"recorded as {row[2]}" if row else "never recorded by the bot"
-                self.problem(f"session {session.id[:8]} of {session.email} left open at Google ({state})")
+            if session.deleted:
+                continue
+            row = sessions.get(session.id)
+            if row is None and not session.media_items_set and self._killed_after(session.created):
+                result.unrecorded += 1
+                continue
+            state = f"recorded as {row[2]}" if row else "never recorded by the bot"
+            self.problem(f"session {session.id[:8]} of {session.email} left open at Google ({state})")
         items = {
             (row[0], row[1]): row[2:]
-            for row in _query(
-                self.db,
+            for row in await self.db.query(
                 "SELECT s.google_session_id, i.media_id, i.status, i.reason FROM pick_items i"
                 " JOIN pick_sessions s ON s.id = i.session_id",
             )
         }
         groups: dict[tuple[int, str], list[str]] = {}
-        for session_id, filename, reason, detail in _query(
-            self.db,
+        for session_id, filename, reason, detail in await self.db.query(
             "SELECT session_id, filename, reason, reason_detail FROM pick_items WHERE status = 'skipped'"
             " ORDER BY session_id, position",
         ):
@@ -829,14 +944,40 @@ class ChaosRun:
                         f" database {row}, session {status}"
                     )
 
-        if temp := [p for p in (self.workdir / "data" / "tmp").rglob("*") if p.is_file()]:
+        temp = [p for folder in self.fleet.temp_dirs(self.workdir) for p in folder.rglob("*") if p.is_file()]
+        if temp:
             self.problem(f"temporary files left: {[str(p.relative_to(self.workdir)) for p in temp]}")
-        integrity = _query(self.db, "PRAGMA integrity_check")
-        if integrity != [("ok",)]:
-            self.problem(f"integrity_check: {integrity}")
+        for problem in await self._database_problems():
+            self.problem(problem)
         for violation in [*tg.violations, *google.violations]:
             self.problem(f"emulator violation: {violation}")
-        result.tracebacks = tracebacks(self.bot.logs())
+        result.tracebacks = tracebacks(self.fleet.logs())
+
+    def _killed_after(self, created: float) -> bool:
+        """Whether the bot, or a replica, was SIGKILLed within prompt_wait of that moment (the emulator clock, which
+        the chaos never advances: time.monotonic()). A session Google created just before is then one the bot could
+        not record: the Picker API has no way to find it again (no list, no idempotent create), so it stays open
+        until its expireTime; its user got no prompt and gave up."""
+        return any(0 <= at - created <= self.config.prompt_wait for at in self.fleet.kill_times)
+
+    async def _database_problems(self) -> list[str]:
+        """SQLite: PRAGMA integrity_check. PostgreSQL, once every replica got its last SIGTERM: a lease left is
+        held under a name that was SIGKILLed and never ran again (SIGTERM releases them all), none on an active pick."""
+        if not self.shared:
+            integrity = await self.db.query("PRAGMA integrity_check")
+            return [] if integrity == [("ok",)] else [f"integrity_check: {integrity}"]
+        rows = await self.db.query(
+            "SELECT l.work, l.id, l.holder, s.status FROM leases AS l"
+            " LEFT JOIN pick_sessions AS s ON l.work = 'session' AND s.id = l.id ORDER BY l.work, l.id"
+        )
+        problems = []
+        for work, work_id, holder, status in rows:
+            ended = self.fleet.ended.get(holder)
+            if ended != "SIGKILL":
+                problems.append(f"lease on {work} {work_id} left held by {holder} ({ended or 'never a replica'})")
+            elif status is not None and status not in TERMINAL:
+                problems.append(f"pick {work_id} left {status}, its lease held by {holder}, which was SIGKILLed")
+        return problems
 
 
 def tracebacks(logs: str) -> Counter[str]:
@@ -883,16 +1024,22 @@ async def run_chaos(
 ) -> Figures:
     """`runs` seeded runs (run seeds seed, seed+1, …); returns the figures of them all."""
     config = config or ChaosConfig()
+    if config.replicas >= 2 and config.database_url is None:
+        raise ValueError("replicas share a PostgreSQL database: give the chaos config a database_url")
     base = workdir or Path(tempfile.mkdtemp(prefix="chaos-"))
     figures = Figures(seed)
     for n in range(runs):
         run_dir = base / f"run-{seed + n}"
         if run_dir.exists():
             shutil.rmtree(run_dir)
-        result = await ChaosRun(seed + n, config, run_dir).run()
+        server = config.database_url
+        database = await create_postgres(server, f"run{seed + n}") if server is not None else None
+        result = await ChaosRun(seed + n, config, run_dir, database).run()
         if result.ok and not config.keep:
             shutil.rmtree(run_dir, ignore_errors=True)
             result.workdir = None
+            if server is not None and database is not None:
+                await drop_postgres(server, database)
         figures.runs.append(result)
         if progress is not None:
             progress(result)
