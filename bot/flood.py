@@ -128,20 +128,23 @@ class TokenBucket:
         return now
 
     async def take(self, count: float, ahead: float = 0.0) -> None:
-        """Wait until `count` tokens will be available `ahead` seconds from now, then spend them; they are in
-        flight until `landed` (first come, first served; the bucket may dip below zero until then)."""
+        """Wait until `count` tokens will be available `ahead` seconds from now (now, while other messages are in
+        flight), then spend them; they are in flight until `landed` (first come, first served; the bucket may dip
+        below zero until then)."""
         count = min(count, self.capacity)
         async with self._lock:
             while True:
                 self._refill()
-                if self._tokens + ahead * self.rate >= count:
+                # Early only when nothing else is on its way: what is in flight may land together with it.
+                early = 0.0 if self._in_flight else ahead
+                if self._tokens + early * self.rate >= count:
                     self._tokens -= count
                     self._in_flight += count
                     return
                 landed = self._landed
                 # Woken early when messages land: while others are in flight the refill alone may not get there.
                 with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(max(0.0, (count - self._tokens) / self.rate - ahead)):
+                    async with asyncio.timeout(max(0.0, (count - self._tokens) / self.rate - early)):
                         await landed.wait()
 
     def landed(self, count: float, *, sent: bool = True) -> None:

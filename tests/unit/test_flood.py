@@ -201,6 +201,18 @@ async def test_a_send_that_never_left_gives_its_tokens_back() -> None:
     assert bucket.ready_within(10, 0.0)
 
 
+async def test_an_upload_starts_early_only_when_nothing_else_is_in_flight() -> None:
+    """Starting early is safe when the upload lands after the refill it counts on; an album already on its way
+    may land at the same moment, so then the tokens must be there."""
+    bucket = TokenBucket(rate=10.0, capacity=10.0)
+    await bucket.take(6)
+    second = asyncio.ensure_future(bucket.take(6, ahead=0.5))  # 4 tokens + 0.5 s × 10/s would cover it
+    await asyncio.sleep(0.3)
+    assert not second.done()  # the first album may still land with it: 12 at once in a bucket of 10
+    bucket.landed(6)
+    await asyncio.wait_for(second, 2)
+
+
 def _arrivals_refused(arrivals: list[tuple[float, int]], rate: float, burst: float) -> int:
     """How many of these arrivals (time, messages) Telegram's bucket of `burst` refilling `rate`/s refuses."""
     tokens, stamp, refused = burst, arrivals[0][0] if arrivals else 0.0, 0
