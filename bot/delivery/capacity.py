@@ -101,8 +101,10 @@ class TempSpace:
             raise
         return Reservation(self, size)
 
-    def free_for(self, size: int) -> bool:
-        """`size` bytes would be reserved at once."""
+    def free_for(self, size: int, keep: int = 0) -> bool:
+        """`size` bytes would be reserved at once (leaving `keep` bytes of the budget free)."""
+        if keep:
+            return not self._line and self.used + size + keep <= self._budget
         return not self._line and self._fits(size)
 
     def disk_low(self) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -15,7 +15,7 @@ from bot.delivery.file_names import name_for_file
 from bot.delivery.repeats import Repeats
 from bot.delivery.video_meta import read_video_meta
 from bot.google.errors import GoogleError, GoogleUnavailable, MediaUnavailable, TooLarge
-from bot.google.picker import PickedMediaItem, PickerClient
+from bot.google.picker import PickedMediaItem, PickerClient, Reserve
 from bot.outcomes import SkipReason
 from bot.session_cleanup import GOOGLE_OUTAGE_PAUSES
 from bot.telegram_send import SendKind, Upload
@@ -27,6 +27,9 @@ PHOTO_RENDITION = "=w2560-h2560"  # Telegram shows photos at most 2560 px; bigge
 PHOTO_UPLOAD_LIMIT = 10_000_000
 BASE_URL_MAX_AGE = 50 * 60.0  # Google's baseUrls live 60 minutes; re-list well before
 MAX_RELISTS_FOR_REFUSALS = 10  # per delivery: baseUrls Google refused although they were not old
+
+# Temp room for an item's files: awaited with a byte count, it holds that much of the temp budget.
+Room = Callable[[int], Awaitable[Reservation]]
 
 
 @dataclass(frozen=True)
@@ -168,15 +171,13 @@ class MediaFetcher:
     async def relist(self) -> None:
         await self._urls.relist()
 
-    def most_bytes(self, item: PickItem) -> int:
-        """The most the item's download may write: the file, and a video's thumbnail (nothing for a copy Telegram
-        holds)."""
-        if item.seen_hash is not None:
-            return 0
-        extra = thumbnails.MAX_BYTES if plan_for(item, self._originals).kind == "video" else 0
-        return self._upload_limit + extra
+    def most_bytes(self) -> int:
+        """The most any item's download may take: the upload limit, and a video's thumbnail."""
+        return self._upload_limit + thumbnails.MAX_BYTES
 
-    async def fetch(self, item: PickItem) -> Fetched:
+    async def fetch(self, item: PickItem, room: Room) -> Fetched:
+        """The item, its download's temp bytes taken from `room` once Google announces its size (a copy Telegram
+        holds takes none)."""
         if item.seen_hash is not None:
             return await self._again(item)
         seen = await self._repeats.seen_item(item)
@@ -193,9 +194,9 @@ class MediaFetcher:
         if media.type == "VIDEO" and media.processing_status == "PROCESSING":
             return Fetched(item, deferred=True)
         if plan.kind != "video":
-            return await self._download(item, plan, media, listing)
+            return await self._download(item, plan, media, listing, room)
         # The thumbnail comes from the same baseUrl. It is fetched beside the video, so its latency adds
-        # nothing, but only once Google's answer shows the video fits: none is fetched for one too big.
+        # nothing, but only once Google's answer shows the video fits and its room is held: none for one too big.
         frames: list[asyncio.Task[Path | None]] = []
 
         def fetch_frame() -> None:
@@ -203,7 +204,7 @@ class MediaFetcher:
                 frames.append(asyncio.create_task(self._thumbnail(item)))
 
         try:
-            fetched = await self._download(item, plan, media, listing, fetch_frame)
+            fetched = await self._download(item, plan, media, listing, room, fetch_frame)
         except BaseException:
             for frame in frames:
                 frame.cancel()
@@ -233,7 +234,8 @@ class MediaFetcher:
         plan: Plan,
         media: PickedMediaItem,
         listing: int,
-        on_accepted: Callable[[], None] | None = None,
+        room: Room,
+        on_reserved: Callable[[], None] | None = None,
     ) -> Fetched:
         path = self._workdir / f"{item.position:05d}"
         if self._space.disk_low():
@@ -241,8 +243,21 @@ class MediaFetcher:
                 "pick %s: the temp folder's disk is nearly full; item %s skipped", self._session.id, item.position
             )
             return Fetched(item, reason=SkipReason.NO_DISK_SPACE)
+        extra = thumbnails.MAX_BYTES if plan.kind == "video" else 0  # the thumbnail, fetched beside the video
+        held: list[Reservation] = []
+
+        async def reserve(announced: int | None) -> int:
+            """Room for the size Google announced (the upload limit when it did not say) and a video's thumbnail,
+            taken once however often the download is tried: what the file may take of it. ASSUMPTION: Google's
+            media server waits while the answer waits here for room; should it cut the answer, that is retried."""
+            if not held:
+                held.append(await room((self._upload_limit if announced is None else announced) + extra))
+                if on_reserved is not None:
+                    on_reserved()
+            return held[0].size - extra
+
         try:
-            size = await self._fetch_file(item, media, listing, plan.suffix, path, self._upload_limit, on_accepted)
+            size = await self._fetch_file(item, media, listing, plan.suffix, path, self._upload_limit, reserve)
         except TooLarge as exc:
             return Fetched(item, size=exc.size, reason=SkipReason.TOO_BIG, detail=str(self._upload_limit))
         except MediaUnavailable:
@@ -269,19 +284,19 @@ class MediaFetcher:
         suffix: str,
         dest: Path,
         limit: int,
-        on_accepted: Callable[[], None] | None = None,
+        reserve: Reserve | None = None,
     ) -> int:
         """Download `suffix` of the item into `dest`, listing again once when Google refuses its baseUrl (it
         may have expired); nothing is left at `dest` when it fails."""
         user = self._session.user_id
         try:
             try:
-                return await self._picker.download(user, media.base_url + suffix, dest, limit, on_accepted)
+                return await self._picker.download(user, media.base_url + suffix, dest, limit, reserve)
             except MediaUnavailable:
                 refreshed, _ = await self._urls.get(item.media_id, refused=listing)
                 if refreshed is None:
                     raise
-            return await self._picker.download(user, refreshed.base_url + suffix, dest, limit, on_accepted)
+            return await self._picker.download(user, refreshed.base_url + suffix, dest, limit, reserve)
         except GoogleError:
             await asyncio.to_thread(dest.unlink, missing_ok=True)
             raise

@@ -5,6 +5,8 @@ files)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import Iterator
 
 from bot.delivery.archives import ArchivePacker
 from bot.delivery.capacity import Reservation, TempSpace
@@ -42,30 +44,55 @@ class Pipeline:
         self._report = report
         self._space = space
         self._held: list[Reservation] = []  # this run's, until released
-        self._starved = asyncio.Event()  # set while the next download waits for temp bytes
+        self._starved = asyncio.Event()  # set while a download waits for temp bytes (or to be within AHEAD_BYTES)
+        self._starving = 0  # how many wait so
 
     async def run(self, pending: list[PickItem]) -> list[PickItem]:
         """Fetch and send `pending` in order; returns the videos Google is still processing."""
         queue: Queue = asyncio.Queue()
         slots = asyncio.Semaphore(DOWNLOADS_IN_FLIGHT)
 
-        async def fetch(item: PickItem, space: Reservation) -> Fetched:
+        async def fetch(item: PickItem, previous: asyncio.Future[None], turn: asyncio.Future[None]) -> Fetched:
+            """`previous` is done once the items before have their room; `turn`, once this one has its own too."""
+            held: list[Reservation] = []
+
+            def pass_turn(_: object = None) -> None:
+                if not turn.done():
+                    turn.set_result(None)
+
+            async def room(size: int) -> Reservation:
+                # In pick order, the order of sending, unless it fits now with room left for an earlier item: a later
+                # item must never hold the bytes an earlier one waits for (sent after it, they would never be freed).
+                if not self._space.free_for(size, keep=self._fetcher.most_bytes()):
+                    await previous
+                held.append(await self._room_for(size))
+                previous.add_done_callback(pass_turn)
+                return held[0]
+
             try:
-                fetched = await self._fetcher.fetch(item)
+                fetched = await self._fetcher.fetch(item, room)
             except BaseException:
-                space.release()
+                for space in held:
+                    space.release()
                 raise
             finally:
                 slots.release()
-            fetched.hold(space)
+                if not turn.done():  # it took no room: the next item's turn comes after the previous one's
+                    previous.add_done_callback(pass_turn)
+            if held:
+                fetched.hold(held[0])
             await self._report.downloaded()
             return fetched
 
         async def produce() -> None:
+            previous: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            previous.set_result(None)
             for item in pending:
                 await slots.acquire()
-                space = await self._room_for(self._fetcher.most_bytes(item))
-                await queue.put(asyncio.create_task(fetch(item, space)))
+                await self._within_look_ahead()
+                turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+                await queue.put(asyncio.create_task(fetch(item, previous, turn)))
+                previous = turn
             await queue.put(None)
 
         producer = asyncio.create_task(produce())
@@ -83,21 +110,33 @@ class Pipeline:
                 space.release()
             self._held.clear()
 
-    async def _room_for(self, size: int) -> Reservation:
-        """Reserve `size` temp bytes for the next download, once this delivery's downloaded bytes are within
-        AHEAD_BYTES; meanwhile the consumer sends what it holds rather than wait to fill an album."""
+    async def _within_look_ahead(self) -> None:
+        """Wait, before the next download starts, until this delivery's downloaded bytes are within AHEAD_BYTES."""
         self._held = [space for space in self._held if not space.released]
-        try:
-            while self._ahead() >= AHEAD_BYTES:
-                self._starved.set()
-                await self._space.freed()
-            if not self._space.free_for(size):
-                self._starved.set()
+        if self._ahead() >= AHEAD_BYTES:
+            with self._waiting_for_bytes():
+                while self._ahead() >= AHEAD_BYTES:
+                    await self._space.freed()
+
+    async def _room_for(self, size: int) -> Reservation:
+        """Reserve `size` temp bytes for a download whose size Google just announced."""
+        waiting = contextlib.nullcontext() if self._space.free_for(size) else self._waiting_for_bytes()
+        with waiting:
             space = await self._space.reserve(size)
-        finally:
-            self._starved.clear()
         self._held.append(space)
         return space
+
+    @contextlib.contextmanager
+    def _waiting_for_bytes(self) -> Iterator[None]:
+        """Meanwhile the consumer sends what it holds rather than wait to fill an album."""
+        self._starving += 1
+        self._starved.set()
+        try:
+            yield
+        finally:
+            self._starving -= 1
+            if not self._starving:
+                self._starved.clear()
 
     def _ahead(self) -> int:
         return sum(space.size for space in self._held if space.written and not space.released)
@@ -108,7 +147,7 @@ class Pipeline:
         while (task := await self._next(queue, batch)) is not None:
             if batch and not task.done() and sum(f.size or 0 for f in batch) >= SEND_WITHOUT_WAITING:
                 await self._flush(batch)
-            fetched = await task
+            fetched = await self._result(task, batch)
             if fetched.deferred:
                 deferred.append(fetched.item)
                 continue
@@ -141,6 +180,22 @@ class Pipeline:
             if getter.done() and not getter.cancelled() and (task := getter.result()) is not None:
                 task.cancel()
             getter.cancel()
+            raise
+        finally:
+            starved.cancel()
+
+    async def _result(self, task: asyncio.Task[Fetched], batch: list[Fetched]) -> Fetched:
+        """The download's result; what is held is sent first should the download wait for temp bytes."""
+        if task.done() or not (batch or (self._packer is not None and self._packer.holding)):
+            return await task
+        starved = asyncio.create_task(self._starved.wait())
+        try:
+            await asyncio.wait([task, starved], return_when=asyncio.FIRST_COMPLETED)
+            if not task.done():
+                await self._send_held(batch)
+            return await task
+        except BaseException:
+            task.cancel()
             raise
         finally:
             starved.cancel()

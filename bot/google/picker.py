@@ -69,6 +69,8 @@ _ENDPOINTS = {
 
 T = TypeVar("T")
 Response = AbstractAsyncContextManager[aiohttp.ClientResponse]
+# Temp room for a download, given its announced size (None: not announced): the most bytes it may write.
+Reserve = Callable[[int | None], Awaitable[int]]
 
 
 class TokenSource(Protocol):
@@ -370,13 +372,12 @@ class PickerClient:
         log.warning("stopped listing session %s after %s pages", session_id, MAX_PAGES)
         return items
 
-    async def download(
-        self, user_id: int, url: str, dest: Path, limit: int, on_accepted: Callable[[], None] | None = None
-    ) -> int:
+    async def download(self, user_id: int, url: str, dest: Path, limit: int, reserve: Reserve | None = None) -> int:
         """Stream `url` (a baseUrl with its suffix) into `dest`; returns the byte count.
 
-        Raises TooLarge without fetching the body when it would exceed `limit` bytes. `on_accepted` is called
-        when an answer with the media starts, once its announced size fits.
+        Raises TooLarge without fetching the body when it would exceed `limit` bytes. `reserve` is awaited when
+        an answer with the media starts, once its announced size fits, with that size (None: not announced);
+        it returns the most bytes the body may have (room on disk), which is enforced as they arrive.
         """
 
         def send(token: str) -> Response:
@@ -394,9 +395,8 @@ class PickerClient:
             expected = None if encoded else _int(response.headers.get("Content-Length"))
             if expected is not None and expected > limit:
                 raise TooLarge(expected)
-            if on_accepted is not None:
-                on_accepted()
-            size = await _write(response.content.iter_chunked(CHUNK), dest, limit)
+            room = limit if reserve is None else await reserve(expected)
+            size = await _write(response.content.iter_chunked(CHUNK), dest, limit, room)
             if expected is not None and size != expected:
                 raise aiohttp.ClientPayloadError("body shorter than Content-Length")  # retried like a cut
             return size
@@ -532,7 +532,9 @@ def _error_page(content_type: str | None) -> bool:
     return kind.startswith("text/") or kind in ("application/json", "application/xhtml+xml")
 
 
-async def _write(chunks: AsyncIterator[bytes], dest: Path, limit: int) -> int:
+async def _write(chunks: AsyncIterator[bytes], dest: Path, limit: int, room: int) -> int:
+    """Write the body, stopping as soon as it is over `limit` (TooLarge) or over the `room` reserved for it on
+    disk: more bytes than the answer announced (MediaUnavailable), before they are written."""
     size = 0
     # Someone's photos: readable by the bot's user only while they wait on disk for their upload.
     with os.fdopen(os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as handle:
@@ -540,6 +542,8 @@ async def _write(chunks: AsyncIterator[bytes], dest: Path, limit: int) -> int:
             size += len(chunk)
             if size > limit:
                 raise TooLarge(size)
+            if size > room:
+                raise MediaUnavailable(f"media answered more than the {room} bytes it announced")
             handle.write(chunk)
     return size
 

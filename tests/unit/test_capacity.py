@@ -8,14 +8,19 @@ from typing import cast
 
 import pytest
 
-from bot.delivery import capacity, pipeline
+from bot.delivery import capacity, pipeline, thumbnails
 from bot.delivery.capacity import DeliverySlots, TempSpace
-from bot.delivery.fetching import Fetched, MediaFetcher
+from bot.delivery.fetching import Fetched, MediaFetcher, Room
 from bot.delivery.pipeline import Pipeline
+from bot.delivery.repeats import Repeats
 from bot.delivery.reporting import DeliveryReport
+from bot.delivery.run import LOCAL_UPLOAD_LIMIT
 from bot.delivery.sending import BatchSender
+from bot.delivery.target import DeliveryTarget
+from bot.google.errors import MediaUnavailable
+from bot.google.picker import PickedMediaItem, PickerClient, Reserve
 from bot.telegram_send import Upload
-from storage.picks import PickItem
+from storage.picks import PickItem, PickSession
 
 
 async def test_slots_are_taken_in_turn_and_the_line_says_where_each_stands(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -102,10 +107,11 @@ class FakeFetcher:
     def __init__(self, folder: Path, size: int, most: int) -> None:
         self.folder, self.size, self.most = folder, size, most
 
-    def most_bytes(self, item: PickItem) -> int:
+    def most_bytes(self) -> int:
         return self.most
 
-    async def fetch(self, item: PickItem) -> Fetched:
+    async def fetch(self, item: PickItem, room: Room) -> Fetched:
+        await room(self.most)
         await asyncio.sleep(0.002)
         path = self.folder / str(item.position)
         path.write_bytes(b"x" * self.size)
@@ -179,3 +185,81 @@ async def test_a_budget_smaller_than_the_look_ahead_never_deadlocks(tmp_path: Pa
     sender = await asyncio.wait_for(run_pipeline(tmp_path, space, size=1000, most=1200, count=20), 10)
     assert [n for batch in sender.batches for n in batch] == list(range(20))
     assert max(used) <= 2500 and max(sender.waiting) <= 2500 and space.used == 0
+
+
+class BigFiles:
+    """Google as the fetcher sees it, announcing `announced` bytes for every item: each download holds its answer
+    open until `together` downloads have their room at once, then writes a few bytes."""
+
+    def __init__(self, announced: int, together: int, space: TempSpace) -> None:
+        self.announced, self.together, self.space = announced, together, space
+        self.rooms: list[int] = []
+        self.running = 0
+        self.used_when_together = 0
+        self.all_there = asyncio.Event()
+
+    async def list_items(self, user_id: int, session_id: str) -> list[PickedMediaItem]:
+        url = "https://video-downloads.googleusercontent.com/"
+        return [
+            PickedMediaItem(f"m{n}", "VIDEO", url + str(n), "video/mp4", f"v{n}.mp4", 1, 1, "READY") for n in (1, 2)
+        ]
+
+    async def download(self, user_id: int, url: str, dest: Path, limit: int, reserve: Reserve | None = None) -> int:
+        if not url.endswith("=dv"):
+            raise MediaUnavailable("no thumbnail here")  # the video goes without one
+        assert reserve is not None
+        self.rooms.append(await reserve(self.announced))
+        self.running += 1
+        if self.running == self.together:
+            self.used_when_together = self.space.used
+            self.all_there.set()
+        await self.all_there.wait()
+        dest.write_bytes(b"v" * 10)
+        return 10
+
+
+async def test_in_local_mode_two_big_downloads_run_at_once_under_the_default_budget(tmp_path: Path) -> None:
+    """Each download holds what Google announced, not the 2000 MB upload limit: two 800 MB videos fit the default
+    2000 MB budget together (before, each held 2000 MB and the second waited for the first to be uploaded)."""
+    space = TempSpace(tmp_path, budget=2000 * 1_000_000, min_free=0)
+    google = BigFiles(800_000_000, together=2, space=space)
+    session = PickSession(
+        1, "gsid", 111, 111, "delivering", "https://photos.google.com/picker/x", "photos", 5.0, 0.0, 1e12,
+        None, None, None, None, False, 111, 111, 111, None, None, None, None, None, False, 0.0, "none",
+    )  # fmt: skip
+    no_memory = Repeats(None, cast(DeliveryTarget, None))  # DEDUP_DAYS=0: the target is never asked
+    fetcher = MediaFetcher(cast(PickerClient, google), session, tmp_path, LOCAL_UPLOAD_LIMIT, space, no_memory)
+    await fetcher.list_patiently()
+    sender = FakeSender(tmp_path)
+    run = Pipeline(fetcher, cast(BatchSender, sender), cast(DeliveryReport, FakeReport()), space)
+    items = [PickItem(n, f"m{n}", "VIDEO", f"v{n}.mp4", "video/mp4", 1, 1) for n in (1, 2)]
+    assert await asyncio.wait_for(run.run(items), 10) == []
+    assert google.rooms == [800_000_000, 800_000_000]
+    assert google.used_when_together == 2 * (800_000_000 + thumbnails.MAX_BYTES)
+    assert [n for batch in sender.batches for n in batch] == [1, 2] and space.used == 0
+
+
+class Announced(FakeFetcher):
+    """Each item's download announces its own size (by position), then writes it."""
+
+    def __init__(self, folder: Path, sizes: list[int]) -> None:
+        super().__init__(folder, 0, max(sizes))
+        self.sizes = sizes
+
+    async def fetch(self, item: PickItem, room: Room) -> Fetched:
+        await room(self.sizes[item.position])
+        path = self.folder / str(item.position)
+        path.write_bytes(b"x" * self.sizes[item.position])
+        return Fetched(item, upload=Upload(item.position, path, path.name, "video"), size=self.sizes[item.position])
+
+
+async def test_a_download_waiting_for_bytes_the_album_holds_gets_the_album_sent_first(tmp_path: Path) -> None:
+    """The third download's announced size fits only once the first two are uploaded: the album they wait in goes
+    out unfilled rather than wait for the third, which waits for its bytes."""
+    space = TempSpace(tmp_path, budget=2500, min_free=0)
+    sender = FakeSender(tmp_path)
+    fetcher = Announced(tmp_path, [1000, 1000, 2000])
+    run = Pipeline(cast(MediaFetcher, fetcher), cast(BatchSender, sender), cast(DeliveryReport, FakeReport()), space)
+    items = [PickItem(n, f"m{n}", "VIDEO", f"v{n}.mp4", "video/mp4", 1, 1) for n in range(3)]
+    assert await asyncio.wait_for(run.run(items), 10) == []
+    assert sender.batches == [[0, 1], [2]] and max(sender.waiting) <= 2500 and space.used == 0

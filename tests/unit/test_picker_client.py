@@ -3,6 +3,7 @@ error bodies mean, and media downloads (identity encoding, redirects only within
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -29,6 +30,7 @@ from bot.google.picker import (
     ErrorBody,
     GoogleHttp,
     PickerClient,
+    Reserve,
     google_session,
     parse_error_body,
 )
@@ -278,3 +280,59 @@ async def test_api_calls_never_follow_a_redirect(google: FakeGoogle, http: Googl
     with pytest.raises(GoogleError):
         await client(http, google.url, FlakyTokens()).create_session(1, None)
     assert [r.path for r in google.requests] == ["/v1/sessions"]  # never /collect
+
+
+async def test_a_download_reserves_the_announced_size_and_never_writes_past_its_room(
+    google: FakeGoogle, http: GoogleHttp, tmp_path: Path
+) -> None:
+    """The room asked for is the Content-Length (None when the answer is encoded: that length counts the encoded
+    bytes, not the media's); bytes beyond the room granted stop the download before they are written."""
+    asked: list[int | None] = []
+
+    def granting(room: int) -> Reserve:
+        async def reserve(announced: int | None) -> int:
+            asked.append(announced)
+            return room
+
+        return reserve
+
+    media = bytes(range(256)) * 40  # 10240 bytes
+    google.answer = lambda request: web.Response(body=media, content_type="image/jpeg")
+    picker = client(http, google.url, FlakyTokens())
+    assert await picker.download(1, google.url + "/ppa/key=d", tmp_path / "f", 10**6, granting(len(media))) == 10240
+    assert asked == [10240]
+    google.answer = lambda request: web.Response(
+        body=gzip.compress(media), content_type="image/jpeg", headers={"Content-Encoding": "gzip"}
+    )
+    with pytest.raises(MediaUnavailable):
+        await picker.download(1, google.url + "/ppa/key=d", tmp_path / "f", 10**6, granting(4000))
+    assert asked[1:] == [None] and (tmp_path / "f").stat().st_size <= 4000
+
+
+async def test_a_server_sending_more_than_it_announced_gets_no_more_room(http: GoogleHttp, tmp_path: Path) -> None:
+    """A media server whose body runs past its Content-Length: aiohttp's parser refuses the answer before the
+    bot sees it, so no room is taken for it and nothing is written; it is retried, then reported."""
+
+    async def lying(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        head = b"HTTP/1.1 200 OK\r\nContent-Type: image/jpeg\r\nContent-Length: 1000\r\nConnection: close\r\n\r\n"
+        writer.write(head + b"x" * 3000)
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(lying, "127.0.0.1", 0)
+    url = f"http://localhost:{server.sockets[0].getsockname()[1]}"
+    asked: list[int | None] = []
+
+    async def reserve(announced: int | None) -> int:
+        asked.append(announced)
+        return announced or 10**6
+
+    dest = tmp_path / "f"
+    try:
+        with pytest.raises(GoogleUnavailable):
+            await client(http, url, FlakyTokens()).download(1, url + "/ppa/key=d", dest, 10**6, reserve)
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert asked == [] and not dest.exists()

@@ -9,11 +9,11 @@ from typing import cast
 from PIL import Image
 
 from bot.delivery.capacity import TempSpace
-from bot.delivery.fetching import MediaFetcher
+from bot.delivery.fetching import MediaFetcher, Room
 from bot.delivery.repeats import Repeats
 from bot.delivery.target import DeliveryTarget
 from bot.google.errors import MediaUnavailable, TooLarge
-from bot.google.picker import PickedMediaItem, PickerClient
+from bot.google.picker import PickedMediaItem, PickerClient, Reserve
 from emulators.media_files import VideoHeader, jpeg, mp4
 from storage.picks import PickItem, PickSession
 
@@ -35,7 +35,7 @@ class FakePicker:
         base = f"https://lh3.googleusercontent.com/listing{self.listings}"
         return [PickedMediaItem(MEDIA_ID, "VIDEO", base, "video/quicktime", "IMG_1234.MOV", 2160, 3840, "READY")]
 
-    async def download(self, user_id: int, url: str, dest: Path, limit: int, on_accepted: object = None) -> int:
+    async def download(self, user_id: int, url: str, dest: Path, limit: int, reserve: Reserve | None = None) -> int:
         self.requests.append(url)
         if url in self.refused:
             self.refused.discard(url)
@@ -43,8 +43,8 @@ class FakePicker:
         body = self.video if url.endswith("=dv") else self.frame
         if len(body) > limit:
             raise TooLarge(len(body))
-        if callable(on_accepted):
-            on_accepted()
+        if reserve is not None:
+            assert len(body) <= await reserve(len(body))
         dest.write_bytes(body)
         return len(body)
 
@@ -60,6 +60,10 @@ def fetcher(picker: FakePicker, workdir: Path) -> MediaFetcher:
     )
 
 
+def room(workdir: Path) -> Room:
+    return TempSpace(workdir, 10**9, 0).reserve
+
+
 def video_item() -> PickItem:
     return PickItem(1, MEDIA_ID, "VIDEO", "IMG_1234.MOV", "video/quicktime", 2160, 3840)
 
@@ -68,7 +72,7 @@ async def test_a_video_gets_its_header_facts_and_a_thumbnail(tmp_path: Path) -> 
     picker = FakePicker()
     the_fetcher = fetcher(picker, tmp_path)
     await the_fetcher.list_patiently()
-    fetched = await the_fetcher.fetch(video_item())
+    fetched = await the_fetcher.fetch(video_item(), room(tmp_path))
     upload = fetched.upload
     assert upload is not None and upload.kind == "video" and upload.filename == "IMG_1234.mp4"
     assert (upload.duration, upload.width, upload.height) == (37, 1080, 1920)
@@ -83,7 +87,7 @@ async def test_a_refused_frame_is_fetched_again_from_a_new_listing(tmp_path: Pat
     picker.refused.add("https://lh3.googleusercontent.com/listing1=w320-h320")
     the_fetcher = fetcher(picker, tmp_path)
     await the_fetcher.list_patiently()
-    fetched = await the_fetcher.fetch(video_item())
+    fetched = await the_fetcher.fetch(video_item(), room(tmp_path))
     assert fetched.upload is not None and fetched.upload.thumbnail is not None
     assert picker.listings == 2
     assert picker.requests[-1] == "https://lh3.googleusercontent.com/listing2=w320-h320"
@@ -93,7 +97,7 @@ async def test_no_frame_is_fetched_for_a_video_too_big_to_send(tmp_path: Path) -
     picker = FakePicker(video_size=60_000_000)
     the_fetcher = fetcher(picker, tmp_path)
     await the_fetcher.list_patiently()
-    fetched = await the_fetcher.fetch(video_item())
+    fetched = await the_fetcher.fetch(video_item(), room(tmp_path))
     assert fetched.upload is None and fetched.size == 60_000_000
     assert picker.requests == ["https://lh3.googleusercontent.com/listing1=dv"]
     assert list(tmp_path.iterdir()) == []
@@ -105,7 +109,7 @@ async def test_a_frame_telegram_would_ignore_is_dropped_and_the_video_still_goes
     picker = FakePicker(frame=png.getvalue())
     the_fetcher = fetcher(picker, tmp_path)
     await the_fetcher.list_patiently()
-    fetched = await the_fetcher.fetch(video_item())
+    fetched = await the_fetcher.fetch(video_item(), room(tmp_path))
     assert fetched.upload is not None and fetched.upload.thumbnail is None
     assert fetched.upload.duration == 37
     assert [path.name for path in tmp_path.iterdir()] == ["00001"]
