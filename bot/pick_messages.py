@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -286,14 +286,23 @@ class PickMessages:
         t = await self._speaker(chat_id)
         return t(texts.SHARED_BY, name=texts.mention(user_id, name))
 
-    async def item_caption(self, chat_id: int, style: str, taken_at: float | None, camera: str | None) -> str | None:
-        """An item's caption from its metadata, as the chat asked in /settings (style none, date or camera)."""
-        if style == "none" or taken_at is None:
-            return None
+    async def item_captions(
+        self, chat_id: int, style: str, items: Sequence[tuple[float | None, str | None]]
+    ) -> list[str | None]:
+        """The captions of an album's items (when taken, camera) from their metadata, as the chat asked in /settings
+        (style none, date or camera); the chat's language is looked up once for them all."""
+        if style == "none" or all(taken_at is None for taken_at, _ in items):
+            return [None] * len(items)
         t = await self._speaker(chat_id)
-        if style == "camera" and camera:
-            return t(texts.CAPTION_DATE_CAMERA, date=t.date(taken_at), camera=texts.html(camera))
-        return t(texts.CAPTION_DATE, date=t.date(taken_at))
+
+        def caption(taken_at: float | None, camera: str | None) -> str | None:
+            if taken_at is None:
+                return None
+            if style == "camera" and camera:
+                return t(texts.CAPTION_DATE_CAMERA, date=t.date(taken_at), camera=texts.html(camera))
+            return t(texts.CAPTION_DATE, date=t.date(taken_at))
+
+        return [caption(taken_at, camera) for taken_at, camera in items]
 
     async def archive_caption(self, chat_id: int, first: int, last: int, total: int, kind: str) -> str:
         """Which items of the pick an archive holds, e.g. "Photos 1–87 of 400"."""

@@ -99,7 +99,7 @@ class DeliveryTarget:
         """Each item's caption: its date (and camera) when the chat asked for them, and the credit on the first
         item posted into a group."""
         style = self.session.captions
-        lines = [await self._messages.item_caption(self.chat_id, style, i.taken_at, i.camera) for i in items]
+        lines = await self._messages.item_captions(self.chat_id, style, [(i.taken_at, i.camera) for i in items])
         credit = await self.caption()
         if credit is not None and lines:
             lines[0] = credit if lines[0] is None else f"{lines[0]}\n{credit}"

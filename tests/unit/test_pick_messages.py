@@ -81,3 +81,22 @@ async def test_a_summary_lost_to_the_network_is_sent_again() -> None:
     chat = Chat(NetworkError("Bad Gateway"), NetworkError("Bad Gateway"))
     await PickMessages(cast(ExtBot[SendInfo], chat), english).summary(7, Summary(total=1, sent=1))
     assert chat.attempts == 3
+
+
+async def test_an_albums_captions_look_the_chats_language_up_once() -> None:
+    """Captions are made per album: one language lookup (a database read) for its ten photos, not one each."""
+    lookups: list[int] = []
+
+    async def counted(chat_id: int) -> Speaker:
+        lookups.append(chat_id)
+        return ENGLISH
+
+    messages = PickMessages(cast(ExtBot[SendInfo], None), counted)
+    taken = 1_700_000_000.0
+    album = [(taken, "Pixel 8"), (None, None), *[(taken, None)] * 8]
+    captions = await messages.item_captions(-100, "camera", album)
+    assert lookups == [-100]
+    assert captions[0] is not None and "Pixel 8" in captions[0]
+    assert captions[1] is None and all(c is not None and "Pixel" not in c for c in captions[2:])
+    assert await messages.item_captions(-100, "none", album) == [None] * 10
+    assert lookups == [-100]  # no captions asked: no lookup at all
