@@ -54,6 +54,7 @@ class ReplicaRun:
     cpu: list[float]  # CPU seconds of each replica in the window
     held: list[int]  # picks each replica held when the window began
     violations: int  # polls Google's emulator saw sooner than pollInterval after the previous one
+    fewest: int  # polls of the session polled least in the window (0: one was forgotten)
 
 
 @dataclass
@@ -125,7 +126,8 @@ async def _run(
         violations_before = len(google.violations)
         await asyncio.sleep(case.window)
         cpu_after, ended = [cpu_seconds(pid) for pid in pids], google.now()
-        polls = sum(1 for s in sessions for t in s.polls if began <= t < ended)
+        each = [sum(1 for t in s.polls if began <= t < ended) for s in sessions]
+        polls = sum(each)
         run = ReplicaRun(
             window=ended - began,
             polls=polls,
@@ -134,6 +136,7 @@ async def _run(
             cpu=[after - before for before, after in zip(cpu_before, cpu_after, strict=True)],
             held=held,
             violations=len(google.violations) - violations_before,
+            fewest=min(each),
         )
         problems = []
         for replica in replicas:
@@ -184,7 +187,8 @@ def replicas_rows(result: ReplicasRun, notes: list[str]) -> list[Row]:
                 f"Polling {result.sessions:,} waiting picks on {replicas} replica{'s' * (replicas > 1)} (PostgreSQL): "
                 "Picker calls/session",
                 f"{run.per_session:.2f} = {ratio:.2f}× ideal; picks held {' / '.join(map(str, run.held))}",
-                f"ideal {run.ideal:.2f}; {run.violations} polls sooner than pollInterval",
+                f"ideal {run.ideal:.2f}; fewest of one session {run.fewest}; {run.violations} polls sooner than "
+                "pollInterval",
                 "0.95–1.05× ideal",
                 0.95 <= ratio <= 1.05 and run.violations == 0,
             )
