@@ -178,6 +178,10 @@ class PickService:
             max_items=max_items,
             captions=await self._chat_settings.get_captions(route.target_chat_id),
         )
+        # At once, before the prompt's round trips: the lease keeper sees the new pick's lease and may adopt it, or
+        # let it go to another replica, meanwhile; a schedule after that would poll a pick another replica holds.
+        if not self.poller.has(session.id):
+            self.poller.schedule(session.id, interval)
         try:
             message_id = await self._messages.prompt(
                 route.prompt_chat_id, session.id, created.picker_uri, link.email, max_items
@@ -194,7 +198,6 @@ class PickService:
         if route.shared_by is not None and route.chat_id != route.prompt_chat_id:
             notice = await self._messages.notice(route.chat_id, session.id, user_id, route.shared_by, route.thread_id)
             await self._repo.set_messages(session.id, notice_message_id=notice)
-        self.poller.schedule(session.id, interval)
         log.info("pick %s started by user %s in chat %s", session.id, user_id, route.chat_id)
         return session
 
