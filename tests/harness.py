@@ -7,17 +7,20 @@ import contextlib
 import os
 import signal
 import socket
+import sqlite3
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import asyncpg
 import httpx
 
 from emulators.google import GoogleEmulator
 from emulators.telegram import TelegramEmulator
+from storage.postgres import to_postgres
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "123456789:TEST-token_secret-value"
@@ -38,6 +41,11 @@ def bot_python() -> str:
     return os.environ.get("BOT_PYTHON") or sys.executable
 
 
+def sqlite_url(workdir: Path) -> str:
+    """The bot's SQLite database in `workdir`, as a DATABASE_URL."""
+    return f"sqlite:///{workdir / 'data' / 'bot.sqlite3'}"
+
+
 def bot_env(workdir: Path, tg: TelegramEmulator, google: GoogleEmulator, **overrides: str) -> dict[str, str]:
     port = free_port()
     env = {
@@ -54,7 +62,7 @@ def bot_env(workdir: Path, tg: TelegramEmulator, google: GoogleEmulator, **overr
         "SIGN_IN_BY_PASTE": "false",
         "HTTP_HOST": "127.0.0.1",
         "HTTP_PORT": str(port),
-        "DATABASE_URL": f"sqlite:///{workdir / 'data' / 'bot.sqlite3'}",
+        "DATABASE_URL": sqlite_url(workdir),
         "GOOGLE_AUTH_URL": google.auth_url,
         "GOOGLE_TOKEN_URL": google.token_url,
         "GOOGLE_REVOKE_URL": google.revoke_url,
@@ -165,6 +173,56 @@ class BotProcess:
 
     def logs(self) -> str:
         return "\n".join(p.read_text(errors="replace") for p in self.log_paths if p.exists())
+
+
+async def rows(bot: BotProcess, sql: str, params: Sequence[object] = ()) -> list[dict[str, Any]]:
+    """Run one statement on the bot's database (SQLite or PostgreSQL, running or not) and return its rows by
+    column name. SQL in the dialect both engines share, `?` placeholders (rewritten to $n for PostgreSQL as the
+    bot's own seam does). A connection of its own, closed at once: the bot runs in another process."""
+    url = bot.env["DATABASE_URL"]
+    if url.startswith("sqlite:///"):
+        with contextlib.closing(sqlite3.connect(url.removeprefix("sqlite:///"))) as db, db:
+            db.row_factory = sqlite3.Row
+            return [dict(row) for row in db.execute(sql, params)]
+    conn = await asyncpg.connect(url)
+    try:
+        return [dict(row) for row in await conn.fetch(to_postgres(sql)[0], *params)]
+    finally:
+        await conn.close()
+
+
+async def execute(bot: BotProcess, sql: str, params: Sequence[object] = ()) -> None:
+    """Run one statement that returns nothing on the bot's database (see rows)."""
+    await rows(bot, sql, params)
+
+
+async def tables(bot: BotProcess) -> list[str]:
+    """The names of the tables in the bot's database."""
+    if bot.env["DATABASE_URL"].startswith("sqlite:///"):
+        found = await rows(bot, "SELECT name FROM sqlite_master WHERE type = 'table'")
+    else:
+        found = await rows(
+            bot, "SELECT table_name AS name FROM information_schema.tables WHERE table_schema = 'public'"
+        )
+    return sorted(row["name"] for row in found)
+
+
+async def at_rest(bot: BotProcess) -> bytes:
+    """What the bot keeps at rest, to search for secrets: on SQLite the bytes of its database files (the write-
+    ahead log included, where fresh rows sit first); on PostgreSQL, whose files are the server's, every value of
+    every row of every table."""
+    url = bot.env["DATABASE_URL"]
+    if url.startswith("sqlite:///"):
+        db = Path(url.removeprefix("sqlite:///"))
+        files = (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm"))
+        return b"".join(p.read_bytes() for p in files if p.exists())
+    values = [
+        value
+        for table in await tables(bot)
+        for row in await rows(bot, f"SELECT * FROM {table}")
+        for value in row.values()
+    ]
+    return b"\n".join(v if isinstance(v, bytes) else str(v).encode() for v in values)
 
 
 @dataclass

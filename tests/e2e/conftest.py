@@ -14,7 +14,8 @@ import pytest
 from bot.webhook import WEBHOOK_PATH
 from emulators.google import GoogleEmulator
 from emulators.telegram import TelegramEmulator
-from tests.harness import CLIENT_ID, CLIENT_SECRET, ENCRYPTION_KEY, TOKEN, BotProcess, Person, bot_env
+from tests.harness import CLIENT_ID, CLIENT_SECRET, ENCRYPTION_KEY, TOKEN, BotProcess, Person, bot_env, sqlite_url
+from tests.postgres import PostgresCluster
 
 BOT_USERNAME = "photos_test_bot"
 SPEC = Path(__file__).resolve().parents[3] / "shared" / "reference" / "telegram" / "api.json"
@@ -22,6 +23,14 @@ SPEC = Path(__file__).resolve().parents[3] / "shared" / "reference" / "telegram"
 E2E_MODE = os.environ.get("E2E_MODE", "polling")
 if E2E_MODE not in ("polling", "webhook"):
     raise ValueError(f"E2E_MODE must be polling or webhook, got {E2E_MODE!r}")
+# E2E_DATABASE=postgresql runs every end-to-end test with the bot on a fresh database of the session's private
+# PostgreSQL cluster (tests/postgres.py) instead of a SQLite file.
+E2E_DATABASE = os.environ.get("E2E_DATABASE", "sqlite")
+if E2E_DATABASE not in ("sqlite", "postgresql"):
+    raise ValueError(f"E2E_DATABASE must be sqlite or postgresql, got {E2E_DATABASE!r}")
+ON_POSTGRESQL = E2E_DATABASE == "postgresql"
+# PostgreSQL refuses to start in webhook mode without a configured secret (a generated one cannot be shared).
+WEBHOOK_SECRET = "e2e-webhook-secret"
 
 
 @cache
@@ -79,15 +88,37 @@ def e2e_mode() -> str:
 
 
 @pytest.fixture
-def make_bot(tmp_path: Path, tg: TelegramEmulator, google: GoogleEmulator, e2e_mode: str) -> Callable[..., BotProcess]:
+async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The test's database, shared by the bots it makes (as their SQLite file in tmp_path would be): a fresh one
+    on the session's cluster with E2E_DATABASE=postgresql, which alone starts that cluster."""
+    if not ON_POSTGRESQL:
+        return sqlite_url(tmp_path)
+    postgres: PostgresCluster = request.getfixturevalue("postgres")
+    return await postgres.create_database()
+
+
+@pytest.fixture
+async def make_bot(
+    tmp_path: Path, tg: TelegramEmulator, google: GoogleEmulator, e2e_mode: str, database_url: str
+) -> AsyncIterator[Callable[..., BotProcess]]:
+    made: list[BotProcess] = []
+
     def make(**overrides: str) -> BotProcess:
-        env = bot_env(tmp_path, tg, google, **{"ENCRYPTION_KEY": ENCRYPTION_KEY, **overrides})
+        defaults = {"ENCRYPTION_KEY": ENCRYPTION_KEY, "DATABASE_URL": database_url}
+        if ON_POSTGRESQL:
+            defaults["TELEGRAM_WEBHOOK_SECRET"] = WEBHOOK_SECRET
+        env = bot_env(tmp_path, tg, google, **{**defaults, **overrides})
         if e2e_mode == "webhook" and "TELEGRAM_WEBHOOK_URL" not in overrides:
             env["TELEGRAM_WEBHOOK_URL"] = env["PUBLIC_URL"] + WEBHOOK_PATH
         google.redirect_uris.add(env["PUBLIC_URL"] + "/oauth/callback")
-        return BotProcess(env=env, workdir=tmp_path, tg=tg)
+        made.append(BotProcess(env=env, workdir=tmp_path, tg=tg))
+        return made[-1]
 
-    return make
+    yield make
+    # A test that failed (or forgot) leaves its bots running: they would hold their ports and CPU for good.
+    for process in made:
+        if process.proc is not None and process.proc.returncode is None:
+            await process.kill()
 
 
 @pytest.fixture

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import os
-import sqlite3
 from pathlib import Path
 from typing import Any
 
 from emulators.google import GoogleEmulator, MediaItem, SessionRecord
 from emulators.telegram import MessageRecord, TelegramEmulator
-from tests.harness import BotProcess, Person
+from tests.harness import BotProcess, Person, rows
 
 RENDITION = "=w2560-h2560"
 
@@ -56,12 +55,11 @@ def temp_files(bot: BotProcess) -> list[Path]:
 
 async def wait_items_sent(bot: BotProcess, count: int, timeout: float = 20.0) -> None:  # noqa: ASYNC109
     """Wait until the bot's database records `count` items as sent (the bot runs in another process)."""
-    db = bot.workdir / "data" / "bot.sqlite3"
 
-    def sent() -> int:
-        with sqlite3.connect(db) as raw:
-            return int(raw.execute("SELECT count(*) FROM pick_items WHERE status = 'sent'").fetchone()[0])
+    async def sent() -> int:
+        [row] = await rows(bot, "SELECT count(*) AS n FROM pick_items WHERE status = 'sent'")
+        return int(row["n"])
 
     async with asyncio.timeout(timeout):
-        while sent() < count:  # noqa: ASYNC110  (the state lives in another process's database)
+        while await sent() < count:  # noqa: ASYNC110  (the state lives in another process's database)
             await asyncio.sleep(0.02)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import sqlite3
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -17,7 +16,7 @@ import pytest
 from emulators.google import GoogleEmulator, MediaItem
 from emulators.telegram import MessageRecord, TelegramEmulator
 from tests.e2e.picking import RENDITION, link, served_sha, start_pick, temp_files, wait_items_sent, wait_summary
-from tests.harness import BotProcess, Person, callback_data
+from tests.harness import BotProcess, Person, callback_data, rows
 
 FORUM = -1002000
 BOT = "photos_test_bot"
@@ -225,14 +224,8 @@ async def test_no_answer_to_the_offer_means_albums(
 
 async def offer_stored(bot: BotProcess) -> None:
     """Wait until the bot's database holds the offer's message id (the bot runs in another process)."""
-    db = bot.workdir / "data" / "bot.sqlite3"
-
-    def stored() -> bool:
-        with sqlite3.connect(db) as raw:
-            return raw.execute("SELECT 1 FROM archive_offers WHERE message_id IS NOT NULL").fetchone() is not None
-
     async with asyncio.timeout(20):
-        while not stored():  # noqa: ASYNC110  (the state lives in another process's database)
+        while not await rows(bot, "SELECT 1 FROM archive_offers WHERE message_id IS NOT NULL"):  # noqa: ASYNC110  (the state lives in another process's database)
             await asyncio.sleep(0.02)
 
 

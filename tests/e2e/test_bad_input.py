@@ -2,7 +2,7 @@
 process, each with a clear answer (or a safe ignore) and no state change.
 
 Every case is checked the same way: the bot logs no traceback, still answers /healthz, and the case's own
-expectations hold (the answer given, the SQLite rows unchanged, nothing posted where nothing is due). Cases
+expectations hold (the answer given, the database rows unchanged, nothing posted where nothing is due). Cases
 are data; each test function runs one family of them against one bot process and reports every failing
 case at once. `pytest -s` prints how many inputs were tried.
 """
@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import itertools
 import json
-import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
@@ -28,7 +27,7 @@ from bot import texts
 from emulators.google import GoogleEmulator, SessionRecord
 from emulators.telegram import GENERAL_TOPIC_ID, Call, TelegramEmulator
 from tests.e2e.picking import RENDITION, assert_delivered_in_order, link, media, start_pick, wait_summary
-from tests.harness import BotProcess, Person, callback_data, consent_url, query_of, url_button
+from tests.harness import BotProcess, Person, callback_data, consent_url, execute, query_of, rows, url_button
 
 BOT = "photos_test_bot"
 GROUP = -1001234
@@ -84,22 +83,16 @@ async def bot(make_bot: Callable[..., BotProcess]) -> AsyncIterator[BotProcess]:
 # --------------------------------------------------------------------------------------------- plumbing
 
 
-def snapshot(bot: BotProcess, *tables: str) -> Rows:
+async def snapshot(bot: BotProcess, *tables: str) -> Rows:
     """The rows of `tables` (all by default) in the bot's database, columns that move on their own left out."""
-    rows: Rows = {}
-    with contextlib.closing(sqlite3.connect(bot.workdir / "data" / "bot.sqlite3")) as raw:
-        for table in tables or TABLES:
-            columns = [
-                r[1] for r in raw.execute(f"PRAGMA table_info({table})") if r[1] not in VOLATILE.get(table, set())
-            ]
-            found = raw.execute(f"SELECT {', '.join(columns)} FROM {table}").fetchall()
-            rows[table] = sorted(found, key=repr)
-    return rows
-
-
-def execute(bot: BotProcess, sql: str, *params: object) -> None:
-    with contextlib.closing(sqlite3.connect(bot.workdir / "data" / "bot.sqlite3")) as raw, raw:
-        raw.execute(sql, params)
+    snapshots: Rows = {}
+    for table in tables or TABLES:
+        volatile = VOLATILE.get(table, set())
+        found = [
+            tuple(v for k, v in row.items() if k not in volatile) for row in await rows(bot, f"SELECT * FROM {table}")
+        ]
+        snapshots[table] = sorted(found, key=repr)
+    return snapshots
 
 
 def writes(tg: TelegramEmulator, since: int) -> list[Call]:
@@ -299,7 +292,7 @@ async def test_hostile_oauth_callbacks(
     # A state that is really waiting (Alice's /link) must survive every forged request.
     prompt = await alice.reply_to("/link", lambda m: url_button(m) is not None)
     waiting = query_of(await consent_url(url_button(prompt) or ""))
-    before, calls = snapshot(bot), len(tg.calls)
+    before, calls = await snapshot(bot), len(tg.calls)
     async with aiohttp.ClientSession() as http:
         for name, raw_query in FORGED_CALLBACKS:
             async with corpus.case(f"oauth callback: {name}"):
@@ -311,7 +304,7 @@ async def test_hostile_oauth_callbacks(
                     assert response.headers.get("Cache-Control") == "no-store"
                     for reflected in ("<script", "<img", "onerror", "%s", "DROP TABLE", "passwd"):
                         assert reflected not in html, f"the page reflects {reflected!r}"
-                assert snapshot(bot) == before
+                assert await snapshot(bot) == before
                 assert writes(tg, calls) == [], shown(writes(tg, calls))
 
         # The same hostile values as the sign-in page's id (s), shown (GET) and answered (POST Continue and
@@ -332,7 +325,7 @@ async def test_hostile_oauth_callbacks(
                         assert response.headers.get("Cache-Control") == "no-store"
                         for reflected in ("<script", "<img", "onerror", "%s", "DROP TABLE", "passwd"):
                             assert reflected not in html, f"the page reflects {reflected!r}"
-                    assert snapshot(bot) == before
+                    assert await snapshot(bot) == before
                     assert writes(tg, calls) == [], shown(writes(tg, calls))
 
         # Other methods and paths near the callback: refused by the router, nothing else happens.
@@ -362,20 +355,20 @@ async def test_hostile_oauth_callbacks(
                     raw = await response.read()
                     assert response.status in statuses, (response.status, raw[:200])
                     assert b"Fernet" not in raw and b"SQLite format" not in raw
-                assert snapshot(bot) == before
+                assert await snapshot(bot) == before
                 assert writes(tg, calls) == [], shown(writes(tg, calls))
         async with corpus.case("http: headers 64 KB long"):
             with contextlib.suppress(aiohttp.ClientError):
                 async with http.get(callback, headers={"X-Junk": "j" * 65536}) as response:
                     assert response.status in (400, 431), response.status
-            assert snapshot(bot) == before
+            assert await snapshot(bot) == before
 
     for name, data in RAW_REQUESTS:
         async with corpus.case(f"raw http: {name}"):
             head = await send_raw(int(bot.env["HTTP_PORT"]), data)
             assert head == b"" or head[:9] in (b"HTTP/1.0 ", b"HTTP/1.1 "), head[:100]
             assert head[9:10] != b"5", head[:100]  # refused as the client's fault, never a server error
-            assert snapshot(bot) == before
+            assert await snapshot(bot) == before
             assert writes(tg, calls) == [], shown(writes(tg, calls))
 
     # Requests that carry a state that is really waiting: the state is used up, nobody is linked, and the
@@ -424,12 +417,12 @@ async def test_hostile_oauth_callbacks(
     for name, params, status, expected_page, told in outcomes:
         async with corpus.case(f"oauth callback: {name}"):
             state = (await fresh_state())["state"]
-            links, seen = snapshot(bot, "google_links"), len(tg.messages(alice.user_id))
+            links, seen = await snapshot(bot, "google_links"), len(tg.messages(alice.user_id))
             async with httpx.AsyncClient(follow_redirects=True) as client:  # to the outcome's page
                 page = await client.get(callback, params=params(state))
             assert page.status_code == status and expected_page in page.text, (page.status_code, name)
             assert "<script>" not in page.text
-            assert snapshot(bot, "google_links") == links
+            assert await snapshot(bot, "google_links") == links
             if told:
                 await bot_says(tg, alice.user_id, seen, told)
                 async with httpx.AsyncClient() as client:  # and the state is gone: single use
@@ -441,7 +434,7 @@ async def test_hostile_oauth_callbacks(
         async with httpx.AsyncClient(follow_redirects=True) as client:
             page = await client.get(callback, params={"state": state, "code": code})
         assert page.status_code == 502, page.status_code
-        assert snapshot(bot, "google_links")["google_links"] == []
+        assert (await snapshot(bot, "google_links"))["google_links"] == []
         assert "haven't linked" in (await alice.reply_to("/status")).text
 
     # Google's OAuth endpoints answering with a redirect off Google's hosts: never followed (it would carry the
@@ -457,27 +450,27 @@ async def test_hostile_oauth_callbacks(
             assert page.status_code == 502 and "did not accept" in page.text, (page.status_code, page.text[:300])
             await bot_says(tg, alice.user_id, seen, "did not accept")
             assert not [r for r in google.requests if r.endpoint == "elsewhere"]
-            assert snapshot(bot, "google_links")["google_links"] == []
+            assert (await snapshot(bot, "google_links"))["google_links"] == []
 
     async with corpus.case("oauth callback: expired state"):
         state = (await fresh_state())["state"]
-        execute(bot, "UPDATE oauth_states SET expires_at = 0")
+        await execute(bot, "UPDATE oauth_states SET expires_at = 0")
         async with httpx.AsyncClient() as client:
             page = await client.get(callback, params={"state": state, "code": "x"})
         assert page.status_code == 400
         await tg.wait_for_message(alice.user_id, lambda m: "expired" in (m.text or ""))
-        assert snapshot(bot, "google_links")["google_links"] == []
+        assert (await snapshot(bot, "google_links"))["google_links"] == []
 
     async with corpus.case("oauth callback: replayed state and code"):
         prompt = await alice.reply_to("/link", lambda m: url_button(m) is not None)
         async with httpx.AsyncClient() as client:
             redirect = (await client.get(await consent_url(url_button(prompt) or ""))).headers["location"]
             assert (await client.get(redirect)).status_code == 303  # to the "Account linked" page
-            linked = snapshot(bot, "google_links")
+            linked = await snapshot(bot, "google_links")
             for replay in (redirect, redirect.replace("code=", "code=x"), redirect + "&error=access_denied"):
                 TRIED.append("oauth callback: replay")
                 assert (await client.get(replay)).status_code == 400
-        assert snapshot(bot, "google_links") == linked
+        assert await snapshot(bot, "google_links") == linked
         assert "alice@example.com" in (await alice.reply_to("/status")).text
     corpus.assert_ok()
 
@@ -509,7 +502,7 @@ async def test_hostile_pasted_sign_in_addresses(
         ("pasted address: words around it", f"look {callback}?state={waiting}&code=x here"),
         ("pasted address: only the query", f"?state={waiting}&code=x"),
     ]
-    before = snapshot(bot)
+    before = await snapshot(bot)
     for name, text in pasted:
         if len(text) > 4096:  # more than one Telegram message holds
             continue
@@ -519,7 +512,7 @@ async def test_hostile_pasted_sign_in_addresses(
             await bot_says(tg, alice.user_id, seen, "doesn't finish a sign-in of yours")
             assert tg.message(alice.user_id, sent["message_id"]).deleted
             assert [c.method for c in writes(tg, calls)] == ["deleteMessage", "sendMessage"], shown(writes(tg, calls))
-            assert snapshot(bot) == before
+            assert await snapshot(bot) == before
             assert not [r for r in google.requests if r.endpoint == "token"]
     corpus.assert_ok()
 
@@ -570,17 +563,17 @@ async def test_bad_pick_arguments(
     corpus = Corpus(bot)
     tg.add_group(GROUP, "Family", members={alice.user_id: "member", bob.user_id: "member"})
     await link(alice)
-    before = snapshot(bot)
+    before = await snapshot(bot)
     for argument in BAD_PICK_ARGUMENTS:
         for where, command, chat_id in (("private", "/pick", None), ("group", f"/pick@{BOT}", GROUP)):
             async with corpus.case(f"/pick {argument[:20]!r} ({where})"):
                 answer = await alice.reply_to(f"{command} {argument}"[:4096], chat_id=chat_id)
                 assert answer.text == USAGE, answer.text
-                assert snapshot(bot) == before and google.sessions == {}
+                assert await snapshot(bot) == before and google.sessions == {}
     async with corpus.case("/pick 5 from someone not linked"):
         answer = await bob.reply_to("/pick 5")
         assert "haven't linked" in answer.text and callback_data(answer, "Link Google account") == "link"
-        assert snapshot(bot) == before and google.sessions == {}
+        assert await snapshot(bot) == before and google.sessions == {}
     async with corpus.case("/pick abc from someone not linked"):
         assert (await bob.reply_to("/pick abc")).text == USAGE
     # Commands meant for another bot, or not commands at all: ignored, in groups and privately.
@@ -600,7 +593,7 @@ async def test_bad_pick_arguments(
             tg.inject_update({"message": text_message(chat, user(alice), text)})
             await settle(tg, alice, GROUP if chat["id"] == GROUP else None)
             assert [c for c in writes(tg, calls) if "How it works" not in str(c.params.get("text"))] == []
-            assert snapshot(bot) == before and google.sessions == {}
+            assert await snapshot(bot) == before and google.sessions == {}
     corpus.assert_ok()
 
 
@@ -616,7 +609,7 @@ async def test_forged_deep_links(
     # Bob (not linked) asks in the group: he gets a real single-use deep link to keep for later.
     invite = await bob.reply_to(f"/pick@{BOT}", chat_id=GROUP)
     bobs_payload = (url_button(invite) or "").rsplit("start=", 1)[1]
-    before = snapshot(bot)
+    before = await snapshot(bot)
     expired, linked = texts.CLAIM_EXPIRED, "is linked"
     cases = [
         ("p_", expired),
@@ -648,17 +641,17 @@ async def test_forged_deep_links(
         async with corpus.case(f"/start {payload[:24]!r}"):
             answer = await alice.reply_to(f"/start {payload}"[:4096])
             assert expected in (answer.text or ""), answer.text
-            assert snapshot(bot) == before and google.sessions == {}
+            assert await snapshot(bot) == before and google.sessions == {}
     async with corpus.case("/start with Bob's payload, in the group"):
         answer = await alice.reply_to(f"/start@{BOT} {bobs_payload}", chat_id=GROUP)
         assert "is linked" in (answer.text or ""), answer.text
-        assert snapshot(bot) == before and google.sessions == {}
+        assert await snapshot(bot) == before and google.sessions == {}
     async with corpus.case("/start with Bob's payload after it expired"):
-        execute(bot, "UPDATE chat_intents SET expires_at = 0")
+        await execute(bot, "UPDATE chat_intents SET expires_at = 0")
         assert texts.CLAIM_EXPIRED in ((await bob.reply_to(f"/start {bobs_payload}")).text or "")
-        assert snapshot(bot, "chat_intents")["chat_intents"] == [] and google.sessions == {}
+        assert (await snapshot(bot, "chat_intents"))["chat_intents"] == [] and google.sessions == {}
         kept = ("oauth_states", "pick_sessions")
-        assert snapshot(bot, *kept) == {table: before[table] for table in kept}
+        assert await snapshot(bot, *kept) == {table: before[table] for table in kept}
     corpus.assert_ok()
 
 
@@ -777,7 +770,7 @@ async def test_tampered_and_foreign_button_presses(
         "<b>x</b>",
         "callback_data",
     ]
-    before, calls = snapshot(bot), len(tg.calls)
+    before, calls = await snapshot(bot), len(tg.calls)
     pressed = [
         (data, chat_id, tg.press_button(bob.user_id, chat_id, message.message_id, data, forged=True))
         for data in junk
@@ -790,13 +783,13 @@ async def test_tampered_and_foreign_button_presses(
     async with corpus.case("presses of unknown data: nothing written, nothing stored"):
         await quiet(tg)
         assert writes(tg, calls) == [], shown(writes(tg, calls))
-        assert snapshot(bot) == before
+        assert await snapshot(bot) == before
         for message, chat_id in ((bob_prompt, bob.user_id), (menu, GROUP)):
             now = tg.message(chat_id, message.message_id)
             assert (now.text, now.reply_markup) == (message.text, message.reply_markup), "a pressed message changed"
     for who, message, chat_id, data, alert, reply in presses:
         async with corpus.case(f"press {data[:30]!r} in {'group' if chat_id == GROUP else 'private'}"):
-            before, calls, seen = snapshot(bot), len(tg.calls), len(tg.messages(chat_id))
+            before, calls, seen = await snapshot(bot), len(tg.calls), len(tg.messages(chat_id))
             markup = tg.message(chat_id, message.message_id).reply_markup
             text = tg.message(chat_id, message.message_id).text
             query = tg.press_button(who.user_id, chat_id, message.message_id, data, forged=True)
@@ -808,7 +801,7 @@ async def test_tampered_and_foreign_button_presses(
             await quiet(tg)
             expected = [] if reply is None else [reply]
             assert [c.params.get("text") for c in writes(tg, calls)] == expected, shown(writes(tg, calls))
-            assert snapshot(bot) == before
+            assert await snapshot(bot) == before
             now = tg.message(chat_id, message.message_id)
             assert (now.text, now.reply_markup) == (text, markup), "the pressed message changed"
     # "Stop forwarding" pressed where there is no such button: it must not rewrite the message it was on.
@@ -818,7 +811,7 @@ async def test_tampered_and_foreign_button_presses(
         (alice, alice_prompt, alice.user_id),
     ]:
         async with corpus.case(f"press 'fwd:off' on a message without it ({chat_id})"):
-            before, calls = snapshot(bot), len(tg.calls)
+            before, calls = await snapshot(bot), len(tg.calls)
             original = tg.message(chat_id, message.message_id)
             text, markup = original.text, original.reply_markup
             query = tg.press_button(who.user_id, chat_id, message.message_id, "fwd:off", forged=True)
@@ -827,15 +820,15 @@ async def test_tampered_and_foreign_button_presses(
             assert writes(tg, calls) == [], shown(writes(tg, calls))
             now = tg.message(chat_id, message.message_id)
             assert (now.text, now.reply_markup) == (text, markup), "the pressed message changed"
-            assert snapshot(bot) == before
+            assert await snapshot(bot) == before
     async with corpus.case("a settings button pressed by its opener, no longer an admin"):
-        before = snapshot(bot)
+        before = await snapshot(bot)
         tg.chats[GROUP].members[alice.user_id] = "member"
         answered = await answer_to(tg, await alice.press(menu, callback_data(menu, "Original files"), GROUP))
         tg.chats[GROUP].members[alice.user_id] = "administrator"
         assert answered.get("text") == texts.SETTINGS_ADMINS_ONLY, answered
         await quiet(tg)
-        assert snapshot(bot) == before
+        assert await snapshot(bot) == before
     async with corpus.case("press 'link' in a group: no sign-in link lands there"):
         calls = len(tg.calls)
         await answer_to(tg, tg.press_button(bob.user_id, GROUP, menu.message_id, "link", forged=True))
@@ -844,8 +837,8 @@ async def test_tampered_and_foreign_button_presses(
         assert google.auth_url not in str([c.params for c in writes(tg, calls)])
     # The picks that were waiting all along are untouched by all of it.
     async with corpus.case("both picks still waiting"):
-        rows = snapshot(bot, "pick_sessions")["pick_sessions"]
-        assert len(rows) == 2 and all("waiting" in row for row in rows), rows
+        sessions = (await snapshot(bot, "pick_sessions"))["pick_sessions"]
+        assert len(sessions) == 2 and all("waiting" in row for row in sessions), sessions
         assert not any(s.deleted for s in google.sessions.values())
         assert [m for m in tg.messages(bob.user_id) if m.kind == "photo"] == []  # no QR code went out
     corpus.assert_ok()
@@ -1054,7 +1047,7 @@ async def test_updates_that_must_change_nothing(
             {"business_message": text_message(private_chat(alice), user(alice), "/pick", business_connection_id="b1")},
         ),
     ]
-    before = snapshot(bot)
+    before = await snapshot(bot)
     for name, update in updates:
         async with corpus.case(f"update: {name}"):
             calls = len(tg.calls)
@@ -1063,7 +1056,7 @@ async def test_updates_that_must_change_nothing(
             assert [c for c in writes(tg, calls) if "How it works" not in str(c.params.get("text"))] == [], shown(
                 writes(tg, calls)
             )
-            assert snapshot(bot) == before and google.sessions == {}
+            assert await snapshot(bot) == before and google.sessions == {}
     # Update types this bot version has never heard of: Telegram adds new ones from time to time.
     for name in ("future_update", "message_reaction_count_v2", "x"):
         async with corpus.case(f"update of unknown type {name!r}"):
@@ -1071,7 +1064,7 @@ async def test_updates_that_must_change_nothing(
             tg.pending_updates.append(tg.inject_update({name: {"id": 1, "from": user(alice), "text": "/pick"}}))
             await settle(tg, alice)
             assert [c for c in writes(tg, calls) if "How it works" not in str(c.params.get("text"))] == []
-            assert snapshot(bot) == before and google.sessions == {}
+            assert await snapshot(bot) == before and google.sessions == {}
     corpus.assert_ok()
 
 
@@ -1116,19 +1109,19 @@ async def test_odd_answers_from_the_picker_api(
     ]
     for name, created in create_answers:
         async with corpus.case(f"sessions.create answers 200 with {name}"):
-            before = snapshot(bot)
+            before = await snapshot(bot)
             google.fail_next("sessions.create", status=200, body=created)
             answer = await alice.reply_to("/pick")
             assert answer.text == down, answer.text
-            assert snapshot(bot) == before
+            assert await snapshot(bot) == before
     # The Picker API answering with a redirect off Google's hosts: an answer, never followed with the token.
     for status in (301, 302, 307, 308):
         async with corpus.case(f"sessions.create answers {status} to a host that is not Google's"):
-            before = snapshot(bot)
+            before = await snapshot(bot)
             google.fail_next("sessions.create", status=status, location=f"{google.elsewhere_url}/elsewhere/v1")
             answer = await alice.reply_to("/pick")
             assert answer.text == down, answer.text
-            assert snapshot(bot) == before
+            assert await snapshot(bot) == before
             assert not [r for r in google.requests if r.endpoint == "elsewhere"]
     errors: list[tuple[str, int, dict[str, Any] | str, str]] = [
         ("400 with an error that is a string", 400, {"error": "bad"}, down),
@@ -1138,11 +1131,11 @@ async def test_odd_answers_from_the_picker_api(
     ]
     for name, status, error, expected in errors:
         async with corpus.case(f"sessions.create answers {name}"):
-            before = snapshot(bot)
+            before = await snapshot(bot)
             google.fail_next("sessions.create", status=status, body=error)
             answer = await alice.reply_to("/pick")
             assert answer.text == expected, answer.text
-            assert snapshot(bot) == before
+            assert await snapshot(bot) == before
 
     # Odd answers while a pick waits (two in a row): polling goes on, never faster than Google's pace, and
     # the pick still arrives.
@@ -1369,22 +1362,22 @@ async def test_telegram_errors(bot: BotProcess, alice: Person, tg: TelegramEmula
     for command in ("/help", "/status", "/start", "/settings", "/pick abc", "/cancel", "/forward"):
         for status, description in ((403, BLOCKED), (400, CHAT_NOT_FOUND)):
             async with corpus.case(f"{command} answered with {description}"):
-                before = snapshot(bot)
+                before = await snapshot(bot)
                 tg.fail_next("sendMessage", status=status, description=description)
                 calls = len(tg.calls)
                 await alice.say(command)
                 await tg.wait_for(refused(tg, calls, description))
                 await settle(tg, alice)
-                assert snapshot(bot) == before
+                assert await snapshot(bot) == before
     async with corpus.case("/pick whose prompt Telegram refuses (blocked)"):
-        before = snapshot(bot, "google_links", "chat_settings")
+        before = await snapshot(bot, "google_links", "chat_settings")
         tg.fail_next("sendMessage", status=403, description=BLOCKED)
         await alice.say("/pick")
         await google.wait_for(lambda: bool(google.sessions) and all(s.deleted for s in google.sessions.values()))
         await settle(tg, alice)
-        rows = snapshot(bot, "pick_sessions")["pick_sessions"]
-        assert not any("waiting" in row for row in rows), rows
-        assert snapshot(bot, "google_links", "chat_settings") == before
+        sessions = (await snapshot(bot, "pick_sessions"))["pick_sessions"]
+        assert not any("waiting" in row for row in sessions), sessions
+        assert await snapshot(bot, "google_links", "chat_settings") == before
     # Buttons whose message is gone, or whose query Telegram has forgotten.
     menu = await alice.reply_to("/settings")
     for description in (EDIT_NOT_FOUND, CANT_EDIT):
@@ -1393,16 +1386,16 @@ async def test_telegram_errors(bot: BotProcess, alice: Person, tg: TelegramEmula
             answered = await answer_to(tg, await alice.press(menu, callback_data(menu, "Original files")))
             assert "Saved" in answered.get("text", "")
             await quiet(tg)
-            assert snapshot(bot, "chat_settings")["chat_settings"] == [(alice.user_id, "originals", "none")]
-            execute(bot, "DELETE FROM chat_settings")
+            assert (await snapshot(bot, "chat_settings"))["chat_settings"] == [(alice.user_id, "originals", "none")]
+            await execute(bot, "DELETE FROM chat_settings")
     async with corpus.case("settings button, query too old"):
         tg.fail_next("answerCallbackQuery", status=400, description=QUERY_TOO_OLD)
         calls = len(tg.calls)
         await alice.press(menu, callback_data(menu, "Original files"))
         await tg.wait_for(lambda: any(c.method == "editMessageText" for c in tg.calls[calls:]))
         await quiet(tg)
-        assert snapshot(bot, "chat_settings")["chat_settings"] == [(alice.user_id, "originals", "none")]
-        execute(bot, "DELETE FROM chat_settings")
+        assert (await snapshot(bot, "chat_settings"))["chat_settings"] == [(alice.user_id, "originals", "none")]
+        await execute(bot, "DELETE FROM chat_settings")
     async with corpus.case("stop forwarding, edit fails: message to edit not found"):
         tg.fail_next("editMessageText", status=400, description=EDIT_NOT_FOUND)
         help_message = await alice.reply_to("/help")
@@ -1479,7 +1472,7 @@ async def test_a_prompt_telegram_refuses_leaves_no_pick_behind(
         await tg.wait_for(refused(tg, calls, CHAT_NOT_FOUND))
         await google.wait_for(lambda: session.deleted)  # deleted in the background, at once
         await quiet(tg, 0.3)
-        assert not any("waiting" in row for row in snapshot(bot, "pick_sessions")["pick_sessions"])
+        assert not any("waiting" in row for row in (await snapshot(bot, "pick_sessions"))["pick_sessions"])
     finally:
         await bot.stop()
 
@@ -1502,6 +1495,6 @@ async def test_a_listing_google_refuses_is_reported_not_crashed(
         google.pick(session.id, [photo])
         await tg.wait_for(lambda: session.deleted or "went wrong" in str([m.text for m in tg.messages(alice.user_id)]))
         assert "Traceback" not in bot.logs()
-        assert "done" in str(snapshot(bot, "pick_sessions")["pick_sessions"])
+        assert "done" in str((await snapshot(bot, "pick_sessions"))["pick_sessions"])
     finally:
         await bot.stop()

@@ -6,7 +6,6 @@ the memory holds digests, never a file name."""
 from __future__ import annotations
 
 import hashlib
-import sqlite3
 from collections.abc import Callable
 from typing import Any
 
@@ -16,7 +15,7 @@ from emulators.telegram import MessageRecord, TelegramEmulator
 from tests.e2e.picking import RENDITION, link, media, served_sha, start_pick, wait_summary
 from tests.e2e.test_archives import choose_archives
 from tests.e2e.test_groups import choose
-from tests.harness import BotProcess, Person, callback_data
+from tests.harness import BotProcess, Person, callback_data, rows
 from tests.postgres import PostgresCluster
 
 BOT = "photos_test_bot"
@@ -24,12 +23,6 @@ GROUP = -1003000
 FORUM = -1003001
 SEND_ANYWAY = "Send them anyway"
 UPLOADS = ("sendPhoto", "sendVideo", "sendDocument", "sendMediaGroup")
-
-
-def rows(bot: BotProcess, sql: str) -> list[sqlite3.Row]:
-    with sqlite3.connect(bot.workdir / "data" / "bot.sqlite3") as db:
-        db.row_factory = sqlite3.Row
-        return list(db.execute(sql))
 
 
 def downloads(google: GoogleEmulator, items: list[MediaItem]) -> int:
@@ -189,14 +182,14 @@ async def test_the_memory_holds_digests_and_no_file_names(
     await link(alice)
     await pick(alice, google, photos)
     await wait_summary(tg, alice.user_id)
-    memory = rows(bot, "SELECT * FROM chat_memory ORDER BY media_key")
+    memory = await rows(bot, "SELECT * FROM chat_memory ORDER BY media_key")
     keys = sorted(hashlib.sha256(f"{alice.user_id}:{p.id}".encode()).hexdigest() for p in photos)
     assert [row["media_key"] for row in memory] == keys  # digests of (person, media item), not the ids themselves
     assert sorted(row["content_hash"] for row in memory) == sorted(shas(google, photos))
     assert {row["chat_id"] for row in memory} == {alice.user_id}
     assert set(memory[0].keys()) == {"chat_id", "media_key", "content_hash", "file_id", "kind", "seen_at"}
     for row in memory:
-        assert not any("Rome" in str(value) or p.id in str(value) for value in tuple(row) for p in photos)
+        assert not any("Rome" in str(value) or p.id in str(value) for value in row.values() for p in photos)
 
 
 async def test_dedup_days_zero_remembers_nothing(
@@ -213,7 +206,7 @@ async def test_dedup_days_zero_remembers_nothing(
         second = await summary_after(tg, alice.user_id, first.message_id)
         assert second.text == "✅ Delivered all 2." and SEND_ANYWAY not in str(second.reply_markup)
         assert sent_files(tg, alice.user_id) == shas(google, photos) * 2
-        assert rows(bot, "SELECT * FROM chat_memory") == []
+        assert await rows(bot, "SELECT * FROM chat_memory") == []
     finally:
         assert await bot.stop() == 0
 

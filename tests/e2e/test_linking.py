@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import socket
-import sqlite3
-from pathlib import Path
 
 import httpx
 
@@ -17,17 +15,15 @@ from tests.harness import (
     TOKEN,
     BotProcess,
     Person,
+    at_rest,
     callback_data,
     consent_url,
+    execute,
     query_of,
     url_button,
 )
 
 PICKER_SCOPE = "https://www.googleapis.com/auth/photospicker.mediaitems.readonly"
-
-
-def db_path(bot: BotProcess) -> Path:
-    return bot.workdir / "data" / "bot.sqlite3"
 
 
 async def test_start_explains_and_offers_linking(bot: BotProcess, alice: Person, tg: TelegramEmulator) -> None:
@@ -68,7 +64,7 @@ async def test_link_happy_path(bot: BotProcess, alice: Person, tg: TelegramEmula
     status = await alice.reply_to("/status")
     assert "alice@example.com" in status.text
 
-    raw = b"".join(p.read_bytes() for p in db_path(bot).parent.iterdir() if p.is_file())
+    raw = await at_rest(bot)
     for secret in google.issued_secrets():
         assert secret.encode() not in raw
 
@@ -142,8 +138,7 @@ async def test_bad_states_are_refused_and_change_nothing(
     # Expired: a state older than 10 minutes is refused even if otherwise valid.
     prompt = await alice.reply_to("/link", lambda m: url_button(m) is not None)
     expiring = await consent_url(url_button(prompt) or "")
-    with sqlite3.connect(db_path(bot)) as raw:
-        raw.execute("UPDATE oauth_states SET expires_at = 0")
+    await execute(bot, "UPDATE oauth_states SET expires_at = 0")
     page = await alice.open_url(expiring)
     assert page.status_code == 400
     await tg.wait_for_message(alice.user_id, lambda m: "expired" in (m.text or ""))

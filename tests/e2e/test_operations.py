@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sqlite3
 from collections.abc import Callable
 
 import httpx
@@ -14,7 +13,7 @@ from bot.webhook import SECRET_FILE_NAME, WEBHOOK_PATH
 from emulators.google import GoogleEmulator
 from emulators.telegram import TelegramEmulator
 from tests.e2e.picking import link, start_pick, wait_summary
-from tests.harness import CLIENT_SECRET, ENCRYPTION_KEY, TOKEN, BotProcess, Person
+from tests.harness import CLIENT_SECRET, ENCRYPTION_KEY, TOKEN, BotProcess, Person, rows
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
@@ -41,15 +40,8 @@ def value(samples: Samples, name: str, **labels: str) -> float | None:
 
 async def no_active_picks(bot: BotProcess, timeout: float = 10.0) -> None:  # noqa: ASYNC109
     """Wait until the bot's database holds no pick under way (the bot runs in another process)."""
-    db = bot.workdir / "data" / "bot.sqlite3"
-
-    def active() -> int:
-        with sqlite3.connect(db) as raw:
-            query = "SELECT count(*) FROM pick_sessions WHERE status IN ('waiting', 'picked', 'delivering')"
-            return int(raw.execute(query).fetchone()[0])
-
     async with asyncio.timeout(timeout):
-        while active():  # noqa: ASYNC110  (the state lives in another process's database)
+        while await rows(bot, "SELECT 1 FROM pick_sessions WHERE status IN ('waiting', 'picked', 'delivering')"):  # noqa: ASYNC110  (the state lives in another process's database)
             await asyncio.sleep(0.02)
 
 
@@ -125,7 +117,8 @@ async def test_json_logs_are_parseable_and_hold_no_secrets(
     assert {e["level"] for e in entries} >= {"DEBUG", "INFO"}
     assert any(e.get("user_id") == alice.user_id and "OAuth outcome" in e["message"] for e in entries)
     assert any("secret_token" in e["message"] for e in entries)  # …masked, below
-    webhook_secret = (bot.workdir / "data" / SECRET_FILE_NAME).read_text()
+    # Generated into a file unless configured (PostgreSQL requires it configured).
+    webhook_secret = bot.env.get("TELEGRAM_WEBHOOK_SECRET") or (bot.workdir / "data" / SECRET_FILE_NAME).read_text()
     text = bot.logs()
     for secret in [TOKEN, CLIENT_SECRET, ENCRYPTION_KEY, webhook_secret, *google.issued_secrets()]:
         assert secret not in text

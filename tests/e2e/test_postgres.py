@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from pathlib import Path
 
 import asyncpg
 import httpx
@@ -12,7 +13,7 @@ import httpx
 from emulators.google import GoogleEmulator
 from emulators.telegram import TelegramEmulator
 from tests.e2e.picking import RENDITION, assert_delivered_in_order, link, media, start_pick, temp_files, wait_summary
-from tests.harness import BotExited, BotProcess, Person, bot_python
+from tests.harness import BotExited, BotProcess, Person, bot_python, sqlite_url
 from tests.postgres import PostgresCluster
 
 SECRET = "shared-by-the-replicas"  # PostgreSQL wants it set in webhook mode (E2E_MODE=webhook)
@@ -130,12 +131,13 @@ async def migrate_db(bot: BotProcess, to: str) -> tuple[int, str]:
 async def test_an_sqlite_database_moves_into_postgresql(
     make_bot: Callable[..., BotProcess],
     postgres: PostgresCluster,
+    tmp_path: Path,
     alice: Person,
     tg: TelegramEmulator,
     google: GoogleEmulator,
 ) -> None:
     photos = [google.add_photo(alice.email) for _ in range(2)]
-    bot = make_bot()  # SQLite, as today
+    bot = make_bot(DATABASE_URL=sqlite_url(tmp_path))  # SQLite, as today
     await bot.start()
     await link(alice)
     _, session = await start_pick(alice)

@@ -4,19 +4,20 @@ the exact OAuth redirect URI."""
 from __future__ import annotations
 
 import os
-import sqlite3
 import stat
 from collections.abc import Callable, Iterator
-from contextlib import closing, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
 from cryptography.fernet import Fernet
 
 from bot.crypto import KEY_FILE_NAME
 from bot.webhook import SECRET_FILE_NAME, WEBHOOK_PATH
 from emulators.google import GoogleEmulator
 from emulators.telegram import TelegramEmulator
+from tests.e2e.conftest import ON_POSTGRESQL
 from tests.e2e.picking import link, start_pick, wait_summary
 from tests.harness import (
     CLIENT_SECRET,
@@ -24,9 +25,11 @@ from tests.harness import (
     TOKEN,
     BotProcess,
     Person,
+    at_rest,
     callback_data,
     consent_url,
     query_of,
+    rows,
     url_button,
 )
 
@@ -50,11 +53,10 @@ def umask(mask: int) -> Iterator[None]:
         os.umask(old)
 
 
-def pending_verifiers(bot: BotProcess, key: str) -> list[str]:
+async def pending_verifiers(bot: BotProcess, key: str) -> list[str]:
     """The PKCE verifiers of the sign-ins under way, decrypted (they must never show up anywhere else)."""
-    with closing(sqlite3.connect(data_dir(bot) / "bot.sqlite3")) as raw:
-        rows = raw.execute("SELECT code_verifier FROM oauth_states").fetchall()
-    return [Fernet(key.encode()).decrypt(row[0]).decode() for row in rows]
+    found = await rows(bot, "SELECT code_verifier FROM oauth_states")
+    return [Fernet(key.encode()).decrypt(row["code_verifier"]).decode() for row in found]
 
 
 async def sign_in(person: Person, bot: BotProcess, key: str, seen: list[str]) -> None:
@@ -63,7 +65,7 @@ async def sign_in(person: Person, bot: BotProcess, key: str, seen: list[str]) ->
     prompt = await person.reply_to("/link", lambda m: url_button(m) is not None)
     sign_in_page = url_button(prompt) or ""
     url = await consent_url(sign_in_page)
-    seen += [query_of(sign_in_page)["s"], query_of(url)["state"], *pending_verifiers(bot, key)]
+    seen += [query_of(sign_in_page)["s"], query_of(url)["state"], *await pending_verifiers(bot, key)]
     assert (await person.open_url(url)).status_code == 200
     await person.tg.wait_for_message(person.user_id, lambda m: "Linked to" in (m.text or ""))
 
@@ -76,7 +78,7 @@ async def full_flow(
     google.fail_next("token", status=400)  # a sign-in whose code Google refuses
     prompt = await alice.reply_to("/link", lambda m: url_button(m) is not None)
     url = await consent_url(url_button(prompt) or "")
-    seen += [query_of(url)["state"], *pending_verifiers(bot, key)]
+    seen += [query_of(url)["state"], *await pending_verifiers(bot, key)]
     assert (await alice.open_url(url)).status_code == 502
     google.expire_access_tokens()  # the next Google call refreshes the access token
     items = [google.add_photo(alice.email), google.add_video(alice.email, size=300_000)]
@@ -100,20 +102,21 @@ async def test_raw_database_files_hold_no_token_or_code_after_a_full_flow(
     await full_flow(bot, alice, tg, google, ENCRYPTION_KEY, seen)
     assert len(google.issued_secrets()) >= 5  # codes, access tokens (one refreshed), a refresh token
 
-    def leaks() -> list[str]:
-        files = database_files(bot)
-        assert files and files[0].name == "bot.sqlite3"
-        raw = b"".join(p.read_bytes() for p in files)
+    async def leaks() -> list[str]:
+        raw = await at_rest(bot)  # on PostgreSQL, every value of every row
+        assert raw
         secrets = [*google.issued_secrets(), *seen, TOKEN, CLIENT_SECRET, ENCRYPTION_KEY]
         return [s[:12] + "…" for s in secrets if s.encode() in raw]
 
-    running = [p.name for p in database_files(bot)]
-    assert "bot.sqlite3-wal" in running  # the write-ahead log, where fresh rows sit first, is read too
-    assert leaks() == [], "in the running bot's database files"
+    if not ON_POSTGRESQL:
+        running = [p.name for p in database_files(bot)]
+        assert "bot.sqlite3-wal" in running  # the write-ahead log, where fresh rows sit first, is read too
+    assert await leaks() == [], "in the running bot's database"
     await bot.stop()
-    assert leaks() == [], "in the database files after shutdown"
+    assert await leaks() == [], "in the database after shutdown"
 
 
+@pytest.mark.skipif(ON_POSTGRESQL, reason="the SQLite file and a generated key: PostgreSQL requires ENCRYPTION_KEY")
 async def test_generated_key_secret_and_database_are_owner_only(
     make_bot: Callable[..., BotProcess], alice: Person, tg: TelegramEmulator, google: GoogleEmulator
 ) -> None:
@@ -156,10 +159,11 @@ async def test_logs_of_full_flows_hold_no_secret(
     make_bot: Callable[..., BotProcess], alice: Person, tg: TelegramEmulator, google: GoogleEmulator
 ) -> None:
     """Everything a user can do, logged at DEBUG in both formats: no token, code, state, verifier or key."""
-    bot = make_bot(ENCRYPTION_KEY="", LOG_LEVEL="DEBUG")
+    # A generated key and webhook secret on SQLite; on PostgreSQL, which requires them, the configured ones.
+    bot = make_bot(LOG_LEVEL="DEBUG") if ON_POSTGRESQL else make_bot(ENCRYPTION_KEY="", LOG_LEVEL="DEBUG")
     bot.env["TELEGRAM_WEBHOOK_URL"] = bot.env["PUBLIC_URL"] + WEBHOOK_PATH
     await bot.start()
-    key = (data_dir(bot) / KEY_FILE_NAME).read_text().strip()
+    key = bot.env["ENCRYPTION_KEY"] or (data_dir(bot) / KEY_FILE_NAME).read_text().strip()
     seen: list[str] = []
     await full_flow(bot, alice, tg, google, key, seen)
     assert "revoked" in (await alice.reply_to("/unlink")).text
@@ -176,7 +180,7 @@ async def test_logs_of_full_flows_hold_no_secret(
 
     logs = bot.logs()
     assert "refreshed the access token" in logs and '"level": "DEBUG"' in logs  # both formats, really at DEBUG
-    webhook_secret = (data_dir(bot) / SECRET_FILE_NAME).read_text().strip()
+    webhook_secret = bot.env.get("TELEGRAM_WEBHOOK_SECRET") or (data_dir(bot) / SECRET_FILE_NAME).read_text().strip()
     secrets = {
         "bot token": TOKEN,
         "client secret": CLIENT_SECRET,

@@ -17,6 +17,7 @@ from telegram import Update
 from bot.webhook import SECRET_FILE_NAME, SECRET_HEADER, WEBHOOK_PATH
 from emulators.google import GoogleEmulator
 from emulators.telegram import TelegramEmulator
+from tests.e2e.conftest import ON_POSTGRESQL
 from tests.e2e.picking import link, start_pick, wait_summary
 from tests.e2e.test_linking import test_link_happy_path, test_start_explains_and_offers_linking
 from tests.e2e.test_pick import test_cancel_button_and_command, test_one_photo
@@ -54,6 +55,7 @@ def forged_update(user_id: int, text: str) -> dict[str, Any]:
     }
 
 
+@pytest.mark.skipif(ON_POSTGRESQL, reason="a generated secret: PostgreSQL requires TELEGRAM_WEBHOOK_SECRET")
 async def test_registers_the_webhook_with_a_generated_secret_kept_across_restarts(
     make_bot: Callable[..., BotProcess], alice: Person, tg: TelegramEmulator, google: GoogleEmulator
 ) -> None:
