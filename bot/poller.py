@@ -51,7 +51,7 @@ class Poller:
         self._running: set[int] = set()
         self._seq = itertools.count()
         self._wake = asyncio.Event()
-        self._slots = asyncio.Semaphore(concurrency)
+        self._concurrency = concurrency
         self._tasks: set[asyncio.Task[None]] = set()
         self._loop_task: asyncio.Task[None] | None = None
 
@@ -98,7 +98,9 @@ class Poller:
         while True:
             self._wake.clear()
             now = loop.time()
-            while self._heap and self._heap[0][0] <= now:
+            # At most `concurrency` polls at once; the others stay in the heap (not a task each, waiting), where
+            # release() may still hand them over.
+            while self._heap and self._heap[0][0] <= now and len(self._running) < self._concurrency:
                 due, _, session_id = heapq.heappop(self._heap)
                 if self._due.get(session_id) != due or session_id in self._running:
                     continue  # superseded or cancelled entry
@@ -107,7 +109,8 @@ class Poller:
                 task = asyncio.create_task(self._poll(session_id), name=f"poll-{session_id}")
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
-            timeout = self._heap[0][0] - now if self._heap else None
+            full = len(self._running) >= self._concurrency  # then a poll ending wakes it
+            timeout = self._heap[0][0] - now if self._heap and not full else None
             # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancel that coincides with
             # the wake-up, and stop() then hangs (seen at 2,000 sessions).
             with contextlib.suppress(TimeoutError):
@@ -117,8 +120,7 @@ class Poller:
     async def _poll(self, session_id: int) -> None:
         delay: float | None = None
         try:
-            async with self._slots:
-                delay = await self._poll_once(session_id)
+            delay = await self._poll_once(session_id)
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -126,6 +128,7 @@ class Poller:
             delay = self._retry_after
         finally:
             self._running.discard(session_id)
+            self._wake.set()
         if delay is not None:
             # A schedule() made meanwhile (a pick being started as the lease keeper adopts it) neither brings the next
             # poll before this one's interval nor, when its time came during this poll and was skipped, stops it.

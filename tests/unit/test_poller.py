@@ -163,3 +163,38 @@ def test_a_dead_holder_may_have_polled_unrecorded_until_it_died() -> None:
     now = 1000.0
     delays = dict(first_delays([(1, now - 60, 5.0), (2, None, 5.0)], now, polled_since=now - 2))
     assert delays == {1: 3.0, 2: 5.0}  # as if polled 2 s ago, not a minute ago
+
+
+async def test_polls_beyond_the_concurrency_wait_in_the_heap_where_they_can_still_be_let_go() -> None:
+    started: list[int] = []
+    under_way: list[int] = []  # how many polls ran at once, as each started
+    answer = asyncio.Event()
+    two_started, all_started = asyncio.Event(), asyncio.Event()
+    running = 0
+
+    async def poll(session_id: int) -> float | None:
+        nonlocal running
+        running += 1
+        under_way.append(running)
+        started.append(session_id)
+        if len(started) == 2:
+            two_started.set()
+        if len(started) == 7:
+            all_started.set()
+        await answer.wait()
+        running -= 1
+        return None
+
+    poller = Poller(poll, concurrency=2)
+    poller.start()
+    for session_id in range(1, 11):
+        poller.schedule(session_id, 0)
+    await asyncio.wait_for(two_started.wait(), 5)
+    assert sorted(started) == [1, 2]  # the other eight are not under way: they wait their turn
+    released = poller.release(3)
+    assert len(released) == 3 and not {1, 2} & set(released)
+    answer.set()
+    await asyncio.wait_for(all_started.wait(), 5)  # the five left run as slots free up
+    await poller.stop()
+    assert sorted(started) == sorted(set(range(1, 11)) - set(released))
+    assert max(under_way) == 2
