@@ -624,7 +624,7 @@ class ChaosRun:
     def _fault_plan(self) -> list[tuple[str, str]]:
         """(trigger, kind) in order, from the seed alone. Every run kills the bot at least twice, once while
         an album is being uploaded, early on (when the kinds allow it); with replicas, the other kill is a random
-        replica's, first or second. The rest is drawn by weight."""
+        replica's, first or second, and a random replica is stopped early too. The rest is drawn by weight."""
         rng = self.fault_rng
         replicas = self.config.replicas >= 2
         kinds = [kind for kind in KINDS if kind in self.config.kinds and (replicas or kind not in REPLICA_KINDS)]
@@ -632,8 +632,12 @@ class ChaosRun:
         for _ in range(rng.randint(*self.config.faults_per_run)):
             available = [k for k in kinds if not (k in ONCE_PER_RUN and k in drawn)]
             drawn.append(rng.choices(available, weights=[KINDS[k] for k in available])[0])
-        # (kind, the last place it may take): a replica is killed first or second, as runs are short.
-        musts = (("kill_mid_album", 3), ("kill_replica", 1)) if replicas else (("kill_mid_album", 3), ("kill", 3))
+        # (kind, the last place it may take): a replica is killed first or second, and one stopped, as runs are short.
+        musts = (
+            (("kill_mid_album", 3), ("kill_replica", 1), ("stop_replica", 2))
+            if replicas
+            else (("kill_mid_album", 3), ("kill", 3))
+        )
         for must, last in musts:
             if must in kinds and must not in drawn[: last + 1]:
                 drawn.insert(rng.randint(0, min(last, len(drawn))), must)
@@ -817,7 +821,7 @@ class ChaosRun:
     ) -> None:
         """The bot, or every replica running, SIGKILLed or stopped at once, and started again after `pause`."""
         hit = self.fleet.running()
-        everyone = f" {', '.join(r.name for r in hit)}" if self.shared else ""
+        everyone = f" {', '.join(r.name for r in hit) or '(no replica running)'}" if self.shared else ""
         self.note(f"fault {why}: {'SIGKILL' if kill else 'SIGTERM'}{everyone}")
         await asyncio.gather(*(self.fleet.kill(r) if kill else self.fleet.stop(r) for r in hit))
         if before_start is not None:

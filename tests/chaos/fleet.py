@@ -23,7 +23,7 @@ class ReplicaCounts:
     picks_handed: int = 0  # picks it handed to the replica sending into their chat ("goes to replica")
     updates_taken: int = 0  # times it started receiving updates (the getUpdates lease)
     conflicts: int = 0  # getUpdates answered 409 while it was alive: another replica was calling it too
-    leases_lost: int = 0  # leases taken from it while it still ran (it missed its renewals)
+    leases_lost: int = 0  # leases it found held by another replica while it ran (handed over, or renewals missed)
 
     def __add__(self, other: ReplicaCounts) -> ReplicaCounts:
         return ReplicaCounts(*(getattr(self, f.name) + getattr(other, f.name) for f in fields(self)))
@@ -126,7 +126,8 @@ class Fleet:
                 replica.rename()
             # One bot waits until it receives updates again; a replica may have to wait for the getUpdates lease.
             self.ended.pop(replica.name, None)
-            await replica.process.start(timeout=30, receiving=not self.shared)
+            # 60 s: on a loaded machine a replica has been seen to take 31 s from exec to serving /healthz.
+            await replica.process.start(timeout=60, receiving=not self.shared)
             self.note(f"{replica.name} started" if self.shared else "bot restarted")
 
     def restart_later(self, replica: Replica, after: float, *, rename: bool, stop_first: bool = False) -> None:
