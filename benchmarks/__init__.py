@@ -53,7 +53,9 @@ t_1(u) + max(0, m·(N_u + 1) − b_o) / r_o'), with B_t' and r_o' what is left. 
 their group's T_chat. Each user's first album of ten (A_u bytes) at that share comes no sooner than
 max(t_1(u), D_u + L_g + m·A_u / B_t' + L_t). The bot's 30/s bot-wide pacing is not scaled with k (it is
 Telegram's fixed limit), so a case is run at a k where that term does not bind (``crowd`` ×2: 1,230
-messages at 30/s take 41 s, the uplink 60 s).
+messages at 30/s take 41 s, the uplink 60 s). The same crowd on two replicas sharing one PostgreSQL database
+(``crowd-replicas``) has the same floor, but there the emulator's bot-wide bucket stays at the real 30/s (the
+rate the replicas split between them) instead of ×k, so the case shows whether together they keep to it.
 
 The last prompt of N users' /pick at once (``prompts_floor``): the updates reach the bot L_t after they
 were sent (getUpdates), then one prompt each through the bot-wide bucket:
