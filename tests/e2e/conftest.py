@@ -106,7 +106,9 @@ async def make_bot(
     def make(**overrides: str) -> BotProcess:
         defaults = {"ENCRYPTION_KEY": ENCRYPTION_KEY, "DATABASE_URL": database_url}
         if ON_POSTGRESQL:
-            defaults["TELEGRAM_WEBHOOK_SECRET"] = WEBHOOK_SECRET
+            # A fixed name, as a process manager gives: restarted, the bot takes its picks back at once instead
+            # of after LEASE_SECONDS (what a SIGKILLed replica's picks wait for: tests/e2e/test_replicas.py).
+            defaults |= {"TELEGRAM_WEBHOOK_SECRET": WEBHOOK_SECRET, "REPLICA_NAME": f"e2e-{len(made)}"}
         env = bot_env(tmp_path, tg, google, **{**defaults, **overrides})
         if e2e_mode == "webhook" and "TELEGRAM_WEBHOOK_URL" not in overrides:
             env["TELEGRAM_WEBHOOK_URL"] = env["PUBLIC_URL"] + WEBHOOK_PATH

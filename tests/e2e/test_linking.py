@@ -206,6 +206,8 @@ async def test_healthz(bot: BotProcess) -> None:
     async with httpx.AsyncClient() as client:
         response = await client.get(bot.base_url + "/healthz")
     assert bot.proc is not None
-    # Which replica answered: REPLICA_NAME, by default the host's name and the process id.
-    expected = {"status": "ok", "replica": f"{socket.gethostname()}-{bot.proc.pid}"}
+    # Which replica answered: REPLICA_NAME (make_bot names them on PostgreSQL), by default the host's name and the
+    # process id.
+    replica = bot.env.get("REPLICA_NAME") or f"{socket.gethostname()}-{bot.proc.pid}"
+    expected = {"status": "ok", "replica": replica}
     assert response.status_code == 200 and response.json() == expected
