@@ -246,9 +246,12 @@ class Delivery:
         raise Stopping
 
     async def _skip_rest(self, reason: SkipReason) -> None:
+        """Report what is left for `reason`; an item handed to Telegram by an upload the failure cut short (an
+        archive being sent while the next one was written) may have arrived, and is reported so."""
         for item in await self._repo.items(self._session.id):
             if item.status == "pending":
-                await self._repo.mark_skipped(self._session.id, item.position, reason)
+                why = SkipReason.UNCONFIRMED if item.in_doubt else reason
+                await self._repo.mark_skipped(self._session.id, item.position, why)
 
     async def _finish(self) -> None:
         session = await self._target.refresh()

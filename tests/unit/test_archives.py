@@ -3,11 +3,14 @@ unique names; an item that does not fit starts the next archive."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import random
 import time
 import zipfile
 from pathlib import Path
+
+import pytest
 
 from bot import texts
 from bot.delivery.archives import OVERHEAD, Archive, ArchivePacker
@@ -115,3 +118,75 @@ async def test_an_offer_is_answered_once_by_its_picker_or_closed_by_silence(db: 
     assert not await offers.answer(silent.id, 1, "archives")  # too late
     session = await picks.get_session(silent.id)
     assert session is not None and session.delivery_mode == "photos"
+
+
+async def test_an_archive_is_sent_while_the_next_is_written_one_at_a_time_in_pick_order(tmp_path: Path) -> None:
+    """The disk and the uplink work at once: adding goes on while an archive is being sent, and waits only when the
+    next archive is full before the one being sent is (one send at a time, so they arrive in pick order)."""
+    uploads = {first: asyncio.Event() for first in (1, 4, 7)}  # an archive's upload ends when its event is set
+    under_way: list[int] = []
+    sent: list[list[int]] = []
+
+    async def send(archive: Archive) -> None:
+        under_way.append(archive.range.first)
+        assert len(under_way) == 1, "two archives sent at once"
+        await uploads[archive.range.first].wait()
+        under_way.remove(archive.range.first)
+        sent.append([f.item.position for f in archive.members])
+
+    packer = ArchivePacker(tmp_path, LIMIT, send)
+    packer.total = 9
+    items = [fetched(tmp_path, n, 60_000, f"IMG_{n}.jpg") for n in range(9)]  # three fit in an archive
+    async with asyncio.timeout(60):  # not a measure: a packer that waits for the upload would wait forever
+        for item in items[:6]:
+            await packer.add(item)  # item 3 starts the second archive; the first one is sent meanwhile
+    assert under_way == [1] and not sent
+    assert not any(f.upload.path.exists() for f in items[:6] if f.upload)  # 3-5 were written during that upload
+
+    adding = asyncio.create_task(packer.add(items[6]))  # the second archive is full: it waits for the first
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert not adding.done() and under_way == [1]
+    uploads[1].set()
+    await adding
+    assert sent == [[0, 1, 2]] and under_way == [4]
+    await packer.add(items[7])
+    await packer.add(items[8])
+    uploads[4].set()
+    uploads[7].set()
+    await packer.flush()  # every archive is sent when it returns
+    assert sent == [[0, 1, 2], [3, 4, 5], [6, 7, 8]] and not under_way
+
+
+class ChatGone(Exception):
+    pass
+
+
+async def test_a_failed_send_stops_the_packing_and_a_discarded_one_is_cancelled(tmp_path: Path) -> None:
+    async def refused(archive: Archive) -> None:
+        raise ChatGone
+
+    packer = ArchivePacker(tmp_path, LIMIT, refused)
+    items = [fetched(tmp_path, n, 60_000, f"IMG_{n}.jpg") for n in range(6)]
+    for item in items[:4]:
+        await packer.add(item)
+    with pytest.raises(ChatGone):  # raised by the next add once the send has failed: nothing more is written
+        await packer.add(items[4])
+    assert items[4].upload is not None and items[4].upload.path.exists()
+    packer.discard()  # as the pipeline does when the run ends
+
+    cancelled = asyncio.Event()
+
+    async def hangs(archive: Archive) -> None:
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+
+    packer = ArchivePacker(tmp_path, LIMIT, hangs)
+    more = [fetched(tmp_path, n, 60_000, f"IMG_{n}.jpg") for n in range(10, 14)]
+    for item in more:
+        await packer.add(item)
+    packer.discard()  # the run ends while an archive is being sent: that send stops with it
+    await cancelled.wait()
