@@ -366,3 +366,37 @@ async def test_waiting_picks_are_polled_by_one_replica_and_taken_over_when_it_di
     for person, session, photo in picks:
         google.pick(session.id, [photo])
         assert (await wait_summary(tg, person.user_id)).text == "✅ Delivered 1 item."
+
+
+async def test_a_replica_started_later_takes_its_share_of_the_waiting_picks(
+    cluster: Cluster, tg: TelegramEmulator, google: GoogleEmulator
+) -> None:
+    """The first replica up holds every waiting pick; once a second one runs, the first lets half of them go (their
+    polls written first: Google's emulator fails the test if any is polled sooner than its pollInterval), and the
+    second polls them on."""
+    await cluster.start(1)
+    people = [Person(tg, google, 500 + n, f"User{n}", f"user{n}@example.com") for n in range(6)]
+    sessions = []
+    for person in people:
+        tg.add_user(person.user_id, person.name)
+        await link(person)
+        _, session = await start_pick(person)
+        sessions.append(session)
+    assert await picks_held(cluster.url) == {"r0": 6}
+    await cluster.add().start(receiving=False)
+    async with asyncio.timeout(4 * LEASE):
+        while await picks_held(cluster.url) != {"r0": 3, "r1": 3}:  # noqa: ASYNC110
+            await asyncio.sleep(0.05)  # the leases live in the database of other processes
+    polled = [len(session.polls) for session in sessions]
+    await google.wait_for(lambda: all(len(s.polls) >= n + 2 for s, n in zip(sessions, polled, strict=True)))
+    assert "let 3 waiting picks go to the others" in cluster.by_name("r0").logs()
+
+
+async def picks_held(url: str) -> dict[str, int]:
+    """How many picks each replica holds."""
+    conn = await asyncpg.connect(url)
+    try:
+        rows = await conn.fetch("SELECT holder, count(*) AS picks FROM leases WHERE work = 'session' GROUP BY holder")
+        return {row["holder"]: int(row["picks"]) for row in rows}
+    finally:
+        await conn.close()
