@@ -75,8 +75,10 @@ class PickService:
         self.limits = limits
         self._leases = leases
         self.poller = Poller(self._poll_once)
-        # Polls not written yet (session id → when its answer came, pollInterval): one write a second for all of
-        # them, not one a poll (2,000 a second at 10,000 waiting picks). Only a takeover or a restart reads them.
+        # Polls not written yet (session id → when its answer came, pollInterval): one write every RECORD_POLLS_EVERY
+        # for all of them, not one a poll (2,000 a second at 10,000 waiting picks). Only a takeover or a restart
+        # reads them.
+        self._started = time.time()  # a restart's previous life, which may have polled unrecorded, died before
         self._polls: dict[int, tuple[float, float]] = {}
         self._running: dict[int, asyncio.Task[None]] = {}  # deliveries under way, by session id
         self._background: set[asyncio.Task[None]] = set()
@@ -103,11 +105,11 @@ class PickService:
                 delivering += 1
                 self._start_delivery(session)
         # Their previous holder wrote its polls once every RECORD_POLLS_EVERY, so if it died, its last ones may be
-        # unrecorded; it renewed its leases every third of LEASE_SECONDS, so it died two thirds of that before they
-        # ran out, at the latest. (A restart after a crash with SQLite is not covered: it polls unrecorded picks
-        # at most once sooner than pollInterval, the least overdue last.)
+        # unrecorded. Another replica renewed its leases every third of LEASE_SECONDS, so it died two thirds of that
+        # before they ran out, at the latest; this replica's previous life (a restart, SQLite's case) died before
+        # this one started. The later of the two bounds is safe in both cases.
         now = time.time()
-        delays = first_delays(waiting, now, polled_since=now - self._leases.seconds * 2 / 3)
+        delays = first_delays(waiting, now, polled_since=max(now - self._leases.seconds * 2 / 3, self._started))
         for session_id, delay in delays:
             self.poller.schedule(session_id, delay)
         if delays or delivering:

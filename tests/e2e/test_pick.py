@@ -267,6 +267,23 @@ async def test_restart_while_waiting_and_mid_delivery(
     await bot.stop()
 
 
+async def test_a_crash_right_after_a_poll_does_not_make_the_restart_poll_too_soon(
+    make_bot: Callable[..., BotProcess], alice: Person, google: GoogleEmulator
+) -> None:
+    # Polls are written to the database in batches, so the one just before the kill is not recorded; the
+    # restarted bot must still wait a whole pollInterval (the emulator counts a sooner poll as a violation).
+    google.poll_interval = 6.0  # longer than a restart takes, even on a loaded machine
+    bot = make_bot()
+    await bot.start()
+    await link(alice)
+    _, session = await start_pick(alice)
+    await google.wait_for(lambda: len(session.polls) >= 2, timeout=20)
+    await bot.kill()
+    await bot.start()
+    await google.wait_for(lambda: len(session.polls) >= 3, timeout=20)
+    await bot.stop()
+
+
 async def test_token_expiring_between_polls(
     bot: BotProcess, alice: Person, tg: TelegramEmulator, google: GoogleEmulator
 ) -> None:
