@@ -77,7 +77,7 @@ def delivery_rows(case: DeliveryCase, run: DeliveryRun, naive: DeliveryRun | Non
                 None,
             )
         )
-    if case.kind == "VIDEO" or case.key == "photos":
+    if case.kind == "VIDEO" or case.key in ("photos", "archives"):
         meanwhile = f", with another user's {len(run.replies)} /pick meanwhile" if run.replies else ""
         rows.append(cost_row(case.title, run.cpu, run.moved, meanwhile))
     floor = run.floor

@@ -158,8 +158,10 @@ FULL = Plan(
         DeliveryCase("photos", "100 photos", 100, "PHOTO", 3 * MB, scale=2, reply_tries=20, memory=True),
         DeliveryCase("videos", "20 videos", 20, "VIDEO", 40 * MB, scale=2, memory=True),
         DeliveryCase("group", "400 photos → group", 400, "PHOTO", 3 * MB, scale=10, in_group=True),
+        # ×3, not ×10 like the albums: 1206 MB each way costs the bot about 9 CPU-s and the emulators about 13, which
+        # at ×10 (a 10 s floor) is all of two cores, so the case measured the machine, not the bot.
         DeliveryCase(
-            "archives", "400 photos → group as archives", 400, "PHOTO", 3 * MB, scale=10, in_group=True, archives=True
+            "archives", "400 photos → group as archives", 400, "PHOTO", 3 * MB, scale=3, in_group=True, archives=True
         ),
     ),
     crowds=(
