@@ -117,6 +117,30 @@ async def test_a_restart_mid_archive_sends_nothing_twice_and_loses_nothing(
     await bot.stop()
 
 
+async def test_access_revoked_while_an_archive_is_sent_reports_it_as_maybe_arrived(
+    bot: BotProcess, alice: Person, tg: TelegramEmulator, google: GoogleEmulator
+) -> None:
+    """The next archive is written while one is sent. Google access ending meanwhile ends the run: the archive in
+    Telegram's hands is cut short, its items reported as maybe arrived (not as revoked), nothing sent twice."""
+    photos = [google.add_photo(alice.email, size=PHOTO) for _ in range(20)]
+    await link(alice)
+    await choose_archives(alice)
+    _, session = await start_pick(alice)
+    holds = [google.hold_media(photo) for photo in photos[12:16]]  # the four downloads after the first archive's
+    tg.set_latency("sendDocument", 60.0)  # the first archive (photos 1–11) stays in Telegram's hands
+    google.pick(session.id, photos)
+    await tg.wait_for(lambda: len(tg.calls_of("sendDocument")) == 1, 30, what="the first archive handed over")
+    google.revoke_grant(alice.email)
+    google.expire_access_tokens()
+    for hold in holds:
+        hold.set()  # 13–16 were asked for with a valid token: they come; 17 cannot
+    text = (await wait_summary(tg, alice.user_id)).text or ""
+    assert text.startswith("⚠️ Delivered 0 of 20\n· 11 Telegram did not confirm it in time"), text
+    assert "· 9 Google access was revoked" in text
+    assert len(tg.calls_of("sendDocument")) == 1
+    await tg.wait_for(lambda: not temp_files(bot), 10, what="the run's files removed (after its summary)")
+
+
 async def test_an_archive_telegram_refuses_is_reported_with_its_items(
     bot: BotProcess, alice: Person, tg: TelegramEmulator, google: GoogleEmulator
 ) -> None:
