@@ -12,7 +12,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 from telegram import BotCommand, BotCommandScopeAllGroupChats, BotCommandScopeAllPrivateChats, Update
 from telegram.constants import ParseMode
-from telegram.error import InvalidToken, TelegramError
+from telegram.error import Conflict, InvalidToken, TelegramError
 from telegram.ext import Application, Defaults
 
 import handlers
@@ -129,9 +129,17 @@ def polling(application: App) -> UpdatesSwitch:
     assert updater is not None
 
     async def start() -> None:
-        await updater.start_polling(allowed_updates=Update.ALL_TYPES)
+        await updater.start_polling(allowed_updates=Update.ALL_TYPES, error_callback=getting_updates_failed)
 
     return UpdatesSwitch(start, updater.stop)
+
+
+def getting_updates_failed(error: TelegramError) -> None:
+    """python-telegram-bot calls getUpdates again by itself, backing off; one line here instead of its traceback."""
+    if isinstance(error, Conflict):  # another process polls with this token, or a replica that lost its lease
+        log.warning("getUpdates: Telegram answered 409, another process is getting this bot's updates; retrying")
+    else:
+        log.warning("getUpdates failed, retrying: %s", error)
 
 
 async def register_webhook(application: App, url: str, secret: str) -> None:

@@ -6,11 +6,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+import httpx
+import pytest
+
 from emulators.google import GoogleEmulator, MediaItem
 from emulators.telegram import TelegramEmulator
 from tests.e2e.picking import RENDITION, assert_delivered_in_order, link, media, start_pick, wait_summary
 from tests.e2e.test_groups import choose, group_pick
-from tests.harness import BotProcess, Person, callback_data
+from tests.harness import TOKEN, BotProcess, Person, callback_data
 
 UNCONFIRMED = "Telegram did not confirm it in time (it may have arrived above)"
 GROUP = -1002000
@@ -278,3 +281,19 @@ async def test_a_summary_of_many_refusals_fits_one_message(
     assert (summary.text or "").startswith("⚠️ Delivered 0 of 30\n· 1 Telegram refused it (Refusal 0 because")
     assert (summary.text or "").endswith("more not delivered (too many reasons to list here)")
     assert [c.status for c in tg.calls_of("sendMessage") if "Delivered" in str(c.params.get("text"))] == [200]
+
+
+async def test_another_process_getting_the_updates_is_one_log_line_and_the_bot_goes_on(
+    bot: BotProcess, alice: Person, tg: TelegramEmulator
+) -> None:
+    """A second process polling the same token (or a replica that lost its lease) ends the bot's long poll with
+    Telegram's 409; python-telegram-bot would log it with a traceback. The bot says it in one line and goes on."""
+    if bot.webhook_mode:
+        pytest.skip("getUpdates is how a polling bot receives updates")
+    await tg.wait_for(lambda: tg.polling or None)
+    async with httpx.AsyncClient() as intruder:
+        answer = await intruder.post(f"{tg.url}/bot{TOKEN}/getUpdates", json={"timeout": 0})
+    assert answer.status_code == 200
+    await tg.wait_for(lambda: [c for c in tg.calls_of("getUpdates") if c.status == 409] or None)
+    assert "How it works" in ((await alice.reply_to("/help")).text or "")  # updates still arrive
+    assert "Telegram answered 409, another process is getting this bot's updates" in bot.logs()
