@@ -53,6 +53,15 @@ def temp_files(bot: BotProcess) -> list[Path]:
     return [Path(folder) / name for folder, _, names in os.walk(bot.workdir / "data" / "tmp") for name in names]
 
 
+async def wait_prompt_stored(bot: BotProcess, google_session_id: str) -> None:
+    """Wait until the bot has recorded the message id of the pick's prompt, which it does just after sending it: a
+    /cancel typed before that (no person is that quick) gets a new message, the prompt being unknown to edit."""
+    sql = "SELECT 1 FROM pick_sessions WHERE google_session_id = ? AND prompt_message_id IS NOT NULL"
+    async with asyncio.timeout(20):
+        while not await rows(bot, sql, (google_session_id,)):  # noqa: ASYNC110  (another process's database)
+            await asyncio.sleep(0.02)
+
+
 async def wait_items_sent(bot: BotProcess, count: int, timeout: float = 20.0) -> None:  # noqa: ASYNC109
     """Wait until the bot's database records `count` items as sent (the bot runs in another process)."""
 

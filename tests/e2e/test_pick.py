@@ -14,6 +14,7 @@ from tests.e2e.picking import (
     start_pick,
     temp_files,
     wait_items_sent,
+    wait_prompt_stored,
     wait_summary,
 )
 from tests.harness import BotProcess, Person, callback_data, url_button
@@ -217,6 +218,7 @@ async def test_cancel_button_and_command(
     await google.wait_for(lambda: session.deleted)
 
     prompt2, session2 = await start_pick(alice)
+    await wait_prompt_stored(bot, session2.id)  # on PostgreSQL a test is quick enough to type /cancel before
     await alice.say("/cancel")
     await tg.wait_for(lambda: "cancelled" in (tg.message(alice.user_id, prompt2.message_id).text or ""))
     await google.wait_for(lambda: session2.deleted)
