@@ -26,7 +26,15 @@ from yarl import URL
 from bot import texts
 from emulators.google import GoogleEmulator, SessionRecord
 from emulators.telegram import GENERAL_TOPIC_ID, Call, TelegramEmulator
-from tests.e2e.picking import RENDITION, assert_delivered_in_order, link, media, start_pick, wait_summary
+from tests.e2e.picking import (
+    RENDITION,
+    assert_delivered_in_order,
+    link,
+    media,
+    start_pick,
+    wait_prompt_stored,
+    wait_summary,
+)
 from tests.harness import BotProcess, Person, callback_data, consent_url, execute, query_of, rows, url_button
 
 BOT = "photos_test_bot"
@@ -1420,6 +1428,7 @@ async def test_telegram_errors(bot: BotProcess, alice: Person, tg: TelegramEmula
     # A pick whose messages disappear under it: cancelled and delivered all the same.
     async with corpus.case("cancel a pick whose prompt was deleted"):
         _, session = await start_pick(alice)
+        await wait_prompt_stored(bot, session.id)  # so that /cancel does edit the prompt
         tg.fail_next("editMessageText", status=400, description=EDIT_NOT_FOUND)
         await alice.say("/cancel")
         await google.wait_for(lambda: session.deleted)

@@ -6,7 +6,15 @@ from typing import Any
 
 from emulators.google import GoogleEmulator, SessionRecord
 from emulators.telegram import TelegramEmulator
-from tests.e2e.picking import RENDITION, assert_delivered_in_order, link, media, start_pick, wait_summary
+from tests.e2e.picking import (
+    RENDITION,
+    assert_delivered_in_order,
+    link,
+    media,
+    start_pick,
+    wait_prompt_stored,
+    wait_summary,
+)
 from tests.harness import BotProcess, Person, callback_data
 
 
@@ -98,6 +106,7 @@ async def test_a_clean_up_cut_short_by_a_shutdown_waits_out_google_after_the_res
     """A shutdown does not wait for a clean-up pausing for Google; the next start takes it up as patiently."""
     await link(alice)
     prompt, session = await start_pick(alice)
+    await wait_prompt_stored(bot, session.id)  # the prompt /cancel edits: no person types it sooner
     google.fail_next("sessions.delete", status=503, times=5)
     await alice.say("/cancel")
     await google.wait_for(lambda: delete_calls(google) == 5, timeout=20)  # the clean-up now pauses
