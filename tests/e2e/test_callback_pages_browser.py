@@ -13,29 +13,16 @@ from typing import Literal
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from playwright.async_api import Page, Request, Response, async_playwright, expect
+from playwright.async_api import Page, Request, Response, expect
 
 from emulators.google import GoogleEmulator
 from emulators.telegram import TelegramEmulator
+from tests.browser import CHROMIUM, MISSING, chromium
 from tests.harness import CLIENT_SECRET, TOKEN, BotProcess, Person, url_button
 
-CHROMIUM = Path("/usr/bin/chromium")
 if not CHROMIUM.exists():
-    pytest.skip(
-        f"Chromium is not installed at {CHROMIUM} (apt-get install chromium); browser page tests skipped",
-        allow_module_level=True,
-    )
+    pytest.skip(MISSING, allow_module_level=True)
 
-CHROMIUM_ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 WIDTH, HEIGHT, SCALE = 390, 844, 3  # an iPhone 12–15 sized screen, in CSS pixels
 MIN_TAP_HEIGHT = 40  # CSS px; Apple asks for 44 pt, Material for 48 dp — below 40 is hard to hit
 BACK_URL = "https://t.me/photos_test_bot"
@@ -45,20 +32,16 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 @pytest.fixture
 async def phone() -> AsyncIterator[Page]:
     """A fresh tab in headless Chromium emulating a phone (touch, mobile viewport, 3x pixels)."""
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            context = await browser.new_context(
-                viewport={"width": WIDTH, "height": HEIGHT},
-                device_scale_factor=SCALE,
-                is_mobile=True,
-                has_touch=True,
-                locale="en-US",
-            )
-            context.set_default_timeout(10_000)
-            yield await context.new_page()
-        finally:
-            await browser.close()
+    async with chromium() as browser:
+        context = await browser.new_context(
+            viewport={"width": WIDTH, "height": HEIGHT},
+            device_scale_factor=SCALE,
+            is_mobile=True,
+            has_touch=True,
+            locale="en-US",
+        )
+        context.set_default_timeout(10_000)
+        yield await context.new_page()
 
 
 async def open_sign_in(person: Person, page: Page) -> str:

@@ -19,12 +19,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.async_api import BrowserContext, Page, async_playwright, expect
+from playwright.async_api import BrowserContext, Page, expect
 
+from tests.browser import CHROMIUM, MISSING, chromium
 from tests.harness import ROOT, bot_python, free_port
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync"]
 WIDTH, HEIGHT = 390, 844  # a phone screen in CSS pixels
 
 
@@ -156,15 +155,11 @@ TEXTS = {
 @pytest.fixture
 async def browser() -> AsyncIterator[BrowserContext]:
     if not CHROMIUM.exists():
-        pytest.skip(f"Chromium is not installed at {CHROMIUM} (apt-get install chromium)")
-    async with async_playwright() as playwright:
-        chromium = await playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            context = await chromium.new_context(viewport={"width": WIDTH, "height": HEIGHT}, device_scale_factor=2)
-            context.set_default_timeout(30_000)
-            yield context
-        finally:
-            await chromium.close()
+        pytest.skip(MISSING)
+    async with chromium() as launched:
+        context = await launched.new_context(viewport={"width": WIDTH, "height": HEIGHT}, device_scale_factor=2)
+        context.set_default_timeout(30_000)
+        yield context
 
 
 async def say(page: Page, text: str) -> None:

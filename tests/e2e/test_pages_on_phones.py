@@ -13,21 +13,17 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, Page, expect
 
 from bot import texts
 from emulators.google import GoogleEmulator
 from emulators.telegram import TelegramEmulator
+from tests.browser import CHROMIUM, MISSING, chromium
 from tests.harness import BotProcess, Person, url_button
 
-CHROMIUM = Path("/usr/bin/chromium")
 if not CHROMIUM.exists():
-    pytest.skip(
-        f"Chromium is not installed at {CHROMIUM} (apt-get install chromium); phone page tests skipped",
-        allow_module_level=True,
-    )
+    pytest.skip(MISSING, allow_module_level=True)
 
-CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync"]
 HEIGHT = 800
 MIN_TAP = 44  # CSS px: Apple's 44 pt (Material asks 48 dp)
 MIN_TEXT = 16  # CSS px: below it phones zoom into fields and people squint
@@ -49,14 +45,10 @@ IOS_SAFARI = (
 RESULTS = ["linked", "denied", "scope_missing", "exchange_failed", "misconfigured", "cancelled"]
 
 
-@pytest.fixture
-async def chromium() -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            await browser.close()
+@pytest.fixture(name="chromium")
+async def launched_chromium() -> AsyncIterator[Browser]:
+    async with chromium() as browser:
+        yield browser
 
 
 async def phone(browser: Browser, width: int, user_agent: str = ANDROID_CHROME, language: str = "en") -> Page:
