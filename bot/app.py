@@ -243,6 +243,16 @@ async def run(settings: Settings, mount: Mount | None = None) -> None:
             ),
             memory=memory if settings.dedup_days > 0 else None,
         )
+        # The keeper and the picks call each other: it hands them the picks it takes, they hand picks over through it.
+        # It calls them only once started, below, when `picks` is bound.
+        keeper = LeaseKeeper(
+            leases,
+            adopt=lambda session_ids: picks.adopt(session_ids),
+            drop=lambda session_id: picks.drop(session_id),
+            let_go=lambda most: picks.let_go(most),
+            updates=None if settings.telegram_webhook_url else polling(application),
+            share=flood.share_overall,
+        )
         picks = PickService(
             picker=picker,
             links=links,
@@ -252,6 +262,7 @@ async def run(settings: Settings, mount: Mount | None = None) -> None:
             deliveries=deliveries,
             limits=PickLimits(settings.max_active_picks, settings.picks_per_hour, settings.max_items_per_pick),
             leases=leases,
+            keeper=keeper,
         )
         sharing = SharingService(
             bot=application.bot,
@@ -328,14 +339,6 @@ async def run(settings: Settings, mount: Mount | None = None) -> None:
         await application.start()
         stack.push_async_callback(application.stop)
         # Shutdown runs these in reverse: updates stop first, then picks wind down, then their leases go, then the app.
-        keeper = LeaseKeeper(
-            leases,
-            adopt=picks.adopt,
-            drop=picks.drop,
-            let_go=picks.let_go,
-            updates=None if webhook_url else polling(application),
-            share=flood.share_overall,
-        )
         stack.push_async_callback(keeper.release)
         stack.push_async_callback(picks.stop)
         if webhook_url:

@@ -47,6 +47,8 @@ class LeaseKeeper:
         self._updates = updates
         self._share = share  # how many replicas share the bot-wide flood budget now
         self._held: set[tuple[Work, int]] = set()
+        # A hand-over between a renewal and the round taking in its answer would come back as held, then look lost.
+        self._renewing = asyncio.Lock()
         self._polling = False
         self._task: asyncio.Task[None] | None = None
         self._released = asyncio.Event()  # another replica let go of its leases: take them now
@@ -85,14 +87,16 @@ class LeaseKeeper:
             log.warning(
                 "replica %s: another replica's name has the same checksum; names must differ", self._repo.holder
             )
-        held = await self._repo.renew()
-        for work, work_id in self._held - held - ended:
+        async with self._renewing:
+            held = await self._repo.renew()
+            lost, gained = self._held - held - ended, held - self._held
+            self._held = held
+        for work, work_id in lost:
             log.warning("replica %s lost its lease on %s %s to another replica", self._repo.holder, work, work_id)
             if work == "session":
                 await self._drop(work_id)
         # Handed over by another replica (or started here: adopting it again is harmless).
-        handed = sorted(work_id for work, work_id in held - self._held if work == "session")
-        self._held = held
+        handed = sorted(work_id for work, work_id in gained if work == "session")
         live = await self._repo.live_replicas()
         self._share(live)
         await self._receive_updates()
@@ -109,6 +113,13 @@ class LeaseKeeper:
             await self._adopt(handed + orphans)
         if mine > fair + max(2, fair // 20):
             await self._shed(mine - fair, fair)
+
+    async def hand_over(self, session_id: int, to: str) -> None:
+        """Give a pick of this replica's to replica `to` (the one sending into its chat); not a lease lost."""
+        async with self._renewing:
+            await self._repo.hand_over(session_id, to)
+            self._held.discard(("session", session_id))
+        log.info("replica %s handed pick %s to replica %s", self._repo.holder, session_id, to)
 
     async def _shed(self, most: int, fair: int) -> None:
         released = await self._let_go(most)

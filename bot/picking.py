@@ -24,6 +24,7 @@ from bot.google.errors import (
     TooManySessions,
 )
 from bot.google.picker import PickerClient, PickingSession
+from bot.leases import LeaseKeeper
 from bot.linking import LinkService
 from bot.outcomes import Code, Refused
 from bot.pick_messages import PickMessages
@@ -65,6 +66,7 @@ class PickService:
         deliveries: Deliveries,
         limits: PickLimits,
         leases: LeaseRepository,
+        keeper: LeaseKeeper,
     ) -> None:
         self._picker = picker
         self._links = links
@@ -74,6 +76,7 @@ class PickService:
         self._deliveries = deliveries
         self.limits = limits
         self._leases = leases
+        self._keeper = keeper
         self.poller = Poller(self._poll_once)
         # Polls not written yet (session id → when its answer came, pollInterval): one write every RECORD_POLLS_EVERY
         # for all of them, not one a poll (2,000 a second at 10,000 waiting picks). Only a takeover or a restart
@@ -465,7 +468,7 @@ class PickService:
         if sender != self._leases.holder:
             # One replica sends into a chat, so the chat's flood budget (20/min in a group) is one replica's to keep.
             log.info("pick %s goes to replica %s, which sends into chat %s", session.id, sender, session.target_chat_id)
-            await self._leases.hand_over(session.id, sender)
+            await self._keeper.hand_over(session.id, sender)
             return
         try:
             await self._deliveries.run(session)

@@ -4,6 +4,7 @@ replica that lost a pick from sending any more of it."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 
 import pytest
@@ -192,3 +193,47 @@ async def test_a_replica_joining_late_gets_its_share_of_the_waiting_picks(db: Da
     await first.tick()
     await second.tick()
     assert len(polled["test"]) == len(polled["b"]) == 10  # and it stays so
+
+
+def recording_keeper(repo: LeaseRepository, polled: set[int]) -> LeaseKeeper:
+    """A keeper whose replica polls the picks in `polled`."""
+
+    async def adopt(session_ids: list[int]) -> None:
+        polled.update(session_ids)
+
+    async def drop(session_id: int) -> None:
+        polled.discard(session_id)
+
+    async def let_go(most: int) -> list[int]:
+        return []
+
+    return LeaseKeeper(repo, adopt=adopt, drop=drop, let_go=let_go, updates=None, share=lambda replicas: None)
+
+
+async def test_a_pick_handed_over_is_not_a_lease_lost_but_a_takeover_is(
+    db: Database, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    picks = PickRepository(db)
+    handed, taken = await waiting_session(picks, 1), await waiting_session(picks, 2)  # both held by "test"
+    mine: set[int] = set()
+    theirs: set[int] = set()
+    keeper = recording_keeper(LeaseRepository(db, "test", 30), mine)
+    other = recording_keeper(LeaseRepository(db, "b", 30), theirs)
+    await keeper.tick()
+    assert mine == {handed.id, taken.id}
+    caplog.set_level(logging.INFO, logger="bot.leases")
+    await keeper.hand_over(handed.id, "b")  # "b" sends into its chat
+    mine.discard(handed.id)  # its delivery ends there
+    await keeper.tick()
+    await other.tick()
+    assert theirs == {handed.id}
+    assert f"replica test handed pick {handed.id} to replica b" in caplog.messages
+    assert not [record for record in caplog.records if record.levelno >= logging.WARNING]
+
+    later = time.time() + 31
+    monkeypatch.setattr(time, "time", lambda: later)  # "test" paused: it renewed nothing for LEASE_SECONDS
+    assert await LeaseRepository(db, "c", 30).take("session", taken.id)
+    monkeypatch.undo()
+    await keeper.tick()
+    assert f"replica test lost its lease on session {taken.id} to another replica" in caplog.messages
+    assert mine == set()  # it stopped polling the pick
