@@ -2,7 +2,10 @@
 
 A person: their /language choice, else the language their Telegram app is set to (remembered from their last
 update, for the messages a pick sends with no update at hand), else English. A group: the language an admin
-chose in /settings, else that of whoever added the bot, else English. A private chat's id is its person's id.
+chose in /settings, else that of whoever added the bot, else English. The Bot API sends the bot-added update
+in a queue of its own (tdlib/telegram-bot-api Client.cpp, webhook_queue_id), so a member's first message can
+be handled before it: a group still without a language then settles on that member's. A private chat's id is
+its person's id.
 """
 
 from __future__ import annotations
@@ -34,6 +37,13 @@ class Languages:
             return texts.speaker(_first(await self._repo.of_chat(chat_id)))
         row = await self._repo.of_user(chat_id)
         return texts.speaker(_first(row.chosen, row.telegram) if row else i18n.SOURCE)
+
+    async def of_group(self, chat_id: int, speaking: str) -> Speaker:
+        """A group's language where a member's update is at hand; `speaking`: that member's, which the group
+        settles on if it has none yet."""
+        if await self._repo.of_chat(chat_id) is None:
+            await self._repo.set_chat(chat_id, speaking, unless_set=True)
+        return await self.of_chat(chat_id)
 
     async def choose(self, user_id: int, language: str | None) -> None:
         """A person's choice; None: as their Telegram app."""

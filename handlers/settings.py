@@ -57,7 +57,7 @@ async def current_view(
     found = services(context)
     mode = await found.chat_settings.get_delivery_mode(chat.id)
     captions = await found.chat_settings.get_captions(chat.id)
-    group = None if is_private(update) else (await found.languages.of_chat(chat.id)).language
+    group = None if is_private(update) else (await found.languages.of_group(chat.id, t.language)).language
     return settings_view(t, mode, captions, opener, group)
 
 
@@ -148,7 +148,7 @@ async def group_language_button(update: Update, context: ContextTypes.DEFAULT_TY
         return
     choice, languages = press.match["choice"], services(context).languages
     if choice == "menu":
-        current = (await languages.of_chat(chat.id)).language
+        current = (await languages.of_group(chat.id, t.language)).language
         await press.answer()
         text = t(texts.GROUP_LANGUAGE_CHOOSE, language=i18n.native_name(current))
         markup = keyboards.languages(lambda language: f"glang:{language}:{opener}", current)

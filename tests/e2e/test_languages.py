@@ -152,6 +152,28 @@ async def test_a_group_speaks_its_adders_language_until_an_admin_chooses(
     assert posted.caption == plain(spanish(texts.SHARED_BY, name="Ana"))
 
 
+async def test_a_group_whose_first_update_comes_before_the_bot_added_one_settles_on_its_sender(
+    bot: BotProcess, tg: TelegramEmulator, google: GoogleEmulator
+) -> None:
+    """The Bot API sends the bot-added update in a queue of its own, so a member's /settings can be handled
+    first: the group settles on that member's language rather than showing English."""
+    ana = person(tg, google, 555, "Ana", "pt-BR")
+    raj = person(tg, google, 666, "Raj", "hi")
+    tg.add_group(GROUP, "Família", members={ana.user_id: "administrator", raj.user_id: "member"})  # no update yet
+    portuguese, hindi = texts.speaker("pt_BR"), texts.speaker("hi")
+    settings = await ana.reply_to("/settings", chat_id=GROUP)
+    assert settings.text.endswith(plain(portuguese(texts.SETTINGS_GROUP_LANGUAGE, language="Português (Brasil)")))
+
+    # Settled: the bot-added update coming late from someone else does not change it, and the group's lines
+    # are in it too.
+    tg.set_bot_status(GROUP, "left")
+    tg.set_bot_status(GROUP, "member", by_user_id=raj.user_id)
+    await raj.say("/pick", chat_id=GROUP)  # his own answer is in his language
+    await arrives(tg, GROUP, plain(hindi(texts.GROUP_LINK_FIRST, name="Raj")))
+    again = await ana.reply_to("/settings", chat_id=GROUP)
+    assert again.text.endswith(plain(portuguese(texts.SETTINGS_GROUP_LANGUAGE, language="Português (Brasil)")))
+
+
 async def test_a_page_nobody_is_known_for_speaks_the_browsers_language(bot: BotProcess) -> None:
     bengali, russian = texts.speaker("bn"), texts.speaker("ru")
     async with httpx.AsyncClient(timeout=30) as client:
