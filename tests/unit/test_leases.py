@@ -11,7 +11,7 @@ import pytest
 
 from bot.leases import LeaseKeeper
 from storage.database import Database
-from storage.leases import UPDATES, LeaseRepository
+from storage.leases import UPDATES, LeaseRepository, Work
 from storage.picks import PickItem, PickRepository, PickSession, Route
 
 ITEMS = [PickItem(n, f"m{n}", "PHOTO", f"{n}.jpg", "image/jpeg", 1, 1) for n in range(3)]
@@ -237,3 +237,37 @@ async def test_a_pick_handed_over_is_not_a_lease_lost_but_a_takeover_is(
     await keeper.tick()
     assert f"replica test lost its lease on session {taken.id} to another replica" in caplog.messages
     assert mine == set()  # it stopped polling the pick
+
+
+class PausedRenewal(LeaseRepository):
+    """Each renewal, once answered, waits for `go`; `handing` is set when a hand-over reaches the database."""
+
+    def __init__(self, db: Database, holder: str, seconds: float) -> None:
+        super().__init__(db, holder, seconds)
+        self.renewed, self.go, self.handing = asyncio.Event(), asyncio.Event(), asyncio.Event()
+
+    async def renew(self) -> set[tuple[Work, int]]:
+        held = await super().renew()
+        self.renewed.set()
+        await self.go.wait()
+        return held
+
+    async def hand_over(self, session_id: int, to: str) -> None:
+        self.handing.set()
+        await super().hand_over(session_id, to)
+
+
+async def test_a_hand_over_waits_for_the_renewal_under_way(db: Database, caplog: pytest.LogCaptureFixture) -> None:
+    session = await waiting_session(PickRepository(db))
+    repo = PausedRenewal(db, "test", 30)
+    keeper = recording_keeper(repo, set())
+    renewing = asyncio.create_task(keeper.tick())
+    await repo.renewed.wait()  # answered with the pick among its leases, not taken in yet
+    handing = asyncio.create_task(keeper.hand_over(session.id, "b"))
+    await asyncio.sleep(0)  # the hand-over's first step
+    assert not repo.handing.is_set()  # else the round would take the pick in again after the hand-over
+    repo.go.set()
+    await asyncio.gather(renewing, handing)
+    assert repo.handing.is_set()
+    await keeper.tick()
+    assert not [record for record in caplog.records if record.levelno >= logging.WARNING]
