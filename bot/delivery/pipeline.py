@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Iterator
+from typing import TypeVar
 
 from bot.delivery.archives import ArchivePacker
 from bot.delivery.capacity import Reservation, TempSpace
@@ -27,6 +28,7 @@ AHEAD_BYTES = 500_000_000
 SEND_WITHOUT_WAITING = 20_000_000
 
 Queue = asyncio.Queue[asyncio.Task[Fetched] | None]
+T = TypeVar("T")
 
 
 class Pipeline:
@@ -167,36 +169,40 @@ class Pipeline:
 
     async def _next(self, queue: Queue, batch: list[Fetched]) -> asyncio.Task[Fetched] | None:
         """The next download; the batch is sent first when the producer starves waiting for the bytes it holds."""
-        if not (batch or (self._packer is not None and self._packer.holding)) or not queue.empty():
+        if not self._holding(batch) or not queue.empty():
             return await queue.get()
         getter = asyncio.create_task(queue.get())
-        starved = asyncio.create_task(self._starved.wait())
         try:
-            await asyncio.wait([getter, starved], return_when=asyncio.FIRST_COMPLETED)
-            if not getter.done():
-                await self._send_held(batch)
-            return await getter
+            return await self._unless_starved(getter, batch)
         except BaseException:
             if getter.done() and not getter.cancelled() and (task := getter.result()) is not None:
                 task.cancel()
             getter.cancel()
             raise
-        finally:
-            starved.cancel()
 
     async def _result(self, task: asyncio.Task[Fetched], batch: list[Fetched]) -> Fetched:
         """The download's result; what is held is sent first should the download wait for temp bytes."""
-        if task.done() or not (batch or (self._packer is not None and self._packer.holding)):
+        if task.done() or not self._holding(batch):
             return await task
-        starved = asyncio.create_task(self._starved.wait())
         try:
-            await asyncio.wait([task, starved], return_when=asyncio.FIRST_COMPLETED)
-            if not task.done():
-                await self._send_held(batch)
-            return await task
+            return await self._unless_starved(task, batch)
         except BaseException:
             task.cancel()
             raise
+
+    def _holding(self, batch: list[Fetched]) -> bool:
+        """An album being filled or an archive being written."""
+        return bool(batch) or (self._packer is not None and self._packer.holding)
+
+    async def _unless_starved(self, waited: asyncio.Task[T], batch: list[Fetched]) -> T:
+        """Wait for `waited`, sending what is held meanwhile should the producer starve first (waiting for temp
+        bytes that the held items keep); should this fail or be cancelled, the caller cleans `waited` up."""
+        starved = asyncio.create_task(self._starved.wait())
+        try:
+            await asyncio.wait([waited, starved], return_when=asyncio.FIRST_COMPLETED)
+            if not waited.done():
+                await self._send_held(batch)
+            return await waited
         finally:
             starved.cancel()
 
