@@ -244,6 +244,10 @@ class LinkService:
         Concurrent callers that all saw the same 401 cause one refresh: the others find the
         stored token already differs from the one that was rejected.
         """
+        # A fresh cached token needs no lock (polling asks for one a poll): the lock is only for a refresh.
+        cached = self._tokens.get(user_id)
+        if cached is not None and cached.get("access_token") != rejected:
+            return str(cached["access_token"])
         async with self._locks.hold(user_id):
             token = self._tokens.get(user_id)
             if token is None:

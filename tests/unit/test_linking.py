@@ -3,6 +3,7 @@ which refusals of a refresh break a link (the user's grant) and which do not (th
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from typing import Any, cast
@@ -106,6 +107,41 @@ async def test_polling_reads_the_link_once_and_sees_every_change(db: Database) -
     await service.unlink(7)
     with pytest.raises(NotLinked):
         await service.access_token(7)
+
+
+class GatedOAuth(FakeOAuth):
+    """A refresh waits at `gate`, so that other callers arrive while it is under way."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = asyncio.Event()
+
+    async def refresh(self, refresh_token: str) -> dict[str, Any]:
+        await self.gate.wait()
+        return await super().refresh(refresh_token)
+
+
+async def test_a_fresh_token_takes_no_lock_and_a_rejected_one_is_refreshed_once(db: Database) -> None:
+    oauth, cipher = GatedOAuth(), Cipher(Fernet.generate_key().decode())
+    service = LinkService(
+        cast(GoogleOAuth, oauth), LinkRepository(db, cipher), OAuthStateRepository(db, cipher), sign_in_url=SIGN_IN
+    )
+    await linked(service, 9)
+    assert await service.access_token(9) == "access-1"
+
+    # Polls are not held up by whoever holds the user's lock while the cached token is fresh.
+    async with service._locks.hold(9):
+        reader = asyncio.create_task(service.access_token(9))
+        await asyncio.sleep(0)
+        assert reader.done() and reader.result() == "access-1"
+
+    # Three polls saw Google reject it: one refresh, all three get its token.
+    callers = [asyncio.create_task(service.access_token(9, rejected="access-1")) for _ in range(3)]
+    await asyncio.sleep(0)
+    assert service.users_locked() == 1 and not any(caller.done() for caller in callers)
+    oauth.gate.set()
+    assert await asyncio.gather(*callers) == ["access-2"] * 3
+    assert oauth.issued == 2
 
 
 async def test_a_refused_refresh_breaks_the_link_for_good(db: Database) -> None:
