@@ -67,8 +67,10 @@ class Poller:
     def schedule(self, session_id: int, delay: float) -> None:
         due = asyncio.get_running_loop().time() + max(0.0, delay)
         self._due[session_id] = due
+        # The loop sleeps until the heap's first entry: only a new first one must wake it (not each poll's successor).
+        if not self._heap or due < self._heap[0][0]:
+            self._wake.set()
         heapq.heappush(self._heap, (due, next(self._seq), session_id))
-        self._wake.set()
 
     def unschedule(self, session_id: int) -> None:
         self._due.pop(session_id, None)
@@ -127,8 +129,9 @@ class Poller:
             log.exception("polling session %s failed; trying again in %g s", session_id, self._retry_after)
             delay = self._retry_after
         finally:
+            if len(self._running) >= self._concurrency:  # the loop waits for a free place: this is one
+                self._wake.set()
             self._running.discard(session_id)
-            self._wake.set()
         if delay is not None:
             # A schedule() made meanwhile (a pick being started as the lease keeper adopts it) neither brings the next
             # poll before this one's interval nor, when its time came during this poll and was skipped, stops it.
