@@ -77,7 +77,7 @@ class PickService:
         self.limits = limits
         self._leases = leases
         self._keeper = keeper
-        self.poller = Poller(self._poll_once)
+        self.poller = Poller(self._sessions_by_id, self._poll_once)
         # Polls not written yet (session id → when its answer came, pollInterval): one write every RECORD_POLLS_EVERY
         # for all of them, not one a poll (2,000 a second at 10,000 waiting picks). Only a takeover or a restart
         # reads them.
@@ -324,10 +324,12 @@ class PickService:
         return await self._end_waiting(session, "cancelled", ending, **params)
 
     # --- polling --------------------------------------------------------------------------
-    async def _poll_once(self, session_id: int) -> float | None:
-        session = await self._repo.get_session(session_id)
-        if session is None:
-            return None
+    async def _sessions_by_id(self, session_ids: list[int]) -> dict[int, PickSession]:
+        """The picks due for a poll, read in one go: their status tells whether one was cancelled or picked meanwhile,
+        here or on another replica."""
+        return {session.id: session for session in await self._repo.get_sessions(session_ids)}
+
+    async def _poll_once(self, session: PickSession) -> float | None:
         if session.status in ("picked", "delivering"):
             # Its previous holder saw it picked just before this replica took it over: the delivery is this one's.
             self._start_delivery(session)

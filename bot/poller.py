@@ -1,8 +1,9 @@
 """One scheduler for every waiting pick session: a heap of due times, one sleeping task.
 
-Each poll decides its successor: the callback returns the delay until the next poll (the
-session's pollInterval, counted from when the answer arrived, so Google never sees us poll
-faster than it asked), or None to stop.
+The sessions due at one wake-up, or within AHEAD of it, are read together (one database trip, not one
+a poll), then each is polled at its own due time as a task of its own. Each poll decides its successor:
+the callback returns the delay until the next poll (the session's pollInterval, counted from when the
+answer arrived, so Google never sees us poll faster than it asked), or None to stop.
 """
 
 from __future__ import annotations
@@ -12,11 +13,17 @@ import contextlib
 import heapq
 import itertools
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from typing import Any, Generic, TypeVar
 
 log = logging.getLogger(__name__)
 
-PollOnce = Callable[[int], Awaitable[float | None]]
+# A wake-up also reads the sessions due this much after it: one read for several polls (8 at 400 polls a second).
+# Each is still polled at its own due time: polling them together, late, would bunch them for good (their answers
+# come together, so do their next due times).
+AHEAD = 0.02
+
+Session = TypeVar("Session")
 
 
 def first_delays(
@@ -40,8 +47,15 @@ def first_delays(
     return delays
 
 
-class Poller:
-    def __init__(self, poll_once: PollOnce, concurrency: int = 64, retry_after: float = 10.0) -> None:
+class Poller(Generic[Session]):
+    def __init__(
+        self,
+        read: Callable[[list[int]], Awaitable[Mapping[int, Session]]],
+        poll_once: Callable[[Session], Awaitable[float | None]],
+        concurrency: int = 64,
+        retry_after: float = 10.0,
+    ) -> None:
+        self._read = read  # the sessions with these ids, by id; one that is missing is not polled again
         self._poll_once = poll_once
         # A poll that failed unexpectedly (the database away for a moment) is tried again this much later: never
         # polling it again would leave the pick waiting until the next restart.
@@ -102,15 +116,16 @@ class Poller:
             now = loop.time()
             # At most `concurrency` polls at once; the others stay in the heap (not a task each, waiting), where
             # release() may still hand them over.
-            while self._heap and self._heap[0][0] <= now and len(self._running) < self._concurrency:
+            due_now: list[tuple[float, int]] = []
+            while self._heap and self._heap[0][0] <= now + AHEAD and len(self._running) < self._concurrency:
                 due, _, session_id = heapq.heappop(self._heap)
                 if self._due.get(session_id) != due or session_id in self._running:
                     continue  # superseded or cancelled entry
                 del self._due[session_id]
                 self._running.add(session_id)
-                task = asyncio.create_task(self._poll(session_id), name=f"poll-{session_id}")
-                self._tasks.add(task)
-                task.add_done_callback(self._tasks.discard)
+                due_now.append((due, session_id))
+            if due_now:
+                self._spawn(self._poll_due(due_now), "poll-due")
             full = len(self._running) >= self._concurrency  # then a poll ending wakes it
             timeout = self._heap[0][0] - now if self._heap and not full else None
             # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancel that coincides with
@@ -119,19 +134,44 @@ class Poller:
                 async with asyncio.timeout(timeout):
                     await self._wake.wait()
 
-    async def _poll(self, session_id: int) -> None:
+    def _spawn(self, work: Coroutine[Any, Any, None], name: str) -> None:
+        task = asyncio.create_task(work, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _poll_due(self, due: list[tuple[float, int]]) -> None:
+        try:
+            sessions = await self._read([session_id for _, session_id in due])
+        except Exception:
+            log.exception("reading %d sessions to poll failed; trying again in %g s", len(due), self._retry_after)
+            for _, session_id in due:
+                self._done(session_id, self._retry_after)
+            return
+        for when, session_id in due:
+            session = sessions.get(session_id)
+            if session is None:
+                self._done(session_id, None)
+            else:
+                self._spawn(self._poll(session_id, session, when), f"poll-{session_id}")
+
+    async def _poll(self, session_id: int, session: Session, when: float) -> None:
         delay: float | None = None
         try:
-            delay = await self._poll_once(session_id)
-        except asyncio.CancelledError:
-            raise
+            wait = when - asyncio.get_running_loop().time()
+            if wait > 0:  # read ahead of its time: never polled sooner
+                await asyncio.sleep(wait)
+            delay = await self._poll_once(session)
         except Exception:
             log.exception("polling session %s failed; trying again in %g s", session_id, self._retry_after)
             delay = self._retry_after
-        finally:
-            if len(self._running) >= self._concurrency:  # the loop waits for a free place: this is one
-                self._wake.set()
-            self._running.discard(session_id)
+        finally:  # cancelled (stop()): delay is None
+            self._done(session_id, delay)
+
+    def _done(self, session_id: int, delay: float | None) -> None:
+        """The session's poll ended: its place is free, and its next poll is `delay` from now (None: none)."""
+        if len(self._running) >= self._concurrency:  # the loop waits for a free place: this is one
+            self._wake.set()
+        self._running.discard(session_id)
         if delay is not None:
             # A schedule() made meanwhile (a pick being started as the lease keeper adopts it) neither brings the next
             # poll before this one's interval nor, when its time came during this poll and was skipped, stops it.

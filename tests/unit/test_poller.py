@@ -6,7 +6,12 @@ import asyncio
 
 import pytest
 
-from bot.poller import Poller, first_delays
+from bot.poller import AHEAD, Poller, first_delays
+
+
+async def by_id(session_ids: list[int]) -> dict[int, int]:
+    """Sessions that are their own ids: every one is found."""
+    return {session_id: session_id for session_id in session_ids}
 
 
 async def test_polls_each_session_at_its_own_interval_until_told_to_stop() -> None:
@@ -22,7 +27,7 @@ async def test_polls_each_session_at_its_own_interval_until_told_to_stop() -> No
             return None
         return 0.02 if session_id == 1 else 0.05
 
-    poller = Poller(poll)
+    poller = Poller(by_id, poll)
     poller.start()
     poller.schedule(1, 0)
     poller.schedule(2, 0)
@@ -44,7 +49,7 @@ async def test_unscheduled_session_is_not_polled() -> None:
             second.set()
         return None
 
-    poller = Poller(poll)
+    poller = Poller(by_id, poll)
     poller.start()
     poller.schedule(1, 0.05)
     poller.unschedule(1)
@@ -65,7 +70,7 @@ async def test_a_failing_poll_does_not_stop_the_others() -> None:
         ok.set()
         return None
 
-    poller = Poller(poll)
+    poller = Poller(by_id, poll)
     poller.start()
     poller.schedule(1, 0)
     poller.schedule(2, 0.01)
@@ -85,7 +90,7 @@ async def test_a_poll_that_failed_is_tried_again_later() -> None:
         again.set()
         return None
 
-    poller = Poller(poll, retry_after=0.01)
+    poller = Poller(by_id, poll, retry_after=0.01)
     poller.start()
     poller.schedule(1, 0)
     await asyncio.wait_for(again.wait(), 5)
@@ -113,7 +118,7 @@ async def test_a_schedule_made_while_its_poll_is_under_way_keeps_that_polls_inte
         answered.append(loop.time())
         return 0.2
 
-    poller = Poller(poll)
+    poller = Poller(by_id, poll)
     poller.start()
     poller.schedule(1, 0)
     await under_way.wait()
@@ -138,7 +143,7 @@ async def test_thousands_of_sessions_share_one_scheduler() -> None:
             finished.set()
         return 0.05 if polls <= count else None
 
-    poller = Poller(poll)
+    poller = Poller(by_id, poll)
     poller.start()
     for session_id in range(count):
         poller.schedule(session_id, 0)
@@ -185,7 +190,7 @@ async def test_polls_beyond_the_concurrency_wait_in_the_heap_where_they_can_stil
         running -= 1
         return None
 
-    poller = Poller(poll, concurrency=2)
+    poller = Poller(by_id, poll, concurrency=2)
     poller.start()
     for session_id in range(1, 11):
         poller.schedule(session_id, 0)
@@ -198,3 +203,55 @@ async def test_polls_beyond_the_concurrency_wait_in_the_heap_where_they_can_stil
     await poller.stop()
     assert sorted(started) == sorted(set(range(1, 11)) - set(released))
     assert max(under_way) == 2
+
+
+async def test_the_sessions_due_together_are_read_in_one_go_each_polled_at_its_own_time() -> None:
+    loop = asyncio.get_running_loop()
+    reads: list[list[int]] = []
+    polled: dict[int, float] = {}
+    four = asyncio.Event()
+
+    async def read(session_ids: list[int]) -> dict[int, int]:
+        reads.append(sorted(session_ids))
+        return {session_id: session_id for session_id in session_ids if session_id != 3}  # 3 is gone
+
+    async def poll(session_id: int) -> float | None:
+        polled[session_id] = loop.time()
+        if len(polled) == 4:
+            four.set()
+        return None
+
+    poller = Poller(read, poll)
+    poller.start()
+    scheduled_at = loop.time()
+    delays = {session_id: 0.05 + session_id * AHEAD / 10 for session_id in range(1, 6)}  # all within AHEAD
+    for session_id, delay in delays.items():
+        poller.schedule(session_id, delay)
+    await asyncio.wait_for(four.wait(), 5)
+    await poller.stop()
+    assert reads == [[1, 2, 3, 4, 5]]
+    assert sorted(polled) == [1, 2, 4, 5] and poller.scheduled == 0
+    assert all(polled[session_id] >= scheduled_at + delays[session_id] for session_id in polled)  # none sooner
+
+
+async def test_a_read_that_failed_is_tried_again_later() -> None:
+    reads = 0
+    polled = asyncio.Event()
+
+    async def read(session_ids: list[int]) -> dict[int, int]:
+        nonlocal reads
+        reads += 1
+        if reads == 1:
+            raise ConnectionError("the database went away for a moment")
+        return {session_id: session_id for session_id in session_ids}
+
+    async def poll(session_id: int) -> float | None:
+        polled.set()
+        return None
+
+    poller = Poller(read, poll, retry_after=0.01)
+    poller.start()
+    poller.schedule(1, 0)
+    await asyncio.wait_for(polled.wait(), 5)
+    await poller.stop()
+    assert reads == 2
