@@ -845,6 +845,22 @@ def _decode_value(kind: str, value: object) -> object:
     return value
 
 
+def _webhook_queue(update: JSON) -> tuple[str, int]:
+    """The queue an update is delivered in by webhook (tdlib/telegram-bot-api Client.cpp, webhook_queue_id): a
+    chat's messages in the chat's queue, a person's button presses in theirs, the bot's own membership changes in
+    one per chat apart from its messages, a member's in one per person; any other update alone."""
+    if "callback_query" in update:
+        return "callback_query", update["callback_query"]["from"]["id"]
+    if "my_chat_member" in update:
+        return "my_chat_member", update["my_chat_member"]["chat"]["id"]
+    if "chat_member" in update:
+        return "chat_member", update["chat_member"]["new_chat_member"]["user"]["id"]
+    for kind in ("message", "edited_message", "channel_post", "edited_channel_post"):
+        if kind in update:
+            return "message", update[kind]["chat"]["id"]
+    return "alone", update["update_id"]
+
+
 def _loopback(host: str | None) -> bool:
     if host == "localhost":
         return True
@@ -2380,15 +2396,42 @@ class TelegramEmulator:
         return info
 
     async def _webhook_loop(self) -> None:
-        """Deliver pending updates to the webhook one at a time, retrying failures (0.1 s .. 2 s backoff)."""
-        failures = 0
-        while not self._closing:
-            hook = self.webhook
-            if not hook or not self.pending_updates or self._session is None:
+        """Deliver pending updates to the webhook as the Bot API server does (tdlib/telegram-bot-api
+        WebhookActor.cpp): each queue's updates one at a time and in order, up to max_connections queues at once,
+        so updates of different queues may be handled in either order (`_webhook_queue`)."""
+        sending: dict[tuple[str, int], asyncio.Task[None]] = {}
+
+        def sent(task: asyncio.Task[None]) -> None:
+            for queue in [queue for queue, sending_task in sending.items() if sending_task is task]:
+                del sending[queue]
+            self._notify()
+
+        try:
+            while not self._closing:
+                hook = self.webhook
+                if hook and self._session is not None:
+                    busy = set(sending)
+                    for update in list(self.pending_updates):
+                        if len(sending) >= hook["max_connections"]:
+                            break
+                        queue = _webhook_queue(update)
+                        if queue not in busy:
+                            busy.add(queue)
+                            task = asyncio.create_task(self._send_to_webhook(hook, update))
+                            task.add_done_callback(sent)
+                            sending[queue] = task
                 await self._wait_change(None)
-                continue
-            update = self.pending_updates[0]
-            headers = {"X-Telegram-Bot-Api-Secret-Token": hook["secret_token"]} if hook["secret_token"] else {}
+        finally:
+            for task in sending.values():
+                task.cancel()
+            await asyncio.gather(*sending.values(), return_exceptions=True)
+
+    async def _send_to_webhook(self, hook: JSON, update: JSON) -> None:
+        """POST one update until the webhook takes it (0.1 s .. 2 s between tries), while `hook` stays set."""
+        assert self._session is not None
+        headers = {"X-Telegram-Bot-Api-Secret-Token": hook["secret_token"]} if hook["secret_token"] else {}
+        failures = 0
+        while self.webhook is hook and any(pending is update for pending in self.pending_updates):
             error = None
             try:
                 async with self._session.post(
@@ -2399,11 +2442,8 @@ class TelegramEmulator:
             except (aiohttp.ClientError, TimeoutError) as exc:
                 error = "Connection refused" if isinstance(exc, aiohttp.ClientConnectorError) else repr(exc)
             if error is None:
-                failures = 0
-                if self.pending_updates and self.pending_updates[0] is update:
-                    self.pending_updates.pop(0)
-                self._notify()
-                continue
+                self.pending_updates = [pending for pending in self.pending_updates if pending is not update]
+                return
             self._webhook_error = (int(time.time()), error)
             failures += 1
             await asyncio.sleep(min(0.1 * 2 ** (failures - 1), 2.0))

@@ -677,6 +677,41 @@ async def test_send_by_url_and_local_path(tmp_path: Path) -> None:
         await runner.cleanup()
 
 
+async def test_webhook_sends_each_queue_in_order_and_the_queues_side_by_side(tg: TelegramEmulator, bot: Bot) -> None:
+    """As the Bot API server: a chat's messages one at a time, but another chat's, or the bot-added update of a
+    chat, do not wait for them."""
+    received: list[str] = []
+    release = asyncio.Event()
+
+    async def hook(request: web.Request) -> web.Response:
+        update = await request.json()
+        text = update["message"]["text"] if "message" in update else "added"
+        received.append(text)
+        if text == "first":
+            await release.wait()
+        return web.Response()
+
+    app = web.Application()
+    app.router.add_post("/hook", hook)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    try:
+        await bot.set_webhook(f"http://127.0.0.1:{runner.addresses[0][1]}/hook")
+        tg.send_text(ALICE, "first")
+        tg.send_text(ALICE, "second")
+        tg.send_text(BOB, "bob")
+        tg.add_group(-100123, "Family", members={ALICE: "administrator"}, added_by=ALICE)
+        await tg.wait_for(lambda: len(received) == 3 or None)
+        assert sorted(received) == ["added", "bob", "first"]  # Alice's second waits for her first
+        release.set()
+        await tg.wait_for(lambda: not tg.pending_updates)
+        assert received[3:] == ["second"]
+    finally:
+        await runner.cleanup()
+    tg.assert_no_violations()
+
+
 async def test_webhook_retries_failed_deliveries(tg: TelegramEmulator, bot: Bot) -> None:
     statuses = [500, 200]
 
