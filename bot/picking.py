@@ -199,10 +199,12 @@ class PickService:
             # choosing already. The pick waits as usual, without a message id.
             log.warning("pick %s: no answer to its prompt (%s); waiting for the pick all the same", session.id, exc)
         else:
-            await self._repo.set_messages(session.id, prompt_message_id=message_id)
+            if not await self._repo.set_start_message(session.id, prompt=message_id):
+                await self._messages.delete(route.prompt_chat_id, message_id)  # ended meanwhile: that news is sent
         if route.shared_by is not None and route.chat_id != route.prompt_chat_id:
             notice = await self._messages.notice(route.chat_id, session.id, user_id, route.shared_by, route.thread_id)
-            await self._repo.set_messages(session.id, notice_message_id=notice)
+            if notice is not None and not await self._repo.set_start_message(session.id, notice=notice):
+                await self._messages.delete(route.chat_id, notice)
         log.info("pick %s started by user %s in chat %s", session.id, user_id, route.chat_id)
         return session
 
@@ -441,6 +443,8 @@ class PickService:
         if not await self._repo.set_status(session.id, status, only_from=["waiting"]):
             return False
         self.poller.unschedule(session.id)
+        # The messages as stored now: a start still under way records them only while the pick waits.
+        session = await self._repo.get_session(session.id) or session
         if ending is not None:
             again_for = session.id if status == "expired" else None  # same chat, same limit, one tap
             await self._messages.replace(

@@ -940,6 +940,7 @@ class TelegramEmulator:
         self._callback_queries: dict[str, JSON] = {}
         self._faults: dict[str, deque[tuple[ApiError, bool]]] = {}  # method -> (answer, carried out first)
         self._album_faults: deque[tuple[int, ApiError]] = deque()  # (1-based item, its error) per next album
+        self._held: dict[str, deque[asyncio.Event]] = {}  # method -> its next calls' answers, held until set
         self._drops: dict[str, deque[bool]] = {}  # method -> per call: processed before the connection drops
         self._latency: dict[str | None, float] = {}
         self._upload_bandwidth: float | None = None  # bytes/s through the bot's shared uplink (None: unlimited)
@@ -1358,6 +1359,15 @@ class TelegramEmulator:
         error = _error(status, description, retry_after, parameters)
         self._faults.setdefault(method, deque()).extend((error, processed) for _ in range(times))
 
+    def hold_answer(self, method: str) -> asyncio.Event:
+        """The next call of ``method`` is carried out at once but answered only once the returned event is set:
+        a slow answer (a loaded server, a slow network), with its effect already in the chat."""
+        if method not in METHODS:
+            raise ValueError(f"unsupported method {method!r}")
+        release = asyncio.Event()
+        self._held.setdefault(method, deque()).append(release)
+        return release
+
     def fail_album_item(
         self,
         position: int,
@@ -1673,6 +1683,12 @@ class TelegramEmulator:
                 with contextlib.suppress(ApiError):
                     await self._carry_out(method, params, files, problem)
             raise error
+        held = self._held.get(method)
+        if held:
+            release = held.popleft()
+            result = await self._carry_out(method, params, files, problem)
+            await release.wait()
+            return result
         return await self._carry_out(method, params, files, problem)
 
     async def _carry_out(self, method: str, params: JSON, files: dict[str, FileInfo], problem: ApiError | None) -> Any:

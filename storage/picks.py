@@ -247,6 +247,21 @@ class PickRepository:
             (prompt_message_id, status_message_id, notice_message_id, session_id),
         )
 
+    async def set_start_message(self, session_id: int, *, prompt: int | None = None, notice: int | None = None) -> bool:
+        """Record the id of a message its start sent (the prompt, a group's notice line), unless the pick ended
+        while waiting (expired, cancelled, failed): False then, as whoever ended it could not change a message
+        whose id it did not know. Conditional on the status in one statement, so ending and recording a pick at
+        once leave exactly one of them to see the id."""
+        return (
+            await self._db.execute(
+                "UPDATE pick_sessions SET prompt_message_id = COALESCE(?, prompt_message_id),"
+                " notice_message_id = COALESCE(?, notice_message_id)"
+                " WHERE id = ? AND status NOT IN ('expired', 'cancelled', 'failed')",
+                (prompt, notice, session_id),
+            )
+            == 1
+        )
+
     async def redirect(self, session_id: int, target_chat_id: int, report_chat_id: int) -> None:
         """Deliver the rest somewhere else (the destination can no longer take it), in no topic."""
         await self._db.execute(

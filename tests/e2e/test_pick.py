@@ -230,6 +230,22 @@ async def test_cancel_button_and_command(
     assert not [r for r in google.requests if r.endpoint == "sessions.get" and r.time > deleted_at]
 
 
+async def test_a_cancel_before_the_prompts_answer_comes_back_leaves_no_live_prompt(
+    bot: BotProcess, alice: Person, tg: TelegramEmulator, google: GoogleEmulator
+) -> None:
+    """/cancel handled once the prompt is in the chat but before Telegram's answer (its id) reached the bot: the
+    news comes as a message of its own, and the prompt, which the bot could not edit, goes once its id is known,
+    leaving no Open Google Photos button on a cancelled pick."""
+    await link(alice)
+    answered = tg.hold_answer("sendMessage")  # the prompt's
+    prompt, session = await start_pick(alice)
+    cancelled = await alice.reply_to("/cancel", lambda m: "cancelled" in (m.text or ""))
+    assert cancelled.message_id != prompt.message_id
+    answered.set()
+    await tg.wait_for(lambda: tg.message(alice.user_id, prompt.message_id).deleted)
+    await google.wait_for(lambda: session.deleted)
+
+
 async def test_new_pick_replaces_the_waiting_one(
     bot: BotProcess, alice: Person, tg: TelegramEmulator, google: GoogleEmulator
 ) -> None:
