@@ -47,7 +47,9 @@ async def test_state_of_users_gone_quiet_is_dropped(
         tg.add_user(FIRST_VISITOR + n, f"Visitor {n}")
         tg.send_text(FIRST_VISITOR + n, "/help")
     await tg.wait_for(lambda: not tg.pending_updates, 30, what="the bot to take every visitor's /help")
-    crowded = await memory_entries(bot)
+    async with asyncio.timeout(30):  # taken, not yet handled: by webhook 40 come at once, as the Bot API sends
+        while (crowded := await memory_entries(bot))["chats_in_flight"]:  # noqa: ASYNC110  (another process's)
+            await asyncio.sleep(0.1)
     print(f"\nafter {VISITORS} visitors: {crowded}", end="; ")
     assert crowded["throttle_budgets"] >= VISITORS
     assert crowded["flood_chats"] >= VISITORS / 2  # /help is dropped rather than waited for past 2 s
