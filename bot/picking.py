@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 
 STOP_GRACE = 15.0  # on shutdown, how long an upload under way may take to finish
 REMIND_BEFORE = 120.0  # seconds before a pick's link runs out that its prompt says so
+FINISHING_WAIT = 10.0  # seconds "Send them anyway" waits for the run that sent its button to mark the pick done
 RECORD_POLLS_EVERY = 0.5  # seconds between two writes of the polls made meanwhile (all in one transaction)
 
 
@@ -299,9 +300,7 @@ class PickService:
         session = await self._repo.get_session(session_id)
         if session is not None and session.user_id != user_id:
             raise Refused(Code.REPEATS_NOT_YOURS)
-        reopened = await self._repo.reopen_for_repeats(
-            session_id, user_id, holder=self._leases.holder, lease_seconds=self._leases.seconds
-        )
+        reopened = await self._reopen_for_repeats(session_id, user_id)
         if reopened is None:
             raise Refused(Code.REPEATS_OVER)
         log.info("pick %s: sending its repeats anyway", session_id)
@@ -310,6 +309,27 @@ class PickService:
             self._background.add(ending)
             ending.add_done_callback(self._background.discard)
         self._start_delivery(reopened)
+
+    async def _reopen_for_repeats(self, session_id: int, user_id: int) -> PickSession | None:
+        """Reopen the pick for its repeats. Its summary, button included, goes out just before its run marks it
+        done: a press in between (a moment; longer on a loaded database) waits for that, reading the pick, as
+        the run may be another replica's."""
+        deadline = time.monotonic() + FINISHING_WAIT
+        waited = False
+        while True:
+            reopened = await self._repo.reopen_for_repeats(
+                session_id, user_id, holder=self._leases.holder, lease_seconds=self._leases.seconds
+            )
+            if reopened is not None:
+                return reopened
+            session = await self._repo.get_session(session_id)
+            finishing = session is not None and session.status == "delivering" and session.repeats_until is not None
+            if not finishing or time.monotonic() > deadline:
+                return None
+            if not waited:
+                log.info("pick %s: its repeats wait for its run to mark it done", session_id)
+                waited = True
+            await asyncio.sleep(0.05)
 
     async def answer_archive_offer(self, session_id: int, user_id: int, archives: bool) -> None:
         """The picker's answer to "send as ZIP files instead?"; Refused (ARCHIVE_OFFER_NOT_YOURS,

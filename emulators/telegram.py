@@ -940,7 +940,8 @@ class TelegramEmulator:
         self._callback_queries: dict[str, JSON] = {}
         self._faults: dict[str, deque[tuple[ApiError, bool]]] = {}  # method -> (answer, carried out first)
         self._album_faults: deque[tuple[int, ApiError]] = deque()  # (1-based item, its error) per next album
-        self._held: dict[str, deque[asyncio.Event]] = {}  # method -> its next calls' answers, held until set
+        # method -> (which call, its release) per answer held until released
+        self._held: dict[str, list[tuple[Callable[[JSON], bool], asyncio.Event]]] = {}
         self._drops: dict[str, deque[bool]] = {}  # method -> per call: processed before the connection drops
         self._latency: dict[str | None, float] = {}
         self._upload_bandwidth: float | None = None  # bytes/s through the bot's shared uplink (None: unlimited)
@@ -1359,13 +1360,14 @@ class TelegramEmulator:
         error = _error(status, description, retry_after, parameters)
         self._faults.setdefault(method, deque()).extend((error, processed) for _ in range(times))
 
-    def hold_answer(self, method: str) -> asyncio.Event:
-        """The next call of ``method`` is carried out at once but answered only once the returned event is set:
-        a slow answer (a loaded server, a slow network), with its effect already in the chat."""
+    def hold_answer(self, method: str, matching: Callable[[JSON], bool] | None = None) -> asyncio.Event:
+        """The next call of ``method`` (whose parameters are ``matching``) is carried out at once but answered
+        only once the returned event is set: a slow answer (a loaded server, a slow network), its effect already
+        in the chat."""
         if method not in METHODS:
             raise ValueError(f"unsupported method {method!r}")
         release = asyncio.Event()
-        self._held.setdefault(method, deque()).append(release)
+        self._held.setdefault(method, []).append((matching or (lambda _: True), release))
         return release
 
     def fail_album_item(
@@ -1683,11 +1685,12 @@ class TelegramEmulator:
                 with contextlib.suppress(ApiError):
                     await self._carry_out(method, params, files, problem)
             raise error
-        held = self._held.get(method)
-        if held:
-            release = held.popleft()
+        held = self._held.get(method, [])
+        hold = next((hold for hold in held if hold[0](params)), None)
+        if hold is not None:
+            held.remove(hold)
             result = await self._carry_out(method, params, files, problem)
-            await release.wait()
+            await hold[1].wait()
             return result
         return await self._carry_out(method, params, files, problem)
 

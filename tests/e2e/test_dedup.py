@@ -5,6 +5,7 @@ the memory holds digests, never a file name."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import Callable
 from typing import Any
@@ -222,6 +223,28 @@ async def test_send_them_anyway_while_the_pick_is_still_being_deleted_at_google(
     await pick(alice, google, photos)
     second = await summary_after(tg, alice.user_id, first.message_id, "already shared")
     await pressed(tg, alice, alice.user_id, second)
+    await summary_after(tg, alice.user_id, second.message_id, "Delivered all 2")
+    assert sent_files(tg, alice.user_id) == shas(google, photos) * 2
+
+
+async def test_send_them_anyway_pressed_before_the_pick_is_marked_done(
+    bot: BotProcess, alice: Person, tg: TelegramEmulator, google: GoogleEmulator
+) -> None:
+    """The summary (with its button) is in the chat before the bot, told so by Telegram, marks the pick done: a
+    press in between waits for that rather than saying the offer is over."""
+    photos = [google.add_photo(alice.email) for _ in range(2)]
+    await link(alice)
+    await pick(alice, google, photos)
+    first = await wait_summary(tg, alice.user_id)
+    answered = tg.hold_answer("sendMessage", lambda params: "already shared" in str(params.get("text")))
+    await pick(alice, google, photos)
+    second = await summary_after(tg, alice.user_id, first.message_id, "already shared")
+    query = press(tg, alice, alice.user_id, second)
+    async with asyncio.timeout(10):
+        while "its repeats wait for its run" not in bot.logs():  # noqa: ASYNC110  (another process's log)
+            await asyncio.sleep(0.05)
+    answered.set()
+    assert (await answer_to(tg, query)).get("text") == texts.REPEATS_SENDING
     await summary_after(tg, alice.user_id, second.message_id, "Delivered all 2")
     assert sent_files(tg, alice.user_id) == shas(google, photos) * 2
 
