@@ -23,7 +23,7 @@ class ReplicaCounts:
     picks_handed: int = 0  # picks it handed to the replica sending into their chat ("goes to replica")
     updates_taken: int = 0  # times it started receiving updates (the getUpdates lease)
     conflicts: int = 0  # getUpdates answered 409 while it was alive: another replica was calling it too
-    leases_lost: int = 0  # leases it found held by another replica while it ran (handed over, or renewals missed)
+    leases_lost: int = 0  # leases another replica took from it while it ran (its renewals missed)
 
     def __add__(self, other: ReplicaCounts) -> ReplicaCounts:
         return ReplicaCounts(*(getattr(self, f.name) + getattr(other, f.name) for f in fields(self)))
