@@ -22,6 +22,9 @@ log = logging.getLogger(__name__)
 # Each is still polled at its own due time: polling them together, late, would bunch them for good (their answers
 # come together, so do their next due times).
 AHEAD = 0.02
+# At most this many read and started at one wake-up, the rest at the next (at once if due): a bot behind on
+# thousands of polls would otherwise start 64 at once in step, holding up the event loop while they run.
+BATCH = 16
 
 Session = TypeVar("Session")
 
@@ -117,7 +120,12 @@ class Poller(Generic[Session]):
             # At most `concurrency` polls at once; the others stay in the heap (not a task each, waiting), where
             # release() may still hand them over.
             due_now: list[tuple[float, int]] = []
-            while self._heap and self._heap[0][0] <= now + AHEAD and len(self._running) < self._concurrency:
+            while (
+                self._heap
+                and self._heap[0][0] <= now + AHEAD
+                and len(self._running) < self._concurrency
+                and len(due_now) < BATCH
+            ):
                 due, _, session_id = heapq.heappop(self._heap)
                 if self._due.get(session_id) != due or session_id in self._running:
                     continue  # superseded or cancelled entry

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from bot.poller import AHEAD, Poller, first_delays
+from bot.poller import AHEAD, BATCH, Poller, first_delays
 
 
 async def by_id(session_ids: list[int]) -> dict[int, int]:
@@ -255,3 +255,28 @@ async def test_a_read_that_failed_is_tried_again_later() -> None:
     await asyncio.wait_for(polled.wait(), 5)
     await poller.stop()
     assert reads == 2
+
+
+async def test_a_poller_behind_reads_and_starts_them_a_batch_at_a_time() -> None:
+    reads: list[int] = []
+    polled: list[int] = []
+    done = asyncio.Event()
+    count = BATCH * 2 + 3
+
+    async def read(session_ids: list[int]) -> dict[int, int]:
+        reads.append(len(session_ids))
+        return {session_id: session_id for session_id in session_ids}
+
+    async def poll(session_id: int) -> float | None:
+        polled.append(session_id)
+        if len(polled) == count:
+            done.set()
+        return None
+
+    poller = Poller(read, poll)
+    poller.start()
+    for session_id in range(count):
+        poller.schedule(session_id, 0)  # all due at once, fewer than the concurrency
+    await asyncio.wait_for(done.wait(), 5)
+    await poller.stop()
+    assert reads == [BATCH, BATCH, 3] and sorted(polled) == list(range(count))
