@@ -249,15 +249,17 @@ class PickRepository:
 
     async def set_start_message(self, session_id: int, *, prompt: int | None = None, notice: int | None = None) -> bool:
         """Record the id of a message its start sent (the prompt, a group's notice line), unless the pick ended
-        while waiting (expired, cancelled, failed): False then, as whoever ended it could not change a message
-        whose id it did not know. Conditional on the status in one statement, so ending and recording a pick at
-        once leave exactly one of them to see the id."""
+        while waiting (expired, cancelled, failed) with that id unknown: False then, as whoever ended it could
+        not change that message (a press on the prompt's own button records its id first, then ends the pick:
+        True). Conditional in one statement, so ending and recording a pick at once leave exactly one of them
+        to see the id."""
         return (
             await self._db.execute(
                 "UPDATE pick_sessions SET prompt_message_id = COALESCE(?, prompt_message_id),"
                 " notice_message_id = COALESCE(?, notice_message_id)"
-                " WHERE id = ? AND status NOT IN ('expired', 'cancelled', 'failed')",
-                (prompt, notice, session_id),
+                " WHERE id = ? AND (status NOT IN ('expired', 'cancelled', 'failed')"
+                " OR prompt_message_id = ? OR notice_message_id = ?)",
+                (prompt, notice, session_id, prompt, notice),
             )
             == 1
         )

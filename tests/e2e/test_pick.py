@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 
 from emulators.google import GoogleEmulator
@@ -243,6 +244,23 @@ async def test_a_cancel_before_the_prompts_answer_comes_back_leaves_no_live_prom
     assert cancelled.message_id != prompt.message_id
     answered.set()
     await tg.wait_for(lambda: tg.message(alice.user_id, prompt.message_id).deleted)
+    await google.wait_for(lambda: session.deleted)
+
+
+async def test_the_prompts_own_cancel_pressed_before_its_answer_comes_back_keeps_the_prompt(
+    bot: BotProcess, alice: Person, tg: TelegramEmulator, google: GoogleEmulator
+) -> None:
+    """A press on the prompt carries its id: the prompt says it was cancelled, and stays."""
+    await link(alice)
+    answered = tg.hold_answer("sendMessage")  # the prompt's
+    prompt, session = await start_pick(alice)
+    await alice.press(prompt, callback_data(prompt, "Cancel"))
+    await tg.wait_for(lambda: "cancelled" in (tg.message(alice.user_id, prompt.message_id).text or ""))
+    answered.set()
+    async with asyncio.timeout(10):  # the start's last line, once it has recorded (or deleted) its prompt
+        while " started by user " not in bot.logs():  # noqa: ASYNC110  (another process's log)
+            await asyncio.sleep(0.05)
+    assert not tg.message(alice.user_id, prompt.message_id).deleted
     await google.wait_for(lambda: session.deleted)
 
 
