@@ -336,6 +336,9 @@ async def test_from_the_menu_to_photos_in_three_taps(demo: Demo, browser: Browse
     for index in range(2):  # the choosing, in Google Photos
         await picker.locator(".tile input").nth(index).check()
     await picker.get_by_role("button", name="Done").click()
+    # Closed only once Google's page says Done: closing a tab mid-navigation can hang Playwright for good (seen
+    # twice in CI: page.close() takes no timeout).
+    await expect(picker.locator("body")).to_contain_text("Done")
     await picker.close()
 
     await expect(page.locator("#messages .grid .tile")).to_have_count(2, timeout=60_000)
