@@ -7,6 +7,8 @@ import datetime as dt
 import hashlib
 import io
 import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import aiohttp
@@ -608,6 +610,20 @@ async def test_command_menus_take_two_letter_language_codes_only(started: Telegr
     assert len(tg.violations) == 4
 
 
+@asynccontextmanager
+async def serve_hook(hook: Callable[[web.Request], Awaitable[web.Response]]) -> AsyncIterator[str]:
+    """A webhook endpoint on this machine answered by `hook`; yields its URL."""
+    app = web.Application()
+    app.router.add_post("/hook", hook)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    try:
+        yield f"http://127.0.0.1:{runner.addresses[0][1]}/hook"
+    finally:
+        await runner.cleanup()
+
+
 async def test_webhook_delivery_and_conflict(tg: TelegramEmulator, bot: Bot) -> None:
     received: list[tuple[str | None, dict[str, object]]] = []
 
@@ -615,13 +631,7 @@ async def test_webhook_delivery_and_conflict(tg: TelegramEmulator, bot: Bot) -> 
         received.append((request.headers.get("X-Telegram-Bot-Api-Secret-Token"), await request.json()))
         return web.Response()
 
-    app = web.Application()
-    app.router.add_post("/hook", hook)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    try:
-        url = f"http://127.0.0.1:{runner.addresses[0][1]}/hook"
+    async with serve_hook(hook) as url:
         assert await bot.set_webhook(url, secret_token="s3cret")
         with pytest.raises(Conflict, match="can't use getUpdates method while webhook is active"):
             await bot.get_updates()
@@ -634,8 +644,6 @@ async def test_webhook_delivery_and_conflict(tg: TelegramEmulator, bot: Bot) -> 
         assert await bot.delete_webhook()
         tg.send_text(ALICE, "polling again")
         assert [u.message.text for u in await bot.get_updates() if u.message] == ["polling again"]
-    finally:
-        await runner.cleanup()
     tg.assert_no_violations()
 
 
@@ -691,13 +699,8 @@ async def test_webhook_sends_each_queue_in_order_and_the_queues_side_by_side(tg:
             await release.wait()
         return web.Response()
 
-    app = web.Application()
-    app.router.add_post("/hook", hook)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    try:
-        await bot.set_webhook(f"http://127.0.0.1:{runner.addresses[0][1]}/hook")
+    async with serve_hook(hook) as url:
+        await bot.set_webhook(url)
         tg.send_text(ALICE, "first")
         tg.send_text(ALICE, "second")
         tg.send_text(BOB, "bob")
@@ -707,8 +710,6 @@ async def test_webhook_sends_each_queue_in_order_and_the_queues_side_by_side(tg:
         release.set()
         await tg.wait_for(lambda: not tg.pending_updates)
         assert received[3:] == ["second"]
-    finally:
-        await runner.cleanup()
     tg.assert_no_violations()
 
 
@@ -718,20 +719,13 @@ async def test_webhook_retries_failed_deliveries(tg: TelegramEmulator, bot: Bot)
     async def hook(request: web.Request) -> web.Response:
         return web.Response(status=statuses.pop(0) if len(statuses) > 1 else statuses[0])
 
-    app = web.Application()
-    app.router.add_post("/hook", hook)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    try:
-        await bot.set_webhook(f"http://127.0.0.1:{runner.addresses[0][1]}/hook")
+    async with serve_hook(hook) as url:
+        await bot.set_webhook(url)
         tg.send_text(ALICE, "/start")
         await tg.wait_for(lambda: not tg.pending_updates)
         info = await bot.get_webhook_info()
         assert info.last_error_message == "Wrong response from the webhook: 500 Internal Server Error"
         assert info.pending_update_count == 0
-    finally:
-        await runner.cleanup()
     tg.assert_no_violations()
 
 
