@@ -13,7 +13,7 @@ from prometheus_client import CollectorRegistry
 from telegram import BotCommand, BotCommandScopeAllGroupChats, BotCommandScopeAllPrivateChats, Update
 from telegram.constants import ParseMode
 from telegram.error import Conflict, InvalidToken, TelegramError
-from telegram.ext import Application, Defaults
+from telegram.ext import Application, Defaults, Updater
 
 import handlers
 from bot import i18n, texts
@@ -123,15 +123,18 @@ async def set_commands(application: App) -> None:
     await asyncio.gather(*calls)
 
 
-def polling(application: App) -> UpdatesSwitch:
+def polling(updater: Updater) -> UpdatesSwitch:
     """getUpdates on and off: only the replica holding the lease calls it (Telegram answers 409 to a second caller)."""
-    updater = application.updater
-    assert updater is not None
 
     async def start() -> None:
         await updater.start_polling(allowed_updates=Update.ALL_TYPES, error_callback=getting_updates_failed)
 
-    return UpdatesSwitch(start, updater.stop)
+    async def stop() -> None:
+        # A start cut short by shutdown may have left it running (or never begun): stop only what runs.
+        if updater.running:
+            await updater.stop()
+
+    return UpdatesSwitch(start, stop)
 
 
 def getting_updates_failed(error: TelegramError) -> None:
@@ -250,7 +253,7 @@ async def run(settings: Settings, mount: Mount | None = None) -> None:
             adopt=lambda session_ids: picks.adopt(session_ids),
             drop=lambda session_id: picks.drop(session_id),
             let_go=lambda most: picks.let_go(most),
-            updates=None if settings.telegram_webhook_url else polling(application),
+            updates=None if application.updater is None else polling(application.updater),
             share=flood.share_overall,
         )
         picks = PickService(

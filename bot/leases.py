@@ -143,8 +143,8 @@ class LeaseKeeper:
         if not self._polling and await self._repo.take(*UPDATES):
             self._held.add(UPDATES)
             log.info("replica %s receives updates (getUpdates)", self._repo.holder)
+            self._polling = True  # before the start: a shutdown cutting it short must still stop what it began
             await self._updates.start()
-            self._polling = True
 
     async def _keep(self) -> None:
         while True:

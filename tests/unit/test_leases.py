@@ -8,7 +8,9 @@ import logging
 import time
 
 import pytest
+from telegram.ext import Updater
 
+from bot.app import polling
 from bot.leases import LeaseKeeper
 from storage.database import Database
 from storage.leases import UPDATES, LeaseRepository, Work
@@ -271,3 +273,53 @@ async def test_a_hand_over_waits_for_the_renewal_under_way(db: Database, caplog:
     assert repo.handing.is_set()
     await keeper.tick()
     assert not [record for record in caplog.records if record.levelno >= logging.WARNING]
+
+
+class SlowTelegram:
+    """The Bot as python-telegram-bot's Updater uses it, with Telegram slow to answer the deleteWebhook that getUpdates
+    starts with."""
+
+    def __init__(self) -> None:
+        self.asked = asyncio.Event()
+
+    async def initialize(self) -> None:
+        pass
+
+    async def shutdown(self) -> None:
+        pass
+
+    async def delete_webhook(self, **_: object) -> bool:
+        self.asked.set()
+        await asyncio.Event().wait()
+        return True
+
+
+async def test_a_shutdown_while_getupdates_is_starting_stops_it(db: Database) -> None:
+    """Seen with two replicas: one took the getUpdates lease as the other released it, and SIGTERM came while its
+    start was under way; python-telegram-bot then refused to shut down a running Updater, and the process exited 1."""
+
+    async def nothing(_: object) -> None:
+        pass
+
+    async def nothing_to_let_go(most: int) -> list[int]:
+        return []
+
+    telegram = SlowTelegram()
+    updater = Updater(telegram, asyncio.Queue())  # type: ignore[arg-type]
+    await updater.initialize()
+    other = LeaseRepository(db, "other", 0.3)
+    assert await other.take(*UPDATES)
+    keeper = LeaseKeeper(
+        LeaseRepository(db, "test", 0.3),
+        adopt=nothing,
+        drop=nothing,
+        let_go=nothing_to_let_go,
+        updates=polling(updater),
+        share=lambda replicas: None,
+    )
+    await keeper.start()
+    await other.release_all()  # the getUpdates lease is free: a round takes it and starts polling
+    await asyncio.wait_for(telegram.asked.wait(), 10)
+    await keeper.stop_updates()
+    assert not updater.running
+    await updater.shutdown()  # raised "This Updater is still running!"
