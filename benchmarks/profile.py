@@ -26,6 +26,7 @@ class Costs:
     group_rate_per_minute: float = 20.0  # messages/min into one group
     overall_rate: float = 30.0  # messages/s into all chats together (burst: the same number)
     poll_interval: float = 5.0  # pollInterval Google tells the client
+    picker_latency: float = 0.0  # s before every Picker API answer (the polling cases: PICKER_LATENCY)
     scale: float = 1.0
 
     def scaled(self, k: float) -> Costs:
@@ -39,6 +40,7 @@ class Costs:
             group_rate_per_minute=self.group_rate_per_minute * k,
             overall_rate=self.overall_rate * k,
             poll_interval=self.poll_interval / k,
+            picker_latency=self.picker_latency / k,
             scale=self.scale * k,
         )
 
@@ -60,10 +62,17 @@ class Costs:
             f"shared uplink; flood {self.private_rate:g} msg/s burst {self.private_burst} per private chat, "
             f"{self.group_rate_per_minute:g}/min burst {self.group_burst} per group, {self.overall_rate:g}/s "
             f"overall; pollInterval {self.poll_interval:g} s"
+            + (f", Picker API {self.picker_latency:g} s/call" if self.picker_latency else "")
         )
 
 
 REAL = Costs()
+# Google publishes no latency for the Picker API. Assumed: a call from a server near Google's front ends takes about
+# 0.1 s. It matters only to polling at scale: waiting picks ÷ pollInterval × latency polls are in flight at once
+# (10,000 at 5 s: 200), which the bot must allow (bot/poller.py POLLS_IN_FLIGHT). If Google is slower, more polls
+# are in flight; up to POLLS_IN_FLIGHT ÷ latency polls a second are kept up.
+PICKER_LATENCY = 0.1
+POLLING = replace(REAL, picker_latency=PICKER_LATENCY)
 
 
 @dataclass(frozen=True)
@@ -126,7 +135,7 @@ class PollingCase:
 
     @property
     def costs(self) -> Costs:
-        return REAL.scaled(self.scale)
+        return POLLING.scaled(self.scale)
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import asyncpg
 
-from benchmarks.profile import REAL, Costs
+from benchmarks.profile import POLLING, Costs
 from benchmarks.report import Row
 from benchmarks.seed import Waiting, grant_tokens, open_session, seed_database
 from benchmarks.world import THIS_BOT, BotUnderTest, World, cpu_seconds, wait_until
@@ -34,7 +34,7 @@ class ReplicasCase:
 
     @property
     def costs(self) -> Costs:
-        return REAL.scaled(self.scale)
+        return POLLING.scaled(self.scale)
 
 
 CASES = {

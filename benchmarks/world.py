@@ -54,6 +54,7 @@ class World:
         await self.tg.start()
         await self.google.start()
         self.google.poll_interval = costs.poll_interval
+        self.google.api_latency = costs.picker_latency
 
     def make_bot(self, costs: Costs) -> BotProcess:
         env = bot_env(

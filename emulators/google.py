@@ -174,6 +174,7 @@ _MAX_ITEMS = 2000
 _MIN_RENDITION = 8 * 1024
 _VERIFIER_RE = re.compile(r"[A-Za-z0-9._~-]{43,128}")
 _ENDPOINT = web.RequestKey("endpoint", str)
+_PICKER_ENDPOINTS = frozenset({"sessions.create", "sessions.get", "sessions.delete", "mediaItems.list"})
 _NO_STORE = {"Cache-Control": "no-cache, no-store, max-age=0, must-revalidate", "Pragma": "no-cache"}
 
 
@@ -596,6 +597,9 @@ class GoogleEmulator:
         self.session_lifetime = 3600.0
         self.base_url_ttl = 3600.0
         self.media_latency = 0.0
+        # Seconds every Picker API call (sessions.*, mediaItems.list) waits before its answer. Google publishes no
+        # latency; the benchmark assumes one (benchmarks/profile.py PICKER_LATENCY), tests leave it at 0.
+        self.api_latency = 0.0
         self.media_bandwidth: float | None = None  # bytes per second
         self.sparse_pages = False  # every other page of mediaItems.list is empty but has nextPageToken
         self.max_live_sessions: int | None = None  # per user; beyond → 429 RESOURCE_EXHAUSTED
@@ -992,6 +996,8 @@ class GoogleEmulator:
                 if failure.retry_after is not None:
                     self._not_before[retry_key] = (now + failure.retry_after, failure.retry_after)
                 return self._failure_response(endpoint, failure)
+            if self.api_latency and endpoint in _PICKER_ENDPOINTS:
+                await asyncio.sleep(self.api_latency)
             return await handler(request)
 
         return wrapped

@@ -631,6 +631,16 @@ async def test_cut_media_latency_and_bandwidth(google: GoogleEmulator, http: htt
     assert google.served[0].sha256 == hashlib.sha256(whole.content).hexdigest()
 
 
+async def test_api_latency_delays_every_picker_call(google: GoogleEmulator, http: httpx.AsyncClient) -> None:
+    token = await link(google, http)
+    google.api_latency = 0.2
+    started = time.monotonic()
+    session = await new_session(google, http, token)
+    await http.get(f"{google.picker_api_url}/sessions/{session['id']}", headers=bearer(token))
+    assert time.monotonic() - started >= 0.4
+    google.assert_no_violations()
+
+
 # ----------------------------------------------------------------------------- picker page and waiting
 
 
