@@ -9,6 +9,7 @@ import platform
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from benchmarks.cases import (
@@ -289,7 +290,13 @@ def reply_rows(replies: list[float], title: str) -> list[Row]:
 
 
 async def run(
-    plan: Plan, only: set[str], naive: bool, root: Path, trace: bool = False, subject: BotUnderTest = THIS_BOT
+    plan: Plan,
+    only: set[str],
+    naive: bool,
+    root: Path,
+    trace: bool = False,
+    subject: BotUnderTest = THIS_BOT,
+    sessions: int | None = None,
 ) -> str:
     began = time.monotonic()
     rows: list[Row] = []
@@ -321,9 +328,11 @@ async def run(
     if "picks" in only:
         print(f"… {plan.picks.users} /pick at once", file=sys.stderr, flush=True)
         rows += picks_rows(await prompts_at_once(plan.picks, root / "picks", subject), notes)
+    polling_case = plan.polling if sessions is None else replace(plan.polling, sessions=sessions)
+    replicas_case = REPLICAS[plan.name] if sessions is None else replace(REPLICAS[plan.name], sessions=sessions)
     if "polling" in only:
-        print(f"… polling {plan.polling.sessions} sessions", file=sys.stderr, flush=True)
-        polling = await poll_at_scale(plan.polling, root / "polling", plan.reply_spacing, subject)
+        print(f"… polling {polling_case.sessions} sessions", file=sys.stderr, flush=True)
+        polling = await poll_at_scale(polling_case, root / "polling", plan.reply_spacing, subject)
         rows += polling_rows(polling)
         notes.append(
             f"- polling: setup (seed, start, first poll of all {polling.sessions}) took {polling.setup_seconds:.0f} s; "
@@ -331,9 +340,8 @@ async def run(
         )
         notes += [f"- polling: PROBLEM {p}" for p in polling.problems]
     if "polling-replicas" in only:
-        replicas = REPLICAS[plan.name]
-        print(f"… polling {replicas.sessions} sessions on 1 then 2 replicas", file=sys.stderr, flush=True)
-        rows += replicas_rows(await poll_on_replicas(replicas, root / "polling-replicas", subject), notes)
+        print(f"… polling {replicas_case.sessions} sessions on 1 then 2 replicas", file=sys.stderr, flush=True)
+        rows += replicas_rows(await poll_on_replicas(replicas_case, root / "polling-replicas", subject), notes)
     if "startup" in only:
         print(f"… start-up with {plan.startup.items:,} item rows", file=sys.stderr, flush=True)
         rows += startup_rows(await start_up(plan.startup, root / "startup", subject), notes)
@@ -383,6 +391,9 @@ def main() -> None:
         metavar="NAME=VALUE",
         help="run the bot with this setting, repeatable",
     )
+    parser.add_argument(
+        "--sessions", type=int, help="waiting picks in the polling cases (default: 10,000; --smoke: a few)"
+    )
     args = parser.parse_args()
     only = {c.strip() for c in args.only.split(",") if c.strip()}
     unknown = only - set(CASES)
@@ -395,12 +406,14 @@ def main() -> None:
     subject = BotUnderTest(
         args.bot_root.resolve() if args.bot_root is not None else None, tuple((k, v) for k, v in settings)
     )
+    if args.sessions is not None and args.sessions < 1:
+        parser.error("--sessions takes a positive number")
     if args.keep is not None:
         args.keep.mkdir(parents=True, exist_ok=True)
-        table = asyncio.run(run(plan, only, not args.no_naive, args.keep, args.trace, subject))
+        table = asyncio.run(run(plan, only, not args.no_naive, args.keep, args.trace, subject, args.sessions))
     else:
         with tempfile.TemporaryDirectory(prefix="photos-bench-") as tmp:
-            table = asyncio.run(run(plan, only, not args.no_naive, Path(tmp), args.trace, subject))
+            table = asyncio.run(run(plan, only, not args.no_naive, Path(tmp), args.trace, subject, args.sessions))
     print(table)
 
 
