@@ -25,6 +25,10 @@ AHEAD = 0.02
 # At most this many read and started at one wake-up, the rest at the next (at once if due): a bot behind on
 # thousands of polls would otherwise start 64 at once in step, holding up the event loop while they run.
 BATCH = 16
+# At most this many polls at once (the rest wait in the heap, where release() can still hand them over). Polls in
+# flight = polls a second × Google's latency: 10,000 waiting picks at pollInterval 5 s are 2,000 a second, 200 in
+# flight at 0.1 s a call. One process polls at most ~1,600 a second (≈0.6 ms of CPU each), so more would only queue.
+POLLS_IN_FLIGHT = 256
 
 Session = TypeVar("Session")
 
@@ -55,7 +59,7 @@ class Poller(Generic[Session]):
         self,
         read: Callable[[list[int]], Awaitable[Mapping[int, Session]]],
         poll_once: Callable[[Session], Awaitable[float | None]],
-        concurrency: int = 64,
+        concurrency: int = POLLS_IN_FLIGHT,
         retry_after: float = 10.0,
     ) -> None:
         self._read = read  # the sessions with these ids, by id; one that is missing is not polled again

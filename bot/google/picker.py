@@ -34,6 +34,7 @@ from bot.google.errors import (
     TooManySessions,
 )
 from bot.google.retry import RETRYABLE_STATUSES, RetryPolicy, parse_retry_after
+from bot.poller import POLLS_IN_FLIGHT
 
 if TYPE_CHECKING:
     from bot.health import GoogleConfig
@@ -197,7 +198,9 @@ def _camera(make: object, model: object) -> str | None:
     return " ".join(parts)[:60] or None
 
 
-API_CONNECTIONS = 32  # Picker API calls: polling, /pick, listings
+# Picker API calls: every poll in flight has its own connection (HTTP/1.1 carries one call at a time), and /pick
+# and listings have room of their own beside them, never queued behind polls. Opened only as calls need them.
+API_CONNECTIONS = POLLS_IN_FLIGHT + 32
 MEDIA_CONNECTIONS = 64  # media downloads, unless told (bot/app.py sizes it to the deliveries' downloads)
 API_POOL_WAIT = 10.0  # the most a call waits for a pooled connection (aiohttp's `connect` timeout)…
 MEDIA_POOL_WAIT = 60.0  # …and a download: both then count as a network error and are retried
