@@ -37,20 +37,25 @@ def first_delays(
     picks: list[tuple[int, float | None, float]], now: float, polled_since: float
 ) -> list[tuple[int, float]]:
     """When to poll adopted picks first: (session id, delay) from (session id, last polled at, pollInterval), given
-    that their previous holder may have polled any of them unrecorded until `polled_since`. A pick not yet due is
-    polled when its interval since the last poll ends (never polled: one interval from now); the ones due already
-    are spread evenly over one pollInterval, the longest overdue first, so that a restart onto thousands of waiting
-    picks is no burst of calls to Google."""
+    that their previous holder may have polled any of them unrecorded until `polled_since`. A pick polled since then
+    and not yet due is polled when its interval since that poll ends (never polled: one interval from now). The
+    others are spread evenly over one pollInterval, the longest overdue first, from the earliest they may be polled
+    (now, or one interval after `polled_since`), so that a restart onto thousands of waiting picks is no burst of
+    calls to Google: counted from `polled_since`, they would all be due at the same moment."""
     delays: list[tuple[int, float]] = []
     overdue: list[tuple[float, int, float]] = []
     for session_id, last, interval in picks:
-        due = (now if last is None else max(last, polled_since)) + interval - now
-        if due > 0 or last is None:
-            delays.append((session_id, due))
+        if last is None:
+            delays.append((session_id, interval))
+        elif last >= polled_since and last + interval > now:
+            delays.append((session_id, last + interval - now))
         else:
             overdue.append((last, session_id, interval))
     overdue.sort()
-    delays += [(session_id, interval * rank / len(overdue)) for rank, (_, session_id, interval) in enumerate(overdue)]
+    delays += [
+        (session_id, max(0.0, polled_since + interval - now) + interval * rank / len(overdue))
+        for rank, (_, session_id, interval) in enumerate(overdue)
+    ]
     return delays
 
 

@@ -170,6 +170,17 @@ def test_a_dead_holder_may_have_polled_unrecorded_until_it_died() -> None:
     assert delays == {1: 3.0, 2: 5.0}  # as if polled 2 s ago, not a minute ago
 
 
+def test_picks_held_back_by_their_dead_holder_are_spread_from_when_they_may_be_polled() -> None:
+    """A restart 2 s ago onto 100 picks last polled a minute ago: all may be polled 3 s from now, spread from there
+    over one interval (they all came due at that very moment)."""
+    now = 1000.0
+    delays = dict(first_delays([(n, now - 60 - n, 5.0) for n in range(100)], now, polled_since=now - 2))
+    spread = [delays[n] for n in reversed(range(100))]
+    assert spread == sorted(spread) and spread[0] == 3.0 and spread[-1] < 8.0
+    tenths = [sum(1 for d in spread if 3 + k * 0.5 <= d < 3 + (k + 1) * 0.5) for k in range(10)]
+    assert tenths == [10] * 10
+
+
 async def test_polls_beyond_the_concurrency_wait_in_the_heap_where_they_can_still_be_let_go() -> None:
     started: list[int] = []
     under_way: list[int] = []  # how many polls ran at once, as each started
