@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 from contextlib import AsyncExitStack
@@ -349,6 +350,12 @@ async def run(settings: Settings, mount: Mount | None = None) -> None:
         await picks.resume()
         await keeper.start()  # takes the getUpdates lease if free (polling) and this replica's share of the picks
         stack.push_async_callback(keeper.stop_updates)
+        # What start-up made (modules, the libraries' objects, adopted picks) lives as long as the process: the cyclic
+        # collector need not go through it again. Its full collections did, about 100,000 objects in 50-75 ms every
+        # few seconds with 4,000 picks waiting (event-loop lag p99 76 ms, 24 ms frozen). Reference counting still
+        # frees what is frozen.
+        gc.collect()
+        gc.freeze()
         log.info("bot @%s is running; OAuth redirect URI %s", application.bot.username, settings.redirect_uri)
         await stop.wait()
         log.info("shutting down")
