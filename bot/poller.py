@@ -27,7 +27,7 @@ AHEAD = 0.02
 BATCH = 16
 # At most this many polls at once (the rest wait in the heap, where release() can still hand them over). Polls in
 # flight = polls a second × Google's latency: 10,000 waiting picks at pollInterval 5 s are 2,000 a second, 200 in
-# flight at 0.1 s a call. One process polls at most ~1,600 a second (≈0.6 ms of CPU each), so more would only queue.
+# flight at 0.1 s a call. One process polls at most ~1,400 a second (0.7 ms of CPU each), so more would only queue.
 POLLS_IN_FLIGHT = 256
 
 Session = TypeVar("Session")
