@@ -19,6 +19,13 @@ async def link(person: Person) -> None:
     await person.tg.wait_for_message(person.user_id, lambda m: "Linked to" in (m.text or ""))
 
 
+async def no_active_picks(bot: BotProcess, timeout: float = 10.0) -> None:  # noqa: ASYNC109
+    """Wait until the bot's database holds no pick under way (the bot runs in another process)."""
+    async with asyncio.timeout(timeout):
+        while await rows(bot, "SELECT 1 FROM pick_sessions WHERE status IN ('waiting', 'picked', 'delivering')"):  # noqa: ASYNC110  (the state lives in another process's database)
+            await asyncio.sleep(0.02)
+
+
 async def start_pick(person: Person, command: str = "/pick", chat_id: int | None = None) -> tuple[Any, SessionRecord]:
     known = set(person.google.sessions)
     prompt = await person.reply_to(command, lambda m: "Open Google Photos" in str(m.reply_markup), chat_id)

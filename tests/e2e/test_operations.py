@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Callable
 
@@ -12,8 +11,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from bot.webhook import SECRET_FILE_NAME, WEBHOOK_PATH
 from emulators.google import GoogleEmulator
 from emulators.telegram import TelegramEmulator
-from tests.e2e.picking import link, start_pick, wait_summary
-from tests.harness import CLIENT_SECRET, ENCRYPTION_KEY, TOKEN, BotProcess, Person, rows
+from tests.e2e.picking import link, no_active_picks, start_pick, wait_summary
+from tests.harness import CLIENT_SECRET, ENCRYPTION_KEY, TOKEN, BotProcess, Person
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
@@ -36,13 +35,6 @@ async def scrape(bot: BotProcess) -> Samples:
 
 def value(samples: Samples, name: str, **labels: str) -> float | None:
     return samples.get((name, frozenset(labels.items())))
-
-
-async def no_active_picks(bot: BotProcess, timeout: float = 10.0) -> None:  # noqa: ASYNC109
-    """Wait until the bot's database holds no pick under way (the bot runs in another process)."""
-    async with asyncio.timeout(timeout):
-        while await rows(bot, "SELECT 1 FROM pick_sessions WHERE status IN ('waiting', 'picked', 'delivering')"):  # noqa: ASYNC110  (the state lives in another process's database)
-            await asyncio.sleep(0.02)
 
 
 async def test_readyz_follows_telegram_and_remembers_a_success(bot: BotProcess, tg: TelegramEmulator) -> None:
