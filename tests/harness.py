@@ -243,10 +243,18 @@ class Person:
     ) -> Any:
         """Send `text` and wait for the bot's next message in that chat (matching `predicate`)."""
         chat = chat_id if chat_id is not None else self.user_id
-        seen = len(self.tg.messages(chat))
+        # By id, not by position: a message deleted meanwhile (an ended pick's prompt) would shift the new ones back.
+        known = {m.message_id for m in self.tg.messages(chat, include_deleted=True)}
         await self.say(text, chat_id)
         return await self.tg.wait_for(
-            lambda: next((m for m in self.tg.messages(chat)[seen:] if predicate is None or predicate(m)), None)
+            lambda: next(
+                (
+                    m
+                    for m in self.tg.messages(chat)
+                    if m.message_id not in known and (predicate is None or predicate(m))
+                ),
+                None,
+            )
         )
 
     async def press(self, message: Any, data: str, chat_id: int | None = None) -> str:
