@@ -107,12 +107,14 @@ def crowd_floor(users: list[UserPick], costs: Costs) -> CrowdFloor:
 
     by_chat = {u.chat: chat_term(u.chat) for u in users}
     # Fair share: users in private chats split the uplink and the bot-wide budget evenly; users in groups are
-    # held to their group's pace, so their groups' message rate (and those messages' bytes) is set aside first.
+    # held to their group's pace, so what their groups may send is set aside first: each group's full bucket at
+    # once (its burst, up to the messages it has), then its rate, at the mean item size.
     sharers = [u for u in users if not u.in_group]
     groups = {u.chat for u in users if u.in_group}
     mean_size = sum(everything) / len(everything)
     uplink_left = bt - len(groups) * group_rate * mean_size
     overall_left = costs.overall_rate - len(groups) * group_rate
+    burst_messages = sum(min(group_burst, sum(len(u.sizes) + 1 for u in users if u.chat == chat)) for chat in groups)
     fair, first_fair = [], []
     for u, t1 in zip(users, first, strict=True):
         m = len(sharers) if not u.in_group else len(users)
@@ -121,8 +123,10 @@ def crowd_floor(users: list[UserPick], costs: Costs) -> CrowdFloor:
         if u.in_group:
             fair.append(by_chat[u.chat])
             continue
-        share_data = u.detection + lg + max(m * sum(u.sizes) / uplink_left, max(u.sizes) / bg) + 2 * lt
-        share_overall = t1 + max(0.0, m * (len(u.sizes) + 1) - costs.overall_burst) / overall_left
+        shared_bytes = m * sum(u.sizes) + burst_messages * mean_size
+        share_data = u.detection + lg + max(shared_bytes / uplink_left, max(u.sizes) / bg) + 2 * lt
+        shared_messages = m * (len(u.sizes) + 1) + burst_messages
+        share_overall = t1 + max(0.0, shared_messages - costs.overall_burst) / overall_left
         fair.append(max(by_chat[u.chat], share_data, share_overall))
     return CrowdFloor(
         max(data, max(by_chat.values()), overall), data, max(by_chat.values()), overall, first, fair, first_fair
