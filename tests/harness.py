@@ -19,7 +19,7 @@ import asyncpg
 import httpx
 
 from emulators.google import GoogleEmulator
-from emulators.telegram import TelegramEmulator
+from emulators.telegram import MessageRecord, TelegramEmulator
 from storage.postgres import to_postgres
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -225,6 +225,17 @@ async def at_rest(bot: BotProcess) -> bytes:
     return b"\n".join(v if isinstance(v, bytes) else str(v).encode() for v in values)
 
 
+def message_ids(tg: TelegramEmulator, chat_id: int) -> set[int]:
+    """The ids of the bot's messages in a chat so far, deleted ones too, for new_messages to tell what came after."""
+    return {m.message_id for m in tg.messages(chat_id, include_deleted=True)}
+
+
+def new_messages(tg: TelegramEmulator, chat_id: int, known: set[int]) -> list[MessageRecord]:
+    """The bot's messages in a chat (deleted ones left out) whose ids are not in `known` (from message_ids). By id,
+    not by position: a message deleted meanwhile (an ended pick's prompt) would shift the new ones back."""
+    return [m for m in tg.messages(chat_id) if m.message_id not in known]
+
+
 @dataclass
 class Person:
     """A Telegram user with a Google account, acting through the emulators."""
@@ -243,18 +254,10 @@ class Person:
     ) -> Any:
         """Send `text` and wait for the bot's next message in that chat (matching `predicate`)."""
         chat = chat_id if chat_id is not None else self.user_id
-        # By id, not by position: a message deleted meanwhile (an ended pick's prompt) would shift the new ones back.
-        known = {m.message_id for m in self.tg.messages(chat, include_deleted=True)}
+        known = message_ids(self.tg, chat)
         await self.say(text, chat_id)
         return await self.tg.wait_for(
-            lambda: next(
-                (
-                    m
-                    for m in self.tg.messages(chat)
-                    if m.message_id not in known and (predicate is None or predicate(m))
-                ),
-                None,
-            )
+            lambda: next((m for m in new_messages(self.tg, chat, known) if predicate is None or predicate(m)), None)
         )
 
     async def press(self, message: Any, data: str, chat_id: int | None = None) -> str:

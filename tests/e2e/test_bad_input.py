@@ -35,7 +35,18 @@ from tests.e2e.picking import (
     wait_prompt_stored,
     wait_summary,
 )
-from tests.harness import BotProcess, Person, callback_data, consent_url, execute, query_of, rows, url_button
+from tests.harness import (
+    BotProcess,
+    Person,
+    callback_data,
+    consent_url,
+    execute,
+    message_ids,
+    new_messages,
+    query_of,
+    rows,
+    url_button,
+)
 
 BOT = "photos_test_bot"
 GROUP = -1001234
@@ -135,15 +146,15 @@ async def answer_to(tg: TelegramEmulator, query: str) -> dict[str, Any]:
     return await tg.wait_for(lambda: tg.answered_callbacks.get(query), 3.0, what=f"an answer to button press {query}")
 
 
-async def bot_says(tg: TelegramEmulator, chat_id: int, since: int, text: str) -> None:
-    """Wait until the bot's messages in `chat_id` after the first `since` include one containing `text`."""
-    await tg.wait_for(lambda: any(text in (m.text or "") for m in tg.messages(chat_id)[since:]), what=repr(text))
+async def bot_says(tg: TelegramEmulator, chat_id: int, seen: set[int], text: str) -> None:
+    """Wait until the bot's messages in `chat_id` not in `seen` (from message_ids) include one containing `text`."""
+    await tg.wait_for(lambda: any(text in (m.text or "") for m in new_messages(tg, chat_id, seen)), what=repr(text))
 
 
 async def settle(tg: TelegramEmulator, person: Person, chat_id: int | None = None) -> None:
     """Everything sent so far has been handled: a /help sent after it is answered, then all is quiet."""
     chat = person.user_id if chat_id is None else chat_id
-    seen = len(tg.messages(chat))
+    seen = message_ids(tg, chat)
     await person.say("/help" if chat_id is None else f"/help@{BOT}", chat_id)
     await tg.wait_for(lambda: not tg.pending_updates, what="the bot to take every pending update")
     await bot_says(tg, chat, seen, "How it works")
@@ -425,7 +436,7 @@ async def test_hostile_oauth_callbacks(
     for name, params, status, expected_page, told in outcomes:
         async with corpus.case(f"oauth callback: {name}"):
             state = (await fresh_state())["state"]
-            links, seen = await snapshot(bot, "google_links"), len(tg.messages(alice.user_id))
+            links, seen = await snapshot(bot, "google_links"), message_ids(tg, alice.user_id)
             async with httpx.AsyncClient(follow_redirects=True) as client:  # to the outcome's page
                 page = await client.get(callback, params=params(state))
             assert page.status_code == status and expected_page in page.text, (page.status_code, name)
@@ -450,7 +461,7 @@ async def test_hostile_oauth_callbacks(
     for endpoint in ("token", "userinfo"):
         async with corpus.case(f"oauth: the {endpoint} endpoint redirects to a host that is not Google's"):
             prompt = await alice.reply_to("/link", lambda m: url_button(m) is not None)
-            seen = len(tg.messages(alice.user_id))
+            seen = message_ids(tg, alice.user_id)
             async with httpx.AsyncClient() as client:
                 redirect = (await client.get(await consent_url(url_button(prompt) or ""))).headers["location"]
                 google.fail_next(endpoint, status=302, location=f"{google.elsewhere_url}/elsewhere/{endpoint}")
@@ -515,7 +526,7 @@ async def test_hostile_pasted_sign_in_addresses(
         if len(text) > 4096:  # more than one Telegram message holds
             continue
         async with corpus.case(name):
-            calls, seen = len(tg.calls), len(tg.messages(alice.user_id))
+            calls, seen = len(tg.calls), message_ids(tg, alice.user_id)
             sent = tg.send_text(alice.user_id, text)
             await bot_says(tg, alice.user_id, seen, "doesn't finish a sign-in of yours")
             assert tg.message(alice.user_id, sent["message_id"]).deleted
@@ -797,7 +808,7 @@ async def test_tampered_and_foreign_button_presses(
             assert (now.text, now.reply_markup) == (message.text, message.reply_markup), "a pressed message changed"
     for who, message, chat_id, data, alert, reply in presses:
         async with corpus.case(f"press {data[:30]!r} in {'group' if chat_id == GROUP else 'private'}"):
-            before, calls, seen = await snapshot(bot), len(tg.calls), len(tg.messages(chat_id))
+            before, calls, seen = await snapshot(bot), len(tg.calls), message_ids(tg, chat_id)
             markup = tg.message(chat_id, message.message_id).reply_markup
             text = tg.message(chat_id, message.message_id).text
             query = tg.press_button(who.user_id, chat_id, message.message_id, data, forged=True)
@@ -1418,10 +1429,10 @@ async def test_telegram_errors(bot: BotProcess, alice: Person, tg: TelegramEmula
         assert "revoked" in (status.text or "")
         prompt = await alice.reply_to("/status", lambda m: "link" in str(m.reply_markup))
         tg.fail_next("answerCallbackQuery", status=400, description=QUERY_TOO_OLD)
-        seen = len(tg.messages(alice.user_id))
+        seen = message_ids(tg, alice.user_id)
         await alice.press(prompt, "link")
         sign_in = await tg.wait_for(
-            lambda: next((url_button(m) for m in tg.messages(alice.user_id)[seen:] if url_button(m)), None)
+            lambda: next((url_button(m) for m in new_messages(tg, alice.user_id, seen) if url_button(m)), None)
         )
         assert (await alice.open_url(await consent_url(sign_in))).status_code == 200
         await bot_says(tg, alice.user_id, seen, "Linked to")
