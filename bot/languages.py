@@ -41,9 +41,11 @@ class Languages:
     async def of_group(self, chat_id: int, speaking: str) -> Speaker:
         """A group's language where a member's update is at hand; `speaking`: that member's, which the group
         settles on if it has none yet."""
-        if await self._repo.of_chat(chat_id) is None:
+        stored = await self._repo.of_chat(chat_id)
+        if stored is None:
             await self._repo.set_chat(chat_id, speaking, unless_set=True)
-        return await self.of_chat(chat_id)
+            stored = await self._repo.of_chat(chat_id)  # another update may have settled it first
+        return texts.speaker(_first(stored))
 
     async def choose(self, user_id: int, language: str | None) -> None:
         """A person's choice; None: as their Telegram app."""

@@ -95,3 +95,20 @@ async def test_who_reads_which_language(db: Database) -> None:
     await languages.choose_for_group(group, "hi")
     await languages.group_joined(group, 2, "de")  # added again by someone else: the choice stays
     assert (await languages.of_chat(group)).language == "hi"
+
+
+async def test_a_group_settles_on_its_first_speaker_then_is_read_once(db: Database) -> None:
+    reads: list[int] = []
+
+    class CountingReads(LanguageRepository):
+        async def of_chat(self, chat_id: int) -> str | None:
+            reads.append(chat_id)
+            return await super().of_chat(chat_id)
+
+    languages = Languages(CountingReads(db))
+    group = -1002
+    assert (await languages.of_group(group, "pt_BR")).language == "pt_BR"  # none yet: the member's
+    reads.clear()
+    assert (await languages.of_group(group, "de")).language == "pt_BR"  # settled: another member's does not change it
+    assert reads == [group]
+    assert (await languages.of_chat(group)).language == "pt_BR"
