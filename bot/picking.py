@@ -167,7 +167,7 @@ class PickService:
         created = await self._create_session(user_id, max_items or self.limits.max_items)
         previous = await self._repo.active_session(user_id, route.chat_id)
         if previous is not None and previous.status == "waiting":
-            await self._end_waiting(previous, "cancelled", Code.PICK_REPLACED)
+            await self._replace(previous)
         now = time.time()
         interval = created.poll_interval or DEFAULT_POLL_INTERVAL
         session = await self._repo.create_session(
@@ -460,11 +460,45 @@ class PickService:
 
         `ending` replaces the prompt (None: leave the chat alone); a group's notice line is removed.
         """
-        if not await self._repo.set_status(session.id, status, only_from=["waiting"]):
+        stopped = await self._stop_here(session, status)
+        if stopped is None:
             return False
+        await self._tell_ended(stopped, status, ending, **params)
+        return True
+
+    async def _replace(self, session: PickSession) -> None:
+        """A new pick replaces this waiting one. Its prompt is turned into "replaced" while the new prompt is on
+        its way, a round trip sooner; but when the prompt's id is unknown that news is a new message, which must
+        come first: after the new prompt it would read as news about the new pick."""
+        stopped = await self._stop_here(session, "cancelled")
+        if stopped is None:
+            return
+        self._spawn(delete_at_google(self._picker, self._repo, stopped, patient=True))
+        told = self._tell_ended(stopped, "cancelled", Code.PICK_REPLACED)
+        if stopped.prompt_message_id is None:
+            await told
+        else:
+            self._spawn(told)
+
+    async def _stop_here(
+        self, session: PickSession, status: Literal["expired", "cancelled", "failed"]
+    ) -> PickSession | None:
+        """The session stops waiting (None: it was not waiting any more); returned as stored now, with the
+        messages a start still under way records only while the pick waits."""
+        if not await self._repo.set_status(session.id, status, only_from=["waiting"]):
+            return None
         self.poller.unschedule(session.id)
-        # The messages as stored now: a start still under way records them only while the pick waits.
-        session = await self._repo.get_session(session.id) or session
+        log.info("pick %s %s", session.id, status)
+        return await self._repo.get_session(session.id) or session
+
+    async def _tell_ended(
+        self,
+        session: PickSession,
+        status: Literal["expired", "cancelled", "failed"],
+        ending: Code | None,
+        **params: object,
+    ) -> None:
+        """The prompt says how the pick ended (`ending`; None: left alone); a group's notice line is removed."""
         if ending is not None:
             again_for = session.id if status == "expired" else None  # same chat, same limit, one tap
             await self._messages.replace(
@@ -476,8 +510,6 @@ class PickService:
                 **params,
             )
         await self._messages.delete(session.chat_id, session.notice_message_id)
-        log.info("pick %s %s", session.id, status)
-        return True
 
     # --- delivery -------------------------------------------------------------------------
     def _start_delivery(self, session: PickSession) -> None:

@@ -272,9 +272,25 @@ async def test_new_pick_replaces_the_waiting_one(
     first_prompt, first = await start_pick(alice)
     _, second = await start_pick(alice)
     await google.wait_for(lambda: first.deleted)
-    assert "replaced" in (tg.message(alice.user_id, first_prompt.message_id).text or "")
+    await tg.wait_for(lambda: "replaced" in (tg.message(alice.user_id, first_prompt.message_id).text or ""))
     google.pick(second.id, [photo])
     assert (await wait_summary(tg, alice.user_id)).text == "✅ Delivered 1 item."
+
+
+async def test_a_new_pick_is_prompted_while_the_old_prompt_is_still_being_changed(
+    bot: BotProcess, alice: Person, tg: TelegramEmulator
+) -> None:
+    await link(alice)
+    first_prompt, _ = await start_pick(alice)
+    answered = tg.hold_answer("editMessageText")  # Telegram slow to answer the change to the old prompt
+    second_prompt, _ = await start_pick(alice)  # within 10 s, while the bot waits up to 30 s for that answer
+    edits = tg.calls_of("editMessageText")
+    assert [call.status for call in edits] == [0]  # the change is still unanswered
+    assert edits[0].params["message_id"] == first_prompt.message_id
+    answered.set()
+    await tg.wait_for(lambda: edits[0].status == 200)
+    assert "replaced" in (tg.message(alice.user_id, first_prompt.message_id).text or "")
+    assert "Open Google Photos" in str(tg.message(alice.user_id, second_prompt.message_id).reply_markup)
 
 
 async def test_restart_while_waiting_and_mid_delivery(

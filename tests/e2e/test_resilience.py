@@ -62,6 +62,22 @@ async def test_cancelling_a_pick_whose_prompt_answer_was_lost_still_says_so(
     await google.wait_for(lambda: session.deleted)
 
 
+async def test_a_new_pick_after_a_prompt_whose_answer_was_lost_says_so_before_its_prompt(
+    bot: BotProcess, alice: Person, tg: TelegramEmulator, google: GoogleEmulator
+) -> None:
+    """The old prompt's id is unknown, so "replaced" is a new message: it comes before the new prompt, never
+    after it, where it would read as news about the new pick."""
+    _, first = await pick_losing_the_prompts_answer(alice, tg)
+    tg.set_latency("sendMessage", 1.0)
+    second_prompt, _ = await start_pick(alice)
+    await google.wait_for(lambda: first.deleted)
+    texts_after_first = [m.text or "" for m in tg.messages(alice.user_id) if m.from_bot][-2:]
+    assert "replaced" in texts_after_first[0]
+    assert texts_after_first[1] == second_prompt.text
+    replaced, prompt = tg.calls_of("sendMessage")[-2:]
+    assert prompt.time - replaced.time >= 1.0  # the new prompt was sent once "replaced" was answered
+
+
 async def test_a_tap_on_a_prompt_whose_answer_was_lost_lets_its_news_edit_it(
     bot: BotProcess, alice: Person, tg: TelegramEmulator, google: GoogleEmulator
 ) -> None:
