@@ -9,7 +9,7 @@ from bot import texts
 from emulators.google import GoogleEmulator
 from emulators.telegram import TelegramEmulator
 from tests.e2e.picking import link
-from tests.harness import BotProcess, Person, url_button
+from tests.harness import BotProcess, Person, message_ids, new_messages, url_button
 
 BOT = "photos_test_bot"
 GROUP = -1001555
@@ -49,12 +49,12 @@ async def test_a_deep_link_claimed_twice_at_once_starts_one_pick(
     await google.wait_for(lambda: all(s.deleted for s in google.sessions.values()))
     tg.unblock_bot(bob.user_id, notify=False)
     known = set(google.sessions)
-    seen = len(tg.messages(bob.user_id))
+    seen = message_ids(tg, bob.user_id)
     for _ in range(2):  # one getUpdates batch, handled concurrently
         await bob.say(f"/start {payload}")
-    await tg.wait_for(lambda: any(texts.CLAIM_EXPIRED in (m.text or "") for m in tg.messages(bob.user_id)[seen:]))
+    await tg.wait_for(lambda: any(texts.CLAIM_EXPIRED in (m.text or "") for m in new_messages(tg, bob.user_id, seen)))
     await tg.wait_for(lambda: any("Open Google Photos" in str(m.reply_markup) for m in tg.messages(bob.user_id)))
     await asyncio.sleep(1.0)  # a second pick would have started by now
     assert len([s for s in google.sessions if s not in known]) == 1
-    prompts = [m for m in tg.messages(bob.user_id)[seen:] if "Open Google Photos" in str(m.reply_markup)]
+    prompts = [m for m in new_messages(tg, bob.user_id, seen) if "Open Google Photos" in str(m.reply_markup)]
     assert len(prompts) == 1

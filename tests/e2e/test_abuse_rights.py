@@ -11,7 +11,7 @@ from emulators.google import GoogleEmulator
 from emulators.telegram import TelegramEmulator
 from tests.e2e.picking import link, media, start_pick, wait_summary
 from tests.e2e.test_groups import choose, deep_link_payload, group_pick
-from tests.harness import BotProcess, Person, callback_data
+from tests.harness import BotProcess, Person, callback_data, message_ids, new_messages
 
 BOT = "photos_test_bot"
 GROUP = -1001000
@@ -152,7 +152,7 @@ async def test_strangers_and_muted_members_pressing_pick_photos_post_nothing(
 ) -> None:
     group = public_group(tg, alice)
     summary = await group_button(tg, google, alice, group)
-    posted = len(tg.messages(group))
+    posted = message_ids(tg, group)
     for number, name in enumerate(HOSTILE_NAMES):
         stranger = tg.add_user(500 + number, name)
         answer = await press(tg, Person(tg, google, stranger.id, name, ""), group, summary)
@@ -160,7 +160,7 @@ async def test_strangers_and_muted_members_pressing_pick_photos_post_nothing(
     tg.restrict_member(group, 600, **TEXT_ONLY)
     muted = Person(tg, google, 600, "User 600", "")
     assert (await press(tg, muted, group, summary)).get("text") == texts.USER_CANNOT_POST_MEDIA
-    assert len(tg.messages(group)) == posted, [m.text for m in tg.messages(group)[posted:]]
+    assert [m.text for m in new_messages(tg, group, posted)] == []
 
 
 async def test_pressing_pick_photos_again_and_again_is_limited_per_user(
@@ -168,12 +168,12 @@ async def test_pressing_pick_photos_again_and_again_is_limited_per_user(
 ) -> None:
     group = public_group(tg, alice, bob)
     summary = await group_button(tg, google, alice, group)
-    posted = len(tg.messages(group))
+    posted = message_ids(tg, group)
     answers = [await press(tg, bob, group, summary) for _ in range(8)]  # Bob is a member, not linked
     refused = [a for a in answers if a.get("text") == texts.GROUP_BUTTON_TOO_OFTEN]
     assert len(refused) == 5 and all(a.get("show_alert") for a in refused)
-    await tg.wait_for(lambda: len(tg.messages(group)) >= posted + 3)
-    replies = [m.text or "" for m in tg.messages(group)[posted:]]
+    await tg.wait_for(lambda: len(new_messages(tg, group, posted)) >= 3)
+    replies = [m.text or "" for m in new_messages(tg, group, posted)]
     assert len(replies) == 3 and all(r.startswith("Bob, link your Google account") for r in replies), replies
     answer = await press(tg, alice, group, summary)  # the limit is Bob's alone
     assert "text" not in answer

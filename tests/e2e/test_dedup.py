@@ -16,7 +16,7 @@ from emulators.telegram import MessageRecord, TelegramEmulator
 from tests.e2e.picking import RENDITION, link, media, served_sha, start_pick, wait_summary
 from tests.e2e.test_archives import choose_archives
 from tests.e2e.test_groups import choose
-from tests.harness import BotProcess, Person, callback_data, rows
+from tests.harness import BotProcess, Person, callback_data, message_ids, new_messages, rows
 from tests.postgres import PostgresCluster
 
 BOT = "photos_test_bot"
@@ -145,13 +145,13 @@ async def test_the_same_bytes_from_another_member_are_skipped_in_the_group(
     assert downloads(google, copies) == 2  # the bytes had to be fetched to be known…
     assert sent_files(tg, GROUP) == shas(google, alices) + shas(google, [bobs_own])  # …but were not posted again
     # Alice may not send Bob's repeats: she is told privately, nothing is posted.
-    posted = len(tg.messages(GROUP))
+    posted = message_ids(tg, GROUP)
     refusal = await pressed(tg, alice, GROUP, second)
     assert refusal.get("text") == texts.REPEATS_NOT_YOURS and refusal.get("show_alert") is True
     # Bob may: his two go out again, credited to him, without a download.
     await pressed(tg, bob, GROUP, second)
     await summary_after(tg, GROUP, second.message_id, "Delivered all 3")
-    assert len(tg.messages(GROUP)) > posted
+    assert new_messages(tg, GROUP, posted)
     resent = media(tg, GROUP)[-2:]
     assert [m.file.sha256 for m in resent if m.file] == shas(google, alices[:2])
     assert (resent[0].caption or "").startswith("📷 Shared by Bob")

@@ -10,7 +10,7 @@ import httpx
 from emulators.google import GoogleEmulator, SessionRecord
 from emulators.telegram import TelegramEmulator
 from tests.e2e.picking import RENDITION, assert_delivered_in_order, link, media, start_pick, wait_summary
-from tests.harness import BotProcess, Person, callback_data, consent_url, url_button
+from tests.harness import BotProcess, Person, callback_data, consent_url, message_ids, new_messages, url_button
 
 GROUP = -1001000
 BOT = "photos_test_bot"
@@ -179,9 +179,9 @@ async def choose(person: Person, tg: TelegramEmulator, chat_id: int, request_id:
     rows = chooser.reply_markup["keyboard"]
     assert [b["request_chat"]["chat_is_channel"] for b in rows[0]] == [False, True]
     assert rows[0][1]["request_chat"]["bot_administrator_rights"]["can_post_messages"] is True
-    seen = len(tg.messages(person.user_id))
+    seen = message_ids(tg, person.user_id)
     tg.share_chat(person.user_id, request_id, chat_id)
-    answer = await tg.wait_for(lambda: next((m for m in tg.messages(person.user_id)[seen:] if m.from_bot), None))
+    answer = await tg.wait_for(lambda: next(iter(new_messages(tg, person.user_id, seen)), None))
     return answer.text or ""
 
 

@@ -17,7 +17,7 @@ from emulators.google import GoogleEmulator
 from emulators.telegram import TelegramEmulator
 from tests.e2e.conftest import E2E_MODE
 from tests.e2e.picking import link
-from tests.harness import BotProcess, Person
+from tests.harness import BotProcess, Person, message_ids, new_messages
 from tests.postgres import PostgresCluster
 
 BOT_USERNAME = "photos_test_bot"
@@ -35,10 +35,10 @@ def e2e_mode() -> str:
 async def pick(person: Person, tg: TelegramEmulator, google: GoogleEmulator, in_group: bool) -> str:
     """/pick in private or in the group; returns the Google session once its prompt came (in private, either way)."""
     known = set(google.sessions)
-    seen = len(tg.messages(person.user_id))
+    seen = message_ids(tg, person.user_id)
     await person.say(f"/pick@{BOT_USERNAME}" if in_group else "/pick", GROUP if in_group else None)
     await tg.wait_for(
-        lambda: any("Open Google Photos" in str(m.reply_markup) for m in tg.messages(person.user_id)[seen:]),
+        lambda: any("Open Google Photos" in str(m.reply_markup) for m in new_messages(tg, person.user_id, seen)),
         timeout=30,
     )
     return next(s for s in google.sessions if s not in known)

@@ -21,7 +21,7 @@ from emulators.google import GoogleEmulator, MediaItem, SessionRecord
 from emulators.telegram import TelegramEmulator
 from tests.e2e.conftest import E2E_MODE
 from tests.e2e.picking import RENDITION, assert_delivered_in_order, link, media, start_pick, wait_summary
-from tests.harness import BotProcess, Person, consent_url, free_port, url_button
+from tests.harness import BotProcess, Person, consent_url, free_port, message_ids, new_messages, url_button
 from tests.postgres import PostgresCluster
 
 # The replicas run on a database of their own, in the modes each test picks: E2E_MODE and E2E_DATABASE change nothing
@@ -287,9 +287,9 @@ async def test_each_replica_says_which_it_is_in_healthz_metrics_and_logs(cluster
 async def forward_to(person: Person, tg: TelegramEmulator, group: int) -> None:
     """The person's private picks go to `group` from now on (/forward, Telegram's chat picker)."""
     await person.reply_to("/forward", lambda m: "request_chat" in str(m.reply_markup))
-    seen = len(tg.messages(person.user_id))
+    seen = message_ids(tg, person.user_id)
     tg.share_chat(person.user_id, 1, group)
-    await tg.wait_for(lambda: any(m.from_bot for m in tg.messages(person.user_id)[seen:]) or None)
+    await tg.wait_for(lambda: new_messages(tg, person.user_id, seen) or None)
 
 
 async def test_webhook_updates_may_reach_any_replica(

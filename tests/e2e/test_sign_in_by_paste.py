@@ -15,7 +15,7 @@ import pytest
 
 from emulators.google import GoogleEmulator
 from emulators.telegram import TelegramEmulator
-from tests.harness import BotProcess, Person, url_button
+from tests.harness import BotProcess, Person, message_ids, new_messages, url_button
 
 GROUP = -100777
 
@@ -44,9 +44,9 @@ async def redirect_address(person: Person, google: GoogleEmulator) -> str:
 async def paste(person: Person, tg: TelegramEmulator, text: str, chat_id: int | None = None) -> tuple[int, Any]:
     """Send `text`; the pasted message's id and the bot's next message in that chat."""
     chat = person.user_id if chat_id is None else chat_id
-    seen = len(tg.messages(chat))
+    seen = message_ids(tg, chat)
     sent = tg.send_text(person.user_id, text, chat_id=chat_id)
-    answer = await tg.wait_for(lambda: next(iter(tg.messages(chat)[seen:]), None), what="the bot's answer")
+    answer = await tg.wait_for(lambda: next(iter(new_messages(tg, chat, seen)), None), what="the bot's answer")
     return int(sent["message_id"]), answer
 
 
