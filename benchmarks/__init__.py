@@ -50,9 +50,9 @@ A perfectly fair share gives each of the m users in private chats 1/m of the upl
 budget, after setting aside what the groups can use at their pace: their buckets' bursts at once
 (β = Σ_g min(b_g, messages into g) messages, β·s̄ bytes at the mean item size s̄), then G groups × r_g
 messages/s: fair(u) = max(T_chat(u's chat), D_u + L_g + max((m·S_u + β·s̄) / B_t', s_max(u) / B_g) + 2·L_t,
-t_1(u) + max(0, m·(N_u + 1) + β − b_o) / r_o'), with B_t' = B_t − G·r_g·s̄ and r_o' = r_o − G·r_g. A user in a group gets
-their group's T_chat. Each user's first album of ten (A_u bytes) at that share comes no sooner than
-max(t_1(u), D_u + L_g + m·A_u / B_t' + L_t). The bot's 30/s bot-wide pacing is not scaled with k (it is
+t_1(u) + max(0, m·(N_u + 1) + β − b_o) / r_o'), with B_t' = B_t − G·r_g·s̄ and r_o' = r_o − G·r_g.
+A user in a group gets their group's T_chat. Each user's first album of ten (A_u bytes) at that share comes
+no sooner than max(t_1(u), D_u + L_g + m·A_u / B_t' + L_t). The bot's 30/s bot-wide pacing is not scaled with k (it is
 Telegram's fixed limit), so a case is run at a k where that term does not bind (``crowd`` ×2: 1,230
 messages at 30/s take 41 s, the uplink 60 s). The same crowd on two replicas sharing one PostgreSQL database
 (``crowd-replicas``) has the same floor, but there the emulator's bot-wide bucket stays at the real 30/s (the

@@ -99,13 +99,20 @@ def crowd_floor(users: list[UserPick], costs: Costs) -> CrowdFloor:
     data = min(u.detection for u in users) + lg + max(sum(everything) / bt, max(everything) / bg) + 2 * lt
     overall = _bucket(min(first), len(everything), len(users), costs.overall_burst, costs.overall_rate, lt)
 
-    def chat_term(chat: int) -> float:
-        members = [i for i, u in enumerate(users) if u.chat == chat]
-        media = sum(len(users[i].sizes) for i in members)
-        burst, rate = (group_burst, group_rate) if chat < 0 else (float(costs.private_burst), costs.private_rate)
-        return _bucket(min(first[i] for i in members), media, len(members), burst, rate, lt)
+    members: dict[int, list[int]] = {}  # chat → the users delivering into it (indexes)
+    for i, u in enumerate(users):
+        members.setdefault(u.chat, []).append(i)
 
-    by_chat = {u.chat: chat_term(u.chat) for u in users}
+    def messages_into(chat: int) -> tuple[int, int]:
+        """The media and the summaries a chat gets: every item of its users, and one summary each."""
+        return sum(len(users[i].sizes) for i in members[chat]), len(members[chat])
+
+    def chat_term(chat: int) -> float:
+        media, summaries = messages_into(chat)
+        burst, rate = (group_burst, group_rate) if chat < 0 else (float(costs.private_burst), costs.private_rate)
+        return _bucket(min(first[i] for i in members[chat]), media, summaries, burst, rate, lt)
+
+    by_chat = {chat: chat_term(chat) for chat in members}
     # Fair share: users in private chats split the uplink and the bot-wide budget evenly; users in groups are
     # held to their group's pace, so what their groups may send is set aside first: each group's full bucket at
     # once (its burst, up to the messages it has), then its rate, at the mean item size.
@@ -114,7 +121,7 @@ def crowd_floor(users: list[UserPick], costs: Costs) -> CrowdFloor:
     mean_size = sum(everything) / len(everything)
     uplink_left = bt - len(groups) * group_rate * mean_size
     overall_left = costs.overall_rate - len(groups) * group_rate
-    burst_messages = sum(min(group_burst, sum(len(u.sizes) + 1 for u in users if u.chat == chat)) for chat in groups)
+    burst_messages = sum(min(group_burst, sum(messages_into(chat))) for chat in groups)
     fair, first_fair = [], []
     for u, t1 in zip(users, first, strict=True):
         m = len(sharers) if not u.in_group else len(users)
