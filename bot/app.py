@@ -15,6 +15,7 @@ from telegram import BotCommand, BotCommandScopeAllGroupChats, BotCommandScopeAl
 from telegram.constants import ParseMode
 from telegram.error import Conflict, InvalidToken, TelegramError
 from telegram.ext import Application, Defaults, Updater
+from telegram.request import HTTPXRequest
 
 import handlers
 from bot import i18n, texts
@@ -40,6 +41,7 @@ from bot.retention import keep_purging
 from bot.sharing import SharingService
 from bot.telegram_send import MediaSender
 from bot.throttle import ChatFairUpdates, Throttle
+from bot.upload_socket import upload_transport
 from bot.web import Mount, build_web_app
 from bot.webhook import load_or_create_secret, update_receiver
 from storage.archive_offers import ArchiveOfferRepository
@@ -93,6 +95,14 @@ def build_application(settings: Settings, flood: FloodControl, updates: ChatFair
     builder = Application.builder()
     if settings.telegram_webhook_url:
         builder.updater(None)  # updates arrive on our web server instead of through getUpdates
+    # Every call but getUpdates goes through this request, as the builder would make it (its other settings are
+    # HTTPXRequest's defaults), over a transport that lets an upload's clock see its socket.
+    request = HTTPXRequest(
+        read_timeout=30,
+        write_timeout=30,
+        media_write_timeout=600 if settings.telegram_local_mode else 120,
+        httpx_kwargs={"transport": upload_transport()},
+    )
     return (
         builder.token(settings.telegram_bot_token)
         .base_url(f"{api}/bot")
@@ -101,10 +111,8 @@ def build_application(settings: Settings, flood: FloodControl, updates: ChatFair
         .defaults(Defaults(parse_mode=ParseMode.HTML, link_preview_options=NO_PREVIEW))
         .rate_limiter(flood)
         .concurrent_updates(updates)
-        .read_timeout(30)
-        .write_timeout(30)
-        .media_write_timeout(600 if settings.telegram_local_mode else 120)
         .get_updates_read_timeout(40)
+        .request(request)  # after it: python-telegram-bot refuses a timeout of either request once this is set
         .build()
     )
 

@@ -75,11 +75,18 @@ PRUNE_EVERY = 10.0  # seconds between sweeps of the per-chat state for chats gon
 
 @dataclass
 class UploadClock:
-    """When the HTTP client read the last byte of an attempt's files (MediaSender sets it): the upload's own
-    time, without the server's work and the answer's way back, which vary with load and would make the pacer
-    think uploads slower than they are, and start the next one too early."""
+    """An attempt's upload as MediaSender sees it (bot/upload_socket.py): when the request first wrote to its
+    socket, when the HTTP client read the last byte of its files, and how many bytes were then still in the
+    socket unacknowledged. That gives the upload's own time, without the server's work and the answer's way
+    back, which vary with load and would make the pacer think uploads slower than they are, and start the next
+    one too early. None: not known."""
 
+    wrote_at: float | None = None
     read_at: float | None = None
+    unsent: int | None = None
+
+    def restart(self) -> None:
+        self.wrote_at = self.read_at = self.unsent = None
 
 
 @dataclass(frozen=True)
@@ -241,10 +248,16 @@ class UplinkSpeed:
         return max(0.0, LEAD_SAFETY * size / max(self._samples) - LEAD_JITTER)
 
 
-def _upload_time(clock: UploadClock | None, started: float) -> float:
-    """Seconds from the request's start until its files were read (or its answer, when that is not known)."""
-    ended = clock.read_at if clock is not None and clock.read_at is not None else time.monotonic()
-    return ended - started
+def _upload_time(clock: UploadClock | None, started: float, size: int) -> float:
+    """Seconds from the request's start until its `size` bytes of files were read (or its answer, when that is
+    not known), the transfer stretched by what was then still unacknowledged in the socket, at the pace the rest
+    went. Only the transfer: a new connection's set-up, stretched too, would overstate the time, and the lead."""
+    if clock is None or clock.read_at is None:
+        return time.monotonic() - started
+    sent = size - (clock.unsent or 0)
+    if clock.wrote_at is None or clock.unsent is None or sent <= 0:
+        return clock.read_at - started
+    return clock.wrote_at - started + (clock.read_at - clock.wrote_at) * size / sent
 
 
 def flood_wait(exc: Exception) -> float | None:
@@ -388,9 +401,9 @@ class FloodControl(BaseRateLimiter[SendInfo]):
                 async with self._metrics.timed(endpoint):
                     started = time.monotonic()
                     if info.clock is not None:
-                        info.clock.read_at = None
+                        info.clock.restart()
                     answer = await callback(*args, **kwargs)
-                    took = _upload_time(info.clock, started)
+                    took = _upload_time(info.clock, started, size)
                     return answer
             except (RetryAfter, BadRequest) as exc:
                 wait = flood_wait(exc)

@@ -23,6 +23,7 @@ from telegram import InputFile, InputMediaDocument, InputMediaPhoto, InputMediaV
 from telegram.error import BadRequest, NetworkError, TelegramError, TimedOut
 from telegram.ext import ExtBot
 
+from bot import upload_socket
 from bot.flood import SendInfo, UploadClock
 
 log = logging.getLogger(__name__)
@@ -105,10 +106,12 @@ class MediaSender:
         """Send one item or an album (2–10), into forum topic `thread_id` if given. Flood waits happen in the rate
         limiter, which awaits `on_handover` right before each attempt leaves. Raises Unconfirmed (it may have
         arrived), TooLarge (it did not), or Telegram's own error."""
-        info = SendInfo(self.upload_bytes(uploads), UploadClock(), on_handover)
+        clock = UploadClock()
+        info = SendInfo(self.upload_bytes(uploads), clock, on_handover)
         for attempt in range(1, MAX_NETWORK_RETRIES + 2):
             try:
-                return await self._send_files(chat_id, uploads, captions, info, thread_id)
+                with upload_socket.watched(clock):
+                    return await self._send_files(chat_id, uploads, captions, info, thread_id)
             except (BadRequest, TimedOut):
                 raise  # a refusal, or no answer at all (it may have arrived: never sent twice)
             except NetworkError as exc:
@@ -189,7 +192,8 @@ class MediaSender:
 
 class _ClockedFile(io.BufferedReader):
     """A file to upload that notes when the HTTP client has read it to the end (it reads until it gets
-    nothing): the bytes are then in the socket, and what follows is the server's work and its answer."""
+    nothing), and how much was then still unacknowledged in the socket: past that, the server's work and its
+    answer."""
 
     def __init__(self, path: Path, clock: UploadClock | None) -> None:
         super().__init__(io.FileIO(path))
@@ -199,6 +203,7 @@ class _ClockedFile(io.BufferedReader):
         data = super().read(size)
         if not data and self._clock is not None:
             self._clock.read_at = time.monotonic()
+            self._clock.unsent = upload_socket.unsent()
         return data
 
 

@@ -309,3 +309,21 @@ async def test_an_uploads_speed_is_timed_to_its_last_byte_read_not_to_the_answer
     size = 8_000_000
     await flood.process_request(upload, (), {}, "sendDocument", {"chat_id": 7}, SendInfo(size, clock))
     assert flood._uplink.lead(size) == pytest.approx(0.6 * 0.1 - 0.02, abs=0.01)
+
+
+async def test_an_upload_still_in_its_socket_when_read_is_timed_at_the_pace_the_rest_went() -> None:
+    """The files read to their end are in the socket's send queue, not yet at the server (bot/upload_socket.py);
+    the connection's set-up before the first write is not the transfer, and is not stretched with it."""
+    flood = _flood(private_per_second=1000, group_per_minute=60000)
+    clock = UploadClock()
+    loop = asyncio.get_running_loop()
+    size = 8_000_000
+
+    async def upload() -> bool:
+        clock.wrote_at = loop.time() + 0.05  # connected after 0.05 s...
+        clock.read_at = clock.wrote_at + 0.1  # ...read to the end 0.1 s later...
+        clock.unsent = size // 2  # ...when half of it had not reached the server: it takes 0.05 + 0.2 s
+        return True
+
+    await flood.process_request(upload, (), {}, "sendDocument", {"chat_id": 7}, SendInfo(size, clock))
+    assert flood._uplink.lead(size) == pytest.approx(0.6 * 0.25 - 0.02, abs=0.01)
