@@ -26,6 +26,7 @@ import math
 import mimetypes
 import os
 import re
+import socket
 import tempfile
 import time
 import warnings
@@ -999,7 +1000,16 @@ class TelegramEmulator:
         app.router.add_route("GET", "/file/bot{token}/{path:.+}", self._handle_file)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
+        listener = socket.socket()
+        # A paced upload (set_upload_bandwidth) is read slowly, and on loopback the kernel would grow the receive
+        # buffer to tens of MB (net.ipv4.tcp_rmem), acknowledging megabytes the emulated uplink has not carried
+        # yet from inside the emulator. ASSUMPTION (nothing documents Telegram's receive window): a real server
+        # takes bytes as they come, so those wait unacknowledged in the bot's send queue, where its upload clock
+        # looks (bot/upload_socket.py); a small buffer keeps them there. If the real window runs further ahead,
+        # the bot thinks its uplink faster than it is and starts uploads less early: the safe side.
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 256 * 1024)
+        listener.bind(("127.0.0.1", 0))
+        await web.SockSite(self._runner, listener).start()
         port = self._runner.addresses[0][1]
         self.url = f"http://127.0.0.1:{port}"
         self._session = aiohttp.ClientSession()
