@@ -254,9 +254,9 @@ def _upload_time(clock: UploadClock | None, started: float, size: int) -> float:
     went. Only the transfer: a new connection's set-up, stretched too, would overstate the time, and the lead."""
     if clock is None or clock.read_at is None:
         return time.monotonic() - started
-    sent = size - (clock.unsent or 0)
-    if clock.wrote_at is None or clock.unsent is None or sent <= 0:
+    if clock.wrote_at is None or clock.unsent is None or clock.unsent >= size:
         return clock.read_at - started
+    sent = size - clock.unsent
     return clock.wrote_at - started + (clock.read_at - clock.wrote_at) * size / sent
 
 
