@@ -12,6 +12,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+from benchmarks.bytes_alone import cpu_per_byte
 from benchmarks.cases import (
     DeliveryRun,
     PicksRun,
@@ -51,7 +52,10 @@ def megabytes(value: float) -> str:
     return f"{value / MB:.0f} MB"
 
 
-def delivery_rows(case: DeliveryCase, run: DeliveryRun, naive: DeliveryRun | None, notes: list[str]) -> list[Row]:
+def delivery_rows(
+    case: DeliveryCase, run: DeliveryRun, naive: DeliveryRun | None, alone: float | None, notes: list[str]
+) -> list[Row]:
+    """`alone`: CPU-s per GB the bare client spent moving the same bytes (photos only)."""
     moved = sum(run.sizes)
     ratio = run.seconds / run.floor.total
     complete = run.delivered == case.count
@@ -81,6 +85,16 @@ def delivery_rows(case: DeliveryCase, run: DeliveryRun, naive: DeliveryRun | Non
     if case.kind == "VIDEO" or case.key in ("photos", "archives"):
         meanwhile = f", with another user's {len(run.replies)} /pick meanwhile" if run.replies else ""
         rows.append(cost_row(case.title, run.cpu, run.moved, meanwhile))
+    if alone is not None:
+        rows.append(
+            Row(
+                f"CPU per GB moved: {case.title}, the bytes alone",
+                f"{alone:.2f} CPU-s/GB",
+                "the same sizes by a bare aiohttp + httpx client on loopback (benchmarks/bytes_alone.py), a floor",
+                "—",
+                None,
+            )
+        )
     floor = run.floor
     notes.append(
         f"- {case.title}: floor terms T_data {seconds(floor.data)}, T_flood(chat) {seconds(floor.flood_chat)}, "
@@ -314,8 +328,12 @@ async def run(
         if naive:
             print(f"… {case.title} (naive client)", file=sys.stderr, flush=True)
             naive_run = await deliver_naively(case, root / f"{case.key}-naive")
+        alone = None
+        if case.key == "photos":
+            cpu, moved = await cpu_per_byte(bot_run.sizes)
+            alone = cpu / (moved / GB)
         delivered[case.key] = (case, bot_run)
-        rows += delivery_rows(case, bot_run, naive_run, notes)
+        rows += delivery_rows(case, bot_run, naive_run, alone, notes)
         replies += reply_rows(bot_run.replies, case.title)
     rows += memory_rows(delivered)
     for crowd in plan.crowds:

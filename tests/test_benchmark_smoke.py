@@ -28,6 +28,7 @@ def test_benchmark_smoke_prints_the_table() -> None:
         "Delivery: ",
         "Peak RSS of the bot",
         "CPU of the bot per GB moved",
+        "the bytes alone",
         "Crowd: ",
         "completion ÷ fair share",
         "group budgets held",
