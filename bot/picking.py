@@ -377,7 +377,8 @@ class PickService:
         self._polls[session.id] = (time.time(), interval)
         if state.media_items_set:
             if await self._repo.set_status(session.id, "picked", only_from=["waiting"]):
-                await self._messages.picked(session.prompt_chat_id, session.prompt_message_id)
+                # The prompt's news goes in the background: the delivery need not wait a round trip for it.
+                self._spawn(self._messages.picked(session.prompt_chat_id, session.prompt_message_id))
                 if session.notice_message_id is not None:
                     # The group's "choosing photos…" line becomes the delivery's progress message.
                     await self._repo.set_messages(session.id, status_message_id=session.notice_message_id)

@@ -3,6 +3,7 @@ few seconds, and the summary (PickMessages renders both)."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 from bot.delivery.target import DeliveryTarget
@@ -24,6 +25,7 @@ class DeliveryReport:
         self._position: int | None = None  # in line for a delivery slot, until the delivery starts
         self._posted = False  # a line is posted once at most: a chat refusing it is not asked again
         self._shown: ProgressLine | None = None  # Telegram refuses an edit that changes nothing
+        self._starting: asyncio.Task[None] | None = None  # the line start() shows, until it is there
 
     async def queued(self, position: int) -> None:
         """The line says the delivery waits for a free slot, `position` in line (edits paced as usual)."""
@@ -31,12 +33,23 @@ class DeliveryReport:
         self._position = position
         await self._post_or_show(force=first)
 
-    async def start(self, total: int, done: int) -> None:
+    def start(self, total: int, done: int) -> None:
         """Show the progress line: the group's "choosing photos…" line or the one left by an interrupted run
-        or the queue is edited; otherwise a new one is posted and remembered."""
+        or the queue is edited; otherwise a new one is posted and remembered. In the background, so the
+        downloads start a round trip sooner; `posted()` waits for it."""
         self._total, self._downloaded, self._sent = total, done, done
         self._position = None
-        await self._post_or_show(force=True)
+        self._starting = asyncio.create_task(self._post_or_show(force=True))
+
+    async def posted(self) -> None:
+        """The line start() shows is there (or was refused): what the chat is sent next comes after it."""
+        if self._starting is not None:
+            await self._starting
+
+    def close(self) -> None:
+        """The delivery ended: a line start() is still showing is left as far as it got."""
+        if self._starting is not None:
+            self._starting.cancel()
 
     async def _post_or_show(self, *, force: bool) -> None:
         session = self._target.session
@@ -68,6 +81,7 @@ class DeliveryReport:
     async def finish(self, items: list[PickItem], *, unlisted: bool, offer: bool = False) -> None:
         """Replace the progress line with the summary, in the chat the pick reports to; `offer`: with "Send them
         anyway" for the items the chat was sent before."""
+        await self.posted()
         session = self._target.session
         posted = self._target.posted
         skipped = [item for item in items if item.status == "skipped"]

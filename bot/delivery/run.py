@@ -123,6 +123,12 @@ class Delivery:
         await self._report.queued(position)
 
     async def run(self) -> None:
+        try:
+            await self._run()
+        finally:  # taken over, stopped or failed before its progress line was there: that line is not waited for
+            self._report.close()
+
+    async def _run(self) -> None:
         session = self._session
         try:
             if await self._deliver() is False:
@@ -177,7 +183,7 @@ class Delivery:
             ):
                 self._fetcher.for_archives(self._tools.upload_limit - OVERHEAD)
                 self._use_archives()
-            await self._report.start(len(items), done)
+            self._report.start(len(items), done)
             if self._packer is not None:
                 self._packer.total = len(items)
             deferred = await self._pipeline.run(pending)

@@ -162,7 +162,8 @@ class BatchSender:
         self, batch: list[Fetched], uploads: list[Upload], captions: Sequence[str | None]
     ) -> list[Message]:
         """One send of `uploads` (the items of `batch`, or their archive), recording the moment the items are
-        handed to Telegram."""
+        handed to Telegram; after the progress line, which the chat sees above the media."""
+        await self._report.posted()
         session_id = self._target.session.id
         positions = [f.item.position for f in batch]
 

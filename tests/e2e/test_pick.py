@@ -293,6 +293,25 @@ async def test_a_new_pick_is_prompted_while_the_old_prompt_is_still_being_change
     assert "Open Google Photos" in str(tg.message(alice.user_id, second_prompt.message_id).reply_markup)
 
 
+async def test_downloads_start_while_the_prompt_and_the_progress_line_are_on_their_way(
+    bot: BotProcess, alice: Person, tg: TelegramEmulator, google: GoogleEmulator
+) -> None:
+    photos = [google.add_photo(alice.email) for _ in range(3)]
+    await link(alice)
+    prompt, session = await start_pick(alice)
+    edited = tg.hold_answer("editMessageText")  # Telegram slow to answer "Got your selection"…
+    posted = tg.hold_answer("sendMessage")  # …and the progress line
+    google.pick(session.id, photos)
+    await google.wait_for(lambda: len(google.served) == len(photos))  # fetched meanwhile, a round trip sooner
+    assert [call.status for call in tg.calls_of("editMessageText")] == [0]  # both still unanswered
+    assert [call.status for call in tg.calls_of("sendMessage")][-1] == 0
+    edited.set()
+    posted.set()
+    summary = await wait_summary(tg, alice.user_id)
+    assert summary.text == "✅ Delivered all 3."
+    assert "Got your selection" in (tg.message(alice.user_id, prompt.message_id).text or "")
+
+
 async def test_restart_while_waiting_and_mid_delivery(
     make_bot: Callable[..., BotProcess], alice: Person, tg: TelegramEmulator, google: GoogleEmulator
 ) -> None:
