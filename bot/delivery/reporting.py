@@ -42,14 +42,10 @@ class DeliveryReport:
         self._starting = asyncio.create_task(self._post_or_show(force=True))
 
     async def posted(self) -> None:
-        """The line start() shows is there (or was refused): what the chat is sent next comes after it."""
+        """The line start() shows is there (or was refused): what the chat is sent next comes after it. A waiter
+        cancelled (the delivery stopped) leaves the line to be posted and recorded all the same."""
         if self._starting is not None:
-            await self._starting
-
-    def close(self) -> None:
-        """The delivery ended: a line start() is still showing is left as far as it got."""
-        if self._starting is not None:
-            self._starting.cancel()
+            await asyncio.shield(self._starting)
 
     async def _post_or_show(self, *, force: bool) -> None:
         session = self._target.session

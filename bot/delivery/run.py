@@ -125,8 +125,8 @@ class Delivery:
     async def run(self) -> None:
         try:
             await self._run()
-        finally:  # taken over, stopped or failed before its progress line was there: that line is not waited for
-            self._report.close()
+        finally:  # even when stopped or taken over: its line is recorded, so the next run edits it, posting no other
+            await self._report.posted()
 
     async def _run(self) -> None:
         session = self._session

@@ -72,7 +72,7 @@ class Media:
         return []
 
 
-def delivery() -> tuple[SlowMessages, DeliveryReport, BatchSender, Media]:
+def delivery() -> tuple[SlowMessages, DeliveryReport, BatchSender, Media, SimpleNamespace]:
     session = SimpleNamespace(
         id=1, status_message_id=None, report_chat_id=7, target_chat_id=7, thread_in=lambda chat_id: None
     )
@@ -88,7 +88,7 @@ def delivery() -> tuple[SlowMessages, DeliveryReport, BatchSender, Media]:
         holder="here",
         repeats=cast(Repeats, None),
     )
-    return messages, report, sender, media
+    return messages, report, sender, media, session
 
 
 async def settle() -> None:
@@ -98,7 +98,7 @@ async def settle() -> None:
 
 
 async def test_start_returns_at_once_and_the_media_waits_for_the_line() -> None:
-    messages, report, sender, media = delivery()
+    messages, report, sender, media, _ = delivery()
     report.start(3, 0)  # returns while Telegram has not answered the line yet
     item = Fetched(PickItem(0, "m0", "PHOTO", "a.jpg", "image/jpeg", 1, 1))
     sending = asyncio.create_task(sender._upload([item], [], [None]))
@@ -110,7 +110,7 @@ async def test_start_returns_at_once_and_the_media_waits_for_the_line() -> None:
 
 
 async def test_finish_waits_for_the_line_and_then_removes_it() -> None:
-    messages, report, _, _ = delivery()
+    messages, report, _, _, _ = delivery()
     report.start(3, 0)
     finishing = asyncio.create_task(report.finish([], unlisted=False))
     await settle()
@@ -120,10 +120,15 @@ async def test_finish_waits_for_the_line_and_then_removes_it() -> None:
     assert messages.deleted == [LINE_ID]  # the line just posted, not one still unknown
 
 
-async def test_close_leaves_a_line_still_on_its_way() -> None:
-    messages, report, _, _ = delivery()
+async def test_a_delivery_stopped_while_its_line_is_on_its_way_still_records_the_line() -> None:
+    messages, report, sender, _, session = delivery()
     report.start(3, 0)
-    report.close()  # the delivery was taken over or stopped
-    messages.answer.set()
+    item = Fetched(PickItem(0, "m0", "PHOTO", "a.jpg", "image/jpeg", 1, 1))
+    sending = asyncio.create_task(sender._upload([item], [], [None]))
     await settle()
-    assert messages.lines == []
+    sending.cancel()  # the delivery is stopped, or taken over, while its first send waits for the line
+    await asyncio.gather(sending, return_exceptions=True)
+    messages.answer.set()
+    await report.posted()
+    assert messages.lines == [ProgressLine("downloading", 0, 3)]  # posted, and its id recorded for the next run
+    assert session.status_message_id == LINE_ID
