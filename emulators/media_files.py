@@ -1,42 +1,40 @@
 """Deterministic, streamable media bodies for the Google emulator.
 
 A body is a real file header (a Pillow-made JPEG/PNG/…, or ISO-BMFF ``ftyp``, ``moov`` and ``mdat`` boxes) plus
-pseudo-random padding up to an exact byte size. The padding comes from ``random.Random(seed)`` in fixed
-64 KB blocks, so the bytes depend only on the seed and never on how the stream is chunked, and a 40 MB
-video is never held in memory. JPEG padding sits in COM segments before the scan, so the file stays a
-valid, fully decodable JPEG of the stated dimensions.
+pseudo-random padding up to an exact byte size. The padding is a keystream made from the seed, so the bytes
+depend only on the seed and never on how the stream is chunked, and a 40 MB video is never held in memory.
+JPEG padding sits in COM segments before the scan, so the file stays a valid, fully decodable JPEG of the
+stated dimensions.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
 import io
-import random
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from PIL import Image
 
-_RNG_BLOCK = 64 * 1024
 _COM_SEGMENT_MAX = 4 + 0xFFFF - 2  # marker (2) + length (2) + at most 65533 payload bytes
 _PILLOW_FORMATS = {"image/png": "PNG", "image/gif": "GIF", "image/webp": "WEBP"}
 _HEIF_BRANDS = {"image/heic": b"heic", "image/heif": b"mif1", "image/avif": b"avif"}
 
 
 class _RandomStream:
-    """Endless deterministic byte stream; independent of the sizes asked for."""
+    """Endless deterministic byte stream, independent of the sizes asked for: the AES-CTR keystream of a key made
+    from the seed. 3.7 GB/s on a benchmark machine, where random.Random.randbytes made 0.19 GB/s and the emulator's
+    own CPU, not the links it models, then held back a crowd's downloads."""
 
     def __init__(self, seed: str) -> None:
-        self._rng = random.Random(seed)
-        self._buf = bytearray()
+        key = hashlib.sha256(seed.encode()).digest()
+        self._keystream = Cipher(algorithms.AES(key), modes.CTR(bytes(16))).encryptor()
 
     def take(self, n: int) -> bytes:
-        while len(self._buf) < n:
-            self._buf += self._rng.randbytes(_RNG_BLOCK)
-        out = bytes(self._buf[:n])
-        del self._buf[:n]
-        return out
+        return self._keystream.update(bytes(n))
 
 
 @dataclass(frozen=True)
