@@ -26,6 +26,7 @@ from benchmarks.cases import (
     start_up,
 )
 from benchmarks.crowd import CaseSkipped, CrowdRun, deliver_crowd
+from benchmarks.machine import python_reference
 from benchmarks.profile import FULL, MB, REAL, SMOKE, DeliveryCase, Plan
 from benchmarks.replicas import CASES as REPLICAS
 from benchmarks.replicas import poll_on_replicas, replicas_rows
@@ -313,6 +314,7 @@ async def run(
     sessions: int | None = None,
 ) -> str:
     began = time.monotonic()
+    speed_at_start = python_reference()
     rows: list[Row] = []
     notes: list[str] = []
     delivered: dict[str, tuple[DeliveryCase, DeliveryRun]] = {}
@@ -378,6 +380,8 @@ async def run(
     header = [
         f"Machine: {os.cpu_count()} CPU cores, Python {platform.python_version()}, {plan.name} run, "
         f"{(time.monotonic() - began) / 60:.1f} min",
+        f"Machine speed: a fixed Python workload (benchmarks/machine.py) took {speed_at_start:.1f} ms at the start, "
+        f"{python_reference():.1f} ms at the end (lower: faster; CPU figures move with it)",
         f"Real cost profile: {REAL.describe()}",
         f"Time scale k per case (latencies and pollInterval ÷k, bandwidths and flood rates ×k, bursts kept but "
         f"the group's, which follows the bot's max(10, rate/min)): {scales}",

@@ -24,6 +24,7 @@ def test_benchmark_smoke_prints_the_table() -> None:
     out = done.stdout
     assert "| check" in out and "| result" in out, out
     assert "CPU cores" in out and "PROBLEM" not in out, out
+    assert "Machine speed: a fixed Python workload" in out, out
     for check in (
         "Delivery: ",
         "Peak RSS of the bot",
