@@ -38,6 +38,7 @@ from bot.metrics import Metrics
 from bot.pick_messages import NO_PREVIEW, PickMessages
 from bot.picking import PickLimits, PickService
 from bot.retention import keep_purging
+from bot.session_cleanup import GoogleCleanup
 from bot.sharing import SharingService
 from bot.telegram_send import MediaSender
 from bot.throttle import ChatFairUpdates, Throttle
@@ -227,9 +228,11 @@ async def run(settings: Settings, mount: Mount | None = None) -> None:
 
         stopping = asyncio.Event()
         upload_limit = LOCAL_UPLOAD_LIMIT if settings.telegram_local_mode else UPLOAD_LIMIT
+        cleanup = GoogleCleanup(picker, pick_repo, leases)
         deliveries = Deliveries(
             picker=picker,
             repo=pick_repo,
+            cleanup=cleanup,
             media=MediaSender(
                 application.bot, album_limit=settings.album_max_bytes, local_files=settings.telegram_local_files
             ),
@@ -275,6 +278,7 @@ async def run(settings: Settings, mount: Mount | None = None) -> None:
             limits=PickLimits(settings.max_active_picks, settings.picks_per_hour, settings.max_items_per_pick),
             leases=leases,
             keeper=keeper,
+            cleanup=cleanup,
         )
         sharing = SharingService(
             bot=application.bot,

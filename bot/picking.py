@@ -29,7 +29,7 @@ from bot.linking import LinkService
 from bot.outcomes import Code, Refused
 from bot.pick_messages import PickMessages
 from bot.poller import Poller, first_delays
-from bot.session_cleanup import delete_at_google
+from bot.session_cleanup import GoogleCleanup
 from storage.chat_settings import ChatSettingsRepository
 from storage.leases import LeaseRepository
 from storage.picks import PickRepository, PickSession, Route
@@ -68,6 +68,7 @@ class PickService:
         limits: PickLimits,
         leases: LeaseRepository,
         keeper: LeaseKeeper,
+        cleanup: GoogleCleanup,
     ) -> None:
         self._picker = picker
         self._links = links
@@ -78,6 +79,7 @@ class PickService:
         self.limits = limits
         self._leases = leases
         self._keeper = keeper
+        self._cleanup = cleanup
         self.poller = Poller(self._sessions_by_id, self._poll_once)
         # Polls not written yet (session id → when its answer came, pollInterval): one write every RECORD_POLLS_EVERY
         # for all of them, not one a poll (2,000 a second at 10,000 waiting picks). Only a takeover or a restart
@@ -95,7 +97,7 @@ class PickService:
         self.poller.start()
         self._spawn(self._record_polls())
         for session in await self._repo.sessions_to_delete_at_google():
-            self._spawn(delete_at_google(self._picker, self._repo, session, patient=True))
+            self._spawn(self._cleanup.delete(session, patient=True))
 
     async def adopt(self, session_ids: list[int]) -> None:
         """This replica holds these picks now (their holder died, or the bot restarted): poll each while it waits,
@@ -243,7 +245,7 @@ class PickService:
                 await self._stop_waiting(session, "cancelled", Code.PICK_REPLACED)
         for session in await self._repo.sessions_to_delete_at_google():
             if session.user_id == user_id:
-                await delete_at_google(self._picker, self._repo, session)
+                await self._cleanup.delete(session)
 
     async def _check_limits(self, user_id: int, chat_id: int) -> None:
         """Refuse a pick beyond the user's limits, before anything is created at Google."""
@@ -447,7 +449,7 @@ class PickService:
         """
         if not await self._stop_waiting(session, status, ending, **params):
             return False
-        self._spawn(delete_at_google(self._picker, self._repo, session, patient=True))
+        self._spawn(self._cleanup.delete(session, patient=True))
         return True
 
     async def _stop_waiting(
@@ -474,7 +476,7 @@ class PickService:
         stopped = await self._stop_here(session, "cancelled")
         if stopped is None:
             return
-        self._spawn(delete_at_google(self._picker, self._repo, stopped, patient=True))
+        self._spawn(self._cleanup.delete(stopped, patient=True))
         told = self._tell_ended(stopped, "cancelled", Code.PICK_REPLACED)
         if stopped.prompt_message_id is None:
             await told

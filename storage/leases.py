@@ -2,7 +2,8 @@
 
 Work is ("updates", 0), the one getUpdates caller; ("session", id), polling and delivering one active pick;
 ("chat", chat_id), sending the deliveries into one chat (so that its flood budget is one replica's to keep);
-("replica", crc32 of its name), that replica being alive (so that the bot-wide budget is shared out). Times
+("replica", crc32 of its name), that replica being alive (so that the bot-wide budget is shared out); ("deletion", id),
+deleting an ended pick's session at Google (bot/session_cleanup.py: its deleter lets go of it when done). Times
 are each replica's own clock (Unix seconds): a skew between replicas moves a takeover by that much, never makes two
 holders, since a claim is taken or renewed in one statement that names the holder.
 """
@@ -17,7 +18,7 @@ from typing import Literal
 from storage.database import Database
 from storage.picks import ACTIVE_STATUSES
 
-Work = Literal["updates", "session", "chat", "replica"]
+Work = Literal["updates", "session", "chat", "replica", "deletion"]
 CHANNEL = "bot_leases"  # notified when a replica lets go of leases or hands a pick over: the others look at once
 UPDATES: tuple[Work, int] = ("updates", 0)
 
@@ -39,6 +40,20 @@ class LeaseRepository:
             " ON CONFLICT (work, id) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at"
             " WHERE leases.holder = excluded.holder OR leases.expires_at < ? RETURNING holder",
             (work, work_id, self.holder, now + self.seconds, now),
+        )
+        return row is not None
+
+    async def claim_deletion(self, session_id: int) -> bool:
+        """Claim deleting the pick's session at Google (free, expired or already this replica's); False when it is
+        deleted already or another replica is deleting it."""
+        now = time.time()
+        row = await self._db.fetchone(
+            "INSERT INTO leases (work, id, holder, expires_at)"
+            " SELECT 'deletion', id, CAST(? AS TEXT), CAST(? AS DOUBLE PRECISION) FROM pick_sessions"
+            " WHERE id = ? AND google_deleted = 0"
+            " ON CONFLICT (work, id) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at"
+            " WHERE leases.holder = excluded.holder OR leases.expires_at < ? RETURNING id",
+            (self.holder, now + self.seconds, session_id, now),
         )
         return row is not None
 
@@ -81,12 +96,13 @@ class LeaseRepository:
         return max(1, int(row["replicas"])) if row else 1
 
     async def renew(self) -> set[tuple[Work, int]]:
-        """Extend every lease this replica holds; returns them (one taken over meanwhile is not among them)."""
+        """Extend every lease this replica holds; returns them (one taken over meanwhile is not among them) but for
+        its deletions, which their deleters take and let go of."""
         rows = await self._db.fetchall(
             "UPDATE leases SET expires_at = ? WHERE holder = ? RETURNING work, id",
             (time.time() + self.seconds, self.holder),
         )
-        return {(row["work"], row["id"]) for row in rows}
+        return {(row["work"], row["id"]) for row in rows if row["work"] != "deletion"}
 
     async def adopt_orphans(self, most: int) -> list[int]:
         """Take up to `most` active picks nobody holds (never claimed, or their holder stopped renewing: it died), the

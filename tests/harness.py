@@ -174,6 +174,12 @@ class BotProcess:
     def logs(self) -> str:
         return "\n".join(p.read_text(errors="replace") for p in self.log_paths if p.exists())
 
+    async def wait_log(self, text: str, timeout: float = 10.0) -> None:  # noqa: ASYNC109
+        """Until the process has logged `text` (another process's log: looking again is the only way)."""
+        async with asyncio.timeout(timeout):
+            while text not in self.logs():  # noqa: ASYNC110
+                await asyncio.sleep(0.05)
+
 
 async def rows(bot: BotProcess, sql: str, params: Sequence[object] = ()) -> list[dict[str, Any]]:
     """Run one statement on the bot's database (SQLite or PostgreSQL, running or not) and return its rows by

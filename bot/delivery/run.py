@@ -30,7 +30,7 @@ from bot.google.errors import GoogleError, GoogleUnavailable, LinkBroken, Miscon
 from bot.google.picker import PickedMediaItem, PickerClient
 from bot.outcomes import Code, SkipReason
 from bot.pick_messages import PickMessages
-from bot.session_cleanup import delete_at_google
+from bot.session_cleanup import GoogleCleanup
 from bot.telegram_send import MediaSender
 from storage.chat_memory import ChatMemoryRepository
 from storage.picks import PickItem, PickRepository, PickSession
@@ -49,6 +49,7 @@ class Deliveries:
 
     picker: PickerClient
     repo: PickRepository
+    cleanup: GoogleCleanup  # deletes a finished pick's session at Google
     media: MediaSender
     messages: PickMessages
     bot: Bot
@@ -211,7 +212,7 @@ class Delivery:
             session.report_chat_id, Code.PICK_TOO_BIG, pick_again=True, count=count, limit=limit
         )
         await self._repo.set_status(session.id, "done", failure="too_many_items")
-        await delete_at_google(self._tools.picker, self._repo, session, patient=True)
+        await self._tools.cleanup.delete(session, patient=True)
 
     async def _report_in_doubt(self, items: list[PickItem]) -> None:
         """Items whose upload was under way when the bot stopped may have arrived: Telegram cannot be
@@ -267,7 +268,7 @@ class Delivery:
             await self._repo.offer_repeats(session.id, time.time() + OFFER_SECONDS)
         await self._report.finish(items, unlisted=self._unlisted, offer=offer)
         await self._repo.set_status(session.id, "done")
-        await delete_at_google(self._tools.picker, self._repo, session, patient=True)
+        await self._tools.cleanup.delete(session, patient=True)
 
 
 def _repeat(item: PickItem) -> bool:

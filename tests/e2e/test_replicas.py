@@ -400,3 +400,28 @@ async def picks_held(url: str) -> dict[str, int]:
         return {row["holder"]: int(row["picks"]) for row in rows}
     finally:
         await conn.close()
+
+
+async def test_a_replica_starting_leaves_a_deletion_waiting_out_google_to_the_replica_doing_it(
+    cluster: Cluster, alice: Person, google: GoogleEmulator
+) -> None:
+    """A start-up clean-up deletes at Google the ended picks' sessions nobody is deleting, not one whose DELETE
+    waits out Google's Retry-After on another replica: a second DELETE then would break it (Google's emulator fails
+    the test on any retry sooner than Retry-After), as it did in a chaos run of three replicas."""
+    await cluster.start(1)
+    await link(alice)
+    _, session = await start_pick(alice)
+    google.fail_next("sessions.delete", status=429, retry_after=8)
+    await alice.say("/cancel")
+    await google.wait_for(lambda: deletes(google) == 1)  # r0 now waits 8 s before it asks again
+    second = cluster.add()
+    await second.start(receiving=False)
+    await second.wait_log("is running")  # its start-up clean-up has begun
+    assert not session.deleted  # and it began within r0's wait
+    await google.wait_for(lambda: session.deleted, timeout=20)
+    assert deletes(google) == 2  # r0's two, none of r1's
+    assert "Google session" not in second.logs()
+
+
+def deletes(google: GoogleEmulator) -> int:
+    return len([r for r in google.requests if r.endpoint == "sessions.delete"])

@@ -93,6 +93,26 @@ async def test_leases_of_ended_picks_are_forgotten_and_release_frees_the_rest(db
     assert await LeaseRepository(db, "b", 30).adopt_orphans(100) == [live.id]
 
 
+async def test_deleting_a_session_at_google_is_claimed_by_one_replica_until_it_is_deleted(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    picks = PickRepository(db)
+    first, second = LeaseRepository(db, "test", 30), LeaseRepository(db, "b", 30)
+    session = await waiting_session(picks)
+    await picks.set_status(session.id, "cancelled")
+    assert await first.claim_deletion(session.id)
+    assert not await second.claim_deletion(session.id)  # "test" may be waiting out Google's Retry-After
+    assert await first.claim_deletion(session.id)  # its own (a restart under the same REPLICA_NAME)
+    assert await first.renew() == {("session", session.id)}  # renewed, yet not the keeper's to track
+    await first.release("deletion", session.id)
+    assert await second.claim_deletion(session.id)
+    monkeypatch.setattr(time, "time", lambda: 10**10)  # "b" died mid-deletion: nothing renewed its claim
+    assert await first.claim_deletion(session.id)
+    await picks.mark_google_deleted(session.id)
+    await first.release("deletion", session.id)
+    assert not await second.claim_deletion(session.id)  # deleted: nothing left to claim
+
+
 async def test_items_are_handed_over_only_by_the_picks_holder(db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
     picks = PickRepository(db)
     session = await waiting_session(picks)  # held by "test"
