@@ -5,7 +5,6 @@ the memory holds digests, never a file name."""
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 from collections.abc import Callable
 from typing import Any
@@ -240,9 +239,7 @@ async def test_send_them_anyway_pressed_before_the_pick_is_marked_done(
     await pick(alice, google, photos)
     second = await summary_after(tg, alice.user_id, first.message_id, "already shared")
     query = press(tg, alice, alice.user_id, second)
-    async with asyncio.timeout(10):
-        while "its repeats wait for its run" not in bot.logs():  # noqa: ASYNC110  (another process's log)
-            await asyncio.sleep(0.05)
+    await bot.wait_log("its repeats wait for its run")
     answered.set()
     assert (await answer_to(tg, query)).get("text") == texts.REPEATS_SENDING
     await summary_after(tg, alice.user_id, second.message_id, "Delivered all 2")

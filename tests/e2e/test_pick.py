@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 
 from emulators.google import GoogleEmulator
@@ -257,9 +256,7 @@ async def test_the_prompts_own_cancel_pressed_before_its_answer_comes_back_keeps
     await alice.press(prompt, callback_data(prompt, "Cancel"))
     await tg.wait_for(lambda: "cancelled" in (tg.message(alice.user_id, prompt.message_id).text or ""))
     answered.set()
-    async with asyncio.timeout(10):  # the start's last line, once it has recorded (or deleted) its prompt
-        while " started by user " not in bot.logs():  # noqa: ASYNC110  (another process's log)
-            await asyncio.sleep(0.05)
+    await bot.wait_log(" started by user ")  # the start's last line, once it has recorded (or deleted) its prompt
     assert not tg.message(alice.user_id, prompt.message_id).deleted
     await google.wait_for(lambda: session.deleted)
 
