@@ -56,7 +56,12 @@ no sooner than max(t_1(u), D_u + L_g + m·A_u / B_t' + L_t). The bot's 30/s bot-
 Telegram's fixed limit), so a case is run at a k where that term does not bind (``crowd`` ×2: 1,230
 messages at 30/s take 41 s, the uplink 60 s). The same crowd on two replicas sharing one PostgreSQL database
 (``crowd-replicas``) has the same floor, but there the emulator's bot-wide bucket stays at the real 30/s (the
-rate the replicas split between them) instead of ×k, so the case shows whether together they keep to it.
+rate the replicas split between them) instead of ×k, so the case shows whether together they keep to it; and it
+runs at k = 1. Each replica's half of 30/s holds one album of ten in flight (15 tokens, the messages on their way
+counted as spent), so each waits out every album's answer and then the five tokens still missing (1/3 s, less
+the part of the next upload that may start ahead of them). At ×2 the answers and uploads halve but 30/s does not:
+the wait after an answer was 0.14 s of an album's ~1 s (0.085 s of ~2 s at ×1), no album was uploading for 7–11%
+of the sending time (3.6% at ×1), and the case measured 1.16–1.18× a floor it meets at ×1 (1.04–1.08×).
 
 The last prompt of N users' /pick at once (``prompts_floor``): the updates reach the bot L_t after they
 were sent (getUpdates), then one prompt each through the bot-wide bucket:
