@@ -476,12 +476,12 @@ class PickService:
         stopped = await self._stop_here(session, "cancelled")
         if stopped is None:
             return
-        self._spawn(self._cleanup.delete(stopped, patient=True))
         told = self._tell_ended(stopped, "cancelled", Code.PICK_REPLACED)
+        if stopped.prompt_message_id is not None:
+            self._spawn(told)  # before the clean-up, whose claim would take the database ahead of the edit
+        self._spawn(self._cleanup.delete(stopped, patient=True))
         if stopped.prompt_message_id is None:
             await told
-        else:
-            self._spawn(told)
 
     async def _stop_here(
         self, session: PickSession, status: Literal["expired", "cancelled", "failed"]
