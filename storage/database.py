@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
@@ -74,6 +75,16 @@ class SchemaTooNew(Exception):
 async def _execute(conn: aiosqlite.Connection, sql: str, params: Params) -> int:
     async with conn.execute(sql, params) as cursor:
         return cursor.rowcount
+
+
+async def _rollback(conn: aiosqlite.Connection) -> None:
+    """ROLLBACK, unless the transaction ended meanwhile: a COMMIT whose caller was cancelled still runs in aiosqlite's
+    thread, ahead of this. Its error would replace the cancellation, which a shutdown waits for."""
+    try:
+        await _execute(conn, "ROLLBACK", ())
+    except sqlite3.OperationalError:
+        if conn.in_transaction:
+            raise
 
 
 async def _executemany(conn: aiosqlite.Connection, sql: str, seq: Iterable[Params]) -> None:
@@ -186,7 +197,7 @@ class SqliteDatabase:
                 await _execute(conn, "COMMIT", ())
             except BaseException:
                 if conn.in_transaction:
-                    await _execute(conn, "ROLLBACK", ())
+                    await _rollback(conn)
                 raise
             finally:
                 transaction.end()

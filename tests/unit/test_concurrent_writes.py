@@ -7,11 +7,14 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
+from pathlib import Path
 
+import aiosqlite
 import asyncpg
 import pytest
 
-from storage.database import Database, SqliteDatabase
+from storage import database
+from storage.database import Database, Params, SqliteDatabase
 from storage.picks import PickItem, PickRepository, Route
 from tests.unit.conftest import waiting_session
 
@@ -126,3 +129,34 @@ async def test_saving_items_again_after_a_crash_in_between_completes_them(db: Da
     await picks.save_items(session.id, items[:2])  # as if the bot died after some rows
     await picks.save_items(session.id, items)
     assert [i.media_id for i in await picks.items(session.id)] == [f"m{n}" for n in range(5)]
+
+
+async def test_a_transaction_cancelled_during_its_commit_ends_cancelled(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A shutdown cancelled a task in COMMIT, which aiosqlite's thread then carried out ahead of the ROLLBACK; the
+    ROLLBACK's "no transaction is active" replaced the cancellation, the task's retry loop caught it, and the bot
+    never exited (seen in CI)."""
+    db = SqliteDatabase(tmp_path / "bot.sqlite3")
+    await db.open()
+    real = database._execute
+
+    commits: list[asyncio.Task[int]] = []
+
+    async def commit_cut_short(conn: aiosqlite.Connection, sql: str, params: Params) -> int:
+        if sql != "COMMIT":
+            return await real(conn, sql, params)
+        commits.append(asyncio.create_task(real(conn, sql, params)))
+        await asyncio.sleep(0)  # now in aiosqlite's queue, as the cancelled one was
+        raise asyncio.CancelledError
+
+    monkeypatch.setattr(database, "_execute", commit_cut_short)
+    try:
+        with pytest.raises(asyncio.CancelledError):
+            async with db.transaction() as tx:
+                await tx.execute("INSERT INTO chat_settings (chat_id, delivery_mode) VALUES (1, 'photos')")
+        monkeypatch.setattr(database, "_execute", real)
+        await asyncio.gather(*commits)
+        assert await settings(db) == {1: "photos"}  # committed, as the real one may be
+    finally:
+        await db.close()
