@@ -23,6 +23,9 @@ CHANNEL = "bot_leases"  # notified when a replica lets go of leases or hands a p
 UPDATES: tuple[Work, int] = ("updates", 0)
 
 _ACTIVE = ", ".join(f"'{status}'" for status in ACTIVE_STATUSES)
+_TAKE_OVER = " ON CONFLICT (work, id) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at"
+# an existing claim is renewed when it is the inserting replica's own, taken over when expired (one parameter: now)
+_UNLESS_HELD_BY_ANOTHER = f"{_TAKE_OVER} WHERE leases.holder = excluded.holder OR leases.expires_at < ?"
 
 
 class LeaseRepository:
@@ -36,9 +39,8 @@ class LeaseRepository:
         """Claim the work if it is free, expired or already ours (then renewed); False if another replica holds it."""
         now = time.time()
         row = await self._db.fetchone(
-            "INSERT INTO leases (work, id, holder, expires_at) VALUES (?, ?, ?, ?)"
-            " ON CONFLICT (work, id) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at"
-            " WHERE leases.holder = excluded.holder OR leases.expires_at < ? RETURNING holder",
+            f"INSERT INTO leases (work, id, holder, expires_at) VALUES (?, ?, ?, ?){_UNLESS_HELD_BY_ANOTHER}"
+            " RETURNING holder",
             (work, work_id, self.holder, now + self.seconds, now),
         )
         return row is not None
@@ -50,9 +52,7 @@ class LeaseRepository:
         row = await self._db.fetchone(
             "INSERT INTO leases (work, id, holder, expires_at)"
             " SELECT 'deletion', id, CAST(? AS TEXT), CAST(? AS DOUBLE PRECISION) FROM pick_sessions"
-            " WHERE id = ? AND google_deleted = 0"
-            " ON CONFLICT (work, id) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at"
-            " WHERE leases.holder = excluded.holder OR leases.expires_at < ? RETURNING id",
+            f" WHERE id = ? AND google_deleted = 0{_UNLESS_HELD_BY_ANOTHER} RETURNING id",
             (self.holder, now + self.seconds, session_id, now),
         )
         return row is not None
@@ -115,8 +115,7 @@ class LeaseRepository:
             " SELECT 'session', s.id, CAST(? AS TEXT), CAST(? AS DOUBLE PRECISION) FROM pick_sessions AS s"
             " LEFT JOIN leases AS l ON l.work = 'session' AND l.id = s.id"
             f" WHERE s.status IN ({_ACTIVE}) AND (l.holder IS NULL OR l.expires_at < ?) ORDER BY s.id LIMIT ?"
-            " ON CONFLICT (work, id) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at"
-            " WHERE leases.expires_at < ? RETURNING id",
+            f"{_TAKE_OVER} WHERE leases.expires_at < ? RETURNING id",
             (self.holder, now + self.seconds, now, most, now),
         )
         return sorted(row["id"] for row in rows)
