@@ -70,7 +70,7 @@ REAL = Costs()
 # Google publishes no latency for the Picker API. Assumed: a call from a server near Google's front ends takes about
 # 0.1 s. It matters only to polling at scale: waiting picks ÷ pollInterval × latency polls are in flight at once
 # (10,000 at 5 s: 200), which the bot must allow (bot/poller.py POLLS_IN_FLIGHT). If Google is slower, more polls
-# are in flight; up to POLLS_IN_FLIGHT ÷ latency polls a second are kept up.
+# are in flight; up to POLLS_IN_FLIGHT ÷ (latency + the bot's own time per poll) polls a second are kept up.
 PICKER_LATENCY = 0.1
 POLLING = replace(REAL, picker_latency=PICKER_LATENCY)
 
