@@ -22,7 +22,7 @@ def raise_open_files_limit() -> None:
     server), past the soft limit of 1024 that systemd and some container runtimes give; the hard limit stays the
     operator's to set."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if hard != resource.RLIM_INFINITY and soft != resource.RLIM_INFINITY and soft < hard:
+    if hard != resource.RLIM_INFINITY and soft < hard:  # a finite hard limit bounds the soft one
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
