@@ -29,6 +29,7 @@ from bot.delivery.run import LOCAL_UPLOAD_LIMIT, UPLOAD_LIMIT, Deliveries
 from bot.flood import FloodControl
 from bot.google.oauth import GoogleOAuth
 from bot.google.picker import PickerClient, google_session
+from bot.google.quota import PickerQuota
 from bot.health import GoogleConfig, Readiness, TelegramCheck
 from bot.languages import Languages
 from bot.leases import LeaseKeeper, UpdatesSwitch
@@ -207,7 +208,8 @@ async def run(settings: Settings, mount: Mount | None = None) -> None:
             sign_in_url=settings.public_url + SIGN_IN_PATH,
             by_paste=settings.sign_in_by_paste,
         )
-        picker = PickerClient(settings.picker_api_url, google_http, links, metrics.google, google_config)
+        quota = PickerQuota(settings.picker_requests_per_minute)
+        picker = PickerClient(settings.picker_api_url, google_http, links, metrics.google, google_config, quota)
 
         flood = FloodControl(settings.telegram_private_rate, settings.telegram_group_rate_per_minute, metrics.telegram)
         updates = ChatFairUpdates()
@@ -258,6 +260,11 @@ async def run(settings: Settings, mount: Mount | None = None) -> None:
             ),
             memory=memory if settings.dedup_days > 0 else None,
         )
+
+        def share(replicas: int) -> None:
+            flood.share_overall(replicas)
+            quota.share(replicas)
+
         # The keeper and the picks call each other: it hands them the picks it takes, they hand picks over through it.
         # It calls them only once started, below, when `picks` is bound.
         keeper = LeaseKeeper(
@@ -266,7 +273,7 @@ async def run(settings: Settings, mount: Mount | None = None) -> None:
             drop=lambda session_id: picks.drop(session_id),
             let_go=lambda most: picks.let_go(most),
             updates=None if application.updater is None else polling(application.updater),
-            share=flood.share_overall,
+            share=share,
         )
         picks = PickService(
             picker=picker,
@@ -279,6 +286,7 @@ async def run(settings: Settings, mount: Mount | None = None) -> None:
             leases=leases,
             keeper=keeper,
             cleanup=cleanup,
+            quota=quota,
         )
         sharing = SharingService(
             bot=application.bot,

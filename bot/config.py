@@ -49,6 +49,8 @@ class Settings:
     google_revoke_url: str
     google_userinfo_url: str
     picker_api_url: str
+    # The Cloud project's Picker API quota (Google's default: 100,000 a minute), for all replicas together.
+    picker_requests_per_minute: float
     log_level: str
     video_processing_timeout: float
     max_active_picks: int
@@ -355,6 +357,7 @@ def load_settings(env: Mapping[str, str] | None = None, dotenv: Path | None = No
         google_revoke_url=_url(merged, "GOOGLE_REVOKE_URL", GOOGLE_REVOKE_URL),
         google_userinfo_url=_url(merged, "GOOGLE_USERINFO_URL", GOOGLE_USERINFO_URL),
         picker_api_url=_url(merged, "PICKER_API_URL", PICKER_API_URL),
+        picker_requests_per_minute=_number(merged, "PICKER_REQUESTS_PER_MINUTE", 100_000.0, minimum=60),
         log_level=log_level,
         video_processing_timeout=_number(merged, "VIDEO_PROCESSING_TIMEOUT", 600.0, minimum=0),
         max_active_picks=_whole(merged, "MAX_ACTIVE_PICKS", 3, 1, 100),

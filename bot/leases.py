@@ -45,7 +45,7 @@ class LeaseKeeper:
         self._drop = drop  # another replica took a pick over: stop polling and delivering it
         self._let_go = let_go  # stop polling up to this many waiting picks (more than this replica's share)
         self._updates = updates
-        self._share = share  # how many replicas share the bot-wide flood budget now
+        self._share = share  # how many replicas share the bot-wide budgets now (Telegram's, the Picker API quota)
         self._held: set[tuple[Work, int]] = set()
         # A hand-over between a renewal and the round taking in its answer would come back as held, then look lost.
         self._renewing = asyncio.Lock()

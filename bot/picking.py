@@ -24,6 +24,7 @@ from bot.google.errors import (
     TooManySessions,
 )
 from bot.google.picker import PickerClient, PickingSession
+from bot.google.quota import PickerQuota
 from bot.leases import LeaseKeeper
 from bot.linking import LinkService
 from bot.outcomes import Code, Refused
@@ -69,6 +70,7 @@ class PickService:
         leases: LeaseRepository,
         keeper: LeaseKeeper,
         cleanup: GoogleCleanup,
+        quota: PickerQuota,
     ) -> None:
         self._picker = picker
         self._links = links
@@ -80,7 +82,7 @@ class PickService:
         self._leases = leases
         self._keeper = keeper
         self._cleanup = cleanup
-        self.poller = Poller(self._sessions_by_id, self._poll_once)
+        self.poller = Poller(self._sessions_by_id, self._poll_once, budget=quota)
         # Polls not written yet (session id → when its answer came, pollInterval): one write every RECORD_POLLS_EVERY
         # for all of them, not one a poll (2,000 a second at 10,000 waiting picks). Only a takeover or a restart
         # reads them.

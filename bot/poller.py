@@ -3,7 +3,9 @@
 The sessions due at one wake-up, or within AHEAD of it, are read together (one database trip, not one
 a poll), then each is polled at its own due time as a task of its own. Each poll decides its successor:
 the callback returns the delay until the next poll (the session's pollInterval, counted from when the
-answer arrived, so Google never sees us poll faster than it asked), or None to stop.
+answer arrived, so Google never sees us poll faster than it asked), or None to stop. A poll starts only when
+the budget (the project's Picker API quota, bot/google/quota.py) has room for it: with more picks waiting than
+the quota allows, each is polled less often, the most overdue first.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import heapq
 import itertools
 import logging
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +33,20 @@ BATCH = 16
 # so 280 in flight. 256 kept up 1,840 a second (0.82-0.92x the ideal calls); 512 leaves room for a slower Google.
 POLLS_IN_FLIGHT = 512
 
+# A poll held back by the budget this late (a moment's burst of other requests holds polls back less) is logged, at
+# most once every HELD_BACK_LOG_EVERY: more picks wait than the quota lets the bot poll on time.
+HELD_BACK_LATE = 1.0  # seconds
+HELD_BACK_LOG_EVERY = 600.0  # seconds
+
 Session = TypeVar("Session")
+
+
+class Budget(Protocol):
+    def wait(self) -> float:
+        """Seconds until a poll fits (0: now)."""
+
+    def spend(self) -> None:
+        """A poll starts now."""
 
 
 def first_delays(
@@ -65,11 +80,13 @@ class Poller(Generic[Session]):
         self,
         read: Callable[[list[int]], Awaitable[Mapping[int, Session]]],
         poll_once: Callable[[Session], Awaitable[float | None]],
+        budget: Budget | None = None,
         concurrency: int = POLLS_IN_FLIGHT,
         retry_after: float = 10.0,
     ) -> None:
         self._read = read  # the sessions with these ids, by id; one that is missing is not polled again
         self._poll_once = poll_once
+        self._budget = budget  # None: polls are never held back
         # A poll that failed unexpectedly (the database away for a moment) is tried again this much later: never
         # polling it again would leave the pick waiting until the next restart.
         self._retry_after = retry_after
@@ -81,6 +98,7 @@ class Poller(Generic[Session]):
         self._concurrency = concurrency
         self._tasks: set[asyncio.Task[None]] = set()
         self._loop_task: asyncio.Task[None] | None = None
+        self._held_back_logged = -HELD_BACK_LOG_EVERY
 
     def start(self) -> None:
         self._loop_task = asyncio.create_task(self._run(), name="poller")
@@ -127,30 +145,49 @@ class Poller(Generic[Session]):
         while True:
             self._wake.clear()
             now = loop.time()
-            # At most `concurrency` polls at once; the others stay in the heap (not a task each, waiting), where
-            # release() may still hand them over.
+            # At most `concurrency` polls at once, and those the budget has room for; the others stay in the heap
+            # (not a task each, waiting), where release() may still hand them over.
             due_now: list[tuple[float, int]] = []
+            held_back = 0.0
             while (
                 self._heap
                 and self._heap[0][0] <= now + AHEAD
                 and len(self._running) < self._concurrency
                 and len(due_now) < BATCH
             ):
-                due, _, session_id = heapq.heappop(self._heap)
+                due, _, session_id = self._heap[0]
                 if self._due.get(session_id) != due or session_id in self._running:
+                    heapq.heappop(self._heap)
                     continue  # superseded or cancelled entry
+                if self._budget is not None:
+                    held_back = self._budget.wait()
+                    if held_back > 0:
+                        if now - due > HELD_BACK_LATE:
+                            self._log_held_back(now)
+                        break
+                    self._budget.spend()
+                heapq.heappop(self._heap)
                 del self._due[session_id]
                 self._running.add(session_id)
                 due_now.append((due, session_id))
             if due_now:
                 self._spawn(self._poll_due(due_now), "poll-due")
             full = len(self._running) >= self._concurrency  # then a poll ending wakes it
-            timeout = self._heap[0][0] - now if self._heap and not full else None
+            timeout = None if full or not self._heap else max(held_back, self._heap[0][0] - now)
             # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancel that coincides with
             # the wake-up, and stop() then hangs (seen at 2,000 sessions).
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(timeout):
                     await self._wake.wait()
+
+    def _log_held_back(self, now: float) -> None:
+        if now - self._held_back_logged >= HELD_BACK_LOG_EVERY:
+            self._held_back_logged = now
+            log.warning(
+                "polls run late to stay within the Picker API quota: %d picks wait, more than it lets the bot poll "
+                "every pollInterval; raise the project's quota and PICKER_REQUESTS_PER_MINUTE",
+                len(self._due) + len(self._running),
+            )
 
     def _spawn(self, work: Coroutine[Any, Any, None], name: str) -> None:
         task = asyncio.create_task(work, name=name)

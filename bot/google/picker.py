@@ -33,6 +33,7 @@ from bot.google.errors import (
     TooLarge,
     TooManySessions,
 )
+from bot.google.quota import PickerQuota
 from bot.google.retry import RETRYABLE_STATUSES, RetryPolicy, parse_retry_after
 from bot.poller import POLLS_IN_FLIGHT
 
@@ -309,9 +310,11 @@ class PickerClient:
         tokens: TokenSource,
         metrics: RequestMetrics,
         config: GoogleConfig,
+        quota: PickerQuota,
         retry: RetryPolicy | None = None,
     ) -> None:
         self._base = base_url.rstrip("/")
+        self._quota = quota  # every Picker API request counts against the project's quota
         self._http = http
         self._tokens = tokens
         self._metrics = metrics
@@ -330,7 +333,8 @@ class PickerClient:
         return _session(await self._call(user_id, "POST", "/sessions", json=body))
 
     async def get_session(self, user_id: int, session_id: str) -> PickingSession:
-        return _session(await self._call(user_id, "GET", f"/sessions/{session_id}"))
+        """A poll: the poller counted its first request against the quota as it started it (bot/poller.py)."""
+        return _session(await self._call(user_id, "GET", f"/sessions/{session_id}", prepaid=True))
 
     async def delete_session(self, user_id: int, session_id: str) -> None:
         """Delete at Google; an already-gone session counts as deleted."""
@@ -423,7 +427,10 @@ class PickerClient:
             url = url.join(URL(location, encoded=True))
         raise MediaUnavailable("too many redirects")
 
-    async def _call(self, user_id: int, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+    async def _call(
+        self, user_id: int, method: str, path: str, *, prepaid: bool = False, **kwargs: Any
+    ) -> dict[str, Any]:
+        """One Picker API call; each request it makes counts against the quota (the first not if `prepaid`)."""
         endpoint = _ENDPOINTS.get((method, path.split("/")[1]), "other")
 
         url = URL(self._base + path)
@@ -432,6 +439,11 @@ class PickerClient:
             raise GoogleError("Picker API URL off Google's hosts")
 
         def send(token: str) -> Response:
+            nonlocal prepaid
+            if prepaid:
+                prepaid = False
+            else:
+                self._quota.spend()
             # The API never redirects: a redirect is an answer (an error), never followed with the token.
             headers = {"Authorization": f"Bearer {token}"}
             return self._http.api.request(method, url, headers=headers, allow_redirects=False, **kwargs)

@@ -34,6 +34,7 @@ from bot.google.picker import (
     google_session,
     parse_error_body,
 )
+from bot.google.quota import PickerQuota
 from bot.google.retry import RetryPolicy
 from bot.health import CONFIG_PARTS, GoogleConfig
 from bot.metrics import GoogleConfigMetrics, RequestMetrics
@@ -96,11 +97,30 @@ async def http() -> AsyncIterator[GoogleHttp]:
         yield session
 
 
-def client(http: GoogleHttp, base: str, tokens: FlakyTokens, config: GoogleConfig | None = None) -> PickerClient:
+class CountedQuota(PickerQuota):
+    """The quota, remembering how many requests were counted against it."""
+
+    def __init__(self) -> None:
+        super().__init__(100_000)
+        self.spent = 0
+
+    def spend(self) -> None:
+        super().spend()
+        self.spent += 1
+
+
+def client(
+    http: GoogleHttp,
+    base: str,
+    tokens: FlakyTokens,
+    config: GoogleConfig | None = None,
+    quota: PickerQuota | None = None,
+) -> PickerClient:
     registry = CollectorRegistry()
     metrics = RequestMetrics(registry, "google", "endpoint")
     config = config or GoogleConfig(GoogleConfigMetrics(registry, CONFIG_PARTS))
-    return PickerClient(base + "/v1", http, tokens, metrics, config, RetryPolicy(attempts=5, base_delay=0.0))
+    quota = quota or PickerQuota(100_000)
+    return PickerClient(base + "/v1", http, tokens, metrics, config, quota, RetryPolicy(attempts=5, base_delay=0.0))
 
 
 def google_error(status: int, name: str, *reasons: str) -> web.Response:
@@ -191,6 +211,26 @@ async def test_too_many_sessions_is_not_retried_but_project_quota_is(google: Fak
     with pytest.raises(GoogleUnavailable):
         await client(http, google.url, FlakyTokens()).get_session(1, "s1")
     assert len(google.requests) == 5
+
+
+async def test_every_picker_request_counts_against_the_quota_but_a_polls_first_one_was_counted_by_the_poller(
+    google: FakeGoogle, http: GoogleHttp, tmp_path: Path
+) -> None:
+    quota = CountedQuota()
+    picker = client(http, google.url, FlakyTokens(), quota=quota)
+    google.answer = lambda request: web.json_response(SESSION)
+    await picker.create_session(1, None)
+    await picker.delete_session(1, "s1")
+    assert quota.spent == 2
+
+    answers = iter([web.Response(status=503), web.json_response(SESSION)])
+    google.answer = lambda request: next(answers)
+    await picker.get_session(1, "s1")  # the poller counted the first; the retry counts here
+    assert (len(google.requests), quota.spent) == (4, 3)
+
+    google.answer = lambda request: web.Response(body=b"jpeg", content_type="image/jpeg")
+    await picker.download(1, google.url + "/lh3/photo=d", tmp_path / "photo", limit=100)
+    assert quota.spent == 3  # media bytes have a quota of their own, 10 times larger (PICKER_API.md §7)
 
 
 async def test_403_means_relink_only_for_a_missing_scope_and_service_disabled_is_the_operators(

@@ -6,6 +6,7 @@ import asyncio
 
 import pytest
 
+from bot.google.quota import PickerQuota
 from bot.poller import AHEAD, BATCH, POLLS_IN_FLIGHT, Poller, first_delays
 
 
@@ -150,6 +151,35 @@ async def test_thousands_of_sessions_share_one_scheduler() -> None:
     await asyncio.wait_for(finished.wait(), 20)
     await poller.stop()
     assert polls == count * 2
+
+
+async def test_polls_start_only_as_the_quota_has_room_for_them_the_most_overdue_first(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """200 picks due at once and a quota of 100 requests a second: 95 polls go at once (one second's worth of the
+    0.95 the bot keeps to), the rest at 95 a second, in the order they were due; the rest of the heap waits."""
+    loop = asyncio.get_running_loop()
+    polled: list[tuple[float, int]] = []
+    done = asyncio.Event()
+
+    async def poll(session_id: int) -> float | None:
+        polled.append((loop.time(), session_id))
+        if len(polled) == 200:
+            done.set()
+        return None
+
+    poller = Poller(by_id, poll, budget=PickerQuota(6000))
+    began = loop.time()
+    for session_id in range(200):
+        poller.schedule(session_id, 0)
+    poller.start()
+    await asyncio.wait_for(done.wait(), 10)
+    await poller.stop()
+    for count, (at, _) in enumerate(polled, 1):
+        assert count <= 95 + 95 * (at - began) + 1
+    assert polled[-1][0] - began >= (200 - 96) / 95
+    assert [session_id for _, session_id in polled] == list(range(200))
+    assert "polls run late to stay within the Picker API quota: " in caplog.text  # the last were over 1 s late
 
 
 def test_adopted_picks_due_already_are_spread_over_one_interval_the_longest_overdue_first() -> None:
