@@ -35,6 +35,9 @@ Choices where Google's behaviour is not documented:
 - ASSUMPTION: one file in two libraries (``add_copy``: a photo saved from a shared album, the same file uploaded
   by two people) is served as the same bytes for the same rendition. Google says nothing either way; if it
   re-encoded per library, the bot would not know the bytes for a repeat and would send them again (never lose).
+- The project's Picker API quota (``picker_requests_per_minute``, Google's default 100,000: PICKER_API.md §7) is
+  counted over any 60 s; ASSUMPTION (Google does not say how it counts a minute): the strictest reading, so a
+  client within it is within any other, and a refused call does not count. Going over it is a violation.
 - ``=d`` on a video gives a full-size JPEG still (the image-download meaning of ``d``); ``=w/h`` never
   upscale; ``-c`` crops to the box shrunk (keeping its aspect ratio) to fit the original.
 - Media: no ``Authorization`` → 403 (+ violation), invalid/expired token → 401, token of another user or
@@ -604,6 +607,9 @@ class GoogleEmulator:
         self.sparse_pages = False  # every other page of mediaItems.list is empty but has nextPageToken
         self.max_live_sessions: int | None = None  # per user; beyond → 429 RESOURCE_EXHAUSTED
         self.service_disabled = False  # the Picker API is not enabled in the project: every call → 403
+        # The project's Picker API requests a minute (module docstring); beyond it a call answers 429
+        # RATE_LIMIT_EXCEEDED, and that is a violation: the bot keeps under it. None: not counted.
+        self.picker_requests_per_minute: int | None = 100_000
         # How lh3 encodes media: "identity", "gzip_if_accepted" (when Accept-Encoding allows gzip), "gzip".
         self.media_encoding: Literal["identity", "gzip_if_accepted", "gzip"] = "identity"
         # Where a baseUrl download is redirected (302): None, "google" (hop_url) or "elsewhere" (elsewhere_url).
@@ -629,6 +635,7 @@ class GoogleEmulator:
         self._base_urls: dict[str, _BaseUrl] = {}
         self._failures: dict[str, deque[_Failure]] = {}
         self._not_before: dict[str, tuple[float, int]] = {}
+        self._picker_calls: deque[float] = deque()  # when the Picker API calls of the last minute were served
         self._cuts: deque[int] = deque()
         self._holds: dict[str, asyncio.Event] = {}
         self._changed = asyncio.Event()
@@ -996,11 +1003,28 @@ class GoogleEmulator:
                 if failure.retry_after is not None:
                     self._not_before[retry_key] = (now + failure.retry_after, failure.retry_after)
                 return self._failure_response(endpoint, failure)
+            if endpoint in _PICKER_ENDPOINTS and self._over_quota(now):
+                self._violation(
+                    f"{endpoint}: over the project's {self.picker_requests_per_minute} Picker API requests a minute"
+                )
+                return _quota_error(None)
             if self.api_latency and endpoint in _PICKER_ENDPOINTS:
                 await asyncio.sleep(self.api_latency)
             return await handler(request)
 
         return wrapped
+
+    def _over_quota(self, now: float) -> bool:
+        """Whether a Picker API call now is over the project's quota; if not, it counts."""
+        if self.picker_requests_per_minute is None:
+            return False
+        calls = self._picker_calls
+        while calls and calls[0] <= now - 60:
+            calls.popleft()
+        if len(calls) >= self.picker_requests_per_minute:
+            return True
+        calls.append(now)
+        return False
 
     @staticmethod
     def _failure_response(endpoint: str, failure: _Failure) -> web.Response:

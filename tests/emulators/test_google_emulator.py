@@ -264,6 +264,27 @@ async def test_a_disabled_picker_api_answers_service_disabled(google: GoogleEmul
     assert (await http.post(f"{google.picker_api_url}/sessions", json={}, headers=bearer(token))).status_code == 200
 
 
+async def test_the_projects_quota_is_counted_over_any_minute_and_going_over_it_is_a_violation(
+    google: GoogleEmulator, http: httpx.AsyncClient
+) -> None:
+    token = await link(google, http)
+    google.picker_requests_per_minute = 3
+    url = f"{google.picker_api_url}/sessions"
+    assert (await http.post(url, json={}, headers=bearer(token))).status_code == 200
+    google.advance(30)
+    for _ in range(2):
+        assert (await http.post(url, json={}, headers=bearer(token))).status_code == 200
+    refused = await http.post(url, json={}, headers=bearer(token))
+    assert refused.status_code == 429 and refused.json()["error"]["status"] == "RESOURCE_EXHAUSTED"
+    assert [d["reason"] for d in refused.json()["error"]["details"]] == ["RATE_LIMIT_EXCEEDED"]
+    assert google.violations == ["sessions.create: over the project's 3 Picker API requests a minute"]
+    google.violations.clear()
+    google.advance(30)  # the first has left the last 60 s; the refused one never counted
+    assert (await http.post(url, json={}, headers=bearer(token))).status_code == 200
+    assert (await http.post(url, json={}, headers=bearer(token))).status_code == 429
+    google.violations.clear()
+
+
 async def test_revoked_grant_and_expired_access_token(google: GoogleEmulator, http: httpx.AsyncClient) -> None:
     token = await link(google, http)
     google.expire_access_tokens()
