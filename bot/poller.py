@@ -42,8 +42,8 @@ Session = TypeVar("Session")
 
 
 class Budget(Protocol):
-    def wait(self) -> float:
-        """Seconds until a poll fits (0: now)."""
+    def wait(self, polls: int = 1) -> float:
+        """Seconds until `polls` fit (0: now), or as many as it holds if fewer."""
 
     def spend(self) -> None:
         """A poll starts now."""
@@ -160,10 +160,11 @@ class Poller(Generic[Session]):
                     heapq.heappop(self._heap)
                     continue  # superseded or cancelled entry
                 if self._budget is not None:
-                    held_back = self._budget.wait()
-                    if held_back > 0:
+                    if self._budget.wait() > 0:
                         if now - due > HELD_BACK_LATE:
                             self._log_held_back(now)
+                        # Woken when a batch fits, not each poll: one read for them, not one a poll.
+                        held_back = self._budget.wait(BATCH)
                         break
                     self._budget.spend()
                 heapq.heappop(self._heap)

@@ -46,10 +46,11 @@ class PickerQuota:
         self._refill()
         self._tokens -= 1
 
-    def wait(self) -> float:
-        """Seconds until a poll fits in the quota (0: now)."""
+    def wait(self, polls: int = 1) -> float:
+        """Seconds until `polls` fit in the quota (0: now), or as many as it holds if fewer."""
         self._refill()
-        return 0.0 if self._tokens >= 1 else (1 - self._tokens) / self._rate
+        wanted = min(float(polls), self._capacity)
+        return max(0.0, (wanted - self._tokens) / self._rate)
 
     def _refill(self) -> None:
         now = self._clock()
