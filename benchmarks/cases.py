@@ -400,7 +400,7 @@ async def poll_at_scale(
             window=ended - began,
             polls=polls,
             per_session=polls / case.sessions,
-            ideal=(ended - began) / costs.poll_interval,
+            ideal=costs.ideal_polls(ended - began, case.sessions),
             cpu_per_1000=(cpu_after - cpu_before) / max(polls, 1) * 1000,
             lag_p50=p50,
             lag_p99=p99,

@@ -27,6 +27,8 @@ class Costs:
     overall_rate: float = 30.0  # messages/s into all chats together (burst: the same number)
     poll_interval: float = 5.0  # pollInterval Google tells the client
     picker_latency: float = 0.0  # s before every Picker API answer (the polling cases: PICKER_LATENCY)
+    # The project's Picker API requests a minute, all callers together: Google's default (PICKER_API.md §7).
+    picker_quota: float = 100_000.0
     scale: float = 1.0
 
     def scaled(self, k: float) -> Costs:
@@ -41,6 +43,7 @@ class Costs:
             overall_rate=self.overall_rate * k,
             poll_interval=self.poll_interval / k,
             picker_latency=self.picker_latency / k,
+            picker_quota=self.picker_quota * k,
             scale=self.scale * k,
         )
 
@@ -55,6 +58,11 @@ class Costs:
     def overall_burst(self) -> int:
         return max(1, round(self.overall_rate))
 
+    def ideal_polls(self, seconds: float, sessions: int) -> float:
+        """Polls of each of `sessions` waiting picks in `seconds`: one every pollInterval, or fewer when the
+        project's quota allows fewer for all of them (the bot keeps to 0.95 of it: bot/google/quota.py)."""
+        return seconds * min(1 / self.poll_interval, self.picker_quota / 60 / sessions)
+
     def describe(self) -> str:
         return (
             f"Google media {self.google_latency:g} s/request + {self.google_bandwidth / MB:g} MB/s per connection; "
@@ -63,6 +71,7 @@ class Costs:
             f"{self.group_rate_per_minute:g}/min burst {self.group_burst} per group, {self.overall_rate:g}/s "
             f"overall; pollInterval {self.poll_interval:g} s"
             + (f", Picker API {self.picker_latency:g} s/call" if self.picker_latency else "")
+            + f", Picker API quota {self.picker_quota:,.0f}/min"
         )
 
 
@@ -73,6 +82,10 @@ REAL = Costs()
 # are in flight; up to POLLS_IN_FLIGHT ÷ (latency + the bot's own time per poll) polls a second are kept up.
 PICKER_LATENCY = 0.1
 POLLING = replace(REAL, picker_latency=PICKER_LATENCY)
+# 10,000 picks polled every 5 s make 120,000 Picker API requests a minute: over Google's default quota (100,000,
+# which allows ~8,000 waiting picks), so a project that has them has asked Google for more (README, setup step 7).
+# The polling cases assume it did (--picker-quota runs them on another).
+POLLING_QUOTA = 150_000.0
 
 
 @dataclass(frozen=True)
@@ -132,10 +145,11 @@ class PollingCase:
     window: float  # seconds measured, after every session polls steadily
     scale: float
     reply_tries: int  # another user's /pick during the window (responsiveness meanwhile)
+    picker_quota: float = POLLING_QUOTA  # the project's Picker API requests a minute
 
     @property
     def costs(self) -> Costs:
-        return POLLING.scaled(self.scale)
+        return replace(POLLING, picker_quota=self.picker_quota).scaled(self.scale)
 
 
 @dataclass(frozen=True)

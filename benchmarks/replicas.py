@@ -12,12 +12,12 @@ import asyncio
 import os
 import random
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import asyncpg
 
-from benchmarks.profile import POLLING, Costs
+from benchmarks.profile import POLLING, POLLING_QUOTA, Costs
 from benchmarks.report import Row
 from benchmarks.seed import Waiting, grant_tokens, open_session, seed_database
 from benchmarks.world import THIS_BOT, BotUnderTest, World, cpu_seconds, wait_until
@@ -31,10 +31,11 @@ class ReplicasCase:
     window: float  # seconds measured, once every replica polls its share steadily
     scale: float
     lease_seconds: float  # LEASE_SECONDS: the first replica lets picks go within a third of it
+    picker_quota: float = POLLING_QUOTA  # the project's Picker API requests a minute, all replicas together
 
     @property
     def costs(self) -> Costs:
-        return POLLING.scaled(self.scale)
+        return replace(POLLING, picker_quota=self.picker_quota).scaled(self.scale)
 
 
 CASES = {
@@ -132,7 +133,7 @@ async def _run(
             window=ended - began,
             polls=polls,
             per_session=polls / case.sessions,
-            ideal=(ended - began) / costs.poll_interval,
+            ideal=costs.ideal_polls(ended - began, case.sessions),
             cpu=[after - before for before, after in zip(cpu_before, cpu_after, strict=True)],
             held=held,
             violations=len(google.violations) - violations_before,

@@ -55,6 +55,7 @@ class World:
         await self.google.start()
         self.google.poll_interval = costs.poll_interval
         self.google.api_latency = costs.picker_latency
+        self.google.picker_requests_per_minute = round(costs.picker_quota)
 
     def make_bot(self, costs: Costs) -> BotProcess:
         env = bot_env(
@@ -65,6 +66,7 @@ class World:
             LOG_LEVEL="INFO",
             TELEGRAM_PRIVATE_RATE=f"{costs.private_rate:g}",
             TELEGRAM_GROUP_RATE_PER_MINUTE=f"{costs.group_rate_per_minute:g}",
+            PICKER_REQUESTS_PER_MINUTE=f"{costs.picker_quota:g}",
         )
         if self.subject.root is not None:
             env["PYTHONPATH"] = str(self.subject.root)
