@@ -6,6 +6,9 @@ from dataclasses import dataclass, replace
 from typing import Literal
 
 MB = 1_000_000
+# Of the project's Picker API quota, what polls may take: a client keeps the rest for the calls that must not wait
+# (/pick, listings, deletions) and for the minute's edges (bot/google/quota.py keeps to the same).
+QUOTA_FOR_POLLS = 0.95
 
 
 @dataclass(frozen=True)
@@ -60,8 +63,8 @@ class Costs:
 
     def ideal_polls(self, seconds: float, sessions: int) -> float:
         """Polls of each of `sessions` waiting picks in `seconds`: one every pollInterval, or fewer when the
-        project's quota allows fewer for all of them (the bot keeps to 0.95 of it: bot/google/quota.py)."""
-        return seconds * min(1 / self.poll_interval, self.picker_quota / 60 / sessions)
+        polls' part of the project's quota allows fewer for all of them."""
+        return seconds * min(1 / self.poll_interval, self.picker_quota * QUOTA_FOR_POLLS / 60 / sessions)
 
     def describe(self) -> str:
         return (
