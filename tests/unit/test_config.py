@@ -24,6 +24,7 @@ def test_defaults(tmp_path: Path) -> None:
     assert settings.redirect_uri == "http://localhost:8080/oauth/callback"
     assert settings.database_path == Path("data/bot.sqlite3")
     assert settings.picker_api_url == "https://photospicker.googleapis.com/v1"
+    assert settings.picker_requests_per_minute == 100_000  # Google's default quota (PICKER_API.md §7)
     assert (settings.http_host, settings.http_port, settings.log_level) == ("0.0.0.0", 8080, "INFO")
     assert settings.encryption_key is None and not settings.telegram_local_mode
     assert settings.telegram_webhook_url is None and settings.telegram_webhook_secret is None
@@ -95,6 +96,8 @@ def test_dotenv_fills_in_and_environment_wins(tmp_path: Path) -> None:
         ({"ARCHIVE_OFFER_MINUTES": "-1"}, "ARCHIVE_OFFER_MINUTES"),
         ({"ARCHIVE_OFFER_MINUTES": "soon"}, "ARCHIVE_OFFER_MINUTES"),
         ({"ARCHIVE_OFFER_WAIT": "0"}, "ARCHIVE_OFFER_WAIT"),
+        ({"PICKER_REQUESTS_PER_MINUTE": "59"}, "PICKER_REQUESTS_PER_MINUTE"),
+        ({"PICKER_REQUESTS_PER_MINUTE": "lots"}, "PICKER_REQUESTS_PER_MINUTE"),
     ],
 )
 def test_bad_values_name_the_variable(tmp_path: Path, change: dict[str, str], named: str) -> None:
