@@ -183,11 +183,15 @@ async def test_adopting_stops_at_a_number_and_picks_let_go_are_free_again(db: Da
     assert await second.renew() == {("session", session_id) for session_id in ids[7:]}
 
 
-async def test_a_replica_joining_late_gets_its_share_of_the_waiting_picks(db: Database) -> None:
+async def test_a_replica_joining_late_gets_its_share_of_the_waiting_picks_and_of_the_bot_wide_budgets(
+    db: Database,
+) -> None:
     picks = PickRepository(db)
     for n in range(1, 21):
         await waiting_session(picks, n)  # all started on replica "test"
     polled: dict[str, set[int]] = {"test": set(), "b": set()}
+    # Each round tells its replica how many share Telegram's 30/s and the Picker API quota (bot/app.py).
+    shares: dict[str, list[int]] = {"test": [], "b": []}
 
     def keeper(name: str) -> LeaseKeeper:
         async def adopt(session_ids: list[int]) -> None:
@@ -202,7 +206,7 @@ async def test_a_replica_joining_late_gets_its_share_of_the_waiting_picks(db: Da
             return gone
 
         repo = LeaseRepository(db, name, 30)
-        return LeaseKeeper(repo, adopt=adopt, drop=drop, let_go=let_go, updates=None, share=lambda replicas: None)
+        return LeaseKeeper(repo, adopt=adopt, drop=drop, let_go=let_go, updates=None, share=shares[name].append)
 
     first, second = keeper("test"), keeper("b")
     await first.tick()
@@ -215,6 +219,10 @@ async def test_a_replica_joining_late_gets_its_share_of_the_waiting_picks(db: Da
     await first.tick()
     await second.tick()
     assert len(polled["test"]) == len(polled["b"]) == 10  # and it stays so
+    assert shares == {"test": [1, 2, 2], "b": [2, 2, 2]}
+    await second.release()  # "b" stops: "test" has the budgets to itself again at its next round
+    await first.tick()
+    assert shares["test"][-1] == 1
 
 
 def recording_keeper(repo: LeaseRepository, polled: set[int]) -> LeaseKeeper:
