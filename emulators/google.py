@@ -37,7 +37,8 @@ Choices where Google's behaviour is not documented:
   re-encoded per library, the bot would not know the bytes for a repeat and would send them again (never lose).
 - The project's Picker API quota (``picker_requests_per_minute``, Google's default 100,000: PICKER_API.md §7) is
   counted over any 60 s; ASSUMPTION (Google does not say how it counts a minute): the strictest reading, so a
-  client within it is within any other, and a refused call does not count. Going over it is a violation.
+  client within it is within any other, and a refused call does not count. Going over it is a violation. If
+  Google counted some other way and refused the bot, its refused calls back off and are tried again.
 - ``=d`` on a video gives a full-size JPEG still (the image-download meaning of ``d``); ``=w/h`` never
   upscale; ``-c`` crops to the box shrunk (keeping its aspect ratio) to fit the original.
 - Media: no ``Authorization`` → 403 (+ violation), invalid/expired token → 401, token of another user or
@@ -608,8 +609,8 @@ class GoogleEmulator:
         self.max_live_sessions: int | None = None  # per user; beyond → 429 RESOURCE_EXHAUSTED
         self.service_disabled = False  # the Picker API is not enabled in the project: every call → 403
         # The project's Picker API requests a minute (module docstring); beyond it a call answers 429
-        # RATE_LIMIT_EXCEEDED, and that is a violation: the bot keeps under it. None: not counted.
-        self.picker_requests_per_minute: int | None = 100_000
+        # RATE_LIMIT_EXCEEDED, and that is a violation: the bot keeps under it.
+        self.picker_requests_per_minute = 100_000
         # How lh3 encodes media: "identity", "gzip_if_accepted" (when Accept-Encoding allows gzip), "gzip".
         self.media_encoding: Literal["identity", "gzip_if_accepted", "gzip"] = "identity"
         # Where a baseUrl download is redirected (302): None, "google" (hop_url) or "elsewhere" (elsewhere_url).
@@ -1016,8 +1017,6 @@ class GoogleEmulator:
 
     def _over_quota(self, now: float) -> bool:
         """Whether a Picker API call now is over the project's quota; if not, it counts."""
-        if self.picker_requests_per_minute is None:
-            return False
         calls = self._picker_calls
         while calls and calls[0] <= now - 60:
             calls.popleft()
