@@ -356,6 +356,9 @@ async def run(
     if picker_quota is not None:
         polling_case = replace(polling_case, picker_quota=picker_quota)
         replicas_case = replace(replicas_case, picker_quota=picker_quota)
+    if only & {"polling", "polling-replicas"}:
+        quota = f"{polling_case.picker_quota:,.0f}"
+        notes.append(f"- polling cases: the bot and Google keep to a Picker API quota of {quota} a minute (at ×1)")
     if "polling" in only:
         print(f"… polling {polling_case.sessions} sessions", file=sys.stderr, flush=True)
         polling = await poll_at_scale(polling_case, root / "polling", plan.reply_spacing, subject)
