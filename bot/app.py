@@ -309,6 +309,7 @@ async def run(settings: Settings, mount: Mount | None = None) -> None:
             ("tokens", links.tokens_cached),
         ):
             metrics.track(kind, count)
+        metrics.watch_polls(picks.poller.behind)
 
         try:
             await application.initialize()

@@ -176,6 +176,14 @@ class Metrics:
             "bot_replica", "This process among the replicas sharing one database (REPLICA_NAME)", registry=self.registry
         ).info({"replica": replica})
 
+    def watch_polls(self, behind: Callable[[], float]) -> None:
+        """Show `behind()` at each scrape as bot_polls_behind_seconds."""
+        Gauge(
+            "bot_polls_behind_seconds",
+            "How late the most overdue poll of a waiting pick is (grows when the Picker API quota holds polls back)",
+            registry=self.registry,
+        ).set_function(behind)
+
     def track(self, kind: str, count: Callable[[], int]) -> None:
         """Show `count()` at each scrape as bot_memory_entries{kind=...}."""
         self._entries.labels(kind).set_function(count)

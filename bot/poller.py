@@ -140,6 +140,12 @@ class Poller(Generic[Session]):
     def scheduled(self) -> int:
         return len(self._due)
 
+    def behind(self) -> float:
+        """How many seconds the most overdue poll waiting to start is past its time (0: polling keeps up)."""
+        if not self._due:
+            return 0.0
+        return max(0.0, asyncio.get_running_loop().time() - min(self._due.values()))
+
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         while True:

@@ -162,8 +162,11 @@ async def test_polls_start_only_as_the_quota_has_room_for_them_the_most_overdue_
     polled: list[tuple[float, int]] = []
     done = asyncio.Event()
 
+    behind: list[float] = []
+
     async def poll(session_id: int) -> float | None:
         polled.append((loop.time(), session_id))
+        behind.append(poller.behind())
         if len(polled) == 200:
             done.set()
         return None
@@ -179,6 +182,9 @@ async def test_polls_start_only_as_the_quota_has_room_for_them_the_most_overdue_
         assert count <= 95 + 95 * (at - began) + 1
     assert polled[-1][0] - began >= (200 - 96) / 95
     assert [session_id for _, session_id in polled] == list(range(200))
+    # What /metrics shows (bot_polls_behind_seconds): the oldest waiting poll's lateness, then 0 once caught up.
+    assert behind[150] == pytest.approx(polled[150][0] - began, abs=0.05)
+    assert poller.behind() == 0
     assert "polls run late to stay within the Picker API quota: " in caplog.text  # the last were over 1 s late
 
 
