@@ -59,8 +59,12 @@ async def test_picks_beyond_the_quota_are_polled_less_often_never_refused_and_a_
     assert "polls run late to stay within the Picker API quota" in bot.logs()
     assert await polls_behind(bot) > 1  # what an operator alerts on
 
-    # Another user's /pick goes at once, ahead of the polls waiting for room.
+    # Another user's /pick goes at once, ahead of the polls waiting for room: queued behind them (five, a poll a
+    # second) its sessions.create would come about 5 s later.
+    asked = google.now()
     await start_pick(people[5])
+    [created] = [r.time for r in google.requests if r.endpoint == "sessions.create" and r.time >= asked]
+    assert created - asked < 2.5
     # A pick chosen while polls are held back is still seen, listed and delivered.
     google.pick(sessions[0].id, [photo])
     summary = await wait_summary(tg, people[0].user_id, timeout=30)
