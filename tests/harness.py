@@ -17,6 +17,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import asyncpg
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 
 from emulators.google import GoogleEmulator
 from emulators.telegram import MessageRecord, TelegramEmulator
@@ -195,6 +196,18 @@ async def rows(bot: BotProcess, sql: str, params: Sequence[object] = ()) -> list
         return [dict(row) for row in await conn.fetch(to_postgres(sql)[0], *params)]
     finally:
         await conn.close()
+
+
+async def metric(bot: BotProcess, name: str, **labels: str) -> float:
+    """The value of one sample of the bot's /metrics, read now."""
+    async with httpx.AsyncClient() as client:
+        text = (await client.get(bot.base_url + "/metrics")).text
+    return next(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == name and sample.labels == labels
+    )
 
 
 async def execute(bot: BotProcess, sql: str, params: Sequence[object] = ()) -> None:

@@ -7,13 +7,12 @@ import time
 from collections.abc import Callable
 
 import httpx
-from prometheus_client.parser import text_string_to_metric_families
 
 from bot import texts
 from emulators.google import GoogleEmulator
 from emulators.telegram import NOT_MODIFIED, TelegramEmulator
 from tests.e2e.picking import RENDITION, assert_delivered_in_order, link, media, start_pick, wait_summary
-from tests.harness import CLIENT_SECRET, BotProcess, Person
+from tests.harness import CLIENT_SECRET, BotProcess, Person, metric
 
 STATUS_LINKED = "Linked to alice@example.com."
 PROCESSING_PREFIX = texts.PROGRESS_WAITING_VIDEOS[1].split("{", 1)[0]
@@ -23,17 +22,6 @@ async def readiness(bot: BotProcess) -> dict[str, str]:
     async with httpx.AsyncClient() as client:
         checks: dict[str, str] = (await client.get(bot.base_url + "/readyz")).json()["checks"]
         return checks
-
-
-async def config_ok(bot: BotProcess, part: str) -> float:
-    async with httpx.AsyncClient() as client:
-        text = (await client.get(bot.base_url + "/metrics")).text
-    return next(
-        s.value
-        for family in text_string_to_metric_families(text)
-        for s in family.samples
-        if s.name == "bot_google_config_ok" and s.labels == {"part": part}
-    )
 
 
 def creates(google: GoogleEmulator) -> list[int]:
@@ -87,13 +75,13 @@ async def test_a_rotated_client_secret_keeps_every_link_and_fixing_it_heals_them
         assert (await alice.reply_to("/pick")).text == texts.BOT_MISCONFIGURED
     assert (await alice.reply_to("/status")).text == STATUS_LINKED  # not broken: nothing to relink
     assert (await readiness(bot))["google_oauth_client"] == "failing"
-    assert await config_ok(bot, "oauth_client") == 0
+    assert await metric(bot, "bot_google_config_ok", part="oauth_client") == 0
     assert bot.logs().count("OPERATOR: Google refuses the bot's oauth client (invalid_client)") == 1
 
     google.client_secret = CLIENT_SECRET  # the operator puts the right secret back at Google
     await start_pick(alice)
     assert (await readiness(bot))["google_oauth_client"] == "ok"
-    assert await config_ok(bot, "oauth_client") == 1
+    assert await metric(bot, "bot_google_config_ok", part="oauth_client") == 1
 
 
 async def test_a_wrong_client_secret_at_sign_in_says_it_is_the_bots_problem(

@@ -8,26 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import httpx
-from prometheus_client.parser import text_string_to_metric_families
-
 from emulators.google import GoogleEmulator
 from emulators.telegram import TelegramEmulator
 from tests.e2e.picking import link, media, start_pick, wait_summary
-from tests.harness import BotProcess, Person
+from tests.harness import BotProcess, Person, metric
 
 PICKER_ENDPOINTS = ("sessions.create", "sessions.get", "sessions.delete", "mediaItems.list")
-
-
-async def polls_behind(bot: BotProcess) -> float:
-    async with httpx.AsyncClient() as client:
-        text = (await client.get(bot.base_url + "/metrics")).text
-    return next(
-        s.value
-        for family in text_string_to_metric_families(text)
-        for s in family.samples
-        if s.name == "bot_polls_behind_seconds"
-    )
 
 
 def picker_calls(google: GoogleEmulator, since: float = 0.0) -> list[str]:
@@ -57,7 +43,7 @@ async def test_picks_beyond_the_quota_are_polled_less_often_never_refused_and_a_
     polls = picker_calls(google, since=began).count("sessions.get")
     assert 2 <= polls <= 1 + 0.95 * (google.now() - began) + 1, polls  # paced: unpaced, 5 picks make 25 a second
     assert "polls run late to stay within the Picker API quota" in bot.logs()
-    assert await polls_behind(bot) > 1  # what an operator alerts on
+    assert await metric(bot, "bot_polls_behind_seconds") > 1  # what an operator alerts on
 
     # Another user's /pick goes at once, ahead of the polls waiting for room: queued behind them (five, a poll a
     # second) its sessions.create would come about 5 s later.
