@@ -165,14 +165,9 @@ class Poller(Generic[Session]):
                 if self._due.get(session_id) != due or session_id in self._running:
                     heapq.heappop(self._heap)
                     continue  # superseded or cancelled entry
-                if self._budget is not None:
-                    if self._budget.wait() > 0:
-                        if now - due > HELD_BACK_LATE:
-                            self._log_held_back(now)
-                        # Woken when a batch fits, not each poll: one read for them, not one a poll.
-                        held_back = self._budget.wait(BATCH)
-                        break
-                    self._budget.spend()
+                held_back = self._take_room(now, due)
+                if held_back > 0:
+                    break
                 heapq.heappop(self._heap)
                 del self._due[session_id]
                 self._running.add(session_id)
@@ -186,6 +181,18 @@ class Poller(Generic[Session]):
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(timeout):
                     await self._wake.wait()
+
+    def _take_room(self, now: float, due: float) -> float:
+        """Take the budget's room for a poll due at `due` (0), or say how long to wait: until a batch fits, so that
+        they are read in one go, not one a poll."""
+        if self._budget is None:
+            return 0.0
+        if self._budget.wait() == 0:
+            self._budget.spend()
+            return 0.0
+        if now - due > HELD_BACK_LATE:
+            self._log_held_back(now)
+        return self._budget.wait(BATCH)
 
     def _log_held_back(self, now: float) -> None:
         if now - self._held_back_logged >= HELD_BACK_LOG_EVERY:
